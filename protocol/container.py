@@ -1,0 +1,219 @@
+"""The payload container: safetensors tensors + signed JSON manifest. Never pickle.
+
+Layout (a valid safetensors file)::
+
+    u64 little-endian header length N | N bytes of JSON header | data section
+
+The header's ``__metadata__`` holds two strings: ``manifest`` (the manifest JSON,
+whose ``tensors_sha256`` is the SHA-256 of the data section) and ``signature``
+(hex sr25519 signature of the manifest JSON bytes by the manifest's hotkey).
+
+:func:`decode_payload` parses the header itself, so every size, name, dtype,
+shape and offset is checked before a single tensor is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import ValidationError
+
+from protocol.errors import (
+    HashMismatch,
+    MalformedPayload,
+    NonFiniteValues,
+    PayloadTooLarge,
+    SchemaMismatch,
+    WrongAuthor,
+    WrongVersion,
+    WrongWindow,
+)
+from protocol.schemas import ContributionManifest
+from protocol.signing import Signer, sign, verify
+from protocol.version import PROTOCOL_VERSION
+
+# safetensors dtype name -> numpy dtype. BF16 travels as raw uint16 (numpy has no bf16).
+DTYPES: dict[str, np.dtype] = {
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"),
+    "I64": np.dtype("<i8"),
+    "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"),
+    "U16": np.dtype("<u2"),
+    "U8": np.dtype("u1"),
+    "I8": np.dtype("i1"),
+}
+_NAMES = {v: k for k, v in DTYPES.items() if k != "BF16"}
+FLOAT_DTYPES = {"F32", "F16"}
+MAX_TENSORS = 4096
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """What a tensor must look like: dtype name, exact shape, optional index bound."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    index_bound: int | None = None  # integer tensors must hold values in [0, index_bound)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int
+    max_header_bytes: int = 1 << 20
+
+
+@dataclass(frozen=True)
+class Payload:
+    manifest: ContributionManifest
+    tensors: dict[str, np.ndarray]
+
+
+def _canonical(manifest: ContributionManifest) -> bytes:
+    return json.dumps(manifest.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+
+
+def encode_payload(tensors: Mapping[str, np.ndarray], manifest: ContributionManifest, signer: Signer) -> bytes:
+    """Serialise and sign. ``manifest.tensors_sha256`` is filled in here."""
+    if manifest.hotkey != signer.ss58_address:
+        raise ValueError("manifest hotkey differs from the signing key")
+    header: dict[str, object] = {}
+    chunks: list[bytes] = []
+    offset = 0
+    for name in sorted(tensors):
+        array = np.ascontiguousarray(tensors[name])
+        dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+        if dtype not in _NAMES:
+            raise ValueError(f"unsupported dtype {array.dtype} for {name}")
+        raw = array.astype(dtype, copy=False).tobytes()
+        header[name] = {"dtype": _NAMES[dtype], "shape": list(array.shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    data = b"".join(chunks)
+    manifest = manifest.model_copy(update={"tensors_sha256": hashlib.sha256(data).hexdigest()})
+    manifest_json = _canonical(manifest)
+    header["__metadata__"] = {"manifest": manifest_json.decode(), "signature": sign(signer, manifest_json).hex()}
+    header_bytes = json.dumps(header, separators=(",", ":")).encode()
+    header_bytes += b" " * (-len(header_bytes) % 8)  # safetensors aligns the data section
+    return struct.pack("<Q", len(header_bytes)) + header_bytes + data
+
+
+def decode_payload(
+    data: bytes,
+    *,
+    limits: Limits,
+    expected_hotkey: str,
+    expected_window: int,
+    expected_netuid: int,
+    specs: Mapping[str, TensorSpec] | None = None,
+) -> Payload:
+    """Parse and verify a contribution; raise a :class:`ProtocolError` subclass on any fault."""
+    header, data_section = _split(data, limits)
+    metadata = header.pop("__metadata__", None)
+    manifest = _manifest(metadata)
+    if manifest.protocol_version != PROTOCOL_VERSION:
+        raise WrongVersion(f"payload version {manifest.protocol_version}, expected {PROTOCOL_VERSION}")
+    if manifest.hotkey != expected_hotkey:
+        raise WrongAuthor(f"manifest names {manifest.hotkey}, expected {expected_hotkey}")
+    if manifest.window != expected_window or manifest.netuid != expected_netuid:
+        raise WrongWindow(
+            f"payload is for netuid {manifest.netuid} window {manifest.window}, "
+            f"expected netuid {expected_netuid} window {expected_window}"
+        )
+    verify(manifest.hotkey, _canonical(manifest), bytes.fromhex(metadata["signature"]))
+    if hashlib.sha256(data_section).hexdigest() != manifest.tensors_sha256:
+        raise HashMismatch("data section does not match the signed tensors_sha256")
+    tensors = _tensors(header, data_section)
+    if specs is not None:
+        check_specs(tensors, header, specs)
+    return Payload(manifest=manifest, tensors=tensors)
+
+
+def _split(data: bytes, limits: Limits) -> tuple[dict, bytes]:
+    if len(data) > limits.max_bytes:
+        raise PayloadTooLarge(f"{len(data)} bytes, max {limits.max_bytes}")
+    if len(data) < 8:
+        raise MalformedPayload("shorter than the 8-byte header length")
+    (header_len,) = struct.unpack("<Q", data[:8])
+    if header_len > limits.max_header_bytes:
+        raise PayloadTooLarge(f"header declares {header_len} bytes, max {limits.max_header_bytes}")
+    if 8 + header_len > len(data):
+        raise MalformedPayload("header runs past the end of the payload")
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedPayload(f"header is not JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise MalformedPayload("header is not a JSON object")
+    if len(header) > MAX_TENSORS + 1:
+        raise MalformedPayload(f"{len(header)} header entries, max {MAX_TENSORS}")
+    return header, data[8 + header_len :]
+
+
+def _manifest(metadata: object) -> ContributionManifest:
+    if not isinstance(metadata, dict) or set(metadata) != {"manifest", "signature"}:
+        raise MalformedPayload("__metadata__ must hold exactly 'manifest' and 'signature'")
+    if not all(isinstance(v, str) for v in metadata.values()):
+        raise MalformedPayload("__metadata__ values must be strings")
+    try:
+        bytes.fromhex(metadata["signature"])
+    except ValueError:
+        raise MalformedPayload("signature is not hex") from None
+    try:
+        return ContributionManifest.model_validate_json(metadata["manifest"])
+    except ValidationError as exc:
+        raise MalformedPayload(f"manifest fails its schema ({exc.error_count()} errors)") from None
+
+
+def _tensors(header: dict, data_section: bytes) -> dict[str, np.ndarray]:
+    spans: list[tuple[int, int, str]] = []
+    tensors: dict[str, np.ndarray] = {}
+    for name, entry in header.items():
+        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+            raise MalformedPayload(f"tensor entry {name!r} is malformed")
+        dtype_name, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if dtype_name not in DTYPES:
+            raise SchemaMismatch(f"tensor {name!r} has unsupported dtype {dtype_name!r}")
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise MalformedPayload(f"tensor {name!r} has an invalid shape")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+            raise MalformedPayload(f"tensor {name!r} has invalid data_offsets")
+        begin, end = offsets
+        dtype = DTYPES[dtype_name]
+        if not 0 <= begin <= end <= len(data_section) or end - begin != math.prod(shape) * dtype.itemsize:
+            raise MalformedPayload(f"tensor {name!r} offsets do not match its shape and the data")
+        spans.append((begin, end, name))
+        tensors[name] = np.frombuffer(data_section, dtype=dtype, count=math.prod(shape), offset=begin).reshape(shape)
+    spans.sort()
+    position = 0
+    for begin, end, name in spans:
+        if begin != position:
+            raise MalformedPayload(f"tensor {name!r} overlaps or leaves a gap in the data section")
+        position = end
+    if position != len(data_section):
+        raise MalformedPayload("data section has trailing bytes")
+    return tensors
+
+
+def check_specs(tensors: Mapping[str, np.ndarray], header: Mapping, specs: Mapping[str, TensorSpec]) -> None:
+    """Names, dtypes, shapes, index bounds and finiteness against what the model allows."""
+    if set(tensors) != set(specs):
+        missing, extra = sorted(set(specs) - set(tensors)), sorted(set(tensors) - set(specs))
+        raise SchemaMismatch(f"tensor names differ: missing {missing[:3]}, unexpected {extra[:3]}")
+    for name, spec in specs.items():
+        array, dtype_name = tensors[name], header[name]["dtype"]
+        if dtype_name != spec.dtype:
+            raise SchemaMismatch(f"tensor {name!r} is {dtype_name}, expected {spec.dtype}")
+        if tuple(array.shape) != spec.shape:
+            raise SchemaMismatch(f"tensor {name!r} has shape {tuple(array.shape)}, expected {spec.shape}")
+        if dtype_name in FLOAT_DTYPES and not np.isfinite(array).all():
+            raise NonFiniteValues(f"tensor {name!r} holds NaN or Inf")
+        if spec.index_bound is not None and array.size and (array.min() < 0 or array.max() >= spec.index_bound):
+            raise SchemaMismatch(f"tensor {name!r} has indices outside [0, {spec.index_bound})")
