@@ -1,0 +1,180 @@
+"""The ``gauntlet`` command: parse, build the config, hand over to a runner.
+
+Heavy imports (torch, the SDK) happen inside the handlers so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from gauntlet import __version__
+from gauntlet.config import ConfigError, GauntletConfig, dump_config, load_config
+from gauntlet.config.flags import add_config_flags, overrides_from_args
+
+NODE_SECTIONS = ["chain", "wallet", "storage", "model", "data", "train", "validator", "node"]
+ALL_SECTIONS = [*NODE_SECTIONS, "localnet"]
+
+
+def _config(args: argparse.Namespace) -> GauntletConfig:
+    return load_config(args.config, overrides_from_args(args))
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def _run_node(runner: Callable[[GauntletConfig], object], args: argparse.Namespace) -> int:
+    config = _config(args)
+    _setup_logging(config.node.log_level)
+    from gauntlet.node.lifecycle import run_until_signalled
+
+    return run_until_signalled(runner, config)
+
+
+def cmd_miner(args: argparse.Namespace) -> int:
+    from gauntlet.node.miner import run_miner
+
+    return _run_node(run_miner, args)
+
+
+def cmd_validator(args: argparse.Namespace) -> int:
+    from gauntlet.node.validator import run_validator
+
+    return _run_node(run_validator, args)
+
+
+def cmd_localnet(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _setup_logging("WARNING")
+    from gauntlet.localnet.orchestrator import run_localnet
+
+    return run_localnet(config, config_file=args.config)
+
+
+def cmd_chain_serve(args: argparse.Namespace) -> int:
+    _setup_logging("INFO")
+    from gauntlet.chain.sim.server import run_serve
+
+    run_serve(
+        host=args.host,
+        port=args.port,
+        db_path=Path(args.db),
+        block_time=args.block_time,
+        ready_file=Path(args.ready_file) if args.ready_file else None,
+        tempo=args.tempo,
+        weights_rate_limit=args.weights_rate_limit,
+        max_uids=args.max_uids,
+        max_validators=args.max_validators,
+        immunity_period=args.immunity_period,
+    )
+    return 0
+
+
+def cmd_chain_status(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from gauntlet.chain.sim.status import render_status
+
+    print(asyncio.run(render_status(config.chain.endpoint, config.chain.netuid)))
+    return 0
+
+
+def cmd_data_prepare(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from gauntlet.data import default_sources, prepare_dataset
+
+    sources = [Path(s) for s in args.source] if args.source else default_sources()
+    manifest = prepare_dataset(
+        sources,
+        Path(config.data.dataset_dir).expanduser(),
+        page_tokens=config.data.page_tokens,
+        max_tokens=config.data.max_tokens or None,
+        progress=True,
+    )
+    print(manifest.model_dump_json(indent=2))
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    print(dump_config(_config(args)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gauntlet",
+        description="Gauntlet: miners train a shared LLM, validators score their contributions on Bittensor.",
+    )
+    parser.add_argument("--version", action="version", version=f"gauntlet {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def node_command(name: str, help_text: str, handler, sections=NODE_SECTIONS):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_config_flags(p, sections)
+        p.set_defaults(handler=handler)
+        return p
+
+    node_command("miner", "Run a miner: train on assigned pages, upload signed pseudo-gradients.", cmd_miner)
+    node_command("validator", "Run a validator: score contributions, set weights on chain.", cmd_validator)
+    node_command(
+        "localnet",
+        "Run a whole simulated subnet on this machine (chain, store, miners, validators) and report.",
+        cmd_localnet,
+        ALL_SECTIONS,
+    )
+
+    chain = sub.add_parser("chain", help="The simulated chain service.", description="The simulated chain service.")
+    chain_sub = chain.add_subparsers(dest="chain_command", required=True, metavar="ACTION")
+    serve = chain_sub.add_parser("serve", help="Run the simulated chain (HTTP on loopback, SQLite state).")
+    serve.add_argument("--host", default="127.0.0.1", help="Address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=9946, help="Port; 0 picks a free one (default: 9946)")
+    serve.add_argument("--db", default="simchain.sqlite", help="SQLite state file (default: simchain.sqlite)")
+    serve.add_argument("--block-time", type=float, default=12.0, help="Seconds per block (default: 12.0)")
+    serve.add_argument("--ready-file", help="Write the served URL here once listening")
+    serve.add_argument("--tempo", type=int, help="Blocks between epochs (default: 360)")
+    serve.add_argument("--weights-rate-limit", type=int, help="Min blocks between a hotkey's weights (default: 100)")
+    serve.add_argument("--max-uids", type=int, help="Subnet size before registration replaces (default: 256)")
+    serve.add_argument("--max-validators", type=int, help="Validator permits, top stake (default: 64)")
+    serve.add_argument("--immunity-period", type=int, help="Blocks a new neuron cannot be replaced (default: 5000)")
+    serve.set_defaults(handler=cmd_chain_serve)
+    status = chain_sub.add_parser("status", help="Print the metagraph with incentive per uid.")
+    add_config_flags(status, ["chain"])
+    status.set_defaults(handler=cmd_chain_status)
+
+    data = sub.add_parser("data", help="Dataset preparation.", description="Dataset preparation.")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    prepare = data_sub.add_parser(
+        "prepare", help="Tokenise local text into page shards (default: this machine's Python stdlib)."
+    )
+    prepare.add_argument("--source", action="append", help="File or directory of text (repeatable)")
+    add_config_flags(prepare, ["data"])
+    prepare.set_defaults(handler=cmd_data_prepare)
+
+    config = sub.add_parser("config", help="Inspect configuration.", description="Inspect configuration.")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    show = config_sub.add_parser("show", help="Print the effective config (defaults < file < env < flags).")
+    add_config_flags(show, ALL_SECTIONS)
+    show.set_defaults(handler=cmd_config_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except ConfigError as exc:
+        print(f"gauntlet: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pseudo-gradient codecs: how a contribution's tensors encode Δ."""

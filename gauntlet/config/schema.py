@@ -1,0 +1,118 @@
+"""The one configuration schema: every hyperparameter and node setting, with its default.
+
+Sources, lowest to highest priority: defaults here < config file (TOML/JSON) <
+environment variables ``GAUNTLET_<SECTION>__<FIELD>`` < command-line flags
+``--section.field``. Unknown keys are errors everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ChainConfig(Section):
+    network: Literal["sim", "finney", "test", "local"] = Field(
+        "sim", description="Which chain: 'sim' is the project's simulated chain service; others are Bittensor networks"
+    )
+    endpoint: str = Field(
+        "http://127.0.0.1:9946", description="Chain endpoint: simulated chain URL, or a subtensor websocket for 'local'"
+    )
+    netuid: int = Field(1, ge=0, description="Subnet uid")
+    blocks_per_window: int = Field(10, ge=1, description="Blocks per training window (B)")
+    upload_grace_seconds: float = Field(
+        1.0, ge=0, description="Tolerance added to the upload deadline for clock skew between chain and store"
+    )
+
+
+class WalletConfig(Section):
+    name: str = Field("default", description="Bittensor wallet (coldkey) name")
+    hotkey: str = Field("default", description="Hotkey name inside the wallet")
+    path: str = Field("~/.bittensor/wallets", description="Directory that holds wallets")
+
+
+class StorageConfig(Section):
+    backend: Literal["filesystem", "s3"] = Field("filesystem", description="Where this node writes its artifacts")
+    root: str = Field(
+        "~/.gauntlet/store", description="Filesystem backend: directory holding buckets (must be readable by peers)"
+    )
+    bucket: str = Field("", description="Bucket name; empty means derived from the hotkey")
+    endpoint: str = Field("", description="S3 backend: endpoint URL (R2: https://<account>.r2.cloudflarestorage.com)")
+    region: str = Field("auto", description="S3 backend: region ('auto' for R2)")
+    path_style: bool = Field(False, description="S3 backend: path-style addressing (SeaweedFS, MinIO)")
+    write_access_key_id: str = Field("", description="S3 backend: key with write access to this node's bucket")
+    write_secret_access_key: str = Field("", description="S3 backend: secret of the write key")
+    read_access_key_id: str = Field("", description="S3 backend: read-only key published in the chain commitment")
+    read_secret_access_key: str = Field("", description="S3 backend: secret of the read-only key")
+    retention_windows: int = Field(32, ge=1, description="Delete own artifacts older than this many windows")
+    max_payload_bytes: int = Field(64 * 2**20, ge=1024, description="Largest contribution a node will download")
+
+
+class ModelConfig(Section):
+    name: str = Field("tiny", description="Named model config (gauntlet.model.MODEL_CONFIGS)")
+    seed: int = Field(0, description="Seed of the initial weights; every node must use the same")
+
+
+class DataConfig(Section):
+    dataset_dir: str = Field(
+        "~/.gauntlet/data/stdlib", description="Prepared token dataset (built from local text if missing)"
+    )
+    page_tokens: int = Field(4096, ge=64, description="Tokens per data page when preparing a dataset")
+    max_tokens: int = Field(4_000_000, ge=0, description="Cap on tokens when preparing the default dataset (0: none)")
+    pages_per_window: int = Field(2, ge=1, description="Pages assigned to each miner per window")
+
+
+class TrainConfig(Section):
+    device: str = Field("cpu", description="Torch device: cpu, cuda, cuda:N")
+    inner_steps: int = Field(20, ge=1, description="Optimizer steps a miner runs per window")
+    batch_size: int = Field(8, ge=1, description="Sequences per inner step")
+    seq_len: int = Field(128, ge=8, description="Tokens per training sequence")
+    inner_lr: float = Field(2e-3, gt=0, description="Inner AdamW learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="Inner AdamW weight decay")
+    grad_clip: float = Field(1.0, gt=0, description="Max global gradient norm per inner step")
+    outer_lr: float = Field(1.0, gt=0, description="Outer step size applied to the mean pseudo-gradient")
+    start_window: int = Field(
+        0, ge=0, description="First window of the run: the model at this window is the seeded initial model"
+    )
+    torch_threads: int = Field(0, ge=0, description="torch.set_num_threads (0: torch's default)")
+
+
+class ValidatorConfig(Section):
+    eval_batch_size: int = Field(8, ge=1, description="Sequences per evaluation batch")
+    eval_batches: int = Field(4, ge=1, description="Batches per loss measurement")
+    validation_pages: int = Field(4, ge=1, description="Held-out pages for the global model's validation loss")
+    score_ema: float = Field(0.5, gt=0, le=1, description="Weight of the newest window in the score moving average")
+    weights_interval: int = Field(1, ge=1, description="Set weights on chain every this many windows")
+
+
+class NodeConfig(Section):
+    state_dir: str = Field("~/.gauntlet/state", description="Where the node keeps its state between runs")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity")
+    max_windows: int = Field(0, ge=0, description="Stop after this many windows (0: run until stopped)")
+
+
+class LocalnetConfig(Section):
+    miners: int = Field(3, ge=1, description="Number of miner processes")
+    validators: int = Field(1, ge=1, description="Number of validator processes")
+    windows: int = Field(8, ge=1, description="Windows to run before stopping")
+    block_time: float = Field(0.5, gt=0, description="Seconds per simulated block")
+    run_dir: str = Field("runs/localnet", description="Directory for the run (chain db, stores, wallets, logs)")
+
+
+class GauntletConfig(Section):
+    """Everything a node needs; one instance per process."""
+
+    chain: ChainConfig = ChainConfig()
+    wallet: WalletConfig = WalletConfig()
+    storage: StorageConfig = StorageConfig()
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    validator: ValidatorConfig = ValidatorConfig()
+    node: NodeConfig = NodeConfig()
+    localnet: LocalnetConfig = LocalnetConfig()

@@ -1,0 +1,76 @@
+"""Child processes the localnet starts, tracked by PID and always stopped.
+
+Children run in their own session so a terminal Ctrl-C reaches only the
+orchestrator, which then stops them in order: SIGTERM, a grace period, SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@dataclass
+class ProcessGroup:
+    log_dir: Path
+    children: list[Child] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        child = Child(name, process, log_path)
+        self.children.append(child)
+        return child
+
+    def dead(self) -> list[Child]:
+        return [c for c in self.children if not c.alive]
+
+    def pids(self) -> list[int]:
+        return [c.process.pid for c in self.children]
+
+    def stop_all(self, grace_seconds: float = 10.0) -> None:
+        """Stop every child we started (newest first, so nodes go before the chain)."""
+        for child in reversed(self.children):
+            if child.alive:
+                _signal_group(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        for child in reversed(self.children):
+            remaining = max(0.0, deadline - time.monotonic())
+            try:
+                child.process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                _signal_group(child.process, signal.SIGKILL)
+                child.process.wait()
+
+
+def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
+    # The child leads its own session/process group: signal the group so any
+    # helper it spawned goes too, but only ever groups we created.
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass

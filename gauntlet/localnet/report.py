@@ -1,0 +1,57 @@
+"""What the localnet prints: one table per window, and the end-of-run summary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from protocol.schemas import WindowReport
+
+
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def window_table(report: WindowReport, roles: Mapping[int, str]) -> str:
+    used = sum(1 for p in report.peers if p.status == "ok")
+    lines = [
+        f"window {report.window}: validation loss {report.validation_loss_before:.4f} -> "
+        f"{report.validation_loss_after:.4f}   ({used}/{len(report.peers)} contributions used)",
+        f"  {'uid':>4} {'role':<10} {'status':<10} {'loss before':>11} {'loss after':>10} {'score':>8} {'weight':>7}",
+    ]
+    for p in sorted(report.peers, key=lambda p: p.uid):
+        lines.append(
+            f"  {p.uid:>4} {roles.get(p.uid, '?'):<10} {p.status:<10} {_fmt(p.loss_before):>11} "
+            f"{_fmt(p.loss_after):>10} {p.score:>8.4f} {p.weight:>7.3f}"
+        )
+    return "\n".join(lines)
+
+
+@dataclass
+class RunSummary:
+    windows: list[int] = field(default_factory=list)
+    validation_loss_first: float | None = None  # θ before the first reported window
+    validation_loss_last: float | None = None  # θ after the last reported window
+    chain_weights: dict[int, float] = field(default_factory=dict)  # first validator's weights on chain
+    incentive: dict[int, float] = field(default_factory=dict)
+    roles: dict[int, str] = field(default_factory=dict)
+    completed: bool = False
+
+    def add(self, report: WindowReport) -> None:
+        if self.validation_loss_first is None:
+            self.validation_loss_first = report.validation_loss_before
+        self.validation_loss_last = report.validation_loss_after
+        self.windows.append(report.window)
+
+    def render(self) -> str:
+        lines = [
+            f"localnet: {len(self.windows)} windows, validation loss "
+            f"{_fmt(self.validation_loss_first)} -> {_fmt(self.validation_loss_last)}",
+            f"  {'uid':>4} {'role':<10} {'chain weight':>12} {'incentive':>10}",
+        ]
+        for uid in sorted(self.roles):
+            lines.append(
+                f"  {uid:>4} {self.roles[uid]:<10} {self.chain_weights.get(uid, 0.0):>12.4f} "
+                f"{self.incentive.get(uid, 0.0):>10.4f}"
+            )
+        return "\n".join(lines)

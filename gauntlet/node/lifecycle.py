@@ -1,0 +1,52 @@
+"""Run a node coroutine until it finishes or the process is asked to stop.
+
+SIGINT/SIGTERM cancel the node's task so its ``finally`` blocks close the chain,
+stores and files; a start-up problem prints one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from gauntlet.chain.base import ChainError
+from gauntlet.config.schema import GauntletConfig
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_STARTUP = 2
+
+
+async def _main(runner: Callable[[GauntletConfig], Awaitable[None]], config: GauntletConfig) -> str:
+    task = asyncio.ensure_future(runner(config))
+    stop_reason: list[str] = []
+
+    def stop(signame: str) -> None:
+        stop_reason.append(signame)
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig.name)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not stop_reason:
+            raise
+    return stop_reason[0] if stop_reason else "finished"
+
+
+def run_until_signalled(runner: Callable[[GauntletConfig], Awaitable[None]], config: GauntletConfig) -> int:
+    from gauntlet.node.identity import WalletError
+    from gauntlet.node.runtime import StartupError
+
+    try:
+        outcome = asyncio.run(_main(runner, config))
+    except (StartupError, WalletError, ChainError) as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_STARTUP
+    log.info("stopped (%s)", outcome)
+    return EXIT_OK

@@ -1,0 +1,102 @@
+"""The miner's window loop: sync θ_w, train on the assigned pages, upload Δ before the deadline."""
+
+from __future__ import annotations
+
+import logging
+
+from gauntlet.compress import dense
+from gauntlet.config.schema import GauntletConfig
+from gauntlet.model import causal_lm_loss
+from gauntlet.node.runtime import Runtime, open_runtime
+from gauntlet.train.fingerprint import fingerprint
+from gauntlet.train.inner import InnerResult, train_inner
+from gauntlet.train.outer import restore
+from gauntlet.train.inner import snapshot
+from protocol.assignment import assign_pages
+from protocol.container import encode_payload
+from protocol.keys import contribution_key
+from protocol.schemas import ContributionManifest
+from protocol.windows import window_end, window_of
+
+log = logging.getLogger(__name__)
+
+
+def assigned_pages(rt: Runtime, window: int) -> list[int]:
+    return assign_pages(
+        netuid=rt.config.chain.netuid,
+        uid=rt.uid,
+        hotkey=rt.hotkey,
+        window=window,
+        dataset_id=rt.dataset.dataset_id,
+        num_pages=rt.dataset.num_train_pages,
+        pages_per_window=rt.config.data.pages_per_window,
+    )
+
+
+def train_window(rt: Runtime, window: int) -> tuple[InnerResult, list[int], list[float]]:
+    """Train from θ_w on this window's pages; θ_w is restored afterwards (the outer step decides θ_{w+1})."""
+    cfg = rt.config.train
+    pages = assigned_pages(rt, window)
+    start = snapshot(rt.model)
+    sync_print = fingerprint(rt.model, window)
+    batches = rt.dataset.batches(pages, seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=window)
+    result = train_inner(
+        rt.model,
+        batches,
+        causal_lm_loss,
+        steps=cfg.inner_steps,
+        lr=cfg.inner_lr,
+        weight_decay=cfg.weight_decay,
+        grad_clip=cfg.grad_clip,
+        device=rt.device,
+    )
+    restore(rt.model, start)
+    return result, pages, sync_print
+
+
+async def upload(rt: Runtime, window: int, result: InnerResult, pages: list[int], sync_print: list[float]) -> int:
+    manifest = ContributionManifest(
+        netuid=rt.config.chain.netuid,
+        window=window,
+        uid=rt.uid,
+        hotkey=rt.hotkey,
+        model=rt.config.model.name,
+        fingerprint=sync_print,
+        page_ids=pages,
+        tensors_sha256="0" * 64,  # filled in by encode_payload
+    )
+    data = encode_payload(dense.encode(result.delta), manifest, rt.keypair)
+    await rt.store.put(contribution_key(window, rt.hotkey), data)
+    return len(data)
+
+
+async def run_miner(config: GauntletConfig) -> None:
+    rt = await open_runtime(config)
+    bpw = config.chain.blocks_per_window
+    log.info("miner uid %d hotkey %s on netuid %d", rt.uid, rt.hotkey, config.chain.netuid)
+    try:
+        done = 0
+        while not config.node.max_windows or done < config.node.max_windows:
+            window = window_of(await rt.chain.current_block(), bpw)
+            await rt.catch_up(window)  # θ_window: every aggregate before this window applied
+            if window_of(await rt.chain.current_block(), bpw) != window:
+                log.warning("window %d closed while syncing; skipping it", window)
+                continue
+            result, pages, sync_print = train_window(rt, window)
+            if window_of(await rt.chain.current_block(), bpw) != window:
+                log.warning("window %d: training outlasted the window, not uploading", window)
+            else:
+                size = await upload(rt, window, result, pages, sync_print)
+                log.info(
+                    "window %d pages %s loss %.3f -> %.3f %.0f tok/s uploaded %d bytes",
+                    window,
+                    pages,
+                    result.losses[0],
+                    result.losses[-1],
+                    result.tokens_per_second,
+                    size,
+                )
+            done += 1
+            await rt.chain.wait_for_block(window_end(window, bpw))
+    finally:
+        await rt.close()

@@ -1,0 +1,176 @@
+"""What both neurons need, built once from the config: identity, chain, store, data, model.
+
+Also the window timeline both follow: contributions for window ``w`` are gathered
+once the chain has passed the upload deadline of ``w`` plus the grace period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gauntlet.chain.base import Chain
+from gauntlet.chain.factory import build_chain
+from gauntlet.compress import dense
+from gauntlet.config.schema import GauntletConfig
+from gauntlet.data import PageDataset, ensure_dataset
+from gauntlet.model import build_model
+from gauntlet.node.gather import Contribution, gather
+from gauntlet.node.identity import load_hotkey
+from gauntlet.node.peers import PeerDirectory
+from gauntlet.storage.base import ObjectStore
+from gauntlet.storage.factory import build_store
+from gauntlet.train.outer import apply_delta, mean_delta
+from protocol.commitment import FilesystemCommitment, S3Commitment, encode_commitment
+from protocol.container import Limits
+from protocol.signing import Signer
+from protocol.windows import window_end
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """A node cannot start; the message tells the operator what to fix."""
+
+
+def default_bucket(hotkey: str) -> str:
+    # S3 bucket names are lowercase, 3-63 chars: derive one from the hotkey.
+    return "gauntlet-" + hashlib.sha256(hotkey.encode()).hexdigest()[:16]
+
+
+def own_commitment(config: GauntletConfig, bucket: str) -> FilesystemCommitment | S3Commitment:
+    storage = config.storage
+    if storage.backend == "filesystem":
+        return FilesystemCommitment(bucket=bucket, root=str(Path(storage.root).expanduser().resolve()))
+    if not (storage.read_access_key_id and storage.read_secret_access_key):
+        raise StartupError("storage.backend=s3 needs read-only credentials to publish (storage.read_*)")
+    return S3Commitment(
+        bucket=bucket,
+        endpoint=storage.endpoint,
+        region=storage.region,
+        access_key=storage.read_access_key_id,
+        secret_key=storage.read_secret_access_key,
+    )
+
+
+@dataclass
+class Runtime:
+    config: GauntletConfig
+    keypair: Signer
+    chain: Chain
+    store: ObjectStore
+    dataset: PageDataset
+    model: nn.Module
+    uid: int
+    device: torch.device
+    peers: PeerDirectory = field(default_factory=PeerDirectory)
+    window: int = 0  # the model holds θ_window
+
+    @property
+    def hotkey(self) -> str:
+        return self.keypair.ss58_address
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_bytes=self.config.storage.max_payload_bytes)
+
+    async def gather_block(self, window: int) -> int:
+        """First block at which every on-time upload for ``window`` is visible."""
+        grace_blocks = math.ceil(self.config.chain.upload_grace_seconds / await self.chain.block_time())
+        return window_end(window, self.config.chain.blocks_per_window) + grace_blocks
+
+    async def gather_window(self, window: int) -> list[Contribution]:
+        """Wait until ``window`` is closed, then fetch and verify every miner's contribution."""
+        await self.chain.wait_for_block(await self.gather_block(window))
+        _, miners = await self.peers.miners(self.chain)
+        deadline = await self.chain.block_timestamp(window_end(window, self.config.chain.blocks_per_window))
+        return await gather(
+            miners,
+            netuid=self.config.chain.netuid,
+            window=window,
+            deadline_time=deadline,
+            grace_seconds=self.config.chain.upload_grace_seconds,
+            limits=self.limits,
+            specs=dense.specs(self.model),
+            device=self.device,
+        )
+
+    def apply_outer_step(self, window: int, contributions: list[Contribution]) -> int:
+        """θ_{w+1} from θ_w and the window's valid contributions; returns how many were used."""
+        if window != self.window:
+            raise RuntimeError(f"model holds window {self.window}, cannot apply window {window}")
+        deltas = [c.delta for c in contributions if c.ok and c.delta is not None]
+        mean = mean_delta(deltas)
+        if mean is not None:
+            apply_delta(self.model, mean, self.config.train.outer_lr)
+        self.window += 1
+        return len(deltas)
+
+    async def catch_up(self, target_window: int) -> None:
+        """Replay aggregation from the model's window up to ``target_window``."""
+        while self.window < target_window:
+            used = self.apply_outer_step(self.window, await self.gather_window(self.window))
+            log.info("synced window %d (%d contributions)", self.window - 1, used)
+
+    async def close(self) -> None:
+        await self.peers.close()
+        await self.store.close()
+        await self.chain.close()
+
+
+async def open_runtime(config: GauntletConfig) -> Runtime:
+    """Load keys, connect, check registration, publish the bucket commitment, load data and model."""
+    if config.train.torch_threads:
+        torch.set_num_threads(config.train.torch_threads)
+    keypair = load_hotkey(config.wallet)
+    chain = build_chain(config.chain, keypair)
+    try:
+        metagraph = await chain.metagraph()
+        neuron = metagraph.by_hotkey(keypair.ss58_address)
+        if neuron is None:
+            raise StartupError(
+                f"hotkey {keypair.ss58_address} is not registered on netuid {config.chain.netuid}: "
+                "register it first (btcli subnets register, or the localnet does it for you)"
+            )
+        storage = config.storage
+        bucket = storage.bucket or default_bucket(keypair.ss58_address)
+        store = build_store(
+            backend=storage.backend,
+            root=str(Path(storage.root).expanduser()),
+            bucket=bucket,
+            endpoint=storage.endpoint,
+            region=storage.region,
+            access_key_id=storage.write_access_key_id,
+            secret_access_key=storage.write_secret_access_key,
+            path_style=storage.path_style,
+        )
+        commitment = encode_commitment(own_commitment(config, bucket))
+        if (await chain.commitments()).get(keypair.ss58_address) != commitment:
+            await chain.commit(commitment)
+    except BaseException:
+        await chain.close()
+        raise
+    dataset = ensure_dataset(
+        Path(config.data.dataset_dir).expanduser(),
+        page_tokens=config.data.page_tokens,
+        max_tokens=config.data.max_tokens or None,
+    )
+    device = torch.device(config.train.device)
+    model = build_model(config.model.name, config.model.seed).to(device)
+    return Runtime(
+        config=config,
+        keypair=keypair,
+        chain=chain,
+        store=store,
+        dataset=dataset,
+        model=model,
+        uid=neuron.uid,
+        device=device,
+        window=config.train.start_window,
+    )

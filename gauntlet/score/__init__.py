@@ -1,0 +1,1 @@
+"""Scoring: pure functions of numbers. No I/O, no clocks."""

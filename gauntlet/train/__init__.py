@@ -1,0 +1,1 @@
+"""Training: inner loop, pseudo-gradients, outer step, model fingerprints."""

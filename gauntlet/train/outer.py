@@ -1,0 +1,49 @@
+"""The outer step every node applies identically: θ_{w+1} = θ_w − lr · mean(Δ_i)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from gauntlet.compress.dense import Delta
+
+
+def mean_delta(deltas: Sequence[Delta]) -> Delta | None:
+    """Element-wise mean, summed in the given order (callers sort by uid for determinism)."""
+    if not deltas:
+        return None
+    total = {name: t.clone() for name, t in deltas[0].items()}
+    for delta in deltas[1:]:
+        for name, t in delta.items():
+            total[name] += t
+    return {name: t / len(deltas) for name, t in total.items()}
+
+
+@torch.no_grad()
+def apply_delta(model: nn.Module, delta: Delta, lr: float) -> None:
+    """θ ← θ − lr · Δ, in place."""
+    for name, p in model.named_parameters():
+        p.sub_(delta[name].to(device=p.device, dtype=p.dtype), alpha=lr)
+
+
+@torch.no_grad()
+def restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    for name, p in model.named_parameters():
+        p.copy_(state[name])
+
+
+@contextmanager
+def applied(model: nn.Module, delta: Delta, lr: float, base: dict[str, torch.Tensor]) -> Iterator[nn.Module]:
+    """Temporarily θ_w − lr·Δ; restores ``base`` (a snapshot of θ_w) exactly on exit.
+
+    One snapshot serves every peer evaluated in a window, so the validator never
+    deep-copies the model per peer.
+    """
+    apply_delta(model, delta, lr)
+    try:
+        yield model
+    finally:
+        restore(model, base)
