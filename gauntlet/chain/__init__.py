@@ -5,12 +5,13 @@ from gauntlet.chain.base import (
     ChainError,
     ChainUnavailable,
     Hyperparameters,
+    InvalidWeights,
     Metagraph,
     Neuron,
     NotRegistered,
     NoValidatorPermit,
     RateLimited,
-    InvalidWeights,
+    Unauthorized,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "NoValidatorPermit",
     "RateLimited",
     "InvalidWeights",
+    "Unauthorized",
 ]

@@ -1,0 +1,45 @@
+# Two commands do everything on a fresh machine (Python >= 3.10 with venv):
+#   make localnet   install into .venv, then run the local simulated subnet
+#   make test       install into .venv, then lint, type-check and run the test suite
+# CPU installs pin torch with constraints.txt so pip never pulls the multi-GB CUDA build.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: install install-gpu localnet test lint typecheck bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# GPU hosts: the default Linux torch wheel on PyPI is the CUDA build; no CPU pin.
+install-gpu:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+localnet: $(STAMP)
+	$(VENV)/bin/gauntlet localnet $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check gauntlet protocol neurons tests bench
+	$(VENV)/bin/ruff format --check gauntlet protocol neurons tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: lint typecheck
+	$(VENV)/bin/pytest $(ARGS)
+
+bench: $(STAMP)
+	$(PY) bench/storage.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Thin entry points: ``python neurons/miner.py`` is ``gauntlet miner``."""

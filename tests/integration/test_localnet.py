@@ -1,0 +1,67 @@
+"""The walking skeleton end to end: chain, validator and 3 miners as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def localnet_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
+    run_dir = tmp_path_factory.mktemp("localnet")
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "gauntlet.cli", "localnet",
+            "--localnet.windows", "3",
+            "--localnet.run_dir", str(run_dir),
+            "--data.dataset_dir", str(stdlib_dataset_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
+    )  # fmt: skip
+    (summary_path,) = run_dir.glob("*/summary.json")
+    summary = json.loads(summary_path.read_text())
+    summary["stdout"], summary["returncode"] = completed.stdout, completed.returncode
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return summary
+
+
+def test_localnet_runs_three_windows_and_prints_a_table_per_window(localnet_run: dict) -> None:
+    assert localnet_run["completed"]
+    assert len(localnet_run["windows"]) == 3
+    assert localnet_run["stdout"].count("validation loss") >= 3
+    for header in ("uid", "score", "weight", "loss before"):
+        assert header in localnet_run["stdout"]
+
+
+def test_global_validation_loss_decreases(localnet_run: dict) -> None:
+    assert localnet_run["validation_loss_last"] < localnet_run["validation_loss_first"]
+
+
+def test_every_honest_miner_has_nonzero_weight_on_chain(localnet_run: dict) -> None:
+    miners = [int(uid) for uid, role in localnet_run["roles"].items() if role.startswith("miner")]
+    assert len(miners) == 3
+    weights = {int(uid): w for uid, w in localnet_run["chain_weights"].items()}
+    assert all(weights.get(uid, 0.0) > 0 for uid in miners), weights
+
+
+def test_no_process_survives_the_run(localnet_run: dict) -> None:
+    assert localnet_run["pids"], "the run recorded no child PIDs"
+    assert not [pid for pid in localnet_run["pids"] if _alive(pid)]
