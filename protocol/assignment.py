@@ -26,8 +26,9 @@ def _seed(domain: bytes, *parts: str | int) -> bytes:
 
 def _draw_distinct(seed: bytes, count: int, num_pages: int) -> list[int]:
     """``count`` distinct integers in ``[0, num_pages)`` from a SHA-256 counter stream."""
-    if num_pages <= 0:
-        raise ValueError("num_pages must be positive")
+    if not 0 < num_pages <= 2**64:
+        # Above 2**64 the rejection limit would be 0 and the draw would never end.
+        raise ValueError(f"num_pages must be in [1, 2**64], got {num_pages}")
     if not 0 <= count <= num_pages:
         raise ValueError(f"cannot draw {count} distinct pages out of {num_pages}")
     chosen: list[int] = []
@@ -66,7 +67,9 @@ def assign_pages(
     return _draw_distinct(seed, pages_per_window, num_pages)
 
 
-def random_pages(*, secret: bytes, window: int, dataset_id: str, num_pages: int, count: int) -> list[int]:
+def random_pages(
+    *, secret: bytes, window: int, dataset_id: str, num_pages: int, count: int
+) -> list[int]:
     """Pages a validator evaluates on that no miner can predict (``secret`` is the validator's)."""
     seed = _seed(RANDOM_PAGES_DOMAIN, secret.hex(), window, dataset_id)
     return _draw_distinct(seed, count, num_pages)

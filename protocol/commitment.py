@@ -53,7 +53,11 @@ def encode_commitment(commitment: FilesystemCommitment | S3Commitment) -> str:
 
 
 def parse_commitment(raw: str | bytes) -> FilesystemCommitment | S3Commitment:
-    data = raw.encode() if isinstance(raw, str) else raw
+    """Parse what a hotkey committed on chain; :class:`BadCommitment` for anything else."""
+    try:
+        data = raw.encode() if isinstance(raw, str) else raw
+    except UnicodeEncodeError:  # chain strings can hold lone surrogates
+        raise BadCommitment("commitment is not valid UTF-8 text") from None
     if len(data) > MAX_COMMITMENT_BYTES:
         raise BadCommitment(f"commitment is {len(data)} bytes, max {MAX_COMMITMENT_BYTES}")
     try:

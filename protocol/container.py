@@ -7,6 +7,9 @@ Layout (a valid safetensors file)::
 The header's ``__metadata__`` holds two strings: ``manifest`` (the manifest JSON,
 whose ``tensors_sha256`` is the SHA-256 of the data section) and ``signature``
 (hex sr25519 signature of the manifest JSON bytes by the manifest's hotkey).
+The signature covers the manifest string *exactly as transmitted* (encoders
+write canonical JSON), so a verifier never has to re-serialise floats the way
+Python does.
 
 :func:`decode_payload` parses the header itself, so every size, name, dtype,
 shape and offset is checked before a single tensor is touched.
@@ -18,12 +21,13 @@ import hashlib
 import json
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from pydantic import ValidationError
 
+from protocol.envelope import canonical_json
 from protocol.errors import (
     HashMismatch,
     MalformedPayload,
@@ -53,6 +57,8 @@ DTYPES: dict[str, np.dtype] = {
 _NAMES = {v: k for k, v in DTYPES.items() if k != "BF16"}
 FLOAT_DTYPES = {"F32", "F16"}
 MAX_TENSORS = 4096
+# numpy caps dimensions (32 in numpy 1.x); real model tensors have at most 4.
+MAX_DIMS = 8
 
 
 @dataclass(frozen=True)
@@ -77,11 +83,21 @@ class Payload:
 
 
 def _canonical(manifest: ContributionManifest) -> bytes:
-    return json.dumps(manifest.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+    return canonical_json(manifest)
 
 
-def encode_payload(tensors: Mapping[str, np.ndarray], manifest: ContributionManifest, signer: Signer) -> bytes:
-    """Serialise and sign. ``manifest.tensors_sha256`` is filled in here."""
+def encode_payload(
+    tensors: Mapping[str, np.ndarray],
+    manifest: ContributionManifest,
+    signer: Signer,
+    *,
+    bf16_names: Collection[str] = (),
+) -> bytes:
+    """Serialise and sign. ``manifest.tensors_sha256`` is filled in here.
+
+    numpy has no bfloat16, so bf16 tensors travel as raw ``uint16`` bit patterns:
+    name them in ``bf16_names`` to label them ``BF16`` rather than ``U16``.
+    """
     if manifest.hotkey != signer.ss58_address:
         raise ValueError("manifest hotkey differs from the signing key")
     header: dict[str, object] = {}
@@ -93,13 +109,25 @@ def encode_payload(tensors: Mapping[str, np.ndarray], manifest: ContributionMani
         if dtype not in _NAMES:
             raise ValueError(f"unsupported dtype {array.dtype} for {name}")
         raw = array.astype(dtype, copy=False).tobytes()
-        header[name] = {"dtype": _NAMES[dtype], "shape": list(array.shape), "data_offsets": [offset, offset + len(raw)]}
+        dtype_name = _NAMES[dtype]
+        if name in bf16_names:
+            if dtype_name != "U16":
+                raise ValueError(f"bf16 tensor {name} must be given as uint16 bit patterns")
+            dtype_name = "BF16"
+        header[name] = {
+            "dtype": dtype_name,
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + len(raw)],
+        }
         chunks.append(raw)
         offset += len(raw)
     data = b"".join(chunks)
     manifest = manifest.model_copy(update={"tensors_sha256": hashlib.sha256(data).hexdigest()})
     manifest_json = _canonical(manifest)
-    header["__metadata__"] = {"manifest": manifest_json.decode(), "signature": sign(signer, manifest_json).hex()}
+    header["__metadata__"] = {
+        "manifest": manifest_json.decode(),
+        "signature": sign(signer, manifest_json).hex(),
+    }
     header_bytes = json.dumps(header, separators=(",", ":")).encode()
     header_bytes += b" " * (-len(header_bytes) % 8)  # safetensors aligns the data section
     return struct.pack("<Q", len(header_bytes)) + header_bytes + data
@@ -119,7 +147,9 @@ def decode_payload(
     metadata = header.pop("__metadata__", None)
     manifest = _manifest(metadata)
     if manifest.protocol_version != PROTOCOL_VERSION:
-        raise WrongVersion(f"payload version {manifest.protocol_version}, expected {PROTOCOL_VERSION}")
+        raise WrongVersion(
+            f"payload version {manifest.protocol_version}, expected {PROTOCOL_VERSION}"
+        )
     if manifest.hotkey != expected_hotkey:
         raise WrongAuthor(f"manifest names {manifest.hotkey}, expected {expected_hotkey}")
     if manifest.window != expected_window or manifest.netuid != expected_netuid:
@@ -127,10 +157,12 @@ def decode_payload(
             f"payload is for netuid {manifest.netuid} window {manifest.window}, "
             f"expected netuid {expected_netuid} window {expected_window}"
         )
-    verify(manifest.hotkey, _canonical(manifest), bytes.fromhex(metadata["signature"]))
+    verify(manifest.hotkey, metadata["manifest"].encode(), bytes.fromhex(metadata["signature"]))
     if hashlib.sha256(data_section).hexdigest() != manifest.tensors_sha256:
         raise HashMismatch("data section does not match the signed tensors_sha256")
     tensors = _tensors(header, data_section)
+    # Finiteness is checked with or without specs: NaN/Inf is never a valid contribution.
+    _check_finite(tensors, header)
     if specs is not None:
         check_specs(tensors, header, specs)
     return Payload(manifest=manifest, tensors=tensors)
@@ -146,15 +178,39 @@ def _split(data: bytes, limits: Limits) -> tuple[dict, bytes]:
         raise PayloadTooLarge(f"header declares {header_len} bytes, max {limits.max_header_bytes}")
     if 8 + header_len > len(data):
         raise MalformedPayload("header runs past the end of the payload")
-    try:
-        header = json.loads(data[8 : 8 + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"header is not JSON: {exc}") from None
+    header = _strict_json(data[8 : 8 + header_len], "header")
     if not isinstance(header, dict):
         raise MalformedPayload("header is not a JSON object")
     if len(header) > MAX_TENSORS + 1:
         raise MalformedPayload(f"{len(header)} header entries, max {MAX_TENSORS}")
     return header, data[8 + header_len :]
+
+
+def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # Duplicate keys would let two parsers (ours, safetensors, a third party's) read
+    # different tensors or manifests out of the same bytes.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise MalformedPayload("JSON object has duplicate keys")
+    return result
+
+
+def _reject_constant(name: str) -> object:
+    raise MalformedPayload(f"JSON holds the non-standard constant {name}")
+
+
+def _strict_json(raw: bytes | str, what: str) -> object:
+    """Standard JSON only: no duplicate keys, no NaN/Infinity, bounded nesting and digits."""
+    try:
+        return json.loads(
+            raw, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+        )
+    except MalformedPayload:
+        raise
+    # ValueError covers JSONDecodeError, bad UTF-8 and ints over Python's digit limit;
+    # RecursionError covers adversarially deep nesting.
+    except (ValueError, RecursionError) as exc:
+        raise MalformedPayload(f"{what} is not valid JSON: {type(exc).__name__}") from None
 
 
 def _manifest(metadata: object) -> ContributionManifest:
@@ -164,8 +220,12 @@ def _manifest(metadata: object) -> ContributionManifest:
         raise MalformedPayload("__metadata__ values must be strings")
     try:
         bytes.fromhex(metadata["signature"])
+        # The signature covers the UTF-8 bytes; a lone surrogate (legal in a JSON
+        # escape) has none, so such a manifest cannot have been signed.
+        metadata["manifest"].encode("utf-8")
     except ValueError:
-        raise MalformedPayload("signature is not hex") from None
+        raise MalformedPayload("signature is not hex or manifest is not UTF-8") from None
+    _strict_json(metadata["manifest"], "manifest")
     try:
         return ContributionManifest.model_validate_json(metadata["manifest"])
     except ValidationError as exc:
@@ -179,18 +239,32 @@ def _tensors(header: dict, data_section: bytes) -> dict[str, np.ndarray]:
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
             raise MalformedPayload(f"tensor entry {name!r} is malformed")
         dtype_name, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if not isinstance(dtype_name, str):  # a list/dict would not even hash
+            raise MalformedPayload(f"tensor {name!r} dtype is not a string")
         if dtype_name not in DTYPES:
             raise SchemaMismatch(f"tensor {name!r} has unsupported dtype {dtype_name!r}")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        # ``type(x) is int`` because JSON true/false would pass isinstance(x, int).
+        if (
+            not isinstance(shape, list)
+            or len(shape) > MAX_DIMS
+            or not all(type(d) is int and d >= 0 for d in shape)
+        ):
             raise MalformedPayload(f"tensor {name!r} has an invalid shape")
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+        if not (
+            isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+        ):
             raise MalformedPayload(f"tensor {name!r} has invalid data_offsets")
         begin, end = offsets
         dtype = DTYPES[dtype_name]
-        if not 0 <= begin <= end <= len(data_section) or end - begin != math.prod(shape) * dtype.itemsize:
+        if (
+            not 0 <= begin <= end <= len(data_section)
+            or end - begin != math.prod(shape) * dtype.itemsize
+        ):
             raise MalformedPayload(f"tensor {name!r} offsets do not match its shape and the data")
         spans.append((begin, end, name))
-        tensors[name] = np.frombuffer(data_section, dtype=dtype, count=math.prod(shape), offset=begin).reshape(shape)
+        tensors[name] = np.frombuffer(
+            data_section, dtype=dtype, count=math.prod(shape), offset=begin
+        ).reshape(shape)
     spans.sort()
     position = 0
     for begin, end, name in spans:
@@ -202,7 +276,9 @@ def _tensors(header: dict, data_section: bytes) -> dict[str, np.ndarray]:
     return tensors
 
 
-def check_specs(tensors: Mapping[str, np.ndarray], header: Mapping, specs: Mapping[str, TensorSpec]) -> None:
+def check_specs(
+    tensors: Mapping[str, np.ndarray], header: Mapping, specs: Mapping[str, TensorSpec]
+) -> None:
     """Names, dtypes, shapes, index bounds and finiteness against what the model allows."""
     if set(tensors) != set(specs):
         missing, extra = sorted(set(specs) - set(tensors)), sorted(set(tensors) - set(specs))
@@ -212,8 +288,27 @@ def check_specs(tensors: Mapping[str, np.ndarray], header: Mapping, specs: Mappi
         if dtype_name != spec.dtype:
             raise SchemaMismatch(f"tensor {name!r} is {dtype_name}, expected {spec.dtype}")
         if tuple(array.shape) != spec.shape:
-            raise SchemaMismatch(f"tensor {name!r} has shape {tuple(array.shape)}, expected {spec.shape}")
-        if dtype_name in FLOAT_DTYPES and not np.isfinite(array).all():
-            raise NonFiniteValues(f"tensor {name!r} holds NaN or Inf")
-        if spec.index_bound is not None and array.size and (array.min() < 0 or array.max() >= spec.index_bound):
+            raise SchemaMismatch(
+                f"tensor {name!r} has shape {tuple(array.shape)}, expected {spec.shape}"
+            )
+        _check_finite({name: array}, header)
+        if (
+            spec.index_bound is not None
+            and array.size
+            and (array.min() < 0 or array.max() >= spec.index_bound)
+        ):
             raise SchemaMismatch(f"tensor {name!r} has indices outside [0, {spec.index_bound})")
+
+
+def _check_finite(tensors: Mapping[str, np.ndarray], header: Mapping) -> None:
+    for name, array in tensors.items():
+        dtype_name = header[name]["dtype"]
+        if dtype_name in FLOAT_DTYPES:
+            finite = bool(np.isfinite(array).all())
+        elif dtype_name == "BF16":
+            # bf16 travels as raw uint16: NaN/Inf are the patterns with all exponent bits set.
+            finite = not bool(((array & 0x7F80) == 0x7F80).any())
+        else:
+            continue
+        if not finite:
+            raise NonFiniteValues(f"tensor {name!r} holds NaN or Inf")

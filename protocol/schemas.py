@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
 from protocol.version import PROTOCOL_VERSION
 
 Hotkey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+# Fingerprints are compared across nodes and signed as JSON, where NaN/Inf do not exist.
+Fingerprint = Annotated[list[FiniteFloat], Field(max_length=256)]
+FileName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")]
+MAX_PEERS = 1024
 
 
 class _Strict(BaseModel):
@@ -36,8 +40,8 @@ class ContributionManifest(_Strict):
     uid: int = Field(ge=0)
     hotkey: Hotkey
     model: str = Field(max_length=64, description="named model config the tensors belong to")
-    fingerprint: list[float] = Field(
-        max_length=256, description="θ_w at window-seeded coordinates, to prove model sync"
+    fingerprint: Fingerprint = Field(
+        description="θ_w at window-seeded coordinates, to prove model sync"
     )
     page_ids: list[int] = Field(max_length=4096, description="pages trained on, in order")
     codec: CodecParams = CodecParams()
@@ -67,3 +71,123 @@ class PeerResult(_Strict):
 
 
 WindowReport.model_rebuild()
+
+
+def _unique(values: list, what: str) -> None:
+    if len(set(values)) != len(values):
+        raise ValueError(f"duplicate {what}")
+
+
+class PeerEntry(_Strict):
+    uid: int = Field(ge=0)
+    hotkey: Hotkey
+
+
+class PeerSet(_Strict):
+    """The miners whose contributions are aggregated, published by the lead validator.
+
+    Takes effect at ``window`` and stays in force until a set with a later
+    ``window`` is published (see :func:`protocol.peers.peer_set_in_force`).
+    """
+
+    protocol_version: int = PROTOCOL_VERSION
+    kind: Literal["peer_set"] = "peer_set"
+    netuid: int = Field(ge=0)
+    window: int = Field(ge=0, description="first window whose contributions this set gathers")
+    hotkey: Hotkey = Field(description="the lead validator that publishes and signs it")
+    peers: list[PeerEntry] = Field(max_length=MAX_PEERS)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PeerSet:
+        _unique([p.uid for p in self.peers], "uid in peer set")
+        _unique([p.hotkey for p in self.peers], "hotkey in peer set")
+        return self
+
+
+class AggregatedContribution(_Strict):
+    uid: int = Field(ge=0)
+    hotkey: Hotkey
+    sha256: Sha256Hex = Field(description="sha256 of the whole payload object as stored")
+
+
+class AggregationRecord(_Strict):
+    """Exactly which contributions of ``window`` made θ_{window+1}; lets late joiners replay."""
+
+    protocol_version: int = PROTOCOL_VERSION
+    kind: Literal["aggregation"] = "aggregation"
+    netuid: int = Field(ge=0)
+    window: int = Field(ge=0, description="the window whose contributions were aggregated")
+    hotkey: Hotkey = Field(description="the lead validator that signs it")
+    peer_set_window: int = Field(ge=0, description="window of the peer set in force")
+    contributions: list[AggregatedContribution] = Field(max_length=MAX_PEERS)
+    fingerprint: Fingerprint = Field(description="θ_{window+1} at the window+1 coordinates")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> AggregationRecord:
+        _unique([c.uid for c in self.contributions], "uid in aggregation record")
+        _unique([c.hotkey for c in self.contributions], "hotkey in aggregation record")
+        return self
+
+
+class TensorInfo(_Strict):
+    name: str = Field(min_length=1, max_length=256)
+    dtype: Literal["F32", "F16", "BF16", "I64", "I32", "I16", "U16", "U8", "I8"]
+    shape: list[Annotated[int, Field(ge=0)]] = Field(max_length=8)
+
+
+class CheckpointFile(_Strict):
+    name: FileName = Field(description="object name under the checkpoint's key prefix")
+    size: int = Field(ge=0)
+    sha256: Sha256Hex
+
+
+class CheckpointManifest(_Strict):
+    """A full model snapshot θ_window: what it holds and how to check every file."""
+
+    protocol_version: int = PROTOCOL_VERSION
+    kind: Literal["checkpoint"] = "checkpoint"
+    netuid: int = Field(ge=0)
+    window: int = Field(ge=0, description="the model is θ at the start of this window")
+    hotkey: Hotkey = Field(description="the lead validator that signs it")
+    model: str = Field(max_length=64, description="named model config")
+    dataset_id: str = Field(max_length=128)
+    tensors: list[TensorInfo] = Field(max_length=65536)
+    files: list[CheckpointFile] = Field(min_length=1, max_length=1024)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CheckpointManifest:
+        _unique([t.name for t in self.tensors], "tensor name in checkpoint")
+        _unique([f.name for f in self.files], "file name in checkpoint")
+        return self
+
+
+class PeerState(_Strict):
+    """What a validator remembers about one miner (keyed by hotkey: uids get recycled)."""
+
+    hotkey: Hotkey
+    uid: int = Field(ge=0, description="uid last seen for this hotkey")
+    mu: FiniteFloat = Field(description="OpenSkill rating mean")
+    sigma: FiniteFloat = Field(gt=0, description="OpenSkill rating uncertainty")
+    moving_averages: dict[Annotated[str, Field(max_length=32)], FiniteFloat] = Field(
+        default_factory=dict, max_length=32, description="named exponential moving averages"
+    )
+    score: FiniteFloat = 0.0
+    evaluations: int = Field(default=0, ge=0, description="times this peer was evaluated")
+    last_evaluated_window: int | None = Field(default=None, ge=0)
+
+
+class ValidatorState(_Strict):
+    """A validator's scoring state, written atomically every window and restored on start."""
+
+    protocol_version: int = PROTOCOL_VERSION
+    kind: Literal["validator_state"] = "validator_state"
+    netuid: int = Field(ge=0)
+    hotkey: Hotkey = Field(description="the validator this state belongs to")
+    last_window: int | None = Field(default=None, ge=0, description="last window evaluated")
+    windows_evaluated: int = Field(default=0, ge=0)
+    peers: list[PeerState] = Field(default_factory=list, max_length=65536)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ValidatorState:
+        _unique([p.hotkey for p in self.peers], "hotkey in validator state")
+        return self

@@ -3,6 +3,13 @@
 Window ``w`` covers blocks ``[w * B, (w + 1) * B)`` where ``B`` is
 ``blocks_per_window``. Every node derives time from chain blocks, never from
 its own clock.
+
+Timeline of window ``w``: miners train and upload during ``w``; the upload
+deadline is the chain timestamp of block ``window_end(w)`` (first block of
+``w + 1``) plus a grace period, judged by the store's server timestamp. When the
+chain reaches ``window_end(w)`` every node gathers the peer set's contributions
+for ``w`` (:func:`gather_window`) and steps to θ_{w+1}; validators evaluate
+``w`` during ``w + 1`` (:func:`evaluation_window`), one window behind.
 """
 
 from __future__ import annotations
@@ -38,6 +45,48 @@ def upload_deadline_block(window: int, blocks_per_window: int) -> int:
 def is_on_time(uploaded_at: float, deadline_time: float, grace_seconds: float) -> bool:
     """Whether an object stored at ``uploaded_at`` (server time, unix seconds) is on time."""
     return uploaded_at <= deadline_time + grace_seconds
+
+
+def upload_deadline_time(deadline_block_time: float, grace_seconds: float) -> float:
+    """Latest server timestamp (unix seconds) an on-time upload may carry.
+
+    ``deadline_block_time`` is the chain timestamp of
+    :func:`upload_deadline_block`; the grace absorbs block-time jitter and
+    store clock skew, and is a config fact every node must share.
+    """
+    if grace_seconds < 0:
+        raise ValueError(f"grace_seconds must be non-negative, got {grace_seconds}")
+    return deadline_block_time + grace_seconds
+
+
+def is_window_start(block: int, blocks_per_window: int) -> bool:
+    """Whether ``block`` is a boundary: the first block of its window."""
+    _check(block, blocks_per_window)
+    return block % blocks_per_window == 0
+
+
+def gather_window(block: int, blocks_per_window: int) -> int | None:
+    """The window whose contributions are gathered and aggregated once the chain is at ``block``.
+
+    The boundary ``w -> w + 1`` gathers ``w``, so at any block of ``w + 1`` the
+    window being (or just) aggregated is ``w``; None during window 0.
+    """
+    current = window_of(block, blocks_per_window)
+    return current - 1 if current > 0 else None
+
+
+def evaluation_window(block: int, blocks_per_window: int) -> int | None:
+    """The window a validator evaluates at ``block``: one behind, so uploads are final.
+
+    Same value as :func:`gather_window`; a separate name because the two roles
+    may diverge (for example a validator that lags several windows).
+    """
+    return gather_window(block, blocks_per_window)
+
+
+def blocks_until_window_end(block: int, blocks_per_window: int) -> int:
+    """Blocks left in ``block``'s window, counting ``block`` itself (1..B)."""
+    return window_end(window_of(block, blocks_per_window), blocks_per_window) - block
 
 
 def _check(value: int, blocks_per_window: int) -> None:
