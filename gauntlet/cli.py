@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from gauntlet import __version__
@@ -33,7 +33,7 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def _run_node(runner: Callable[[GauntletConfig], object], args: argparse.Namespace) -> int:
+def _run_node(runner: Callable[[GauntletConfig], Awaitable[None]], args: argparse.Namespace) -> int:
     config = _config(args)
     _setup_logging(config.node.log_level)
     from gauntlet.node.lifecycle import run_until_signalled
@@ -123,8 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    node_command("miner", "Run a miner: train on assigned pages, upload signed pseudo-gradients.", cmd_miner)
-    node_command("validator", "Run a validator: score contributions, set weights on chain.", cmd_validator)
+    node_command(
+        "miner", "Run a miner: train on assigned pages, upload signed pseudo-gradients.", cmd_miner
+    )
+    node_command(
+        "validator", "Run a validator: score contributions, set weights on chain.", cmd_validator
+    )
     node_command(
         "localnet",
         "Run a whole simulated subnet on this machine (chain, store, miners, validators) and report.",
@@ -132,19 +136,39 @@ def build_parser() -> argparse.ArgumentParser:
         ALL_SECTIONS,
     )
 
-    chain = sub.add_parser("chain", help="The simulated chain service.", description="The simulated chain service.")
+    chain = sub.add_parser(
+        "chain", help="The simulated chain service.", description="The simulated chain service."
+    )
     chain_sub = chain.add_subparsers(dest="chain_command", required=True, metavar="ACTION")
-    serve = chain_sub.add_parser("serve", help="Run the simulated chain (HTTP on loopback, SQLite state).")
+    serve = chain_sub.add_parser(
+        "serve", help="Run the simulated chain (HTTP on loopback, SQLite state)."
+    )
     serve.add_argument("--host", default="127.0.0.1", help="Address to bind (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=9946, help="Port; 0 picks a free one (default: 9946)")
-    serve.add_argument("--db", default="simchain.sqlite", help="SQLite state file (default: simchain.sqlite)")
-    serve.add_argument("--block-time", type=float, default=12.0, help="Seconds per block (default: 12.0)")
+    serve.add_argument(
+        "--port", type=int, default=9946, help="Port; 0 picks a free one (default: 9946)"
+    )
+    serve.add_argument(
+        "--db", default="simchain.sqlite", help="SQLite state file (default: simchain.sqlite)"
+    )
+    serve.add_argument(
+        "--block-time", type=float, default=12.0, help="Seconds per block (default: 12.0)"
+    )
     serve.add_argument("--ready-file", help="Write the served URL here once listening")
     serve.add_argument("--tempo", type=int, help="Blocks between epochs (default: 360)")
-    serve.add_argument("--weights-rate-limit", type=int, help="Min blocks between a hotkey's weights (default: 100)")
-    serve.add_argument("--max-uids", type=int, help="Subnet size before registration replaces (default: 256)")
-    serve.add_argument("--max-validators", type=int, help="Validator permits, top stake (default: 64)")
-    serve.add_argument("--immunity-period", type=int, help="Blocks a new neuron cannot be replaced (default: 5000)")
+    serve.add_argument(
+        "--weights-rate-limit",
+        type=int,
+        help="Min blocks between a hotkey's weights (default: 100)",
+    )
+    serve.add_argument(
+        "--max-uids", type=int, help="Subnet size before registration replaces (default: 256)"
+    )
+    serve.add_argument(
+        "--max-validators", type=int, help="Validator permits, top stake (default: 64)"
+    )
+    serve.add_argument(
+        "--immunity-period", type=int, help="Blocks a new neuron cannot be replaced (default: 5000)"
+    )
     serve.set_defaults(handler=cmd_chain_serve)
     status = chain_sub.add_parser("status", help="Print the metagraph with incentive per uid.")
     add_config_flags(status, ["chain"])
@@ -153,15 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="Dataset preparation.", description="Dataset preparation.")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     prepare = data_sub.add_parser(
-        "prepare", help="Tokenise local text into page shards (default: this machine's Python stdlib)."
+        "prepare",
+        help="Tokenise local text into page shards (default: this machine's Python stdlib).",
     )
     prepare.add_argument("--source", action="append", help="File or directory of text (repeatable)")
     add_config_flags(prepare, ["data"])
     prepare.set_defaults(handler=cmd_data_prepare)
 
-    config = sub.add_parser("config", help="Inspect configuration.", description="Inspect configuration.")
+    config = sub.add_parser(
+        "config", help="Inspect configuration.", description="Inspect configuration."
+    )
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    show = config_sub.add_parser("show", help="Print the effective config (defaults < file < env < flags).")
+    show = config_sub.add_parser(
+        "show", help="Print the effective config (defaults < file < env < flags)."
+    )
     add_config_flags(show, ALL_SECTIONS)
     show.set_defaults(handler=cmd_config_show)
     return parser

@@ -1,6 +1,7 @@
-"""Render ``.env.example`` from the schema, so it always lists every setting.
+"""Render ``.env.example`` and docs/configuration.md from the schema, so both list every setting.
 
-``python -m gauntlet.config.envdoc > .env.example``; a test checks the file is current.
+``python -m gauntlet.config.envdoc > .env.example`` and
+``python -m gauntlet.config.envdoc --markdown > docs/configuration.md``; a test checks both are current.
 """
 
 from __future__ import annotations
@@ -31,5 +32,39 @@ def render_env_example() -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_markdown() -> str:
+    """docs/configuration.md: every setting with its flag, variable, default and meaning."""
+    lines = [
+        "# Configuration",
+        "",
+        "One schema (`gauntlet/config/schema.py`) holds every setting. Sources, lowest to",
+        "highest priority: defaults, a TOML or JSON file (`--config FILE` or `GAUNTLET_CONFIG`),",
+        "environment variables, command-line flags. Unknown keys are errors in every source.",
+        "`gauntlet config show` prints the effective configuration.",
+        "",
+        "Aliases for Bittensor habits: `--netuid` = `--chain.netuid`, `--subtensor.network` =",
+        "`--chain.network`, `--subtensor.chain_endpoint` = `--chain.endpoint`.",
+        "",
+        "This page is generated: `python -m gauntlet.config.envdoc --markdown > docs/configuration.md`.",
+    ]
+    for section, info in GauntletConfig.model_fields.items():
+        model: type[BaseModel] = info.annotation  # type: ignore[assignment]
+        lines += [
+            "",
+            f"## `{section}`",
+            "",
+            "| flag | environment variable | default | meaning |",
+            "| --- | --- | --- | --- |",
+        ]
+        for name, field in model.model_fields.items():
+            env = f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
+            lines.append(
+                f"| `--{section}.{name}` | `{env}` | `{field.default!r}` | {field.description} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    print(render_env_example(), end="")
+    import sys
+
+    print(render_markdown() if "--markdown" in sys.argv else render_env_example(), end="")

@@ -51,7 +51,9 @@ def add_config_flags(parser: argparse.ArgumentParser, sections: list[str]) -> No
     )
     for section in sections:
         model: type[BaseModel] = GauntletConfig.model_fields[section].annotation  # type: ignore[assignment]
-        group = parser.add_argument_group(f"{section} settings (env GAUNTLET_{section.upper()}__<FIELD>)")
+        group = parser.add_argument_group(
+            f"{section} settings (env GAUNTLET_{section.upper()}__<FIELD>)"
+        )
         for name, field in model.model_fields.items():
             dest = f"{section}.{name}"
             group.add_argument(

@@ -27,7 +27,7 @@ from gauntlet.config.schema import GauntletConfig
 ENV_PREFIX = "GAUNTLET_"
 CONFIG_FILE_ENV = "GAUNTLET_CONFIG"  # path of a config file; the only non-setting variable
 _config_file: ContextVar[Path | None] = ContextVar("gauntlet_config_file", default=None)
-_environ: ContextVar[dict[str, str]] = ContextVar("gauntlet_environ", default={})
+_environ: ContextVar[dict[str, str] | None] = ContextVar("gauntlet_environ", default=None)
 
 
 class ConfigError(ValueError):
@@ -38,7 +38,7 @@ class _MappingEnvSource(EnvSettingsSource):
     """Reads an explicit mapping instead of ``os.environ`` (tests, and no global mutation)."""
 
     def _load_env_vars(self) -> dict[str, str | None]:  # type: ignore[override]
-        return {key.lower(): value for key, value in _environ.get().items()}
+        return {key.lower(): value for key, value in (_environ.get() or {}).items()}
 
 
 class _Settings(GauntletConfig, BaseSettings):

@@ -18,15 +18,19 @@ class Section(BaseModel):
 
 class ChainConfig(Section):
     network: Literal["sim", "finney", "test", "local"] = Field(
-        "sim", description="Which chain: 'sim' is the project's simulated chain service; others are Bittensor networks"
+        "sim",
+        description="Which chain: 'sim' is the project's simulated chain service; others are Bittensor networks",
     )
     endpoint: str = Field(
-        "http://127.0.0.1:9946", description="Chain endpoint: simulated chain URL, or a subtensor websocket for 'local'"
+        "http://127.0.0.1:9946",
+        description="Chain endpoint: simulated chain URL, or a subtensor websocket for 'local'",
     )
     netuid: int = Field(1, ge=0, description="Subnet uid")
     blocks_per_window: int = Field(10, ge=1, description="Blocks per training window (B)")
     upload_grace_seconds: float = Field(
-        1.0, ge=0, description="Tolerance added to the upload deadline for clock skew between chain and store"
+        1.0,
+        ge=0,
+        description="Tolerance added to the upload deadline for clock skew between chain and store",
     )
 
 
@@ -37,20 +41,35 @@ class WalletConfig(Section):
 
 
 class StorageConfig(Section):
-    backend: Literal["filesystem", "s3"] = Field("filesystem", description="Where this node writes its artifacts")
+    backend: Literal["filesystem", "s3"] = Field(
+        "filesystem", description="Where this node writes its artifacts"
+    )
     root: str = Field(
-        "~/.gauntlet/store", description="Filesystem backend: directory holding buckets (must be readable by peers)"
+        "~/.gauntlet/store",
+        description="Filesystem backend: directory holding buckets (must be readable by peers)",
     )
     bucket: str = Field("", description="Bucket name; empty means derived from the hotkey")
-    endpoint: str = Field("", description="S3 backend: endpoint URL (R2: https://<account>.r2.cloudflarestorage.com)")
+    endpoint: str = Field(
+        "", description="S3 backend: endpoint URL (R2: https://<account>.r2.cloudflarestorage.com)"
+    )
     region: str = Field("auto", description="S3 backend: region ('auto' for R2)")
-    path_style: bool = Field(False, description="S3 backend: path-style addressing (SeaweedFS, MinIO)")
-    write_access_key_id: str = Field("", description="S3 backend: key with write access to this node's bucket")
+    path_style: bool = Field(
+        False, description="S3 backend: path-style addressing (SeaweedFS, MinIO)"
+    )
+    write_access_key_id: str = Field(
+        "", description="S3 backend: key with write access to this node's bucket"
+    )
     write_secret_access_key: str = Field("", description="S3 backend: secret of the write key")
-    read_access_key_id: str = Field("", description="S3 backend: read-only key published in the chain commitment")
+    read_access_key_id: str = Field(
+        "", description="S3 backend: read-only key published in the chain commitment"
+    )
     read_secret_access_key: str = Field("", description="S3 backend: secret of the read-only key")
-    retention_windows: int = Field(32, ge=1, description="Delete own artifacts older than this many windows")
-    max_payload_bytes: int = Field(64 * 2**20, ge=1024, description="Largest contribution a node will download")
+    retention_windows: int = Field(
+        32, ge=1, description="Delete own artifacts older than this many windows"
+    )
+    max_payload_bytes: int = Field(
+        64 * 2**20, ge=1024, description="Largest contribution a node will download"
+    )
 
 
 class ModelConfig(Section):
@@ -60,10 +79,15 @@ class ModelConfig(Section):
 
 class DataConfig(Section):
     dataset_dir: str = Field(
-        "~/.gauntlet/data/stdlib", description="Prepared token dataset (built from local text if missing)"
+        "~/.gauntlet/data/stdlib",
+        description="Prepared token dataset (built from local text if missing)",
     )
-    page_tokens: int = Field(4096, ge=64, description="Tokens per data page when preparing a dataset")
-    max_tokens: int = Field(4_000_000, ge=0, description="Cap on tokens when preparing the default dataset (0: none)")
+    page_tokens: int = Field(
+        4096, ge=64, description="Tokens per data page when preparing a dataset"
+    )
+    max_tokens: int = Field(
+        4_000_000, ge=0, description="Cap on tokens when preparing the default dataset (0: none)"
+    )
     pages_per_window: int = Field(2, ge=1, description="Pages assigned to each miner per window")
 
 
@@ -75,9 +99,13 @@ class TrainConfig(Section):
     inner_lr: float = Field(2e-3, gt=0, description="Inner AdamW learning rate")
     weight_decay: float = Field(0.0, ge=0, description="Inner AdamW weight decay")
     grad_clip: float = Field(1.0, gt=0, description="Max global gradient norm per inner step")
-    outer_lr: float = Field(1.0, gt=0, description="Outer step size applied to the mean pseudo-gradient")
+    outer_lr: float = Field(
+        1.0, gt=0, description="Outer step size applied to the mean pseudo-gradient"
+    )
     start_window: int = Field(
-        0, ge=0, description="First window of the run: the model at this window is the seeded initial model"
+        0,
+        ge=0,
+        description="First window of the run: the model at this window is the seeded initial model",
     )
     torch_threads: int = Field(0, ge=0, description="torch.set_num_threads (0: torch's default)")
 
@@ -85,15 +113,27 @@ class TrainConfig(Section):
 class ValidatorConfig(Section):
     eval_batch_size: int = Field(8, ge=1, description="Sequences per evaluation batch")
     eval_batches: int = Field(4, ge=1, description="Batches per loss measurement")
-    validation_pages: int = Field(4, ge=1, description="Held-out pages for the global model's validation loss")
-    score_ema: float = Field(0.5, gt=0, le=1, description="Weight of the newest window in the score moving average")
-    weights_interval: int = Field(1, ge=1, description="Set weights on chain every this many windows")
+    validation_pages: int = Field(
+        4, ge=1, description="Held-out pages for the global model's validation loss"
+    )
+    score_ema: float = Field(
+        0.5, gt=0, le=1, description="Weight of the newest window in the score moving average"
+    )
+    weights_interval: int = Field(
+        1, ge=1, description="Set weights on chain every this many windows"
+    )
 
 
 class NodeConfig(Section):
-    state_dir: str = Field("~/.gauntlet/state", description="Where the node keeps its state between runs")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity")
-    max_windows: int = Field(0, ge=0, description="Stop after this many windows (0: run until stopped)")
+    state_dir: str = Field(
+        "~/.gauntlet/state", description="Where the node keeps its state between runs"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log verbosity"
+    )
+    max_windows: int = Field(
+        0, ge=0, description="Stop after this many windows (0: run until stopped)"
+    )
 
 
 class LocalnetConfig(Section):
@@ -101,7 +141,9 @@ class LocalnetConfig(Section):
     validators: int = Field(1, ge=1, description="Number of validator processes")
     windows: int = Field(8, ge=1, description="Windows to run before stopping")
     block_time: float = Field(0.5, gt=0, description="Seconds per simulated block")
-    run_dir: str = Field("runs/localnet", description="Directory for the run (chain db, stores, wallets, logs)")
+    run_dir: str = Field(
+        "runs/localnet", description="Directory for the run (chain db, stores, wallets, logs)"
+    )
 
 
 class GauntletConfig(Section):

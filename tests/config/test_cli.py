@@ -1,0 +1,69 @@
+"""The ``gauntlet`` command answers --help everywhere and describes every option."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from gauntlet.cli import build_parser, main
+from gauntlet.config.schema import GauntletConfig
+
+SUBCOMMANDS = [
+    ["miner"],
+    ["validator"],
+    ["localnet"],
+    ["chain", "serve"],
+    ["chain", "status"],
+    ["data", "prepare"],
+    ["config", "show"],
+]
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([*argv, "--help"])
+    assert exit_info.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", SUBCOMMANDS, ids=" ".join)
+def test_every_option_has_help_text(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    for name in argv:
+        parser = next(a for a in parser._actions if a.dest.endswith("command")).choices[name]  # type: ignore[union-attr,index]
+    undocumented = [a.option_strings for a in parser._actions if a.option_strings and not a.help]
+    assert not undocumented
+    assert "usage: gauntlet" in _help(argv, capsys)
+
+
+@pytest.mark.parametrize("command", ["miner", "validator"])
+def test_node_help_lists_every_node_setting(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help([command], capsys)
+    for section in ["chain", "wallet", "storage", "model", "data", "train", "validator", "node"]:
+        for name in GauntletConfig.model_fields[section].annotation.model_fields:  # type: ignore[union-attr]
+            assert f"--{section}.{name}" in text
+
+
+def test_top_level_help_names_each_subcommand_and_needs_no_torch() -> None:
+    code = "import sys; from gauntlet.cli import main; main(['--help'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    for name in ["miner", "validator", "localnet", "chain", "data", "config"]:
+        assert name in out.stdout
+    check = "import sys, gauntlet.cli; assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", check]).returncode == 0
+
+
+def test_config_show_prints_the_effective_config_with_secrets_masked(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GAUNTLET_STORAGE__READ_SECRET_ACCESS_KEY", "hunter2")
+    assert main(["config", "show", "--netuid", "12"]) == 0
+    out = capsys.readouterr().out
+    assert '"netuid": 12' in out and "hunter2" not in out and "***" in out
+
+
+def test_invalid_configuration_exits_2_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "show", "--train.inner_steps", "0"]) == 2
+    assert "invalid configuration" in capsys.readouterr().err
