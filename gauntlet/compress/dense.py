@@ -17,12 +17,17 @@ Delta = dict[str, torch.Tensor]
 
 def encode(delta: Delta) -> dict[str, np.ndarray]:
     """Δ (any float dtype, any device) -> float32 numpy arrays for the payload."""
-    return {name: t.detach().to("cpu", torch.float32).contiguous().numpy() for name, t in delta.items()}
+    return {
+        name: t.detach().to("cpu", torch.float32).contiguous().numpy() for name, t in delta.items()
+    }
 
 
 def decode(tensors: dict[str, np.ndarray], device: torch.device | str = "cpu") -> Delta:
     """Payload arrays (already validated against :func:`specs`) -> Δ tensors on ``device``."""
-    return {name: torch.from_numpy(np.array(a, dtype=np.float32)).to(device) for name, a in tensors.items()}
+    return {
+        name: torch.from_numpy(np.array(a, dtype=np.float32)).to(device)
+        for name, a in tensors.items()
+    }
 
 
 def specs(model: nn.Module) -> dict[str, TensorSpec]:

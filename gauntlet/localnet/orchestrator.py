@@ -42,12 +42,16 @@ def _wait_for_file(path: Path, group: ProcessGroup, timeout: float) -> str:
         if path.is_file() and path.read_text().strip():
             return path.read_text().strip()
         if group.dead():
-            raise LocalnetError(f"{group.dead()[0].name} exited early; see {group.dead()[0].log_path}")
+            raise LocalnetError(
+                f"{group.dead()[0].name} exited early; see {group.dead()[0].log_path}"
+            )
         time.sleep(0.1)
     raise LocalnetError(f"timed out waiting for {path}")
 
 
-async def _register(endpoint: str, netuid: int, wallets: Path, names: list[str], stake: float) -> None:
+async def _register(
+    endpoint: str, netuid: int, wallets: Path, names: list[str], stake: float
+) -> None:
     from bittensor import Wallet
 
     from gauntlet.chain.sim.client import SimChainClient
@@ -103,7 +107,9 @@ def run_localnet(config: GauntletConfig, config_file: str | None = None) -> int:
         return 1
     finally:
         group.stop_all()
-        (run / "summary.json").write_text(json.dumps({**asdict(summary), "pids": group.pids()}, indent=2))
+        (run / "summary.json").write_text(
+            json.dumps({**asdict(summary), "pids": group.pids()}, indent=2)
+        )
 
 
 def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSummary) -> None:
@@ -145,7 +151,10 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
     metagraph = asyncio.run(_chain_view(endpoint, netuid))
     from bittensor import Wallet
 
-    hotkeys = {name: Wallet(name=name, path=str(wallets)).hotkey.ss58_address for name in validators + miners}
+    hotkeys = {
+        name: Wallet(name=name, path=str(wallets)).hotkey.ss58_address
+        for name in validators + miners
+    }
     role_of = {hotkey: name for name, hotkey in hotkeys.items()}
     summary.roles = {n.uid: role_of.get(n.hotkey, "?") for n in metagraph.neurons}
     lead = hotkeys[validators[0]]
@@ -157,9 +166,13 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
     first_window: int | None = None
     while len(summary.windows) < ln.windows:
         if time.monotonic() > deadline:
-            raise LocalnetError(f"only {len(summary.windows)} of {ln.windows} windows completed in time")
+            raise LocalnetError(
+                f"only {len(summary.windows)} of {ln.windows} windows completed in time"
+            )
         if dead := group.dead():
-            raise LocalnetError(f"{dead[0].name} exited (code {dead[0].process.returncode}); see {dead[0].log_path}")
+            raise LocalnetError(
+                f"{dead[0].name} exited (code {dead[0].process.returncode}); see {dead[0].log_path}"
+            )
         report = _next_report(reports, lead, first_window, summary)
         if report is None:
             time.sleep(min(1.0, ln.block_time))
@@ -174,12 +187,15 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
     print(summary.render(), flush=True)
 
 
-def _next_report(store: FilesystemStore, hotkey: str, first: int | None, summary: RunSummary) -> WindowReport | None:
+def _next_report(
+    store: FilesystemStore, hotkey: str, first: int | None, summary: RunSummary
+) -> WindowReport | None:
     """The lead validator's next window report, if it is there yet."""
     keys = sorted(p.relative_to(store.base).as_posix() for p in store.base.rglob("*.json"))
     for key in keys:
         report = WindowReport.model_validate_json((store.base / key).read_text())
-        if report.window not in summary.windows and (first is None or report.window > summary.windows[-1]):
-            if key == window_report_key(report.window, hotkey):
-                return report
+        if report.window not in summary.windows and (
+            first is None or report.window > summary.windows[-1]
+        ) and key == window_report_key(report.window, hotkey):
+            return report
     return None

@@ -6,6 +6,7 @@ orchestrator, which then stops them in order: SIGTERM, a grace period, SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -70,7 +71,5 @@ class ProcessGroup:
 def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
     # The child leads its own session/process group: signal the group so any
     # helper it spawned goes too, but only ever groups we created.
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass

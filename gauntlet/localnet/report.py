@@ -32,7 +32,9 @@ class RunSummary:
     windows: list[int] = field(default_factory=list)
     validation_loss_first: float | None = None  # θ before the first reported window
     validation_loss_last: float | None = None  # θ after the last reported window
-    chain_weights: dict[int, float] = field(default_factory=dict)  # first validator's weights on chain
+    chain_weights: dict[int, float] = field(
+        default_factory=dict
+    )  # first validator's weights on chain
     incentive: dict[int, float] = field(default_factory=dict)
     roles: dict[int, str] = field(default_factory=dict)
     completed: bool = False

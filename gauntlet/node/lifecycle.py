@@ -39,7 +39,9 @@ async def _main(runner: Callable[[GauntletConfig], Awaitable[None]], config: Gau
     return stop_reason[0] if stop_reason else "finished"
 
 
-def run_until_signalled(runner: Callable[[GauntletConfig], Awaitable[None]], config: GauntletConfig) -> int:
+def run_until_signalled(
+    runner: Callable[[GauntletConfig], Awaitable[None]], config: GauntletConfig
+) -> int:
     from gauntlet.node.identity import WalletError
     from gauntlet.node.runtime import StartupError
 

@@ -9,9 +9,8 @@ from gauntlet.config.schema import GauntletConfig
 from gauntlet.model import causal_lm_loss
 from gauntlet.node.runtime import Runtime, open_runtime
 from gauntlet.train.fingerprint import fingerprint
-from gauntlet.train.inner import InnerResult, train_inner
+from gauntlet.train.inner import InnerResult, snapshot, train_inner
 from gauntlet.train.outer import restore
-from gauntlet.train.inner import snapshot
 from protocol.assignment import assign_pages
 from protocol.container import encode_payload
 from protocol.keys import contribution_key
@@ -54,7 +53,9 @@ def train_window(rt: Runtime, window: int) -> tuple[InnerResult, list[int], list
     return result, pages, sync_print
 
 
-async def upload(rt: Runtime, window: int, result: InnerResult, pages: list[int], sync_print: list[float]) -> int:
+async def upload(
+    rt: Runtime, window: int, result: InnerResult, pages: list[int], sync_print: list[float]
+) -> int:
     manifest = ContributionManifest(
         netuid=rt.config.chain.netuid,
         window=window,

@@ -47,9 +47,13 @@ def default_bucket(hotkey: str) -> str:
 def own_commitment(config: GauntletConfig, bucket: str) -> FilesystemCommitment | S3Commitment:
     storage = config.storage
     if storage.backend == "filesystem":
-        return FilesystemCommitment(bucket=bucket, root=str(Path(storage.root).expanduser().resolve()))
+        return FilesystemCommitment(
+            bucket=bucket, root=str(Path(storage.root).expanduser().resolve())
+        )
     if not (storage.read_access_key_id and storage.read_secret_access_key):
-        raise StartupError("storage.backend=s3 needs read-only credentials to publish (storage.read_*)")
+        raise StartupError(
+            "storage.backend=s3 needs read-only credentials to publish (storage.read_*)"
+        )
     return S3Commitment(
         bucket=bucket,
         endpoint=storage.endpoint,
@@ -82,14 +86,18 @@ class Runtime:
 
     async def gather_block(self, window: int) -> int:
         """First block at which every on-time upload for ``window`` is visible."""
-        grace_blocks = math.ceil(self.config.chain.upload_grace_seconds / await self.chain.block_time())
+        grace_blocks = math.ceil(
+            self.config.chain.upload_grace_seconds / await self.chain.block_time()
+        )
         return window_end(window, self.config.chain.blocks_per_window) + grace_blocks
 
     async def gather_window(self, window: int) -> list[Contribution]:
         """Wait until ``window`` is closed, then fetch and verify every miner's contribution."""
         await self.chain.wait_for_block(await self.gather_block(window))
         _, miners = await self.peers.miners(self.chain)
-        deadline = await self.chain.block_timestamp(window_end(window, self.config.chain.blocks_per_window))
+        deadline = await self.chain.block_timestamp(
+            window_end(window, self.config.chain.blocks_per_window)
+        )
         return await gather(
             miners,
             netuid=self.config.chain.netuid,

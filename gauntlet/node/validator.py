@@ -42,7 +42,10 @@ class ValidatorState:
         if not path.is_file():
             return cls(scores={})
         data = json.loads(path.read_text())
-        return cls(scores={int(k): float(v) for k, v in data["scores"].items()}, last_window=data["last_window"])
+        return cls(
+            scores={int(k): float(v) for k, v in data["scores"].items()},
+            last_window=data["last_window"],
+        )
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,8 +59,12 @@ class ValidatorState:
 
 def _loss(rt: Runtime, pages: list[int], seed: int) -> float:
     cfg = rt.config
-    batches = rt.dataset.batches(pages, seq_len=cfg.train.seq_len, batch_size=cfg.validator.eval_batch_size, seed=seed)
-    return mean_loss(rt.model, batches, causal_lm_loss, max_batches=cfg.validator.eval_batches, device=rt.device)
+    batches = rt.dataset.batches(
+        pages, seq_len=cfg.train.seq_len, batch_size=cfg.validator.eval_batch_size, seed=seed
+    )
+    return mean_loss(
+        rt.model, batches, causal_lm_loss, max_batches=cfg.validator.eval_batches, device=rt.device
+    )
 
 
 def evaluate(rt: Runtime, window: int, contributions: list[Contribution]) -> list[PeerResult]:

@@ -22,7 +22,9 @@ def mean_loss(
     was_training = model.training
     model.eval()
     try:
-        losses = [float(loss_fn(model, b.to(device))) for b in itertools.islice(batches, max_batches)]
+        losses = [
+            float(loss_fn(model, b.to(device))) for b in itertools.islice(batches, max_batches)
+        ]
     finally:
         model.train(was_training)
     if not losses:

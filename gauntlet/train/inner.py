@@ -32,7 +32,9 @@ def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def pseudo_gradient(model: nn.Module, start: dict[str, torch.Tensor]) -> Delta:
-    return {name: start[name] - p.detach().to(torch.float32) for name, p in model.named_parameters()}
+    return {
+        name: start[name] - p.detach().to(torch.float32) for name, p in model.named_parameters()
+    }
 
 
 def train_inner(

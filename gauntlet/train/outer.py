@@ -36,7 +36,9 @@ def restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
 
 
 @contextmanager
-def applied(model: nn.Module, delta: Delta, lr: float, base: dict[str, torch.Tensor]) -> Iterator[nn.Module]:
+def applied(
+    model: nn.Module, delta: Delta, lr: float, base: dict[str, torch.Tensor]
+) -> Iterator[nn.Module]:
     """Temporarily θ_w − lr·Δ; restores ``base`` (a snapshot of θ_w) exactly on exit.
 
     One snapshot serves every peer evaluated in a window, so the validator never
