@@ -10,14 +10,38 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
 
-from gauntlet.chain.base import ChainError
+from gauntlet.chain.base import ChainError, ChainUnavailable
 from gauntlet.config.schema import GauntletConfig
+from gauntlet.storage.base import StoreUnavailable, Throttled
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_STARTUP = 2
+OUTAGE_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+async def retry_transient(step: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run one step of a node loop, riding out chain and store outages.
+
+    An outage (chain unreachable, store unavailable or throttling) is logged and
+    the step retried with growing pauses, indefinitely: a node keeps its state and
+    carries on when the service is back. Any other error propagates.
+    """
+    attempt = 0
+    while True:
+        try:
+            return await step(*args, **kwargs)
+        except (ChainUnavailable, StoreUnavailable, Throttled) as exc:
+            pause = OUTAGE_BACKOFF_SECONDS[min(attempt, len(OUTAGE_BACKOFF_SECONDS) - 1)]
+            log.warning("%s unavailable (%s); retrying in %.0fs", type(exc).__name__, exc, pause)
+            attempt += 1
+            await asyncio.sleep(pause)
 
 
 async def _main(runner: Callable[[GauntletConfig], Awaitable[None]], config: GauntletConfig) -> str:

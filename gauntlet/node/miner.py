@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from gauntlet.compress import dense
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.model import causal_lm_loss
+from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.runtime import Runtime, open_runtime
 from gauntlet.train.fingerprint import fingerprint
 from gauntlet.train.inner import InnerResult, snapshot, train_inner
@@ -71,33 +73,44 @@ async def upload(
     return len(data)
 
 
+async def mine_current_window(rt: Runtime) -> int:
+    """Sync to the window in progress, train, upload; returns the window worked on."""
+    bpw = rt.config.chain.blocks_per_window
+    window = window_of(await rt.chain.current_block(), bpw)
+    await rt.catch_up(window)  # θ_window: every aggregate before this window applied
+    if window_of(await rt.chain.current_block(), bpw) != window:
+        log.warning("window %d closed while syncing; skipping it", window)
+        return window
+    result, pages, sync_print = train_window(rt, window)
+    if window_of(await rt.chain.current_block(), bpw) != window:
+        log.warning("window %d: training outlasted the window, not uploading", window)
+    elif not all(math.isfinite(x) for x in [*sync_print, result.losses[-1]]):
+        log.error("window %d: the model or its loss is not finite; not uploading", window)
+    else:
+        size = await upload(rt, window, result, pages, sync_print)
+        log.info(
+            "window %d pages %s loss %.3f -> %.3f %.0f tok/s uploaded %d bytes",
+            window,
+            pages,
+            result.losses[0],
+            result.losses[-1],
+            result.tokens_per_second,
+            size,
+        )
+        await rt.prune(window)
+    return window
+
+
 async def run_miner(config: GauntletConfig) -> None:
     rt = await open_runtime(config)
-    bpw = config.chain.blocks_per_window
     log.info("miner uid %d hotkey %s on netuid %d", rt.uid, rt.hotkey, config.chain.netuid)
     try:
         done = 0
         while not config.node.max_windows or done < config.node.max_windows:
-            window = window_of(await rt.chain.current_block(), bpw)
-            await rt.catch_up(window)  # θ_window: every aggregate before this window applied
-            if window_of(await rt.chain.current_block(), bpw) != window:
-                log.warning("window %d closed while syncing; skipping it", window)
-                continue
-            result, pages, sync_print = train_window(rt, window)
-            if window_of(await rt.chain.current_block(), bpw) != window:
-                log.warning("window %d: training outlasted the window, not uploading", window)
-            else:
-                size = await upload(rt, window, result, pages, sync_print)
-                log.info(
-                    "window %d pages %s loss %.3f -> %.3f %.0f tok/s uploaded %d bytes",
-                    window,
-                    pages,
-                    result.losses[0],
-                    result.losses[-1],
-                    result.tokens_per_second,
-                    size,
-                )
+            window = await retry_transient(mine_current_window, rt)
             done += 1
-            await rt.chain.wait_for_block(window_end(window, bpw))
+            await retry_transient(
+                rt.chain.wait_for_block, window_end(window, config.chain.blocks_per_window)
+            )
     finally:
         await rt.close()

@@ -26,9 +26,11 @@ from gauntlet.node.identity import load_hotkey
 from gauntlet.node.peers import PeerDirectory
 from gauntlet.storage.base import ObjectStore
 from gauntlet.storage.factory import build_store
+from gauntlet.storage.retention import delete_older_than
 from gauntlet.train.outer import apply_delta, mean_delta
 from protocol.commitment import FilesystemCommitment, S3Commitment, encode_commitment
 from protocol.container import Limits
+from protocol.keys import protocol_prefix
 from protocol.signing import Signer
 from protocol.windows import window_end
 
@@ -125,6 +127,16 @@ class Runtime:
         while self.window < target_window:
             used = self.apply_outer_step(self.window, await self.gather_window(self.window))
             log.info("synced window %d (%d contributions)", self.window - 1, used)
+
+    async def prune(self, window: int) -> int:
+        """Delete this node's own artifacts older than the retention horizon."""
+        keep_from = window - self.config.storage.retention_windows
+        if keep_from <= 0:
+            return 0
+        deleted = await delete_older_than(self.store, protocol_prefix(), keep_from)
+        if deleted:
+            log.info("retention: deleted %d artifacts older than window %d", deleted, keep_from)
+        return deleted
 
     async def close(self) -> None:
         await self.peers.close()

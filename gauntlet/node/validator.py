@@ -18,8 +18,10 @@ from gauntlet.chain.base import ChainError
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.model import causal_lm_loss
 from gauntlet.node.gather import Contribution
+from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.runtime import Runtime, open_runtime
 from gauntlet.score.basic import loss_improvement, moving_average, weights_from_scores
+from gauntlet.storage.base import StorageError
 from gauntlet.train.evaluate import mean_loss
 from gauntlet.train.inner import snapshot
 from gauntlet.train.outer import applied
@@ -126,7 +128,11 @@ async def validate_window(rt: Runtime, state: ValidatorState, window: int) -> Wi
         validation_loss_after=loss_after,
         peers=[r.model_copy(update={"weight": weights.get(r.uid, 0.0)}) for r in results],
     )
-    await rt.store.put(window_report_key(window, rt.hotkey), report.model_dump_json().encode())
+    try:  # the report is for people and tools; losing one must not cost the window
+        await rt.store.put(window_report_key(window, rt.hotkey), report.model_dump_json().encode())
+        await rt.prune(window)
+    except StorageError as exc:
+        log.warning("window %d: could not publish the report (%s): %s", window, exc.reason, exc)
     log.info(
         "window %d: %d/%d contributions used, validation loss %.4f -> %.4f",
         window,
@@ -145,10 +151,11 @@ async def run_validator(config: GauntletConfig) -> None:
     log.info("validator uid %d hotkey %s on netuid %d", rt.uid, rt.hotkey, config.chain.netuid)
     try:
         # Evaluate from the window in progress; earlier windows are only replayed.
-        await rt.catch_up(window_of(await rt.chain.current_block(), config.chain.blocks_per_window))
+        current = await retry_transient(rt.chain.current_block)
+        await retry_transient(rt.catch_up, window_of(current, config.chain.blocks_per_window))
         done = 0
         while not config.node.max_windows or done < config.node.max_windows:
-            await validate_window(rt, state, rt.window)
+            await retry_transient(validate_window, rt, state, rt.window)
             state.save(state_path)
             done += 1
     finally:
