@@ -1,15 +1,15 @@
 """Object storage: one interface, a filesystem store and an S3-compatible store."""
 
 from gauntlet.storage.base import (
-    ObjectInfo,
-    ObjectStore,
-    StorageError,
-    ObjectNotFound,
     AccessDenied,
-    Throttled,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
     ObjectTooLarge,
-    StoreUnavailable,
     PreconditionFailed,
+    StorageError,
+    StoreUnavailable,
+    Throttled,
 )
 
 __all__ = [

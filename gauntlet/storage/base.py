@@ -7,9 +7,13 @@ boto3) run their I/O in threads. Timestamps are the *server's* (an object's
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
+
+from gauntlet.storage.atomic_file import write_atomically
 
 
 class StorageError(Exception):
@@ -81,6 +85,25 @@ class ObjectStore(ABC):
     @abstractmethod
     async def delete(self, key: str) -> None:
         """Remove ``key``; deleting an absent key is not an error."""
+
+    async def put_file(self, key: str, path: str | Path) -> ObjectInfo:
+        """Store the local file at ``path``, atomically like :meth:`put`.
+
+        This default reads the file into memory; stores override it to stream.
+        """
+        data = await asyncio.to_thread(Path(path).read_bytes)
+        return await self.put(key, data)
+
+    async def get_to_file(self, key: str, path: str | Path, *, max_bytes: int) -> ObjectInfo:
+        """Write the object to the local file ``path`` (whole or not at all).
+
+        :class:`ObjectTooLarge` if it exceeds ``max_bytes`` (checked before
+        reading). This default buffers in memory; stores override it to stream.
+        """
+        info = await self.head(key)
+        data = await self.get(key, max_bytes=max_bytes)
+        await asyncio.to_thread(write_atomically, path, lambda fh: fh.write(data))
+        return ObjectInfo(key=key, size=len(data), last_modified=info.last_modified)
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and threads."""

@@ -8,11 +8,16 @@ uses ``os.link``, which fails atomically when the target exists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import stat
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
+from gauntlet.storage.atomic_file import CHUNK_BYTES, fsync_dir, write_atomically
 from gauntlet.storage.base import (
     ObjectInfo,
     ObjectNotFound,
@@ -21,6 +26,8 @@ from gauntlet.storage.base import (
     PreconditionFailed,
     StorageError,
 )
+
+_TMP_PREFIX = ".tmp-"
 
 
 class FilesystemStore(ObjectStore):
@@ -37,6 +44,9 @@ class FilesystemStore(ObjectStore):
             raise StorageError(f"invalid key {key!r}")
         if any(part in {"", ".", ".."} for part in key.split("/")):
             raise StorageError(f"invalid key {key!r}")
+        if any(part.startswith(_TMP_PREFIX) for part in key.split("/")):
+            # listing hides temp files by this prefix, so such a key would vanish
+            raise StorageError(f"invalid key {key!r}: {_TMP_PREFIX!r} is reserved")
         path = (self.base / key).resolve()
         if self.base not in path.parents:
             raise StorageError(f"key escapes the bucket: {key!r}")
@@ -45,16 +55,24 @@ class FilesystemStore(ObjectStore):
     def _info(self, key: str, path: Path) -> ObjectInfo:
         try:
             st = path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise ObjectNotFound(key) from None
+        if not stat.S_ISREG(st.st_mode):  # "a" when only "a/b" exists: a prefix, not an object
+            raise ObjectNotFound(key)
         return ObjectInfo(key=key, size=st.st_size, last_modified=st.st_mtime)
 
-    def _write_temp(self, path: Path, data: bytes) -> str:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    def _write_temp(self, path: Path, data: bytes | BinaryIO) -> str:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StorageError(f"a parent of {path} is an object, not a prefix") from None
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                if isinstance(data, bytes):
+                    fh.write(data)
+                else:
+                    shutil.copyfileobj(data, fh, CHUNK_BYTES)
                 fh.flush()
                 os.fsync(fh.fileno())
         except BaseException:
@@ -62,11 +80,20 @@ class FilesystemStore(ObjectStore):
             raise
         return tmp
 
-    def _put(self, key: str, data: bytes) -> ObjectInfo:
+    def _put(self, key: str, data: bytes | BinaryIO) -> ObjectInfo:
         path = self._path(key)
         tmp = self._write_temp(path, data)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except IsADirectoryError:
+            os.unlink(tmp)
+            raise StorageError(f"{key!r} is a prefix of other objects") from None
+        fsync_dir(path.parent)  # the rename survives a crash only once the directory is synced
         return self._info(key, path)
+
+    def _put_file(self, key: str, src: str | Path) -> ObjectInfo:
+        with open(src, "rb") as fh:
+            return self._put(key, fh)
 
     def _put_if_absent(self, key: str, data: bytes) -> ObjectInfo:
         path = self._path(key)
@@ -77,36 +104,58 @@ class FilesystemStore(ObjectStore):
             raise PreconditionFailed(key) from None
         finally:
             os.unlink(tmp)
+        fsync_dir(path.parent)
         return self._info(key, path)
 
-    def _get(self, key: str, max_bytes: int) -> bytes:
+    def _open(self, key: str) -> tuple[BinaryIO, os.stat_result]:
         path = self._path(key)
         try:
-            with open(path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                if size > max_bytes:
-                    raise ObjectTooLarge(f"{key}: {size} bytes, max {max_bytes}")
-                data = fh.read(max_bytes + 1)
-        except FileNotFoundError:
+            fh = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise ObjectNotFound(key) from None
+        return fh, os.fstat(fh.fileno())
+
+    def _get(self, key: str, max_bytes: int) -> bytes:
+        fh, st = self._open(key)
+        with fh:
+            if st.st_size > max_bytes:
+                raise ObjectTooLarge(f"{key}: {st.st_size} bytes, max {max_bytes}")
+            data = fh.read(max_bytes + 1)
         if len(data) > max_bytes:  # grew between fstat and read: never return more than asked
             raise ObjectTooLarge(f"{key}: more than {max_bytes} bytes")
         return data
 
+    def _get_to_file(self, key: str, dest: str | Path, max_bytes: int) -> ObjectInfo:
+        fh, st = self._open(key)
+        with fh:
+            if st.st_size > max_bytes:
+                raise ObjectTooLarge(f"{key}: {st.st_size} bytes, max {max_bytes}")
+            copied = 0
+
+            def fill(out: BinaryIO) -> None:
+                nonlocal copied
+                while chunk := fh.read(min(CHUNK_BYTES, max_bytes + 1 - copied)):
+                    copied += len(chunk)
+                    if copied > max_bytes:
+                        raise ObjectTooLarge(f"{key}: more than {max_bytes} bytes")
+                    out.write(chunk)
+
+            write_atomically(dest, fill)
+        return ObjectInfo(key=key, size=copied, last_modified=st.st_mtime)
+
     def _get_range(self, key: str, start: int, length: int) -> bytes:
-        path = self._path(key)
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(start)
-                return fh.read(length)
-        except FileNotFoundError:
-            raise ObjectNotFound(key) from None
+        if start < 0 or length < 0:
+            raise ValueError(f"bad range start={start} length={length}")
+        fh, _st = self._open(key)
+        with fh:
+            fh.seek(start)
+            return fh.read(length)
 
     def _list(self, prefix: str) -> list[ObjectInfo]:
         out: list[ObjectInfo] = []
         for dirpath, _dirs, files in os.walk(self.base):
             for name in files:
-                if name.startswith(".tmp-"):
+                if name.startswith(_TMP_PREFIX):
                     continue
                 path = Path(dirpath) / name
                 key = path.relative_to(self.base).as_posix()
@@ -119,10 +168,9 @@ class FilesystemStore(ObjectStore):
         return out
 
     def _delete(self, key: str) -> None:
-        try:
+        # absent, or only a prefix of other keys: nothing to delete
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
             self._path(key).unlink()
-        except FileNotFoundError:
-            pass
 
     async def put(self, key: str, data: bytes) -> ObjectInfo:
         return await asyncio.to_thread(self._put, key, data)
@@ -130,8 +178,14 @@ class FilesystemStore(ObjectStore):
     async def put_if_absent(self, key: str, data: bytes) -> ObjectInfo:
         return await asyncio.to_thread(self._put_if_absent, key, data)
 
+    async def put_file(self, key: str, path: str | Path) -> ObjectInfo:
+        return await asyncio.to_thread(self._put_file, key, path)
+
     async def get(self, key: str, *, max_bytes: int) -> bytes:
         return await asyncio.to_thread(self._get, key, max_bytes)
+
+    async def get_to_file(self, key: str, path: str | Path, *, max_bytes: int) -> ObjectInfo:
+        return await asyncio.to_thread(self._get_to_file, key, path, max_bytes)
 
     async def get_range(self, key: str, start: int, length: int) -> bytes:
         return await asyncio.to_thread(self._get_range, key, start, length)
