@@ -194,8 +194,10 @@ def _next_report(
     keys = sorted(p.relative_to(store.base).as_posix() for p in store.base.rglob("*.json"))
     for key in keys:
         report = WindowReport.model_validate_json((store.base / key).read_text())
-        if report.window not in summary.windows and (
-            first is None or report.window > summary.windows[-1]
-        ) and key == window_report_key(report.window, hotkey):
+        if (
+            report.window not in summary.windows
+            and (first is None or report.window > summary.windows[-1])
+            and key == window_report_key(report.window, hotkey)
+        ):
             return report
     return None

@@ -39,7 +39,9 @@ def test_every_option_has_help_text(argv: list[str], capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.parametrize("command", ["miner", "validator"])
-def test_node_help_lists_every_node_setting(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_node_help_lists_every_node_setting(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     text = _help([command], capsys)
     for section in ["chain", "wallet", "storage", "model", "data", "train", "validator", "node"]:
         for name in GauntletConfig.model_fields[section].annotation.model_fields:  # type: ignore[union-attr]

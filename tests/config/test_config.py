@@ -71,7 +71,17 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
 
 def test_bittensor_style_flags_map_onto_the_schema() -> None:
     args = build_parser().parse_args(
-        ["miner", "--netuid", "5", "--subtensor.network", "sim", "--wallet.name", "cold", "--wallet.hotkey", "hot"]
+        [
+            "miner",
+            "--netuid",
+            "5",
+            "--subtensor.network",
+            "sim",
+            "--wallet.name",
+            "cold",
+            "--wallet.hotkey",
+            "hot",
+        ]
     )
     config = load_config(None, overrides_from_args(args), environ={})
     assert (config.chain.netuid, config.wallet.name, config.wallet.hotkey) == (5, "cold", "hot")
