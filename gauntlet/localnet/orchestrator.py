@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -95,6 +96,7 @@ def run_localnet(config: GauntletConfig, config_file: str | None = None) -> int:
     group = ProcessGroup(run / "logs")
     summary = RunSummary()
     print(f"localnet: run directory {run}", flush=True)
+    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
     try:
         _run(config, run, group, summary)
         summary.completed = True
@@ -107,9 +109,15 @@ def run_localnet(config: GauntletConfig, config_file: str | None = None) -> int:
         return 1
     finally:
         group.stop_all()
+        signal.signal(signal.SIGTERM, previous_sigterm)
         (run / "summary.json").write_text(
             json.dumps({**asdict(summary), "pids": group.pids()}, indent=2)
         )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (e.g. from a supervisor) stops the run like Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSummary) -> None:

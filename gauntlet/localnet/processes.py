@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
+
 
 @dataclass
 class Child:
@@ -34,17 +36,28 @@ class ProcessGroup:
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        child = Child(name, process, log_path)
-        self.children.append(child)
+        # Defer SIGINT/SIGTERM while spawning: a Ctrl-C that lands inside Popen would
+        # otherwise leave a running child that we never recorded, so never stopped.
+        # (Blocking the signals instead would leave them blocked in the child.)
+        pending: list[int] = []
+        previous = {sig: signal.signal(sig, lambda s, _f: pending.append(s)) for sig in _DEFERRED}
+        try:
+            with open(log_path, "ab") as log:
+                process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            child = Child(name, process, log_path)
+            self.children.append(child)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if pending:
+            raise KeyboardInterrupt
         return child
 
     def dead(self) -> list[Child]:
