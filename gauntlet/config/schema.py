@@ -96,8 +96,19 @@ class TrainConfig(Section):
     inner_steps: int = Field(20, ge=1, description="Optimizer steps a miner runs per window")
     batch_size: int = Field(8, ge=1, description="Sequences per inner step")
     seq_len: int = Field(128, ge=8, description="Tokens per training sequence")
-    inner_lr: float = Field(2e-3, gt=0, description="Inner AdamW learning rate")
-    weight_decay: float = Field(0.0, ge=0, description="Inner AdamW weight decay")
+    inner_optimizer: Literal["adamw", "sgd"] = Field("adamw", description="Inner optimizer")
+    inner_lr: float = Field(2e-3, gt=0, description="Peak inner learning rate")
+    lr_warmup_steps: int = Field(
+        0, ge=0, description="Inner steps of linear learning-rate warm-up (global count)"
+    )
+    lr_decay_steps: int = Field(
+        0, ge=0, description="Inner steps of cosine decay after warm-up (0: constant learning rate)"
+    )
+    lr_min_ratio: float = Field(
+        0.1, ge=0, le=1, description="Final learning rate of the cosine, as a fraction of the peak"
+    )
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (inner_optimizer=sgd)")
+    weight_decay: float = Field(0.0, ge=0, description="Inner optimizer weight decay")
     grad_clip: float = Field(1.0, gt=0, description="Max global gradient norm per inner step")
     outer_lr: float = Field(
         1.0, gt=0, description="Outer step size applied to the mean pseudo-gradient"

@@ -11,8 +11,9 @@ from gauntlet.model import causal_lm_loss
 from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.runtime import Runtime, open_runtime
 from gauntlet.train.fingerprint import fingerprint
-from gauntlet.train.inner import InnerResult, snapshot, train_inner
+from gauntlet.train.inner import InnerResult, InnerSettings, snapshot, train_inner
 from gauntlet.train.outer import restore
+from gauntlet.train.schedule import inner_lr
 from protocol.assignment import assign_pages
 from protocol.container import encode_payload
 from protocol.keys import contribution_key
@@ -41,16 +42,26 @@ def train_window(rt: Runtime, window: int) -> tuple[InnerResult, list[int], list
     start = snapshot(rt.model)
     sync_print = fingerprint(rt.model, window)
     batches = rt.dataset.batches(pages, seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=window)
-    result = train_inner(
-        rt.model,
-        batches,
-        causal_lm_loss,
+    first_step = (window - cfg.start_window) * cfg.inner_steps
+
+    def lr(step: int) -> float:
+        return inner_lr(
+            first_step + step,
+            base_lr=cfg.inner_lr,
+            warmup_steps=cfg.lr_warmup_steps,
+            decay_steps=cfg.lr_decay_steps,
+            min_ratio=cfg.lr_min_ratio,
+        )
+
+    settings = InnerSettings(
         steps=cfg.inner_steps,
-        lr=cfg.inner_lr,
+        lr=lr,
         weight_decay=cfg.weight_decay,
         grad_clip=cfg.grad_clip,
-        device=rt.device,
+        optimizer=cfg.inner_optimizer,
+        momentum=cfg.momentum,
     )
+    result = train_inner(rt.model, batches, causal_lm_loss, settings, device=rt.device)
     restore(rt.model, start)
     return result, pages, sync_print
 

@@ -7,23 +7,35 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
 from gauntlet.compress.dense import Delta
+from gauntlet.train.distributed import DistContext
 
 
 @dataclass(frozen=True)
 class InnerResult:
     delta: Delta  # θ_start − θ_end, float32, same names as model.named_parameters()
-    losses: list[float]
-    tokens: int
+    losses: list[float]  # this rank's loss per step
+    tokens: int  # tokens processed by all ranks together
     seconds: float
 
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class InnerSettings:
+    steps: int
+    lr: float | Callable[[int], float]  # a constant, or step-in-window -> learning rate
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    momentum: float = 0.9  # SGD only
 
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -37,34 +49,50 @@ def pseudo_gradient(model: nn.Module, start: dict[str, torch.Tensor]) -> Delta:
     }
 
 
+def _optimizer(model: nn.Module, settings: InnerSettings) -> torch.optim.Optimizer:
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=0.0,
+            momentum=settings.momentum,
+            weight_decay=settings.weight_decay,
+        )
+    return torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=settings.weight_decay)
+
+
 def train_inner(
     model: nn.Module,
     batches: Iterable[torch.Tensor],
     loss_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+    settings: InnerSettings,
     *,
-    steps: int,
-    lr: float,
-    weight_decay: float,
-    grad_clip: float,
     device: torch.device | str = "cpu",
+    dist: DistContext | None = None,
 ) -> InnerResult:
-    """Run ``steps`` AdamW steps, cycling ``batches`` if it is shorter; leaves θ_end in ``model``.
+    """Run ``settings.steps`` optimizer steps, cycling ``batches`` if it is shorter.
 
-    The inner optimizer starts fresh each window: its state is local to the
-    window, like DiLoCo's inner loop, and nothing of it leaves the miner.
+    Leaves θ_end in ``model``. Batches are global ``[B, T+1]`` token tensors; under
+    ``torch.distributed`` each rank takes its slice and DDP averages gradients, so
+    the result equals one process training on whole batches. The optimizer starts
+    fresh each window: its state is local to the window, as in DiLoCo's inner loop.
     """
+    dist = dist or DistContext()
     start = snapshot(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    trained = dist.wrap(model)
+    optimizer = _optimizer(model, settings)
+    schedule = settings.lr if callable(settings.lr) else (lambda _step, lr=settings.lr: lr)
     model.train()
     losses: list[float] = []
     tokens = 0
     began = time.perf_counter()
-    for batch in itertools.islice(itertools.cycle(list(batches)), steps):
-        batch = batch.to(device)
-        loss = loss_fn(model, batch)
+    for step, batch in enumerate(itertools.islice(itertools.cycle(list(batches)), settings.steps)):
+        for group in optimizer.param_groups:
+            group["lr"] = schedule(step)
+        local = dist.shard(batch).to(device)
+        loss = loss_fn(trained, local)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         optimizer.step()
         losses.append(float(loss.detach()))
         tokens += batch.shape[0] * (batch.shape[1] - 1)

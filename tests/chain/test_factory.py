@@ -23,5 +23,7 @@ def test_bittensor_networks_build_the_adapter_for_that_network(network: str) -> 
 
 
 def test_local_network_uses_the_configured_endpoint() -> None:
-    chain = build_chain(ChainConfig(network="local", endpoint="ws://127.0.0.1:9944", netuid=1), None)
+    chain = build_chain(
+        ChainConfig(network="local", endpoint="ws://127.0.0.1:9944", netuid=1), None
+    )
     assert isinstance(chain, BittensorChain) and chain.network == "ws://127.0.0.1:9944"

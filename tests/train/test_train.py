@@ -7,7 +7,7 @@ import torch
 from gauntlet.model import build_model, causal_lm_loss
 from gauntlet.train.evaluate import mean_loss
 from gauntlet.train.fingerprint import coordinates, fingerprint, max_abs_difference
-from gauntlet.train.inner import snapshot, train_inner
+from gauntlet.train.inner import InnerSettings, snapshot, train_inner
 from gauntlet.train.outer import applied, apply_delta, mean_delta
 
 
@@ -21,9 +21,7 @@ def _batch(seed: int, batch: int = 4, length: int = 33) -> torch.Tensor:
 def test_inner_loop_lowers_loss_and_delta_is_start_minus_end() -> None:
     model = build_model("tiny", seed=0)
     start = snapshot(model)
-    result = train_inner(
-        model, [_batch(1)], causal_lm_loss, steps=15, lr=3e-3, weight_decay=0.0, grad_clip=1.0
-    )
+    result = train_inner(model, [_batch(1)], causal_lm_loss, InnerSettings(steps=15, lr=3e-3))
     assert result.losses[-1] < result.losses[0]
     assert result.tokens == 15 * 4 * 32
     for name, p in model.named_parameters():
@@ -32,9 +30,7 @@ def test_inner_loop_lowers_loss_and_delta_is_start_minus_end() -> None:
 
 def test_applying_the_delta_to_the_start_reproduces_the_trained_model() -> None:
     model = build_model("tiny", seed=0)
-    result = train_inner(
-        model, [_batch(2)], causal_lm_loss, steps=5, lr=1e-3, weight_decay=0.0, grad_clip=1.0
-    )
+    result = train_inner(model, [_batch(2)], causal_lm_loss, InnerSettings(steps=5, lr=1e-3))
     trained = snapshot(model)
     fresh = build_model("tiny", seed=0)
     apply_delta(fresh, result.delta, lr=1.0)

@@ -1,0 +1,48 @@
+"""One miner across 2 gloo processes computes the same pseudo-gradient as 1 process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gauntlet.train.distributed import DistContext
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+
+
+def _run(tmp_path: Path, nproc: int) -> dict[str, torch.Tensor]:
+    out = tmp_path / f"delta-{nproc}.safetensors"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, str(WORKER), str(out)]
+    if nproc > 1:
+        argv = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc-per-node", str(nproc), str(WORKER), str(out),
+        ]  # fmt: skip
+    completed = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert f"world={nproc}" in completed.stdout
+    return load_file(str(out))
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
+    single, double = _run(tmp_path, 1), _run(tmp_path, 2)
+    assert single.keys() == double.keys()
+    for name in single:
+        torch.testing.assert_close(double[name], single[name], atol=2e-6, rtol=1e-4)
+    assert any(t.abs().max() > 0 for t in single.values())
+
+
+def test_shard_slices_the_batch_per_rank() -> None:
+    batch = torch.arange(8).reshape(4, 2)
+    assert torch.equal(DistContext(rank=1, world_size=2).shard(batch), batch[2:])
+    assert torch.equal(DistContext().shard(batch), batch)
+    with pytest.raises(ValueError):
+        DistContext(rank=0, world_size=3).shard(batch)
