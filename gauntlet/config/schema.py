@@ -151,6 +151,11 @@ class LocalnetConfig(Section):
     miners: int = Field(3, ge=1, description="Number of miner processes")
     validators: int = Field(1, ge=1, description="Number of validator processes")
     windows: int = Field(8, ge=1, description="Windows to run before stopping")
+    miner_processes: int = Field(
+        1,
+        ge=1,
+        description="Processes per miner; above 1 each miner runs under torchrun (gloo on CPU)",
+    )
     block_time: float = Field(0.5, gt=0, description="Seconds per simulated block")
     run_dir: str = Field(
         "runs/localnet", description="Directory for the run (chain db, stores, wallets, logs)"

@@ -37,6 +37,21 @@ def _gauntlet(*args: str) -> list[str]:
     return [sys.executable, "-m", "gauntlet.cli", *args]
 
 
+def _miner_command(processes: int, *args: str) -> list[str]:
+    """One miner; with several processes it runs under torchrun like on a multi-GPU host."""
+    if processes == 1:
+        return _gauntlet("miner", *args)
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(processes),
+    ]
+    return [*torchrun, "-m", "gauntlet.cli", "miner", *args]
+
+
 def _wait_for_file(path: Path, group: ProcessGroup, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -154,7 +169,7 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
     for name in validators:
         group.start(name, _gauntlet("validator", *common, "--wallet.name", name))
     for name in miners:
-        group.start(name, _gauntlet("miner", *common, "--wallet.name", name))
+        group.start(name, _miner_command(ln.miner_processes, *common, "--wallet.name", name))
 
     metagraph = asyncio.run(_chain_view(endpoint, netuid))
     from bittensor import Wallet

@@ -1,15 +1,27 @@
-"""The miner's window loop: sync θ_w, train on the assigned pages, upload Δ before the deadline."""
+"""The miner's window loop: sync θ_w, train on the assigned pages, upload Δ before the deadline.
+
+Under ``torchrun`` one miner spans several processes: rank 0 (the leader) does all
+chain and storage work and broadcasts each window's plan and θ_w; every rank
+trains on its slice of the batches (DDP), and the leader uploads the result.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import signal
+from dataclasses import dataclass
+
+import torch
+from torch import nn
 
 from gauntlet.compress import dense
-from gauntlet.config.schema import GauntletConfig
+from gauntlet.config.schema import GauntletConfig, TrainConfig
+from gauntlet.data import PageDataset
 from gauntlet.model import causal_lm_loss
 from gauntlet.node.lifecycle import retry_transient
-from gauntlet.node.runtime import Runtime, open_runtime
+from gauntlet.node.runtime import Runtime, load_data_and_model, open_runtime, resolve_device
+from gauntlet.train.distributed import DistContext, init_from_env, shutdown
 from gauntlet.train.fingerprint import fingerprint
 from gauntlet.train.inner import InnerResult, InnerSettings, snapshot, train_inner
 from gauntlet.train.outer import restore
@@ -21,6 +33,15 @@ from protocol.schemas import ContributionManifest
 from protocol.windows import window_end, window_of
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """What the leader tells every rank at the start of a window."""
+
+    window: int
+    pages: list[int]
+    train: bool  # False: skip this window (it closed while syncing) or stop (window < 0)
 
 
 def assigned_pages(rt: Runtime, window: int) -> list[int]:
@@ -35,13 +56,7 @@ def assigned_pages(rt: Runtime, window: int) -> list[int]:
     )
 
 
-def train_window(rt: Runtime, window: int) -> tuple[InnerResult, list[int], list[float]]:
-    """Train from θ_w on this window's pages; θ_w is restored afterwards (the outer step decides θ_{w+1})."""
-    cfg = rt.config.train
-    pages = assigned_pages(rt, window)
-    start = snapshot(rt.model)
-    sync_print = fingerprint(rt.model, window)
-    batches = rt.dataset.batches(pages, seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=window)
+def inner_settings(cfg: TrainConfig, window: int) -> InnerSettings:
     first_step = (window - cfg.start_window) * cfg.inner_steps
 
     def lr(step: int) -> float:
@@ -53,7 +68,7 @@ def train_window(rt: Runtime, window: int) -> tuple[InnerResult, list[int], list
             min_ratio=cfg.lr_min_ratio,
         )
 
-    settings = InnerSettings(
+    return InnerSettings(
         steps=cfg.inner_steps,
         lr=lr,
         weight_decay=cfg.weight_decay,
@@ -61,9 +76,27 @@ def train_window(rt: Runtime, window: int) -> tuple[InnerResult, list[int], list
         optimizer=cfg.inner_optimizer,
         momentum=cfg.momentum,
     )
-    result = train_inner(rt.model, batches, causal_lm_loss, settings, device=rt.device)
-    restore(rt.model, start)
-    return result, pages, sync_print
+
+
+def train_window(
+    cfg: TrainConfig,
+    dataset: PageDataset,
+    model: nn.Module,
+    plan: WindowPlan,
+    *,
+    device: torch.device,
+    dist: DistContext,
+) -> InnerResult:
+    """Train from θ_w on the plan's pages; θ_w is restored afterwards (the outer step decides θ_{w+1})."""
+    start = snapshot(model)
+    batches = dataset.batches(
+        plan.pages, seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=plan.window
+    )
+    result = train_inner(
+        model, batches, causal_lm_loss, inner_settings(cfg, plan.window), device=device, dist=dist
+    )
+    restore(model, start)
+    return result
 
 
 async def upload(
@@ -84,44 +117,91 @@ async def upload(
     return len(data)
 
 
-async def mine_current_window(rt: Runtime) -> int:
-    """Sync to the window in progress, train, upload; returns the window worked on."""
+async def plan_window(rt: Runtime) -> WindowPlan:
+    """Leader: sync to the window in progress and decide whether to train in it."""
     bpw = rt.config.chain.blocks_per_window
     window = window_of(await rt.chain.current_block(), bpw)
     await rt.catch_up(window)  # θ_window: every aggregate before this window applied
     if window_of(await rt.chain.current_block(), bpw) != window:
         log.warning("window %d closed while syncing; skipping it", window)
-        return window
-    result, pages, sync_print = train_window(rt, window)
-    if window_of(await rt.chain.current_block(), bpw) != window:
+        return WindowPlan(window, [], train=False)
+    return WindowPlan(window, assigned_pages(rt, window), train=True)
+
+
+async def publish(
+    rt: Runtime, plan: WindowPlan, result: InnerResult, sync_print: list[float]
+) -> None:
+    """Leader: upload the window's contribution if it is still on time and sane."""
+    window = plan.window
+    if window_of(await rt.chain.current_block(), rt.config.chain.blocks_per_window) != window:
         log.warning("window %d: training outlasted the window, not uploading", window)
-    elif not all(math.isfinite(x) for x in [*sync_print, result.losses[-1]]):
+        return
+    if not all(math.isfinite(x) for x in [*sync_print, result.losses[-1]]):
         log.error("window %d: the model or its loss is not finite; not uploading", window)
-    else:
-        size = await upload(rt, window, result, pages, sync_print)
-        log.info(
-            "window %d pages %s loss %.3f -> %.3f %.0f tok/s uploaded %d bytes",
-            window,
-            pages,
-            result.losses[0],
-            result.losses[-1],
-            result.tokens_per_second,
-            size,
-        )
-        await rt.prune(window)
-    return window
+        return
+    size = await upload(rt, window, result, plan.pages, sync_print)
+    log.info(
+        "window %d pages %s loss %.3f -> %.3f %.0f tok/s uploaded %d bytes",
+        window,
+        plan.pages,
+        result.losses[0],
+        result.losses[-1],
+        result.tokens_per_second,
+        size,
+    )
+    await rt.prune(window)
 
 
-async def run_miner(config: GauntletConfig) -> None:
-    rt = await open_runtime(config)
-    log.info("miner uid %d hotkey %s on netuid %d", rt.uid, rt.hotkey, config.chain.netuid)
+def _share_plan(dist: DistContext, plan: WindowPlan | None) -> WindowPlan:
+    data = dist.broadcast_json(None if plan is None else [plan.window, plan.pages, plan.train])
+    return WindowPlan(data[0], data[1], data[2])
+
+
+async def _lead(config: GauntletConfig, dist: DistContext) -> None:
+    rt = await open_runtime(config, resolve_device(config, dist.local_rank))
+    log.info(
+        "miner uid %d hotkey %s on netuid %d (%d process%s)",
+        rt.uid, rt.hotkey, config.chain.netuid, dist.world_size, "" if dist.world_size == 1 else "es",
+    )  # fmt: skip
     try:
         done = 0
         while not config.node.max_windows or done < config.node.max_windows:
-            window = await retry_transient(mine_current_window, rt)
+            plan = _share_plan(dist, await retry_transient(plan_window, rt))
+            if plan.train:
+                dist.broadcast_parameters(rt.model)
+                sync_print = fingerprint(rt.model, plan.window)
+                result = train_window(
+                    config.train, rt.dataset, rt.model, plan, device=rt.device, dist=dist
+                )
+                await retry_transient(publish, rt, plan, result, sync_print)
             done += 1
             await retry_transient(
-                rt.chain.wait_for_block, window_end(window, config.chain.blocks_per_window)
+                rt.chain.wait_for_block, window_end(plan.window, config.chain.blocks_per_window)
             )
+        _share_plan(dist, WindowPlan(-1, [], train=False))  # tell the other ranks to stop
     finally:
         await rt.close()
+
+
+def _follow(config: GauntletConfig, dist: DistContext) -> None:
+    # A follower spends its life blocked in collectives, where the event loop's signal
+    # handlers never run: let SIGTERM/SIGINT end it directly (it holds no state).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    device = resolve_device(config, dist.local_rank)
+    dataset, model = load_data_and_model(config, device)
+    while (plan := _share_plan(dist, None)).window >= 0:
+        if plan.train:
+            dist.broadcast_parameters(model)
+            train_window(config.train, dataset, model, plan, device=device, dist=dist)
+
+
+async def run_miner(config: GauntletConfig) -> None:
+    dist = init_from_env(config.train.device)
+    try:
+        if dist.is_leader:
+            await _lead(config, dist)
+        else:
+            _follow(config, dist)
+    finally:
+        shutdown()

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gauntlet.chain.base import Chain
+from gauntlet.chain.base import Chain, ChainUnavailable
 from gauntlet.chain.factory import build_chain
 from gauntlet.compress import dense
 from gauntlet.config.schema import GauntletConfig
@@ -144,45 +144,81 @@ class Runtime:
         await self.chain.close()
 
 
-async def open_runtime(config: GauntletConfig) -> Runtime:
-    """Load keys, connect, check registration, publish the bucket commitment, load data and model."""
+def resolve_device(config: GauntletConfig, local_rank: int = 0) -> torch.device:
+    """The torch device for this process; a GPU that is asked for must exist."""
+    device = torch.device(config.train.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise StartupError(
+                f"--train.device {config.train.device} but no CUDA GPU is visible "
+                "(check the driver, CUDA_VISIBLE_DEVICES, and that torch is the CUDA build: see README)"
+            )
+        if device.index is None:
+            device = torch.device("cuda", local_rank)
+    return device
+
+
+def load_data_and_model(
+    config: GauntletConfig, device: torch.device
+) -> tuple[PageDataset, nn.Module]:
+    """The dataset (prepared from local text if missing) and θ at the run's start window."""
     if config.train.torch_threads:
         torch.set_num_threads(config.train.torch_threads)
+    dataset = ensure_dataset(
+        Path(config.data.dataset_dir).expanduser(),
+        page_tokens=config.data.page_tokens,
+        max_tokens=config.data.max_tokens or None,
+    )
+    return dataset, build_model(config.model.name, config.model.seed).to(device)
+
+
+def _own_store(config: GauntletConfig, bucket: str) -> ObjectStore:
+    storage = config.storage
+    if storage.backend == "s3" and not (
+        storage.write_access_key_id and storage.write_secret_access_key
+    ):
+        raise StartupError(
+            "storage.backend=s3 needs write credentials (--storage.write_access_key_id/...secret...)"
+        )
+    return build_store(
+        backend=storage.backend,
+        root=str(Path(storage.root).expanduser()),
+        bucket=bucket,
+        endpoint=storage.endpoint or None,
+        region=storage.region,
+        access_key_id=storage.write_access_key_id,
+        secret_access_key=storage.write_secret_access_key,
+        path_style=storage.path_style,
+    )
+
+
+async def open_runtime(config: GauntletConfig, device: torch.device | None = None) -> Runtime:
+    """Load keys, connect, check registration, publish the bucket commitment, load data and model."""
+    device = device or resolve_device(config)
     keypair = load_hotkey(config.wallet)
     chain = build_chain(config.chain, keypair)
     try:
-        metagraph = await chain.metagraph()
+        try:
+            metagraph = await chain.metagraph()
+        except ChainUnavailable as exc:
+            raise StartupError(
+                f"chain {config.chain.network} at {config.chain.endpoint} is unreachable: {exc}"
+            ) from exc
         neuron = metagraph.by_hotkey(keypair.ss58_address)
         if neuron is None:
             raise StartupError(
                 f"hotkey {keypair.ss58_address} is not registered on netuid {config.chain.netuid}: "
                 "register it first (btcli subnets register, or the localnet does it for you)"
             )
-        storage = config.storage
-        bucket = storage.bucket or default_bucket(keypair.ss58_address)
-        store = build_store(
-            backend=storage.backend,
-            root=str(Path(storage.root).expanduser()),
-            bucket=bucket,
-            endpoint=storage.endpoint,
-            region=storage.region,
-            access_key_id=storage.write_access_key_id,
-            secret_access_key=storage.write_secret_access_key,
-            path_style=storage.path_style,
-        )
+        bucket = config.storage.bucket or default_bucket(keypair.ss58_address)
+        store = _own_store(config, bucket)
         commitment = encode_commitment(own_commitment(config, bucket))
         if (await chain.commitments()).get(keypair.ss58_address) != commitment:
             await chain.commit(commitment)
     except BaseException:
         await chain.close()
         raise
-    dataset = ensure_dataset(
-        Path(config.data.dataset_dir).expanduser(),
-        page_tokens=config.data.page_tokens,
-        max_tokens=config.data.max_tokens or None,
-    )
-    device = torch.device(config.train.device)
-    model = build_model(config.model.name, config.model.seed).to(device)
+    dataset, model = load_data_and_model(config, device)
     return Runtime(
         config=config,
         keypair=keypair,

@@ -1,0 +1,148 @@
+"""Every knob of the validator's scoring, in one frozen dataclass.
+
+The pydantic config schema mirrors these fields (same names, defaults and
+meanings); the scoring functions take plain numbers so each stays testable alone.
+See docs/scoring.md for the formulas each knob enters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+# Outcomes of the fast filter and uniqueness checks (see gauntlet.score.window).
+OK = "ok"
+MISSING = "missing"
+LATE = "late"
+INVALID = "invalid"
+UNREADABLE = "unreadable"
+DESYNCED = "desynced"
+WRONG_PAGES = "wrong_pages"
+COPY = "copy"
+REPLAY = "replay"
+OUTCOMES = (OK, MISSING, LATE, INVALID, UNREADABLE, DESYNCED, WRONG_PAGES, COPY, REPLAY)
+
+
+def _default_penalties() -> dict[str, float]:
+    return {
+        LATE: 0.5,
+        INVALID: 0.0,
+        UNREADABLE: 0.0,
+        DESYNCED: 0.5,
+        WRONG_PAGES: 0.0,
+        COPY: 0.0,
+        REPLAY: 0.0,
+    }
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """Scoring hyperparameters; each field: default, range, meaning."""
+
+    # --- sync (requirement 1) ---
+    sync_max_steps: float = 5.0
+    """(>0) steps behind at which the sync score reaches 0 (linear) or the cut-off (exponential)."""
+    sync_shape: str = "linear"
+    """'linear': 1 - s/max; 'exponential': exp(-3 s/max), cut to 0 at s >= max."""
+    sync_ema: float = 0.5
+    """(0,1] weight of the newest window in the per-uid sync score moving average."""
+    liveness_ema: float = 0.2
+    """(0,1] weight of the newest window in the per-uid liveness moving average."""
+
+    # --- loss evaluation (requirement 2) ---
+    nonfinite_loss_penalty: float = 1.0
+    """(>=0) improvement (nats/token, negated) charged when a loss after applying is NaN/inf."""
+    relative_improvement: bool = True
+    """Match score is (before-after)/before when True, before-after (nats/token) when False."""
+
+    # --- peer selection (requirement 2) ---
+    eval_budget: int = 8
+    """(>=1) peers evaluated per window (loss before/after is the expensive step)."""
+    eval_min_count: int = 2
+    """(>=0) evaluate at least this many when that many are live (2 makes a rating match)."""
+    rating_bins: int = 4
+    """(>=1) rating-sorted bins; each window draws its peers mostly from one bin."""
+    starvation_limit: int = 5
+    """(>=1) windows without evaluation after which a live peer is evaluated first."""
+
+    # --- uniqueness (requirement 3) ---
+    indicator_margin: float = 0.0
+    """(>=0) own-page improvement must exceed random-page improvement by this (same units)."""
+    indicator_graded: bool = False
+    """False: indicator in {-1,+1}; True: tanh((own-random-margin)/indicator_scale) in (-1,1)."""
+    indicator_scale: float = 0.01
+    """(>0) scale of the graded indicator, same units as the improvements."""
+    uniqueness_ema: float = 0.2
+    """(0,1] weight of the newest window in the uniqueness (indicator) moving average."""
+    copy_threshold: float = 0.95
+    """[-1,1] cosine at or above which two same-window contributions are near-duplicates."""
+    replay_threshold: float = 0.95
+    """[-1,1] sketch cosine at or above which a contribution replays an earlier one."""
+    sketch_dim: int = 256
+    """(>=8) dimensions of the public count-sketch used for replay detection."""
+    sketch_history: int = 2048
+    """(>=0) sketches kept for replay detection (oldest dropped first)."""
+    sketch_seed: str = "gauntlet/sketch/v1"
+    """Public seed (UTF-8) of the count-sketch hash; changing it invalidates the history."""
+
+    # --- ratings (requirement 4) ---
+    rating_mu: float = 25.0
+    """Fresh rating mean (OpenSkill default)."""
+    rating_sigma: float = 25.0 / 3.0
+    """(>0) fresh rating standard deviation (OpenSkill default)."""
+    rating_beta: float = 7.0
+    """(>0) PlackettLuce performance noise; the Gauntlet run used 7."""
+    rating_tau: float = 0.1
+    """(>0) PlackettLuce additive dynamics (sigma inflation per match); the Gauntlet run used 0.1."""
+    ordinal_z: float = 3.0
+    """(>=0) ordinal = mu - z*sigma."""
+
+    # --- final score and weights (requirement 5) ---
+    penalties: dict[str, float] = field(default_factory=_default_penalties)
+    """Outcome -> multiplier in [0,1] applied to the stored final score on a faulty window."""
+    inactivity_decay: float = 0.9
+    """[0,1] multiplier applied to the stored final score for each missing window."""
+    reset_after_inactive: int = 25
+    """(>=1) consecutive missing windows after which a uid's state is reset to fresh."""
+    weight_power: float = 2.0
+    """(>0) power normalisation: w_i = s_i^p / sum_j s_j^p."""
+
+    def __post_init__(self) -> None:
+        _check(self.sync_max_steps > 0, "sync_max_steps must be > 0")
+        _check(self.sync_shape in ("linear", "exponential"), "sync_shape: linear|exponential")
+        for name in ("sync_ema", "liveness_ema", "uniqueness_ema"):
+            _check(0 < getattr(self, name) <= 1, f"{name} must be in (0, 1]")
+        _check(self.nonfinite_loss_penalty >= 0, "nonfinite_loss_penalty must be >= 0")
+        _check(self.eval_budget >= 1, "eval_budget must be >= 1")
+        _check(self.eval_min_count >= 0, "eval_min_count must be >= 0")
+        _check(self.rating_bins >= 1, "rating_bins must be >= 1")
+        _check(self.starvation_limit >= 1, "starvation_limit must be >= 1")
+        _check(self.indicator_margin >= 0, "indicator_margin must be >= 0")
+        _check(self.indicator_scale > 0, "indicator_scale must be > 0")
+        for name in ("copy_threshold", "replay_threshold"):
+            _check(-1 <= getattr(self, name) <= 1, f"{name} must be in [-1, 1]")
+        _check(self.sketch_dim >= 8, "sketch_dim must be >= 8")
+        _check(self.sketch_history >= 0, "sketch_history must be >= 0")
+        _check(math.isfinite(self.rating_mu), "rating_mu must be finite")
+        for name in ("rating_sigma", "rating_beta", "rating_tau", "weight_power"):
+            _check(getattr(self, name) > 0, f"{name} must be > 0")
+        _check(self.ordinal_z >= 0, "ordinal_z must be >= 0")
+        for outcome, factor in self.penalties.items():
+            _check(outcome in OUTCOMES and outcome not in (OK, MISSING), f"penalty for {outcome}")
+            _check(0 <= factor <= 1, f"penalty for {outcome} must be in [0, 1]")
+        _check(0 <= self.inactivity_decay <= 1, "inactivity_decay must be in [0, 1]")
+        _check(self.reset_after_inactive >= 1, "reset_after_inactive must be >= 1")
+
+    def penalty(self, outcome: str) -> float:
+        """Multiplier in [0,1] for a window with this outcome (1.0 for ok and unlisted outcomes)."""
+        return self.penalties.get(outcome, 1.0)
+
+    @classmethod
+    def knobs(cls) -> list[str]:
+        """Field names, in declaration order (for mirroring into the config schema)."""
+        return [f.name for f in fields(cls)]
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)

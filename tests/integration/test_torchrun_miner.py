@@ -1,0 +1,38 @@
+"""A miner spread over 2 torchrun processes (gloo) takes part in a real localnet."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_two_process_miners_contribute_valid_updates(
+    tmp_path: Path, stdlib_dataset_dir: Path
+) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "gauntlet.cli", "localnet",
+            "--localnet.windows", "2", "--localnet.miners", "2", "--localnet.miner_processes", "2",
+            "--localnet.run_dir", str(tmp_path), "--data.dataset_dir", str(stdlib_dataset_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    (run,) = tmp_path.iterdir()
+    logs = [(run / "logs" / f"miner{i}.log").read_text() for i in range(2)]
+    assert all("(2 processes)" in log for log in logs)
+    summary = json.loads((run / "summary.json").read_text())
+    weights = {int(uid): w for uid, w in summary["chain_weights"].items()}
+    miners = [int(uid) for uid, role in summary["roles"].items() if role.startswith("miner")]
+    assert miners and all(weights.get(uid, 0) > 0 for uid in miners)
+    assert "ok" in completed.stdout
