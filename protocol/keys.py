@@ -37,6 +37,10 @@ def window_report_key(window: int, hotkey: str) -> str:
     return f"{_PREFIX}/reports/{_window(window)}/{_safe(hotkey)}.json"
 
 
+def reports_prefix() -> str:
+    return f"{_PREFIX}/reports/"
+
+
 def peer_set_key(window: int, hotkey: str) -> str:
     """The lead validator's peer set taking effect at ``window``; a signed envelope."""
     return f"{_PREFIX}/peer-sets/{_window(window)}/{_safe(hotkey)}.json"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Section(BaseModel):
@@ -133,6 +133,11 @@ class ValidatorConfig(Section):
     weights_interval: int = Field(
         1, ge=1, description="Set weights on chain every this many windows"
     )
+    checkpoint_interval: int = Field(
+        10,
+        ge=0,
+        description="Lead validator: publish a checkpoint every this many windows (0: never)",
+    )
 
 
 class NodeConfig(Section):
@@ -174,3 +179,15 @@ class GauntletConfig(Section):
     validator: ValidatorConfig = ValidatorConfig()
     node: NodeConfig = NodeConfig()
     localnet: LocalnetConfig = LocalnetConfig()
+
+    @model_validator(mode="after")
+    def _replayable(self) -> GauntletConfig:
+        # A late node loads the newest checkpoint and replays the windows after it, so the
+        # contributions of those windows must still be stored when it does.
+        interval = self.validator.checkpoint_interval
+        if interval and interval >= self.storage.retention_windows:
+            raise ValueError(
+                f"validator.checkpoint_interval ({interval}) must be below storage.retention_windows "
+                f"({self.storage.retention_windows}) so late nodes can replay from a checkpoint"
+            )
+        return self

@@ -22,7 +22,7 @@ from gauntlet.localnet.report import RunSummary, window_table
 from gauntlet.node.identity import coldkey_address, create_wallet
 from gauntlet.node.runtime import default_bucket
 from gauntlet.storage.filesystem import FilesystemStore
-from protocol.keys import window_report_key
+from protocol.keys import reports_prefix, window_of_key, window_report_key
 from protocol.schemas import WindowReport
 
 VALIDATOR_STAKE = 1000.0
@@ -186,7 +186,6 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
 
     window_seconds = bpw * ln.block_time
     deadline = time.monotonic() + STARTUP_TIMEOUT + window_seconds * (ln.windows + 3) * 2
-    first_window: int | None = None
     while len(summary.windows) < ln.windows:
         if time.monotonic() > deadline:
             raise LocalnetError(
@@ -196,11 +195,10 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
             raise LocalnetError(
                 f"{dead[0].name} exited (code {dead[0].process.returncode}); see {dead[0].log_path}"
             )
-        report = _next_report(reports, lead, first_window, summary)
+        report = _next_report(reports, lead, summary)
         if report is None:
             time.sleep(min(1.0, ln.block_time))
             continue
-        first_window = report.window if first_window is None else first_window
         summary.add(report)
         print(window_table(report, summary.roles), flush=True)
 
@@ -210,17 +208,22 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
     print(summary.render(), flush=True)
 
 
-def _next_report(
-    store: FilesystemStore, hotkey: str, first: int | None, summary: RunSummary
-) -> WindowReport | None:
-    """The lead validator's next window report, if it is there yet."""
-    keys = sorted(p.relative_to(store.base).as_posix() for p in store.base.rglob("*.json"))
-    for key in keys:
-        report = WindowReport.model_validate_json((store.base / key).read_text())
-        if (
-            report.window not in summary.windows
-            and (first is None or report.window > summary.windows[-1])
-            and key == window_report_key(report.window, hotkey)
-        ):
-            return report
+def _next_report(store: FilesystemStore, hotkey: str, summary: RunSummary) -> WindowReport | None:
+    """The lead validator's next window report, if it is there yet.
+
+    Before the first report the earliest one present is next; after it, the
+    report of the window following the last one shown.
+    """
+    if summary.windows:
+        windows = [summary.windows[-1] + 1]
+    else:
+        found = (
+            window_of_key(p.relative_to(store.base).as_posix())
+            for p in (store.base / reports_prefix()).rglob("*.json")
+        )
+        windows = sorted(w for w in found if w is not None)[:1]
+    for window in windows:
+        path = store.base / window_report_key(window, hotkey)
+        if path.is_file():
+            return WindowReport.model_validate_json(path.read_text())
     return None

@@ -32,6 +32,10 @@ class PeerDirectory:
         self._stores: dict[str, ObjectStore] = {}
         self._warned: set[tuple[str, str]] = set()
 
+    def store_for(self, hotkey: str, raw: str | None) -> ObjectStore | None:
+        """A read-only store for ``hotkey``'s committed bucket; None when it has no valid commitment."""
+        return None if raw is None else self._store(hotkey, raw)
+
     def _store(self, hotkey: str, raw: str) -> ObjectStore | None:
         if raw in self._stores:
             return self._stores[raw]
@@ -53,8 +57,7 @@ class PeerDirectory:
         for neuron in sorted(metagraph.neurons, key=lambda n: n.uid):
             if neuron.validator_permit:
                 continue
-            raw = commitments.get(neuron.hotkey)
-            store = self._store(neuron.hotkey, raw) if raw is not None else None
+            store = self.store_for(neuron.hotkey, commitments.get(neuron.hotkey))
             peers.append(Peer(neuron.uid, neuron.hotkey, store))
         return metagraph, peers
 

@@ -24,12 +24,13 @@ from gauntlet.model import build_model
 from gauntlet.node.gather import Contribution, gather
 from gauntlet.node.identity import load_hotkey
 from gauntlet.node.peers import PeerDirectory
+from gauntlet.node.replay import find_lead, replay_window, restore_checkpoint
 from gauntlet.storage.base import ObjectStore
 from gauntlet.storage.factory import build_store
 from gauntlet.storage.retention import delete_older_than
 from gauntlet.train.outer import apply_delta, mean_delta
 from protocol.commitment import FilesystemCommitment, S3Commitment, encode_commitment
-from protocol.container import Limits
+from protocol.container import Limits, TensorSpec
 from protocol.keys import protocol_prefix
 from protocol.signing import Signer
 from protocol.windows import window_end
@@ -107,26 +108,41 @@ class Runtime:
             deadline_time=deadline,
             grace_seconds=self.config.chain.upload_grace_seconds,
             limits=self.limits,
-            specs=dense.specs(self.model),
+            specs=self.codec_specs(),
             device=self.device,
         )
 
-    def apply_outer_step(self, window: int, contributions: list[Contribution]) -> int:
-        """θ_{w+1} from θ_w and the window's valid contributions; returns how many were used."""
+    def codec_specs(self) -> dict[str, TensorSpec]:
+        """The tensors a contribution for this model may hold."""
+        return dense.specs(self.model)
+
+    def apply_outer_step(
+        self, window: int, contributions: list[Contribution]
+    ) -> list[Contribution]:
+        """θ_{w+1} from θ_w and the window's valid contributions (uid order); returns those used."""
         if window != self.window:
             raise RuntimeError(f"model holds window {self.window}, cannot apply window {window}")
-        deltas = [c.delta for c in contributions if c.ok and c.delta is not None]
-        mean = mean_delta(deltas)
+        used = sorted(
+            (c for c in contributions if c.ok and c.delta is not None), key=lambda c: c.uid
+        )
+        mean = mean_delta([c.delta for c in used if c.delta is not None])
         if mean is not None:
             apply_delta(self.model, mean, self.config.train.outer_lr)
         self.window += 1
-        return len(deltas)
+        return used
 
     async def catch_up(self, target_window: int) -> None:
-        """Replay aggregation from the model's window up to ``target_window``."""
+        """Bring the model to θ_target: live, gather the one window that just closed;
+        behind by more, load the lead's newest checkpoint and replay its records."""
+        if target_window - self.window > 1:
+            lead = await find_lead(self)
+            if lead is not None:
+                await restore_checkpoint(self, lead, target_window)
+            while self.window < target_window:
+                await replay_window(self, lead)
         while self.window < target_window:
             used = self.apply_outer_step(self.window, await self.gather_window(self.window))
-            log.info("synced window %d (%d contributions)", self.window - 1, used)
+            log.info("synced window %d (%d contributions)", self.window - 1, len(used))
 
     async def prune(self, window: int) -> int:
         """Delete this node's own artifacts older than the retention horizon."""

@@ -18,6 +18,7 @@ from gauntlet.chain.base import ChainError
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.model import causal_lm_loss
 from gauntlet.node.gather import Contribution
+from gauntlet.node.lead import publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.runtime import Runtime, open_runtime
 from gauntlet.score.basic import loss_improvement, moving_average, weights_from_scores
@@ -114,6 +115,10 @@ async def validate_window(rt: Runtime, state: ValidatorState, window: int) -> Wi
     loss_before = _loss(rt, validation_pages, seed=0)
     used = rt.apply_outer_step(window, contributions)
     loss_after = _loss(rt, validation_pages, seed=0)
+    try:
+        await publish_lead_artifacts(rt, window, used)
+    except (StorageError, ChainError) as exc:  # peers fall back to gathering; next window retries
+        log.warning("window %d: could not publish lead artifacts (%s): %s", window, exc.reason, exc)
     alpha = rt.config.validator.score_ema
     for result in results:  # missing/invalid contributions score 0 this window
         state.scores[result.uid] = moving_average(state.scores.get(result.uid), result.score, alpha)
@@ -136,7 +141,7 @@ async def validate_window(rt: Runtime, state: ValidatorState, window: int) -> Wi
     log.info(
         "window %d: %d/%d contributions used, validation loss %.4f -> %.4f",
         window,
-        used,
+        len(used),
         len(contributions),
         loss_before,
         loss_after,

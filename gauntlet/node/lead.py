@@ -1,0 +1,77 @@
+"""The lead validator: who it is (a deterministic rule) and what it publishes.
+
+Rule: among neurons with a validator permit, the highest stake; ties go to the
+lowest uid. Every node applies the same rule to the same metagraph, so every
+node agrees on whose signed aggregation records and checkpoints to trust.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from gauntlet.chain.base import Metagraph, Neuron
+from gauntlet.node.checkpoints import save_checkpoint
+from gauntlet.node.gather import Contribution
+from gauntlet.train.fingerprint import fingerprint
+from protocol.envelope import seal
+from protocol.keys import aggregation_record_key
+from protocol.schemas import AggregatedContribution, AggregationRecord
+
+if TYPE_CHECKING:
+    from gauntlet.node.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def lead_validator(metagraph: Metagraph) -> Neuron | None:
+    candidates = [n for n in metagraph.neurons if n.validator_permit]
+    return min(candidates, key=lambda n: (-n.stake, n.uid), default=None)
+
+
+def aggregation_record(
+    *,
+    netuid: int,
+    window: int,
+    hotkey: str,
+    used: list[tuple[int, str, str]],
+    fingerprint: list[float],
+) -> AggregationRecord:
+    """The record of window ``window``: ``used`` holds (uid, hotkey, payload sha256) in uid order."""
+    return AggregationRecord(
+        netuid=netuid,
+        window=window,
+        hotkey=hotkey,
+        peer_set_window=0,  # every registered miner is a peer until peer sets are published
+        contributions=[AggregatedContribution(uid=u, hotkey=h, sha256=s) for u, h, s in used],
+        fingerprint=fingerprint,
+    )
+
+
+async def publish_lead_artifacts(rt: Runtime, window: int, used: list[Contribution]) -> None:
+    """If this validator is the lead: the window's aggregation record, and a checkpoint of
+    θ_{window+1} every ``checkpoint_interval`` windows. Call right after the outer step."""
+    lead = lead_validator(await rt.chain.metagraph())
+    if lead is None or lead.hotkey != rt.hotkey:
+        return
+    cfg = rt.config
+    record = aggregation_record(
+        netuid=cfg.chain.netuid,
+        window=window,
+        hotkey=rt.hotkey,
+        used=[(c.uid, c.hotkey, c.sha256) for c in used],
+        fingerprint=fingerprint(rt.model, window + 1),
+    )
+    await rt.store.put(aggregation_record_key(window, rt.hotkey), seal(record, rt.keypair))
+    interval = cfg.validator.checkpoint_interval
+    if interval and (window + 1) % interval == 0:
+        await save_checkpoint(
+            rt.store,
+            rt.keypair,
+            rt.model,
+            netuid=cfg.chain.netuid,
+            window=window + 1,
+            model_name=cfg.model.name,
+            dataset_id=rt.dataset.dataset_id,
+        )
+        log.info("published the checkpoint of window %d", window + 1)

@@ -1,0 +1,56 @@
+"""Loss-evaluation bookkeeping: improvements from before/after losses, NaN-safe."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def improvement(
+    before: float, after: float, *, nonfinite_penalty: float = 1.0, relative: bool = False
+) -> float:
+    """How much applying one contribution alone lowered the loss; always finite.
+
+    ``before``/``after``: mean cross-entropy in nats/token on the same pages.
+    Returns ``before - after`` (``relative=False``, nats/token) or
+    ``(before - after) / before`` (``relative=True``, a fraction; ``before`` must
+    then be > 0). Positive means the contribution helped.
+
+    Non-finite losses never raise: a non-finite ``after`` (the contribution blew
+    the model up) is the peer's fault and returns ``-nonfinite_penalty``; a
+    non-finite or non-positive-when-relative ``before`` is the validator's own
+    measurement failing, which says nothing about the peer, and returns 0.0.
+    """
+    if not math.isfinite(before) or (relative and before <= 0):
+        return 0.0
+    if not math.isfinite(after):
+        return -nonfinite_penalty
+    delta = before - after
+    return delta / before if relative else delta
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluated contribution: losses (nats/token) before/after, on its own and random pages."""
+
+    own_before: float
+    own_after: float
+    random_before: float
+    random_after: float
+
+    def own_improvement(self, *, nonfinite_penalty: float = 1.0, relative: bool = False) -> float:
+        """:func:`improvement` on the peer's assigned pages."""
+        return improvement(
+            self.own_before, self.own_after, nonfinite_penalty=nonfinite_penalty, relative=relative
+        )
+
+    def random_improvement(
+        self, *, nonfinite_penalty: float = 1.0, relative: bool = False
+    ) -> float:
+        """:func:`improvement` on the validator's secret random pages (the rating match score)."""
+        return improvement(
+            self.random_before,
+            self.random_after,
+            nonfinite_penalty=nonfinite_penalty,
+            relative=relative,
+        )
