@@ -162,6 +162,14 @@ class LocalnetConfig(Section):
         description="Processes per miner; above 1 each miner runs under torchrun (gloo on CPU)",
     )
     block_time: float = Field(0.5, gt=0, description="Seconds per simulated block")
+    chain_outage_after: int = Field(
+        0,
+        ge=0,
+        description="Fault injection: stop the chain after this many reported windows (0: never)",
+    )
+    chain_outage_seconds: float = Field(
+        8.0, ge=0, description="Fault injection: how long the chain stays down before it restarts"
+    )
     run_dir: str = Field(
         "runs/localnet", description="Directory for the run (chain db, stores, wallets, logs)"
     )

@@ -151,16 +151,7 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
     for name in validators + miners:
         create_wallet(wallets, name)
 
-    ready = run / "chain.url"
-    group.start(
-        "chain",
-        _gauntlet(
-            "chain", "serve", "--port", "0", "--db", str(run / "chain.sqlite"),
-            "--block-time", str(ln.block_time), "--ready-file", str(ready),
-            "--tempo", str(bpw), "--weights-rate-limit", str(max(1, bpw // 2)),
-        ),
-    )  # fmt: skip
-    endpoint = _wait_for_file(ready, group, STARTUP_TIMEOUT)
+    endpoint = _start_chain(config, run, group, port=0)
     asyncio.run(_register(endpoint, netuid, wallets, validators, VALIDATOR_STAKE))
     asyncio.run(_register(endpoint, netuid, wallets, miners, 0.0))
 
@@ -186,6 +177,7 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
 
     window_seconds = bpw * ln.block_time
     deadline = time.monotonic() + STARTUP_TIMEOUT + window_seconds * (ln.windows + 3) * 2
+    deadline += ln.chain_outage_seconds * 2 if ln.chain_outage_after else 0
     while len(summary.windows) < ln.windows:
         if time.monotonic() > deadline:
             raise LocalnetError(
@@ -201,11 +193,42 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
             continue
         summary.add(report)
         print(window_table(report, summary.roles), flush=True)
+        if ln.chain_outage_after and len(summary.windows) == ln.chain_outage_after:
+            _chain_outage(config, run, group, endpoint)
 
     metagraph = asyncio.run(_chain_view(endpoint, netuid))
     summary.chain_weights = dict(metagraph.weights.get(lead_uid, {}))
     summary.incentive = {n.uid: n.incentive for n in metagraph.neurons}
     print(summary.render(), flush=True)
+
+
+def _start_chain(config: GauntletConfig, run: Path, group: ProcessGroup, *, port: int) -> str:
+    """Start the chain service on ``port`` (0: any free one) over the run's database; its URL."""
+    ln, bpw = config.localnet, config.chain.blocks_per_window
+    ready = run / "chain.url"
+    ready.unlink(missing_ok=True)
+    group.start(
+        "chain",
+        _gauntlet(
+            "chain", "serve", "--port", str(port), "--db", str(run / "chain.sqlite"),
+            "--block-time", str(ln.block_time), "--ready-file", str(ready),
+            "--tempo", str(bpw), "--weights-rate-limit", str(max(1, bpw // 2)),
+        ),
+    )  # fmt: skip
+    return _wait_for_file(ready, group, STARTUP_TIMEOUT)
+
+
+def _chain_outage(config: GauntletConfig, run: Path, group: ProcessGroup, endpoint: str) -> None:
+    """Stop the chain, wait, restart it on the same port and database (nodes must ride it out)."""
+    chain = next(c for c in group.children if c.name == "chain")
+    seconds = config.localnet.chain_outage_seconds
+    print(f"localnet: fault injection: chain down for {seconds:.0f}s", flush=True)
+    group.stop(chain)
+    time.sleep(seconds)
+    restarted = _start_chain(config, run, group, port=int(endpoint.rsplit(":", 1)[1]))
+    if restarted != endpoint:
+        raise LocalnetError(f"chain came back at {restarted}, not {endpoint}")
+    print("localnet: fault injection: chain is back", flush=True)
 
 
 def _next_report(store: FilesystemStore, hotkey: str, summary: RunSummary) -> WindowReport | None:

@@ -32,6 +32,7 @@ class Child:
 class ProcessGroup:
     log_dir: Path
     children: list[Child] = field(default_factory=list)
+    retired: list[Child] = field(default_factory=list)  # stopped on purpose before the end
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -60,11 +61,22 @@ class ProcessGroup:
             raise KeyboardInterrupt
         return child
 
+    def stop(self, child: Child, grace_seconds: float = 10.0) -> None:
+        """Stop one child (fault injection); it stays in :meth:`pids` but not in :meth:`dead`."""
+        _signal_group(child.process, signal.SIGTERM)
+        try:
+            child.process.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            _signal_group(child.process, signal.SIGKILL)
+            child.process.wait()
+        self.children.remove(child)
+        self.retired.append(child)
+
     def dead(self) -> list[Child]:
         return [c for c in self.children if not c.alive]
 
     def pids(self) -> list[int]:
-        return [c.process.pid for c in self.children]
+        return [c.process.pid for c in [*self.retired, *self.children]]
 
     def stop_all(self, grace_seconds: float = 10.0) -> None:
         """Stop every child we started (newest first, so nodes go before the chain)."""

@@ -1,0 +1,39 @@
+"""Nodes ride out a chain outage: the chain stops mid-run, restarts, and the network goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_network_recovers_after_the_chain_restarts(
+    tmp_path: Path, stdlib_dataset_dir: Path
+) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "gauntlet.cli", "localnet", "--localnet.windows", "7",
+            "--localnet.chain_outage_after", "2", "--localnet.chain_outage_seconds", "6",
+            "--localnet.run_dir", str(tmp_path), "--data.dataset_dir", str(stdlib_dataset_dir),
+        ],
+        capture_output=True, text=True, timeout=500,
+        env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "chain is back" in completed.stdout
+    (run,) = tmp_path.iterdir()
+    for name in ("validator0", "miner0"):
+        assert "unavailable" in (run / "logs" / f"{name}.log").read_text(), (
+            f"{name} never saw the outage"
+        )
+    last_table = completed.stdout.split("window ")[-1]
+    assert last_table.count(" ok ") == 3, "miners did not contribute again after the outage"
+    summary = json.loads((run / "summary.json").read_text())
+    assert len(summary["pids"]) == 6  # chain twice, validator, 3 miners
+    assert summary["validation_loss_last"] < summary["validation_loss_first"]
