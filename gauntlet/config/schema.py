@@ -156,6 +156,10 @@ class LocalnetConfig(Section):
     miners: int = Field(3, ge=1, description="Number of miner processes")
     validators: int = Field(1, ge=1, description="Number of validator processes")
     windows: int = Field(8, ge=1, description="Windows to run before stopping")
+    store: Literal["filesystem", "s3"] = Field(
+        "filesystem",
+        description="Buckets: directories under the run, or one local S3 server (rclone) per node",
+    )
     miner_processes: int = Field(
         1,
         ge=1,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.localnet.processes import ProcessGroup
 from gauntlet.localnet.report import RunSummary, window_table
+from gauntlet.localnet.stores import StoreStartError, start_node_stores
 from gauntlet.node.identity import coldkey_address, create_wallet
 from gauntlet.node.runtime import default_bucket
 from gauntlet.storage.filesystem import FilesystemStore
@@ -119,7 +121,7 @@ def run_localnet(config: GauntletConfig, config_file: str | None = None) -> int:
     except KeyboardInterrupt:
         print("\nlocalnet: interrupted, stopping every process", flush=True)
         return 130
-    except LocalnetError as exc:
+    except (LocalnetError, StoreStartError) as exc:
         print(f"localnet: failed: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
@@ -157,10 +159,15 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
 
     node_config = _node_config(config, run)
     common = ["--config", str(node_config), "--chain.endpoint", endpoint]
+    stores = start_node_stores(run, group, validators + miners) if ln.store == "s3" else {}
     for name in validators:
-        group.start(name, _gauntlet("validator", *common, "--wallet.name", name))
+        env = {**os.environ, **stores.get(name, {}).get("env", {})}
+        group.start(name, _gauntlet("validator", *common, "--wallet.name", name), env=env)
     for name in miners:
-        group.start(name, _miner_command(ln.miner_processes, *common, "--wallet.name", name))
+        env = {**os.environ, **stores.get(name, {}).get("env", {})}
+        group.start(
+            name, _miner_command(ln.miner_processes, *common, "--wallet.name", name), env=env
+        )
 
     metagraph = asyncio.run(_chain_view(endpoint, netuid))
     from bittensor import Wallet
@@ -172,7 +179,13 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
     role_of = {hotkey: name for name, hotkey in hotkeys.items()}
     summary.roles = {n.uid: role_of.get(n.hotkey, "?") for n in metagraph.neurons}
     lead = hotkeys[validators[0]]
-    reports = FilesystemStore(run / "stores", default_bucket(lead))
+    # Reports are read straight from the lead's bucket directory (rclone serves plain files).
+    lead_store = stores.get(validators[0])
+    reports = (
+        FilesystemStore(lead_store["root"], lead_store["bucket"])
+        if lead_store
+        else FilesystemStore(run / "stores", default_bucket(lead))
+    )
     lead_uid = metagraph.by_hotkey(lead).uid  # type: ignore[union-attr]
 
     window_seconds = bpw * ln.block_time

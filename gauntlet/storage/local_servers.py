@@ -61,21 +61,30 @@ def rclone_binary() -> str:
     return _script("rclone")
 
 
-def _wait_until_answering(server: LocalServer, timeout_s: float) -> None:
+def wait_for_http(url: str, process: subprocess.Popen, timeout_s: float) -> bool:
+    """True once ``url`` gives any HTTP answer; False if ``process`` exits or time runs out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"{server.name} exited with {server.process.returncode}: "
-                + server.log_path.read_text(errors="replace")[-2000:]
-            )
+        if process.poll() is not None:
+            return False
         try:
-            urllib.request.urlopen(server.endpoint_url + "/", timeout=1).close()
-            return
+            urllib.request.urlopen(url + "/", timeout=1).close()
+            return True
         except urllib.error.HTTPError:
-            return  # an HTTP answer (403 for an unsigned request) means it is serving
+            return True  # an HTTP answer (403 for an unsigned request) means it is serving
         except OSError:
             time.sleep(0.05)
+    return False
+
+
+def _wait_until_answering(server: LocalServer, timeout_s: float) -> None:
+    if wait_for_http(server.endpoint_url, server.process, timeout_s):
+        return
+    if server.process.poll() is not None:
+        raise RuntimeError(
+            f"{server.name} exited with {server.process.returncode}: "
+            + server.log_path.read_text(errors="replace")[-2000:]
+        )
     server.stop()
     raise TimeoutError(f"{server.name} did not answer on {server.endpoint_url} in {timeout_s}s")
 
@@ -98,25 +107,30 @@ def start_moto(workdir: Path, timeout_s: float = 30.0) -> LocalServer:
     return _start("moto", argv, port, workdir / "moto.log", timeout_s)
 
 
-def start_rclone(
-    root: Path, access_key_id: str, secret_access_key: str, timeout_s: float = 30.0
-) -> LocalServer:
-    """``rclone serve s3`` over ``root`` (each top-level folder is a bucket). It checks
-    SigV4 signatures against the one ``--auth-key`` pair."""
-    port = free_port()
-    argv = [
+def rclone_serve_argv(root: Path, port: int, key_pairs: list[tuple[str, str]]) -> list[str]:
+    """Command line of ``rclone serve s3`` over ``root`` (each top-level folder is a bucket),
+    on loopback, checking SigV4 signatures against each (access key, secret) pair."""
+    auth = [arg for key, secret in key_pairs for arg in ("--auth-key", f"{key},{secret}")]
+    return [
         rclone_binary(),
         "serve",
         "s3",
         str(root),
         "--addr",
         f"127.0.0.1:{port}",
-        "--auth-key",
-        f"{access_key_id},{secret_access_key}",
+        *auth,
         "--config",
         "/dev/null",  # no user rclone.conf: the server sees only these flags
         # Keep the default --dir-cache-time (5m): writes all go through this server,
         # so its cache stays coherent; "0s" made nested PUTs stall (observed: 8 s,
         # then over 60 s) in rclone 1.75.
     ]
+
+
+def start_rclone(
+    root: Path, access_key_id: str, secret_access_key: str, timeout_s: float = 30.0
+) -> LocalServer:
+    """``rclone serve s3`` over ``root`` checking the one ``(access_key_id, secret)`` pair."""
+    port = free_port()
+    argv = rclone_serve_argv(root, port, [(access_key_id, secret_access_key)])
     return _start("rclone", argv, port, root.parent / "rclone.log", timeout_s)

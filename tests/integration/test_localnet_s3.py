@@ -1,0 +1,43 @@
+"""The localnet with one real S3 server (rclone, signature-checking) per node."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_nodes_exchange_contributions_through_their_own_s3_servers(
+    tmp_path: Path, stdlib_dataset_dir: Path
+) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "gauntlet.cli", "localnet", "--localnet.windows", "2",
+            "--localnet.store", "s3", "--localnet.miners", "2",
+            "--localnet.run_dir", str(tmp_path), "--data.dataset_dir", str(stdlib_dataset_dir),
+        ],
+        capture_output=True, text=True, timeout=400,
+        env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    (run,) = tmp_path.iterdir()
+    for name in ("miner0", "miner1"):
+        objects = list((run / "s3" / name / f"gauntlet-{name}").rglob("*.safetensors"))
+        assert objects, f"{name} stored nothing in its own S3 bucket"
+    assert not list((run / "stores").glob("*")) if (run / "stores").exists() else True
+    summary = json.loads((run / "summary.json").read_text())
+    assert len(summary["pids"]) == 1 + 3 + 3  # chain, an S3 server per node, the nodes
+    last_table = completed.stdout.split("window ")[-2 if "localnet:" in completed.stdout else -1]
+    assert last_table.count(" ok ") == 2
+    weights = {int(uid): w for uid, w in summary["chain_weights"].items()}
+    assert all(
+        weights.get(int(uid), 0) > 0
+        for uid, role in summary["roles"].items()
+        if role.startswith("miner")
+    )
