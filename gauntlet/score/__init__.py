@@ -1,1 +1,1 @@
-"""Scoring: pure functions of numbers. No I/O, no clocks."""
+"""Scoring: pure functions of numbers. No I/O, no clocks. See docs/scoring.md."""

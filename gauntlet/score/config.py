@@ -80,8 +80,8 @@ class ScoringConfig:
     """[-1,1] sketch cosine at or above which a contribution replays an earlier one."""
     sketch_dim: int = 256
     """(>=8) dimensions of the public count-sketch used for replay detection."""
-    sketch_history: int = 2048
-    """(>=0) sketches kept for replay detection (oldest dropped first)."""
+    sketch_history: int = 1024
+    """(>=0) sketches kept for replay detection, oldest dropped first (~5 KB of JSON each)."""
     sketch_seed: str = "gauntlet/sketch/v1"
     """Public seed (UTF-8) of the count-sketch hash; changing it invalidates the history."""
 

@@ -8,7 +8,6 @@ timestamp, ties broken towards the higher uid) copied and is penalised.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,13 +33,22 @@ def cosine(a: Any, b: Any) -> float:
         raise ValueError(f"length mismatch: {x.size} vs {y.size}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         return -1.0
-    # Scale first so huge values cannot overflow the norms.
-    x = x / max(float(np.abs(x).max(initial=0.0)), 1e-300)
-    y = y / max(float(np.abs(y).max(initial=0.0)), 1e-300)
-    nx, ny = float(np.linalg.norm(x)), float(np.linalg.norm(y))
-    if nx == 0.0 or ny == 0.0:
+    ux, uy = unit(x), unit(y)
+    if ux is None or uy is None:
         return 0.0
-    return max(-1.0, min(1.0, float(np.dot(x, y)) / (nx * ny)))
+    return max(-1.0, min(1.0, float(np.dot(ux, uy))))
+
+
+def unit(values: Any) -> np.ndarray | None:
+    """The flattened vector scaled to norm 1; None if it is all-zero or holds a non-finite value."""
+    v = as_vector(values)
+    if not np.isfinite(v).all():
+        return None
+    peak = float(np.abs(v).max(initial=0.0))
+    if peak == 0.0:
+        return None
+    v = v / peak  # scale first so huge values cannot overflow the norm
+    return v / float(np.linalg.norm(v))
 
 
 def index_overlap(a: Iterable[int], b: Iterable[int]) -> float:
@@ -66,12 +74,7 @@ def near_duplicate_pairs(vectors: Mapping[int, Any], threshold: float) -> list[D
     all the same length. O(n^2 * length).
     """
     uids = sorted(vectors)
-    normed: dict[int, np.ndarray | None] = {}
-    for uid in uids:
-        v = as_vector(vectors[uid])
-        finite = bool(np.isfinite(v).all())
-        norm = float(np.linalg.norm(v)) if finite else 0.0
-        normed[uid] = v / norm if finite and norm > 0 and math.isfinite(norm) else None
+    normed = {uid: unit(vectors[uid]) for uid in uids}
     pairs = []
     for i, a in enumerate(uids):
         for b in uids[i + 1 :]:

@@ -1,0 +1,123 @@
+"""Replay detection: a contribution (near-)equal to an earlier one, or to an earlier aggregate.
+
+Whole pseudo-gradients are too big to keep, so the validator keeps a bounded
+history of compact *sketches*: a public count-sketch (each coordinate hashed to
+one of ``dim`` buckets with a ±1 sign). Inner products, hence cosines, are
+preserved in expectation; two unrelated vectors have sketch cosine ~N(0, 1/dim),
+while a re-upload has sketch cosine ~1. The hash is a fixed function of the
+coordinate index and a public seed (splitmix64), so sketches are stable across
+numpy versions and restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gauntlet.score.copies import as_vector, unit
+
+AGGREGATE_UID = -1
+"""The ``uid`` under which the sketch of a window's aggregate is remembered."""
+
+_CHUNK = 1 << 20
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    z = x + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def sketch(vector: Any, dim: int, seed: bytes) -> np.ndarray:
+    """Count-sketch of a flattened update: float64 array of shape ``(dim,)``.
+
+    Coordinate ``i`` goes to bucket ``(h >> 1) % dim`` with sign ``+1`` if
+    ``h & 1 == 0`` else ``-1``, where ``h = splitmix64(i XOR k)`` and ``k`` is
+    the first 8 bytes (little-endian) of BLAKE2b(seed). Linear in the vector:
+    ``sketch(a + b) == sketch(a) + sketch(b)``. Memory is bounded by chunking.
+    """
+    if dim < 1:
+        raise ValueError(f"dim must be >= 1, got {dim}")
+    x = as_vector(vector)
+    key = np.uint64(int.from_bytes(hashlib.blake2b(seed, digest_size=8).digest(), "little"))
+    out = np.zeros(dim, dtype=np.float64)
+    for start in range(0, x.size, _CHUNK):
+        part = x[start : start + _CHUNK]
+        h = _splitmix64(np.arange(start, start + part.size, dtype=np.uint64) ^ key)
+        buckets = ((h >> np.uint64(1)) % np.uint64(dim)).astype(np.int64)
+        signs = 1.0 - 2.0 * (h & np.uint64(1)).astype(np.float64)
+        out += np.bincount(buckets, weights=signs * part, minlength=dim)
+    return out
+
+
+@dataclass(frozen=True)
+class SketchEntry:
+    """A remembered sketch: whose (``uid``, or ``AGGREGATE_UID``) and from which window."""
+
+    window: int
+    uid: int
+    values: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"window": self.window, "uid": self.uid, "values": list(self.values)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SketchEntry:
+        return cls(
+            window=int(data["window"]),
+            uid=int(data["uid"]),
+            values=tuple(float(v) for v in data["values"]),
+        )
+
+    @classmethod
+    def of(cls, window: int, uid: int, values: Any) -> SketchEntry:
+        """An entry from any vector-like sketch (numpy, torch, sequence)."""
+        return cls(window=window, uid=uid, values=tuple(float(v) for v in as_vector(values)))
+
+
+@dataclass(frozen=True)
+class ReplayMatch:
+    """The earlier entry a contribution replays, and their sketch cosine in [-1, 1]."""
+
+    entry: SketchEntry
+    similarity: float
+
+
+def find_replay(
+    candidate: Any, history: Sequence[SketchEntry], window: int, threshold: float
+) -> ReplayMatch | None:
+    """The most similar entry from a window before ``window`` with cosine >= ``threshold``.
+
+    ``candidate``: the sketch of a contribution for ``window``. Entries of the
+    same or later windows are ignored (same-window duplicates are copies, see
+    :mod:`gauntlet.score.copies`). Ties go to the earliest entry in ``history``.
+    A zero or non-finite candidate never matches.
+    """
+    c = unit(candidate)
+    if c is None:
+        return None
+    best: ReplayMatch | None = None
+    for entry in history:
+        if entry.window >= window or len(entry.values) != c.size:
+            continue
+        e = unit(entry.values)
+        if e is None:
+            continue
+        sim = max(-1.0, min(1.0, float(np.dot(c, e))))
+        if sim >= threshold and (best is None or sim > best.similarity):
+            best = ReplayMatch(entry, sim)
+    return best
+
+
+def remember(
+    history: Sequence[SketchEntry], new: Iterable[SketchEntry], max_entries: int
+) -> list[SketchEntry]:
+    """``history + new``, keeping only the newest ``max_entries`` (a new list; inputs untouched)."""
+    merged = [*history, *new]
+    return merged[max(0, len(merged) - max_entries) :] if max_entries > 0 else []

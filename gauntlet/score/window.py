@@ -1,0 +1,167 @@
+"""One window's scoring as a pure state transition: ``advance_window(state, window, ...)``.
+
+The validator loop measures (fast filter, sync, losses, copy/replay/page checks)
+and calls this once per window with what it saw; it returns the next state.
+Weights come from ``state.weights(config.weight_power)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from gauntlet.score.basic import moving_average
+from gauntlet.score.config import (
+    COPY,
+    INVALID,
+    LATE,
+    MISSING,
+    OK,
+    OUTCOMES,
+    REPLAY,
+    UNREADABLE,
+    WRONG_PAGES,
+    ScoringConfig,
+)
+from gauntlet.score.indicator import own_vs_random_indicator, update_uniqueness
+from gauntlet.score.loss import Evaluation
+from gauntlet.score.ratings import update_ratings
+from gauntlet.score.replay import SketchEntry, remember
+from gauntlet.score.state import PeerState, ValidatorScores
+from gauntlet.score.sync import update_liveness
+from gauntlet.score.weights import final_score
+
+# Outcomes that are uniqueness failures: they also push -1 into the uniqueness average.
+_NOT_UNIQUE = (COPY, REPLAY, WRONG_PAGES)
+# Outcomes where no fingerprint was read, so the sync average is left alone.
+_NO_FINGERPRINT = (MISSING, LATE, INVALID, UNREADABLE)
+
+
+@dataclass(frozen=True)
+class PeerWindow:
+    """What the validator saw of one uid in one window.
+
+    ``outcome``: one of ``gauntlet.score.config.OUTCOMES`` (fast filter, then
+    copy/replay/page verdicts, which override ``ok``). ``sync``: this window's
+    sync score in [0, 1] (:func:`gauntlet.score.sync.sync_score`); ignored when
+    no fingerprint was read. ``evaluation``: losses when the peer was evaluated.
+    """
+
+    hotkey: str
+    outcome: str = OK
+    sync: float = 1.0
+    evaluation: Evaluation | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {self.outcome!r}")
+
+
+def _observe(peer: PeerState, seen: PeerWindow, window: int, config: ScoringConfig) -> PeerState:
+    """Liveness, sync, inactivity, starvation and penalties of one peer (no rating yet)."""
+    alive = seen.outcome not in (MISSING, LATE)
+    peer = replace(peer, liveness=update_liveness(peer.liveness, alive, config.liveness_ema))
+    if seen.outcome == MISSING:
+        peer = replace(
+            peer,
+            inactive_windows=peer.inactive_windows + 1,
+            score=peer.score * config.inactivity_decay,
+        )
+        if peer.inactive_windows >= config.reset_after_inactive:
+            return PeerState.fresh(peer.hotkey, config)
+        return peer
+    peer = replace(peer, inactive_windows=0)
+    if seen.outcome not in _NO_FINGERPRINT:
+        sync = min(1.0, max(0.0, seen.sync)) if math.isfinite(seen.sync) else 0.0
+        peer = replace(peer, sync=moving_average(peer.sync, sync, config.sync_ema))
+    if seen.evaluation is not None:
+        peer = replace(peer, starvation=0, evaluations=peer.evaluations + 1, last_evaluated=window)
+    elif alive:
+        peer = replace(peer, starvation=peer.starvation + 1)
+    if seen.outcome in _NOT_UNIQUE:
+        peer = replace(
+            peer, uniqueness=update_uniqueness(peer.uniqueness, -1.0, config.uniqueness_ema)
+        )
+    return replace(peer, score=peer.score * config.penalty(seen.outcome))
+
+
+def advance_window(
+    state: ValidatorScores,
+    window: int,
+    observations: Mapping[int, PeerWindow],
+    config: ScoringConfig,
+    new_sketches: Iterable[SketchEntry] = (),
+) -> ValidatorScores:
+    """The scoring state after ``window`` (which must be later than ``state.last_window``).
+
+    1. A uid with a new hotkey, or first seen, starts fresh.
+    2. uids in the state but absent from ``observations`` count as ``missing``;
+       missing decays the score by ``inactivity_decay`` and after
+       ``reset_after_inactive`` consecutive missing windows resets the peer
+       (or forgets it, when it was not observed at all).
+    3. Faulty outcomes multiply the score by ``config.penalty(outcome)``;
+       copy/replay/wrong_pages also push -1 into the uniqueness average.
+    4. Evaluated ``ok`` peers: own-vs-random indicator into the uniqueness
+       average; one Plackett-Luce match scored by random-page improvement;
+       then ``score = final_score(ordinal, uniqueness, sync)``.
+    5. ``new_sketches`` join the bounded replay history.
+    """
+    if window <= state.last_window:
+        raise ValueError(f"window {window} already processed (last {state.last_window})")
+    peers: dict[int, PeerState] = {}
+    for uid in sorted(set(state.peers) | set(observations)):
+        old = state.peers.get(uid)
+        seen = observations.get(uid)
+        if seen is None:
+            assert old is not None
+            seen = PeerWindow(hotkey=old.hotkey, outcome=MISSING)
+        if old is None or old.hotkey != seen.hotkey:
+            old = PeerState.fresh(seen.hotkey, config)
+        peer = _observe(old, seen, window, config)
+        if uid in observations or peer.inactive_windows > 0:
+            peers[uid] = peer  # forget unobserved uids once their reset comes
+    peers = _play_match(peers, observations, config)
+    sketches = remember(state.sketches, new_sketches, config.sketch_history)
+    return ValidatorScores(peers=peers, sketches=tuple(sketches), last_window=window)
+
+
+def _play_match(
+    peers: dict[int, PeerState], observations: Mapping[int, PeerWindow], config: ScoringConfig
+) -> dict[int, PeerState]:
+    """Uniqueness indicators, the rating match and final scores of the evaluated ok peers."""
+    penalty, relative = config.nonfinite_loss_penalty, config.relative_improvement
+    match: dict[int, float] = {}
+    for uid, seen in sorted(observations.items()):
+        if seen.outcome != OK or seen.evaluation is None:
+            continue
+        own = seen.evaluation.own_improvement(nonfinite_penalty=penalty, relative=relative)
+        random = seen.evaluation.random_improvement(nonfinite_penalty=penalty, relative=relative)
+        indicator = own_vs_random_indicator(
+            own,
+            random,
+            margin=config.indicator_margin,
+            graded=config.indicator_graded,
+            scale=config.indicator_scale,
+        )
+        peer = peers[uid]
+        uniqueness = update_uniqueness(peer.uniqueness, indicator, config.uniqueness_ema)
+        peers[uid] = replace(peer, uniqueness=uniqueness)
+        match[uid] = random
+    ratings = update_ratings(
+        {uid: peers[uid].rating for uid in match},
+        match,
+        config.rating_beta,
+        config.rating_tau,
+        mu=config.rating_mu,
+        sigma=config.rating_sigma,
+    )
+    for uid in match:
+        peer = replace(peers[uid], rating=ratings[uid])
+        score = final_score(
+            peer.rating.ordinal(config.ordinal_z),
+            peer.uniqueness if peer.uniqueness is not None else 0.0,
+            peer.sync if peer.sync is not None else 0.0,
+        )
+        peers[uid] = replace(peer, score=score)
+    return peers

@@ -1,0 +1,134 @@
+"""The per-window scoring transition: penalties, inactivity, hotkey changes, ratings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gauntlet.score.config import COPY, LATE, MISSING, REPLAY, ScoringConfig
+from gauntlet.score.loss import Evaluation
+from gauntlet.score.ratings import Rating
+from gauntlet.score.replay import SketchEntry
+from gauntlet.score.state import PeerState, ValidatorScores
+from gauntlet.score.window import PeerWindow, advance_window
+
+CFG = ScoringConfig(relative_improvement=False)
+GOOD = Evaluation(own_before=3.0, own_after=2.0, random_before=3.0, random_after=2.5)
+WEAK = Evaluation(own_before=3.0, own_after=2.9, random_before=3.0, random_after=2.95)
+
+
+def _strong(hotkey: str = "hk1", score: float = 8.0) -> PeerState:
+    return PeerState(hotkey, Rating(40.0, 2.0), uniqueness=1.0, sync=1.0, score=score)
+
+
+def test_evaluated_peers_play_a_match_and_get_final_scores() -> None:
+    state = advance_window(
+        ValidatorScores(),
+        0,
+        {1: PeerWindow("a", evaluation=GOOD), 2: PeerWindow("b", evaluation=WEAK, sync=0.5)},
+        CFG,
+    )
+    one, two = state.peers[1], state.peers[2]
+    assert one.rating.mu > 25.0 > two.rating.mu
+    assert one.uniqueness == 1.0 and two.uniqueness == 1.0  # own > random for both
+    assert one.score == pytest.approx(max(0.0, one.rating.ordinal()) * 1.0 * 1.0)
+    assert two.score == 0.0  # lost: ordinal below 0
+    assert state.last_window == 0 and one.evaluations == 1 and one.last_evaluated == 0
+
+
+def test_no_peers_gives_empty_state_and_no_weights() -> None:
+    state = advance_window(ValidatorScores(), 3, {}, CFG)
+    assert state.peers == {} and state.weights(2.0) == {}
+
+
+def test_windows_must_advance() -> None:
+    with pytest.raises(ValueError):
+        advance_window(ValidatorScores(last_window=5), 5, {}, CFG)
+
+
+def test_helping_random_pages_more_than_own_lowers_uniqueness() -> None:
+    backwards = Evaluation(own_before=3.0, own_after=2.9, random_before=3.0, random_after=2.0)
+    state = ValidatorScores(peers={1: _strong()})
+    after = advance_window(state, 1, {1: PeerWindow("hk1", evaluation=backwards)}, CFG)
+    assert after.peers[1].uniqueness == pytest.approx(0.8 * 1.0 + 0.2 * -1.0)
+
+
+def test_nan_loss_after_loses_the_match_without_crashing() -> None:
+    broken = Evaluation(
+        own_before=3.0, own_after=math.nan, random_before=3.0, random_after=math.nan
+    )
+    state = advance_window(
+        ValidatorScores(),
+        0,
+        {1: PeerWindow("a", evaluation=broken), 2: PeerWindow("b", evaluation=WEAK)},
+        CFG,
+    )
+    assert state.peers[1].rating.mu < 25.0 < state.peers[2].rating.mu
+    assert state.peers[1].uniqueness == -1.0 and state.peers[1].score == 0.0
+
+
+def test_late_contribution_halves_the_score() -> None:
+    state = ValidatorScores(peers={1: _strong()})
+    after = advance_window(state, 1, {1: PeerWindow("hk1", outcome=LATE)}, CFG)
+    assert after.peers[1].score == pytest.approx(4.0)
+    assert after.peers[1].liveness == 0.0
+
+
+def test_copy_and_replay_zero_the_score_and_lower_uniqueness() -> None:
+    state = ValidatorScores(peers={1: _strong(), 2: _strong("hk2")})
+    seen = {1: PeerWindow("hk1", outcome=COPY), 2: PeerWindow("hk2", outcome=REPLAY)}
+    after = advance_window(state, 1, seen, CFG)
+    for uid in (1, 2):
+        assert after.peers[uid].score == 0.0
+        assert after.peers[uid].uniqueness == pytest.approx(0.6)
+
+
+def test_all_penalised_gives_all_zero_weights() -> None:
+    state = ValidatorScores(peers={1: _strong(), 2: _strong("hk2")})
+    seen = {1: PeerWindow("hk1", outcome=COPY), 2: PeerWindow("hk2", outcome="invalid")}
+    assert advance_window(state, 1, seen, CFG).weights(2.0) == {1: 0.0, 2: 0.0}
+
+
+def test_desync_pulls_the_sync_average_down() -> None:
+    state = ValidatorScores(peers={1: _strong()})
+    after = advance_window(state, 1, {1: PeerWindow("hk1", outcome="desynced", sync=0.0)}, CFG)
+    assert after.peers[1].sync == pytest.approx(0.5)
+    assert after.peers[1].score == pytest.approx(4.0)
+
+
+def test_missing_windows_decay_the_score_then_reset_the_peer() -> None:
+    cfg = ScoringConfig(inactivity_decay=0.5, reset_after_inactive=3)
+    state = ValidatorScores(peers={1: _strong()})
+    state = advance_window(state, 1, {1: PeerWindow("hk1", outcome=MISSING)}, cfg)
+    assert state.peers[1].score == pytest.approx(4.0)
+    state = advance_window(state, 2, {}, cfg)  # absent from observations counts as missing
+    assert state.peers[1].score == pytest.approx(2.0)
+    assert state.peers[1].inactive_windows == 2
+    state = advance_window(state, 3, {1: PeerWindow("hk1", outcome=MISSING)}, cfg)
+    assert state.peers[1] == PeerState.fresh("hk1", cfg)
+
+
+def test_unobserved_peer_is_forgotten_at_reset() -> None:
+    cfg = ScoringConfig(reset_after_inactive=1)
+    assert advance_window(ValidatorScores(peers={1: _strong()}), 1, {}, cfg).peers == {}
+
+
+def test_a_new_hotkey_on_a_uid_starts_fresh() -> None:
+    state = ValidatorScores(peers={1: _strong("old")})
+    after = advance_window(state, 1, {1: PeerWindow("new")}, CFG)
+    assert after.peers[1].hotkey == "new"
+    assert after.peers[1].rating == Rating() and after.peers[1].score == 0.0
+
+
+def test_live_unevaluated_peer_keeps_its_score_and_starves() -> None:
+    state = ValidatorScores(peers={1: _strong()})
+    after = advance_window(state, 1, {1: PeerWindow("hk1")}, CFG)
+    assert after.peers[1].score == 8.0 and after.peers[1].starvation == 1
+
+
+def test_new_sketches_join_the_bounded_history() -> None:
+    cfg = ScoringConfig(sketch_history=2)
+    entries = [SketchEntry(w, 1, (float(w),)) for w in range(3)]
+    state = advance_window(ValidatorScores(), 0, {}, cfg, new_sketches=entries)
+    assert state.sketches == tuple(entries[1:])
