@@ -16,7 +16,9 @@ from gauntlet import __version__
 from gauntlet.config import ConfigError, GauntletConfig, dump_config, load_config
 from gauntlet.config.flags import add_config_flags, overrides_from_args
 
-NODE_SECTIONS = ["chain", "wallet", "storage", "model", "data", "train", "validator", "node"]
+NODE_SECTIONS = [
+    "chain", "wallet", "storage", "model", "data", "train", "validator", "scoring", "node",
+]  # fmt: skip
 ALL_SECTIONS = [*NODE_SECTIONS, "localnet"]
 
 

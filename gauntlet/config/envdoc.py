@@ -6,10 +6,21 @@
 
 from __future__ import annotations
 
+import json
+
 from pydantic import BaseModel
 
 from gauntlet.config.loader import CONFIG_FILE_ENV, ENV_PREFIX
 from gauntlet.config.schema import GauntletConfig
+
+
+def _env_value(default: object) -> str:
+    """How the default is written in an environment variable (JSON for collections)."""
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, dict | list):
+        return json.dumps(default, separators=(",", ":"))
+    return str(default)
 
 
 def render_env_example() -> str:
@@ -25,8 +36,7 @@ def render_env_example() -> str:
         model: type[BaseModel] = info.annotation  # type: ignore[assignment]
         lines += ["", f"# --- {section} ---"]
         for name, field in model.model_fields.items():
-            default = field.default
-            value = str(default).lower() if isinstance(default, bool) else default
+            value = _env_value(field.get_default(call_default_factory=True))
             lines.append(f"# {field.description}")
             lines.append(f"# {ENV_PREFIX}{section.upper()}__{name.upper()}={value}")
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ Also the aliases Bittensor operators type by habit: ``--netuid``,
 from __future__ import annotations
 
 import argparse
+import json
 import typing
 from typing import Any, Literal
 
@@ -33,6 +34,8 @@ def _parse_bool(text: str) -> bool:
 def _argument(annotation: Any) -> dict[str, Any]:
     if typing.get_origin(annotation) is Literal:
         return {"choices": list(typing.get_args(annotation))}
+    if typing.get_origin(annotation) is dict:
+        return {"type": json.loads, "metavar": "JSON"}
     if annotation is bool:
         return {"type": _parse_bool, "metavar": "BOOL"}
     if annotation is int:
@@ -61,7 +64,7 @@ def add_config_flags(parser: argparse.ArgumentParser, sections: list[str]) -> No
                 *ALIASES.get(dest, []),
                 dest=dest,
                 default=argparse.SUPPRESS,
-                help=f"{field.description} (default: {field.default!r})",
+                help=f"{field.description} (default: {field.get_default(call_default_factory=True)!r})",
                 **_argument(field.annotation),
             )
 

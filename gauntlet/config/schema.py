@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gauntlet.score.config import ScoringConfig
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -190,6 +192,7 @@ class GauntletConfig(Section):
     train: TrainConfig = TrainConfig()
     validator: ValidatorConfig = ValidatorConfig()
     node: NodeConfig = NodeConfig()
+    scoring: ScoringConfig = ScoringConfig()
     localnet: LocalnetConfig = LocalnetConfig()
 
     @model_validator(mode="after")

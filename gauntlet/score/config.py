@@ -1,14 +1,16 @@
-"""Every knob of the validator's scoring, in one frozen dataclass.
+"""Every knob of the validator's scoring, in one frozen pydantic model.
 
-The pydantic config schema mirrors these fields (same names, defaults and
-meanings); the scoring functions take plain numbers so each stays testable alone.
+It is also the ``scoring`` section of the node's config schema (flags
+``--scoring.<knob>``, variables ``GAUNTLET_SCORING__<KNOB>``): each knob exists
+once, here, with its default and, in the docstring under it, its meaning.
+The scoring functions take plain numbers so each stays testable alone.
 See docs/scoring.md for the formulas each knob enters.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Outcomes of the fast filter and uniqueness checks (see gauntlet.score.window).
 OK = "ok"
@@ -35,9 +37,10 @@ def _default_penalties() -> dict[str, float]:
     }
 
 
-@dataclass(frozen=True)
-class ScoringConfig:
+class ScoringConfig(BaseModel):
     """Scoring hyperparameters; each field: default, range, meaning."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     # --- sync (requirement 1) ---
     sync_max_steps: float = 5.0
@@ -98,7 +101,7 @@ class ScoringConfig:
     """(>=0) ordinal = mu - z*sigma."""
 
     # --- final score and weights (requirement 5) ---
-    penalties: dict[str, float] = field(default_factory=_default_penalties)
+    penalties: dict[str, float] = Field(default_factory=_default_penalties)
     """Outcome -> multiplier in [0,1] applied to the stored final score on a faulty window."""
     inactivity_decay: float = 0.9
     """[0,1] multiplier applied to the stored final score for each missing window."""
@@ -107,7 +110,8 @@ class ScoringConfig:
     weight_power: float = 2.0
     """(>0) power normalisation: w_i = s_i^p / sum_j s_j^p."""
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _valid(self) -> ScoringConfig:
         _check(self.sync_max_steps > 0, "sync_max_steps must be > 0")
         _check(self.sync_shape in ("linear", "exponential"), "sync_shape: linear|exponential")
         for name in ("sync_ema", "liveness_ema", "uniqueness_ema"):
@@ -132,6 +136,7 @@ class ScoringConfig:
             _check(0 <= factor <= 1, f"penalty for {outcome} must be in [0, 1]")
         _check(0 <= self.inactivity_decay <= 1, "inactivity_decay must be in [0, 1]")
         _check(self.reset_after_inactive >= 1, "reset_after_inactive must be >= 1")
+        return self
 
     def penalty(self, outcome: str) -> float:
         """Multiplier in [0,1] for a window with this outcome (1.0 for ok and unlisted outcomes)."""
@@ -140,7 +145,7 @@ class ScoringConfig:
     @classmethod
     def knobs(cls) -> list[str]:
         """Field names, in declaration order (for mirroring into the config schema)."""
-        return [f.name for f in fields(cls)]
+        return list(cls.model_fields)
 
 
 def _check(ok: bool, message: str) -> None:
