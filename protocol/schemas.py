@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, RootModel, model_validator
 
 from protocol.version import PROTOCOL_VERSION
 
@@ -24,10 +24,43 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CodecParams(_Strict):
-    """How the tensors of a contribution encode the pseudo-gradient."""
+class DenseCodecParams(_Strict):
+    """Every parameter's Δ as float32, named like the parameter."""
 
     name: Literal["dense"] = "dense"
+
+
+class TopKCodecParams(_Strict):
+    """Chunked top-k: per chunk of ``chunk`` (vectors) or ``chunk x chunk`` (matrices)
+    elements, optionally DCT-II transformed, the ``topk`` largest-magnitude
+    coefficients as (index, value) pairs. See docs/codec.md."""
+
+    name: Literal["topk"] = "topk"
+    # <= 256 so a 2-D chunk's flat index (< chunk**2 <= 65536) always fits a U16.
+    chunk: int = Field(default=64, ge=1, le=256, description="chunk side length, elements")
+    topk: int = Field(default=32, ge=1, le=65536, description="coefficients kept per chunk")
+    dct: bool = Field(default=True, description="orthonormal DCT-II per chunk before top-k")
+    quant: Literal["f32", "f16", "u8"] = Field(
+        default="u8", description="value encoding; u8 is affine with a per-chunk lo/scale"
+    )
+
+
+_AnyCodec = Annotated[DenseCodecParams | TopKCodecParams, Field(discriminator="name")]
+
+
+class CodecParams(RootModel[_AnyCodec]):
+    """How the tensors of a contribution encode the pseudo-gradient.
+
+    A discriminated union on ``name``; it serialises as the chosen member alone,
+    so a dense manifest still reads ``{"name": "dense"}``. ``CodecParams()`` is dense.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    root: _AnyCodec = DenseCodecParams()
+
+    @property
+    def name(self) -> str:
+        return self.root.name
 
 
 class ContributionManifest(_Strict):
