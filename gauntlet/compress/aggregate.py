@@ -1,0 +1,90 @@
+"""Deterministic aggregation of several peers' decoded updates: scale each, then mean.
+
+Modes (``u_i`` is peer ``i``'s whole decoded update, ``||u_i||`` its L2 norm over
+every parameter together, ``n`` the number of peers)::
+
+    none      mean_i u_i
+    per_peer  mean_i (m / ||u_i||) u_i,  m = lower median of the non-zero ||u_i||
+    clip      mean_i min(1, c / ||u_i||) u_i,  c = clip_norm
+
+``per_peer`` gives every peer the same norm, the median one (not unit norm, so
+the outer learning rate keeps its meaning): a peer cannot buy influence by
+sending a larger update, and while fewer than half the peers are hostile the
+lower median is an honest peer's norm, so hostile peers cannot inflate it
+either. ``clip`` leaves honest updates untouched and bounds any one peer's
+contribution to the mean by ``c / n``. A zero update stays zero.
+
+Determinism: peers are summed in list order, parameters one at a time, in
+float32 with a left fold; the same inputs in the same order give a bitwise
+identical result on one machine. Norms are computed without overflow (scaled
+by the max first) so a huge-but-finite hostile update still gets a finite scale.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import torch
+
+Normalise = Literal["none", "per_peer", "clip"]
+Delta = dict[str, torch.Tensor]
+
+
+def l2_norm_sq(u: torch.Tensor) -> float:
+    """Squared L2 norm of ``u`` as a Python float (float64), safe against float32 overflow."""
+    peak = float(u.abs().amax()) if u.numel() else 0.0
+    if peak == 0.0:
+        return 0.0
+    # ||u|| = peak * ||u / peak||: every |u / peak| <= 1, so squaring cannot overflow.
+    return (peak * float(torch.linalg.vector_norm(u / peak))) ** 2
+
+
+def peer_scales(
+    norms: Sequence[float], normalise: Normalise, clip_norm: float | None
+) -> list[float]:
+    """The factor each peer's update is multiplied by before the mean (see module doc)."""
+    if normalise == "none":
+        return [1.0] * len(norms)
+    if normalise == "clip":
+        if clip_norm is None or not clip_norm > 0:
+            raise ValueError("normalise='clip' needs a positive clip_norm")
+        return [min(1.0, clip_norm / n) if n > 0 else 1.0 for n in norms]
+    if normalise == "per_peer":
+        # Lower median of the non-zero norms: always a real peer's norm, and an empty
+        # update (which has no direction to rescale) cannot drag it to zero.
+        positive = sorted(n for n in norms if n > 0)
+        median = positive[(len(positive) - 1) // 2] if positive else 0.0
+        return [median / n if n > 0 else 0.0 for n in norms]
+    raise ValueError(f"unknown normalise mode {normalise!r}")
+
+
+def aggregate(
+    decode_tensor: Callable[[int, str], torch.Tensor],
+    n_peers: int,
+    names: Sequence[str],
+    normalise: Normalise,
+    clip_norm: float | None,
+) -> Delta:
+    """Mean of ``n_peers`` scaled updates; ``decode_tensor(i, name)`` -> peer ``i``'s tensor.
+
+    Decodes one tensor at a time (twice when norms are needed: once to measure,
+    once to sum), so peak memory is the output plus one parameter, not one model
+    per peer.
+    """
+    if n_peers < 1:
+        raise ValueError("aggregate needs at least one peer")
+    norms = [1.0] * n_peers
+    if normalise != "none":
+        norms = [
+            math.sqrt(sum(l2_norm_sq(decode_tensor(i, n)) for n in names)) for i in range(n_peers)
+        ]
+    scales = peer_scales(norms, normalise, clip_norm)
+    out: Delta = {}
+    for name in names:
+        total = decode_tensor(0, name) * scales[0]
+        for i in range(1, n_peers):
+            total = total + decode_tensor(i, name) * scales[i]
+        out[name] = total / n_peers
+    return out

@@ -1,0 +1,110 @@
+"""One interface for every codec, and the factory that picks one from the manifest.
+
+A codec turns a pseudo-gradient Δ (name -> float32 tensor, the model's
+parameter shapes) into payload arrays and back. It is a pure function of
+tensors: no files, no network. ``specs(shapes)`` states exactly which arrays a
+valid payload holds, so the container can reject a bad payload before any
+tensor is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from gauntlet.compress import dense
+from gauntlet.compress.aggregate import Delta, Normalise, aggregate
+from gauntlet.compress.topk import Shapes, Tensors, TopKCodec
+from protocol.container import TensorSpec
+from protocol.schemas import CodecParams, DenseCodecParams, TopKCodecParams
+
+
+class Codec(Protocol):
+    """What nodes need of a codec (:class:`DenseCodec` and :class:`TopKCodec` fit)."""
+
+    @property
+    def params(self) -> DenseCodecParams | TopKCodecParams: ...
+
+    def specs(self, shapes: Shapes) -> dict[str, TensorSpec]: ...
+
+    def encode(
+        self, delta: Mapping[str, torch.Tensor], error: Mapping[str, torch.Tensor] | None = None
+    ) -> tuple[dict[str, np.ndarray], Delta]: ...
+
+    def validate(self, tensors: Tensors, shapes: Shapes) -> None: ...
+
+    def decode(
+        self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu"
+    ) -> Delta: ...
+
+    def decode_batch(
+        self,
+        payloads: Sequence[Tensors],
+        shapes: Shapes,
+        *,
+        normalise: Normalise = "none",
+        clip_norm: float | None = None,
+        device: torch.device | str = "cpu",
+    ) -> Delta: ...
+
+
+class DenseCodec:
+    """:mod:`gauntlet.compress.dense` behind the :class:`Codec` interface. Lossless,
+    so the residual it returns is always empty (an absent name means zero)."""
+
+    params = DenseCodecParams()
+
+    def specs(self, shapes: Shapes) -> dict[str, TensorSpec]:
+        return {name: TensorSpec("F32", tuple(shape)) for name, shape in shapes.items()}
+
+    def encode(
+        self, delta: Mapping[str, torch.Tensor], error: Mapping[str, torch.Tensor] | None = None
+    ) -> tuple[dict[str, np.ndarray], Delta]:
+        if error:
+            delta = {n: d + error[n].to(d.device) if n in error else d for n, d in delta.items()}
+        return dense.encode(dict(delta)), {}
+
+    def validate(self, tensors: Tensors, shapes: Shapes) -> None:
+        """Nothing beyond the container's checks: every finite float32 is a valid Δ."""
+
+    def decode(self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu") -> Delta:
+        return dense.decode({name: tensors[name] for name in shapes}, device)
+
+    @torch.no_grad()
+    def decode_batch(
+        self,
+        payloads: Sequence[Tensors],
+        shapes: Shapes,
+        *,
+        normalise: Normalise = "none",
+        clip_norm: float | None = None,
+        device: torch.device | str = "cpu",
+    ) -> Delta:
+        return aggregate(
+            lambda i, name: dense.decode({name: payloads[i][name]}, device)[name],
+            len(payloads),
+            list(shapes),
+            normalise,
+            clip_norm,
+        )
+
+
+def build_codec(
+    params: CodecParams | DenseCodecParams | TopKCodecParams, *, error_decay: float = 1.0
+) -> Codec:
+    """The codec a manifest's ``codec`` field names. ``error_decay`` (β) only matters to
+    a top-k encoder: the residual carried into the next window is ``β e``."""
+    if isinstance(params, CodecParams):
+        params = params.root
+    if isinstance(params, TopKCodecParams):
+        return TopKCodec(params, error_decay=error_decay)
+    return DenseCodec()
+
+
+def param_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    """``model.named_parameters()`` as name -> shape: what :meth:`Codec.specs` takes."""
+    return {name: tuple(p.shape) for name, p in model.named_parameters()}

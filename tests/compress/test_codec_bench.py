@@ -1,0 +1,24 @@
+"""bench/codec.py --quick runs and prints the JSON it promises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_bench_prints_parsable_json() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "codec.py"), "--quick", "--device", "cpu"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    assert {"platform", "cpu_count", "cpu_model", "torch", "device"} <= set(report["machine"])
+    for result in report["results"].values():
+        assert result["compress_MBps"] > 0 and result["payload_bytes"] > 0
+        assert 0 <= result["relative_error"] < 1
+    assert report["results"]["dense"]["relative_error"] == 0
+    assert report["results"]["topk c64 k32 dct u8"]["ratio_vs_fp32"] > 100

@@ -1,0 +1,62 @@
+"""Error feedback: over many windows the sum of what was sent tracks the sum of Δ."""
+
+from __future__ import annotations
+
+import torch
+
+from gauntlet.compress import TopKCodec
+from protocol.schemas import TopKCodecParams
+
+SHAPES = {"w": (64, 48), "b": (40,)}
+CODEC = TopKCodec(TopKCodecParams(chunk=8, topk=2, dct=True, quant="u8"))  # keeps 1/32 of a matrix
+
+
+def _cumulative_errors(windows: int, feedback: bool) -> list[float]:
+    """Relative error ||Σ sent − Σ Δ|| / ||Σ Δ|| after each window."""
+    g = torch.Generator().manual_seed(0)
+    drift = {n: torch.randn(s, generator=g) for n, s in SHAPES.items()}  # a consistent direction
+    true = {n: torch.zeros(s) for n, s in SHAPES.items()}
+    sent = {n: torch.zeros(s) for n, s in SHAPES.items()}
+    error: dict[str, torch.Tensor] | None = None
+    errors = []
+    for _ in range(windows):
+        delta = {n: drift[n] + torch.randn(s, generator=g) for n, s in SHAPES.items()}
+        payload, residual = CODEC.encode(delta, error if feedback else None)
+        error = residual
+        decoded = CODEC.decode(payload, SHAPES)
+        for n in SHAPES:
+            true[n] += delta[n]
+            sent[n] += decoded[n]
+        num = sum(float((sent[n] - true[n]).norm() ** 2) for n in SHAPES)
+        errors.append((num / sum(float(true[n].norm() ** 2) for n in SHAPES)) ** 0.5)
+    return errors
+
+
+def test_residual_is_exactly_what_was_not_sent() -> None:
+    g = torch.Generator().manual_seed(1)
+    delta = {n: torch.randn(s, generator=g) for n, s in SHAPES.items()}
+    error = {n: torch.randn(s, generator=g) for n, s in SHAPES.items()}
+    payload, residual = CODEC.encode(delta, error)
+    decoded = CODEC.decode(payload, SHAPES)
+    for n in SHAPES:
+        torch.testing.assert_close(residual[n], delta[n] + error[n] - decoded[n])
+
+
+def test_error_decay_scales_the_carried_residual() -> None:
+    delta = {"b": torch.zeros(40)}
+    error = {"b": torch.ones(40)}
+    decayed = TopKCodec(TopKCodecParams(chunk=8, topk=8, dct=False, quant="f32"), error_decay=0.5)
+    payload, residual = decayed.encode(delta, error)
+    torch.testing.assert_close(decayed.decode(payload, {"b": (40,)})["b"], torch.full((40,), 0.5))
+    assert float(residual["b"].abs().max()) == 0.0
+
+
+def test_with_feedback_the_cumulative_error_shrinks() -> None:
+    errors = _cumulative_errors(200, feedback=True)
+    assert errors[-1] < errors[9] / 4
+    assert errors[-1] < 0.1
+
+
+def test_without_feedback_the_cumulative_error_does_not_shrink() -> None:
+    errors = _cumulative_errors(200, feedback=False)
+    assert errors[-1] > 0.5 and errors[-1] > errors[9] * 0.8
