@@ -17,7 +17,7 @@ from gauntlet.config import ConfigError, GauntletConfig, dump_config, load_confi
 from gauntlet.config.flags import add_config_flags, overrides_from_args
 
 NODE_SECTIONS = [
-    "chain", "wallet", "storage", "model", "data", "train", "validator", "scoring", "node",
+    "chain", "wallet", "storage", "model", "compress", "data", "train", "validator", "scoring", "node",
 ]  # fmt: skip
 ALL_SECTIONS = [*NODE_SECTIONS, "localnet"]
 

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gauntlet.score.config import ScoringConfig
+from protocol.schemas import DenseCodecParams, TopKCodecParams
 
 
 class Section(BaseModel):
@@ -72,6 +73,38 @@ class StorageConfig(Section):
     max_payload_bytes: int = Field(
         64 * 2**20, ge=1024, description="Largest contribution a node will download"
     )
+
+
+class CompressConfig(Section):
+    """The contribution codec (every node of a network must agree) and aggregation."""
+
+    codec: Literal["topk", "dense"] = Field("topk", description="Pseudo-gradient codec on the wire")
+    chunk: int = Field(
+        64, ge=1, le=256, description="Top-k: chunk side (chunk x chunk blocks for matrices)"
+    )
+    topk: int = Field(32, ge=1, description="Top-k: coefficients kept per chunk")
+    dct: bool = Field(True, description="Top-k: orthonormal DCT-II per chunk before selecting")
+    quant: Literal["u8", "f16", "f32"] = Field(
+        "u8", description="Top-k: how kept values are encoded"
+    )
+    error_decay: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Miner: share of the untransmitted residual carried to the next window",
+    )
+    normalise: Literal["per_peer", "clip", "none"] = Field(
+        "per_peer",
+        description="Aggregation: scale each peer's update to the median norm, clip it, or neither",
+    )
+    clip_norm: float = Field(
+        1.0, gt=0, description="Aggregation: max update norm when normalise=clip"
+    )
+
+    def codec_params(self) -> DenseCodecParams | TopKCodecParams:
+        if self.codec == "dense":
+            return DenseCodecParams()
+        return TopKCodecParams(chunk=self.chunk, topk=self.topk, dct=self.dct, quant=self.quant)
 
 
 class ModelConfig(Section):
@@ -188,6 +221,7 @@ class GauntletConfig(Section):
     wallet: WalletConfig = WalletConfig()
     storage: StorageConfig = StorageConfig()
     model: ModelConfig = ModelConfig()
+    compress: CompressConfig = CompressConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     validator: ValidatorConfig = ValidatorConfig()

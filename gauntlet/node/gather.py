@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import torch
 
-from gauntlet.compress import dense
+from gauntlet.compress.aggregate import Delta
+from gauntlet.compress.codec import Codec
 from gauntlet.node.peers import Peer
 from gauntlet.storage.base import ObjectNotFound, StorageError
-from protocol.container import Limits, TensorSpec, decode_payload
-from protocol.errors import ProtocolError
+from protocol.container import Limits, decode_payload
+from protocol.errors import MalformedPayload, ProtocolError
 from protocol.keys import contribution_key
 from protocol.schemas import ContributionManifest
 from protocol.windows import is_on_time
@@ -34,9 +35,10 @@ class Contribution:
     status: str  # ok | missing | late | invalid | unreadable
     reason: str = ""
     manifest: ContributionManifest | None = None
-    delta: dense.Delta | None = None
+    delta: Delta | None = None  # decoded update, float32, model parameter names
     sha256: str = ""
     size: int = 0
+    uploaded_at: float = 0.0  # the store's timestamp (copy detection: the later uploader copied)
 
     @property
     def ok(self) -> bool:
@@ -51,7 +53,8 @@ async def fetch_one(
     deadline_time: float,
     grace_seconds: float,
     limits: Limits,
-    specs: Mapping[str, TensorSpec],
+    codec: Codec,
+    shapes: Mapping[str, tuple[int, ...]],
     device: torch.device | str,
 ) -> Contribution:
     """One peer's contribution and its verdict. Peer faults become statuses, never exceptions."""
@@ -75,8 +78,11 @@ async def fetch_one(
             expected_hotkey=peer.hotkey,
             expected_window=window,
             expected_netuid=netuid,
-            specs=specs,
+            specs=codec.specs(shapes),
         )
+        if payload.manifest.codec.root != codec.params:
+            raise MalformedPayload(f"codec {payload.manifest.codec.root} is not the network's")
+        codec.validate(payload.tensors, shapes)
     except ProtocolError as exc:
         return Contribution(peer.uid, peer.hotkey, "invalid", str(exc), size=len(data))
     if payload.manifest.uid != peer.uid:
@@ -86,9 +92,10 @@ async def fetch_one(
         peer.hotkey,
         "ok",
         manifest=payload.manifest,
-        delta=dense.decode(payload.tensors, device),
+        delta=codec.decode(payload.tensors, shapes, device),
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
+        uploaded_at=info.last_modified,
     )
 
 

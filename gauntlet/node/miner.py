@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 import math
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from gauntlet.compress import dense
+from gauntlet.compress.aggregate import Delta
 from gauntlet.config.schema import GauntletConfig, TrainConfig
 from gauntlet.data import PageDataset
 from gauntlet.model import causal_lm_loss
 from gauntlet.node.lifecycle import retry_transient
+from gauntlet.node.miner_state import MinerState, load_state, save_state, state_path
 from gauntlet.node.runtime import Runtime, load_data_and_model, open_runtime, resolve_device
 from gauntlet.train.distributed import DistContext, init_from_env, shutdown
 from gauntlet.train.fingerprint import fingerprint
@@ -29,7 +31,7 @@ from gauntlet.train.schedule import inner_lr
 from protocol.assignment import assign_pages
 from protocol.container import encode_payload
 from protocol.keys import contribution_key
-from protocol.schemas import ContributionManifest
+from protocol.schemas import CodecParams, ContributionManifest
 from protocol.windows import window_end, window_of
 
 log = logging.getLogger(__name__)
@@ -100,8 +102,15 @@ def train_window(
 
 
 async def upload(
-    rt: Runtime, window: int, result: InnerResult, pages: list[int], sync_print: list[float]
-) -> int:
+    rt: Runtime,
+    window: int,
+    result: InnerResult,
+    pages: list[int],
+    sync_print: list[float],
+    error_feedback: Delta,
+) -> tuple[int, Delta]:
+    """Compress Δ plus the carried residual, sign, store; returns (bytes, the new residual)."""
+    tensors, residual = rt.codec.encode(result.delta, error_feedback or None)
     manifest = ContributionManifest(
         netuid=rt.config.chain.netuid,
         window=window,
@@ -110,11 +119,12 @@ async def upload(
         model=rt.config.model.name,
         fingerprint=sync_print,
         page_ids=pages,
+        codec=CodecParams(rt.codec.params),
         tensors_sha256="0" * 64,  # filled in by encode_payload
     )
-    data = encode_payload(dense.encode(result.delta), manifest, rt.keypair)
+    data = encode_payload(tensors, manifest, rt.keypair)
     await rt.store.put(contribution_key(window, rt.hotkey), data)
-    return len(data)
+    return len(data), residual
 
 
 async def plan_window(rt: Runtime) -> WindowPlan:
@@ -129,17 +139,22 @@ async def plan_window(rt: Runtime) -> WindowPlan:
 
 
 async def publish(
-    rt: Runtime, plan: WindowPlan, result: InnerResult, sync_print: list[float]
-) -> None:
-    """Leader: upload the window's contribution if it is still on time and sane."""
+    rt: Runtime, plan: WindowPlan, result: InnerResult, sync_print: list[float], state: MinerState
+) -> MinerState:
+    """Leader: upload the window's contribution if it is still on time and sane; the new state.
+
+    The error-feedback residual only advances when a contribution is actually stored.
+    """
     window = plan.window
     if window_of(await rt.chain.current_block(), rt.config.chain.blocks_per_window) != window:
         log.warning("window %d: training outlasted the window, not uploading", window)
-        return
+        return state
     if not all(math.isfinite(x) for x in [*sync_print, result.losses[-1]]):
         log.error("window %d: the model or its loss is not finite; not uploading", window)
-        return
-    size = await upload(rt, window, result, plan.pages, sync_print)
+        return state
+    size, residual = await upload(rt, window, result, plan.pages, sync_print, state.error_feedback)
+    state = MinerState(window=window, step=state.step + len(result.losses), error_feedback=residual)
+    save_state(miner_state_file(rt), state, model_name=rt.config.model.name)
     log.info(
         "window %d pages %s loss %.3f -> %.3f %.0f tok/s uploaded %d bytes",
         window,
@@ -150,6 +165,11 @@ async def publish(
         size,
     )
     await rt.prune(window)
+    return state
+
+
+def miner_state_file(rt: Runtime) -> Path:
+    return state_path(Path(rt.config.node.state_dir).expanduser(), rt.hotkey)
 
 
 def _share_plan(dist: DistContext, plan: WindowPlan | None) -> WindowPlan:
@@ -163,6 +183,13 @@ async def _lead(config: GauntletConfig, dist: DistContext) -> None:
         "miner uid %d hotkey %s on netuid %d (%d process%s)",
         rt.uid, rt.hotkey, config.chain.netuid, dist.world_size, "" if dist.world_size == 1 else "es",
     )  # fmt: skip
+    state = load_state(miner_state_file(rt), model_name=config.model.name, shapes=rt.shapes)
+    state = replace(
+        state, error_feedback={k: v.to(rt.device) for k, v in state.error_feedback.items()}
+    )
+    if state.window >= 0:
+        log.info("resumed miner state: window %d, step %d, %d residual tensors",
+                 state.window, state.step, len(state.error_feedback))  # fmt: skip
     try:
         done = 0
         while not config.node.max_windows or done < config.node.max_windows:
@@ -173,7 +200,7 @@ async def _lead(config: GauntletConfig, dist: DistContext) -> None:
                 result = train_window(
                     config.train, rt.dataset, rt.model, plan, device=rt.device, dist=dist
                 )
-                await retry_transient(publish, rt, plan, result, sync_print)
+                state = await retry_transient(publish, rt, plan, result, sync_print, state)
             done += 1
             await retry_transient(
                 rt.chain.wait_for_block, window_end(plan.window, config.chain.blocks_per_window)

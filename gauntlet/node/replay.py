@@ -104,7 +104,8 @@ async def contributions_of_record(rt: Runtime, record: AggregationRecord) -> lis
             deadline_time=float("inf"),  # the record already settled timeliness
             grace_seconds=0.0,
             limits=rt.limits,
-            specs=rt.codec_specs(),
+            codec=rt.codec,
+            shapes=rt.shapes,
             device=rt.device,
         )
         if result.ok and result.sha256 != sha256:

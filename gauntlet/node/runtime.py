@@ -17,7 +17,8 @@ from torch import nn
 
 from gauntlet.chain.base import Chain, ChainUnavailable
 from gauntlet.chain.factory import build_chain
-from gauntlet.compress import dense
+from gauntlet.compress.aggregate import Delta, aggregate
+from gauntlet.compress.codec import build_codec, param_shapes
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import PageDataset, ensure_dataset
 from gauntlet.model import build_model
@@ -28,9 +29,9 @@ from gauntlet.node.replay import find_lead, replay_window, restore_checkpoint
 from gauntlet.storage.base import ObjectStore
 from gauntlet.storage.factory import build_store
 from gauntlet.storage.retention import delete_older_than
-from gauntlet.train.outer import apply_delta, mean_delta
+from gauntlet.train.outer import apply_delta
 from protocol.commitment import FilesystemCommitment, S3Commitment, encode_commitment
-from protocol.container import Limits, TensorSpec
+from protocol.container import Limits
 from protocol.keys import protocol_prefix
 from protocol.signing import Signer
 from protocol.windows import window_end
@@ -78,6 +79,13 @@ class Runtime:
     device: torch.device
     peers: PeerDirectory = field(default_factory=PeerDirectory)
     window: int = 0  # the model holds θ_window
+    last_aggregate: Delta | None = None  # the update applied by the latest outer step
+
+    def __post_init__(self) -> None:
+        self.shapes = param_shapes(self.model)
+        self.codec = build_codec(
+            self.config.compress.codec_params(), error_decay=self.config.compress.error_decay
+        )
 
     @property
     def hotkey(self) -> str:
@@ -108,13 +116,10 @@ class Runtime:
             deadline_time=deadline,
             grace_seconds=self.config.chain.upload_grace_seconds,
             limits=self.limits,
-            specs=self.codec_specs(),
+            codec=self.codec,
+            shapes=self.shapes,
             device=self.device,
         )
-
-    def codec_specs(self) -> dict[str, TensorSpec]:
-        """The tensors a contribution for this model may hold."""
-        return dense.specs(self.model)
 
     def apply_outer_step(
         self, window: int, contributions: list[Contribution]
@@ -125,11 +130,22 @@ class Runtime:
         used = sorted(
             (c for c in contributions if c.ok and c.delta is not None), key=lambda c: c.uid
         )
-        mean = mean_delta([c.delta for c in used if c.delta is not None])
-        if mean is not None:
-            apply_delta(self.model, mean, self.config.train.outer_lr)
+        self.last_aggregate = self.aggregate(used)
+        if self.last_aggregate is not None:
+            apply_delta(self.model, self.last_aggregate, self.config.train.outer_lr)
         self.window += 1
         return used
+
+    def aggregate(self, used: list[Contribution]) -> Delta | None:
+        """The window's update: each peer normalised or clipped as configured, then the mean."""
+        deltas = [c.delta for c in used if c.delta is not None]
+        if not deltas:
+            return None
+        cfg = self.config.compress
+        names = list(self.shapes)
+        return aggregate(
+            lambda i, n: deltas[i][n], len(deltas), names, cfg.normalise, cfg.clip_norm
+        )
 
     async def catch_up(self, target_window: int) -> None:
         """Bring the model to θ_target: live, gather the one window that just closed;

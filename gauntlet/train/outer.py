@@ -1,25 +1,17 @@
-"""The outer step every node applies identically: θ_{w+1} = θ_w − lr · mean(Δ_i)."""
+"""The outer step every node applies identically: θ_{w+1} = θ_w − lr · aggregate(Δ_i).
+
+The aggregate itself (normalisation, mean) is :func:`gauntlet.compress.aggregate.aggregate`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 from torch import nn
 
 from gauntlet.compress.dense import Delta
-
-
-def mean_delta(deltas: Sequence[Delta]) -> Delta | None:
-    """Element-wise mean, summed in the given order (callers sort by uid for determinism)."""
-    if not deltas:
-        return None
-    total = {name: t.clone() for name, t in deltas[0].items()}
-    for delta in deltas[1:]:
-        for name, t in delta.items():
-            total[name] += t
-    return {name: t / len(deltas) for name, t in total.items()}
 
 
 @torch.no_grad()

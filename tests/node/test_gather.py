@@ -10,13 +10,14 @@ import pytest
 import torch
 
 from gauntlet.compress import dense
+from gauntlet.compress.codec import DenseCodec, build_codec, param_shapes
 from gauntlet.model import build_model
 from gauntlet.node.gather import gather
 from gauntlet.node.peers import Peer
 from gauntlet.storage.filesystem import FilesystemStore
 from protocol.container import Limits, encode_payload
 from protocol.keys import contribution_key
-from protocol.schemas import ContributionManifest
+from protocol.schemas import CodecParams, ContributionManifest, TopKCodecParams
 from protocol.signing import keypair_from_uri
 
 WINDOW, NETUID = 12, 1
@@ -52,7 +53,8 @@ def _gather(peers: list[Peer], model: torch.nn.Module, deadline: float) -> dict[
     results = asyncio.run(
         gather(
             peers, netuid=NETUID, window=WINDOW, deadline_time=deadline, grace_seconds=1.0,
-            limits=Limits(max_bytes=4 * 2**20), specs=dense.specs(model), device="cpu",
+            limits=Limits(max_bytes=4 * 2**20), codec=DenseCodec(), shapes=param_shapes(model),
+            device="cpu",
         )
     )  # fmt: skip
     return {r.uid: r for r in results}
@@ -108,3 +110,44 @@ def test_an_oversized_payload_is_refused_before_download(
     asyncio.run(store.put(contribution_key(WINDOW, hotkey), b"x" * (5 * 2**20)))
     verdict = _gather([Peer(0, hotkey, store)], model, deadline=1e12)[0]
     assert verdict.status == "unreadable" and "too_large" in verdict.reason  # type: ignore[attr-defined]
+
+
+def test_a_payload_in_another_codec_is_invalid(tmp_path: Path, model: torch.nn.Module) -> None:
+    """The network's codec is top-k; a dense payload, however well signed, is refused."""
+    store = FilesystemStore(tmp_path, "b")
+    hotkey = keypair_from_uri("//miner/0").ss58_address
+    asyncio.run(store.put(contribution_key(WINDOW, hotkey), _payload(model, "//miner/0", 0)))
+    shapes = param_shapes(model)
+    verdict = asyncio.run(
+        gather(
+            [Peer(0, hotkey, store)], netuid=NETUID, window=WINDOW, deadline_time=1e12,
+            grace_seconds=1.0, limits=Limits(max_bytes=4 * 2**20),
+            codec=build_codec(TopKCodecParams()), shapes=shapes, device="cpu",
+        )
+    )[0]  # fmt: skip
+    assert verdict.status == "invalid"
+
+
+def test_a_topk_payload_decodes_to_a_full_size_update(
+    tmp_path: Path, model: torch.nn.Module
+) -> None:
+    store, key = FilesystemStore(tmp_path, "b"), keypair_from_uri("//miner/1")
+    codec, shapes = build_codec(TopKCodecParams(chunk=8, topk=4)), param_shapes(model)
+    tensors, _ = codec.encode({n: torch.randn(s) for n, s in shapes.items()})
+    manifest = ContributionManifest(
+        netuid=NETUID, window=WINDOW, uid=1, hotkey=key.ss58_address, model="tiny",
+        fingerprint=[0.0], page_ids=[1], codec=CodecParams(codec.params), tensors_sha256="0" * 64,
+    )  # fmt: skip
+    asyncio.run(
+        store.put(
+            contribution_key(WINDOW, key.ss58_address), encode_payload(tensors, manifest, key)
+        )
+    )
+    verdict = asyncio.run(
+        gather(
+            [Peer(1, key.ss58_address, store)], netuid=NETUID, window=WINDOW, deadline_time=1e12,
+            grace_seconds=1.0, limits=Limits(max_bytes=4 * 2**20), codec=codec, shapes=shapes, device="cpu",
+        )
+    )[0]  # fmt: skip
+    assert verdict.ok and verdict.delta is not None
+    assert {n: tuple(t.shape) for n, t in verdict.delta.items()} == shapes

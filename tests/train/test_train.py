@@ -8,7 +8,7 @@ from gauntlet.model import build_model, causal_lm_loss
 from gauntlet.train.evaluate import mean_loss
 from gauntlet.train.fingerprint import coordinates, fingerprint, max_abs_difference
 from gauntlet.train.inner import InnerSettings, snapshot, train_inner
-from gauntlet.train.outer import applied, apply_delta, mean_delta
+from gauntlet.train.outer import applied, apply_delta
 
 
 def _batch(seed: int, batch: int = 4, length: int = 33) -> torch.Tensor:
@@ -36,14 +36,6 @@ def test_applying_the_delta_to_the_start_reproduces_the_trained_model() -> None:
     apply_delta(fresh, result.delta, lr=1.0)
     for name, p in fresh.named_parameters():
         torch.testing.assert_close(p.detach(), trained[name], atol=1e-6, rtol=0)
-
-
-def test_mean_delta_is_elementwise_mean_and_none_for_no_contributions() -> None:
-    a = {"w": torch.tensor([1.0, 2.0])}
-    b = {"w": torch.tensor([3.0, 6.0])}
-    torch.testing.assert_close(mean_delta([a, b])["w"], torch.tensor([2.0, 4.0]))  # type: ignore[index]
-    assert mean_delta([]) is None
-    assert torch.equal(a["w"], torch.tensor([1.0, 2.0])), "inputs must not be modified"
 
 
 def test_applied_restores_the_base_model_exactly() -> None:
