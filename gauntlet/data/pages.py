@@ -1,8 +1,10 @@
-"""Read side of a prepared dataset: pages out of a read-only memory map, and
+"""Read side of a prepared dataset: pages out of read-only memory maps (one per
+token file), and
 shuffled fixed-length training windows cut from a list of pages."""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import operator
 from collections.abc import Iterator
@@ -10,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 
-from gauntlet.data.manifest import MANIFEST_NAME, TOKENS_NAME, DatasetError, DatasetManifest
+from gauntlet.data.manifest import MANIFEST_NAME, DatasetError, parse_manifest
 
 
 def file_sha256(path: Path) -> str:
@@ -23,45 +24,51 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_token_file(path: Path, size: int, sha256: str, verify: bool) -> None:
+    """DatasetError naming ``path`` unless it has ``size`` bytes (and, with
+    ``verify``, the given sha256)."""
+    actual = path.stat().st_size if path.exists() else -1
+    if actual != size:
+        raise DatasetError(f"{path} has {actual} bytes, manifest says {size}")
+    if verify and file_sha256(path) != sha256:
+        raise DatasetError(f"{path} does not match the manifest's sha256")
+
+
 def token_dtype(name: str) -> np.dtype:
     # Fixed little-endian on disk, so a dataset reads the same on any machine.
     return np.dtype(name).newbyteorder("<")
 
 
 class PageDataset:
-    """A prepared dataset directory (``manifest.json`` + ``tokens.bin``).
+    """A prepared dataset directory: ``manifest.json`` and its token files
+    (format 2: ``shard-NNNNN.bin``; format 1: one ``tokens.bin``).
 
-    Pages ``[0, num_train_pages)`` are assignable to miners; the rest are the
-    validation pages. Opening checks the manifest and the file size; with
-    ``verify=True`` it also hashes the whole file (seconds per GB)."""
+    Global page ids run across the files in manifest order. Pages
+    ``[0, num_train_pages)`` are assignable to miners; the rest are the
+    validation pages. Opening checks the manifest and every file's size; with
+    ``verify=True`` it also hashes every file (seconds per GB) and names the
+    first one that does not match."""
 
     def __init__(self, dir: Path, *, verify: bool = False) -> None:
         self.dir = Path(dir)
         try:
-            manifest = DatasetManifest.model_validate_json((self.dir / MANIFEST_NAME).read_bytes())
+            data = (self.dir / MANIFEST_NAME).read_bytes()
         except FileNotFoundError:
             raise DatasetError(f"no {MANIFEST_NAME} in {self.dir}") from None
-        except ValidationError as e:
-            raise DatasetError(f"invalid {MANIFEST_NAME} in {self.dir}: {e}") from e
-        if manifest.num_tokens != manifest.num_pages * manifest.page_tokens:
-            raise DatasetError("manifest num_tokens is not num_pages * page_tokens")
-        if manifest.num_train_pages < 1:
-            raise DatasetError("manifest leaves no training pages")
-        if manifest.dataset_id != manifest.expected_id():
-            raise DatasetError("manifest dataset_id does not match its fields")
-        path = self.dir / TOKENS_NAME
+        manifest = parse_manifest(data, str(self.dir))
         dtype = token_dtype(manifest.dtype)
-        size = path.stat().st_size if path.exists() else -1
-        if size != manifest.num_tokens * dtype.itemsize:
-            raise DatasetError(
-                f"{path} has {size} bytes, manifest says {manifest.num_tokens * dtype.itemsize}"
+        self._files: list[np.memmap] = []
+        self._starts: list[int] = []  # global id of each file's first page
+        first = 0
+        for name, pages, sha256 in manifest.files():
+            path = self.dir / name
+            check_token_file(path, pages * manifest.page_tokens * dtype.itemsize, sha256, verify)
+            self._files.append(
+                np.memmap(path, dtype=dtype, mode="r", shape=(pages, manifest.page_tokens))
             )
-        if verify and file_sha256(path) != manifest.sha256:
-            raise DatasetError(f"{path} does not match the manifest's sha256")
+            self._starts.append(first)
+            first += pages
         self.manifest = manifest
-        self._tokens = np.memmap(
-            path, dtype=dtype, mode="r", shape=(manifest.num_pages, manifest.page_tokens)
-        )
 
     @property
     def dataset_id(self) -> str:
@@ -81,6 +88,11 @@ class PageDataset:
         """Pages that may be assigned to miners: ids ``0 .. num_train_pages - 1``."""
         return self.manifest.num_train_pages
 
+    @property
+    def vocab_size(self) -> int:
+        """The tokenizer's vocabulary: every token id is below it."""
+        return self.manifest.vocab_size
+
     def validation_page_ids(self) -> list[int]:
         return list(range(self.num_train_pages, self.num_pages))
 
@@ -89,7 +101,9 @@ class PageDataset:
         i = operator.index(i)
         if not 0 <= i < self.num_pages:
             raise IndexError(f"page {i} out of range [0, {self.num_pages})")
-        return self._tokens[i].astype(np.int64)
+        # The file holding page i: the last whose first page is <= i.
+        f = bisect.bisect_right(self._starts, i) - 1
+        return self._files[f][i - self._starts[f]].astype(np.int64)
 
     def batches(
         self, page_ids: list[int], *, seq_len: int, batch_size: int, seed: int

@@ -1,49 +1,54 @@
-"""Write side: turn text files into one tokenised, paged, memory-mappable file.
+"""Write side: turn text, JSONL and Parquet files into a tokenised, paged,
+sharded, memory-mappable dataset directory.
 
-Layout of a dataset directory::
+Layout of a dataset directory (manifest format 2)::
 
-    tokens.bin     num_pages * page_tokens tokens, little-endian, back to back
-    manifest.json  DatasetManifest (sizes, dtype, sha256, dataset_id)
+    shard-00000.bin  whole pages of tokens, little-endian, back to back
+    shard-00001.bin  ... (each at most ``shard_bytes``; the last may be shorter)
+    manifest.json    DatasetManifest (sizes, dtype, tokenizer, shards, dataset_id)
 
-Documents are tokenised one by one and each is followed by the separator
-token ``ByteTokenizer.eot_id`` (0); NUL characters inside a document are
-dropped so that 0 only ever means "end of document". The token stream is cut
-at ``max_tokens`` (mid-document if need be) and then truncated to a whole
-number of pages. The last ``round(num_pages * validation_fraction)`` pages
-(at least one when the fraction is positive) are the validation pages.
+Documents (see :mod:`gauntlet.data.sources`) are tokenised one by one and
+each is followed by the tokenizer's end-of-document id (0 for bytes); NUL
+characters inside a document are dropped so that, for bytes, 0 only ever
+means "end of document". The token stream is cut at ``max_tokens``
+(mid-document if need be) and then truncated to a whole number of pages. The
+last ``round(num_pages * validation_fraction)`` pages (at least one when the
+fraction is positive) are the validation pages.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import os
+import re
 import secrets
 import shutil
-import sys
 import sysconfig
-import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
 from gauntlet.data.manifest import (
-    FORMAT_VERSION,
     MANIFEST_NAME,
+    SHARD_PATTERN,
     TOKENS_NAME,
     DatasetError,
     DatasetManifest,
-    dataset_id_of,
+    ShardInfo,
+    TokenDtype,
 )
-from gauntlet.data.pages import PageDataset, file_sha256, token_dtype
-from gauntlet.data.tokenizer import ByteTokenizer
+from gauntlet.data.pages import PageDataset, token_dtype
+from gauntlet.data.progress import PrepareProgress
+from gauntlet.data.shards import ShardWriter
+from gauntlet.data.sources import documents, source_files
+from gauntlet.data.tokenizer import ByteTokenizer, Tokenizer, dtype_for_vocab, load_tokenizer
 
-TEXT_SUFFIXES = {".py", ".txt", ".md"}
-JSONL_SUFFIX = ".jsonl"
-# Never descended into, in any directory source: caches, installed third-party
-# packages (not part of the corpus, and different on every machine), dot-dirs.
-SKIPPED_DIRS = {"__pycache__", "site-packages", "dist-packages"}
+DEFAULT_SHARD_BYTES = 64 * 1024 * 1024
+# Documents per tokenizer call: lets a Hugging Face tokenizer use its threads
+# on JSONL/Parquet rows, small enough that max_tokens wastes little work.
+ENCODE_BATCH_DOCS = 256
 # Left out of the default corpus: CPython's own test suite (huge, full of
 # deliberately odd encodings) and anything installed into the interpreter.
 DEFAULT_EXCLUDED = {"test", "site-packages", "dist-packages", "idlelib", "__pycache__"}
@@ -58,93 +63,74 @@ def default_sources() -> list[Path]:
     return sorted(p for p in stdlib.iterdir() if p.name not in DEFAULT_EXCLUDED)
 
 
-def _source_files(sources: list[Path]) -> Iterator[Path]:
-    """Files in the caller's order of ``sources``; a directory expands to its
-    matching files (recursively) in sorted path order."""
-    for source in sources:
-        source = Path(source)
-        if source.is_file():
-            yield source
-            continue
-        if not source.is_dir():
-            raise DatasetError(f"source {source} does not exist")
-        found = []
-        for root, dirs, files in os.walk(source):
-            dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS and not d.startswith(".")]
-            for name in files:
-                path = Path(root, name)
-                if path.suffix in TEXT_SUFFIXES or path.suffix == JSONL_SUFFIX:
-                    found.append(path)
-        yield from sorted(found)
+def _batched(items: Iterable[str], n: int) -> Iterator[list[str]]:
+    it = iter(items)
+    while batch := list(islice(it, n)):
+        yield batch
 
 
-def _documents(path: Path) -> Iterator[str]:
-    # Bytes that are not UTF-8 become U+FFFD: every dataset is valid UTF-8.
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    if path.suffix != JSONL_SUFFIX:
-        yield text
-        return
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DatasetError(f"{path}:{lineno}: not JSON: {e}") from e
-        if isinstance(record, dict) and isinstance(record.get("text"), str):
-            yield record["text"]
+def _tokenize(
+    sources: list[Path],
+    writer: ShardWriter,
+    tokenizer: Tokenizer,
+    *,
+    text_field: str,
+    max_tokens: int | None,
+    progress: bool,
+) -> None:
+    """Stream every document's tokens + end-of-document id into ``writer``."""
+    files = list(source_files(sources))
+    eot = np.array([tokenizer.eot_id], dtype=np.int64)
+    with PrepareProgress(progress, sum(f.stat().st_size for f in files)) as bar:
+        for done, file in enumerate(files, 1):
+            for batch in _batched(documents(file, text_field=text_field), ENCODE_BATCH_DOCS):
+                for tokens in tokenizer.encode_batch([t.replace("\x00", "") for t in batch]):
+                    if len(tokens) == 0:
+                        continue
+                    # Out-of-range ids would wrap silently when cast to the dtype.
+                    if int(tokens.max()) >= tokenizer.vocab_size or int(tokens.min()) < 0:
+                        raise DatasetError(f"{file}: token id outside the vocabulary")
+                    chunk = np.concatenate([tokens.astype(np.int64, copy=False), eot])
+                    if max_tokens is not None:
+                        chunk = chunk[: max_tokens - writer.written]
+                    writer.write(chunk)
+                    if max_tokens is not None and writer.written >= max_tokens:
+                        return
+                bar.tokens(writer.written)
+            bar.file_done(file.stat().st_size, done, writer.written)
 
 
-class _Progress:
-    """One self-overwriting stderr line, at most five updates a second."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.last = enabled, 0.0
-
-    def update(self, files: int, tokens: int, final: bool = False) -> None:
-        now = time.monotonic()
-        if self.enabled and (final or now - self.last > 0.2):
-            self.last = now
-            end = "\n" if final else ""
-            print(
-                f"\rpreparing dataset: {files} files, {tokens:,} tokens",
-                end=end,
-                file=sys.stderr,
-                flush=True,
-            )
+def _remove_dataset_files(out_dir: Path) -> None:
+    """The manifest first (so no reader sees it over changing files), then
+    every token file a previous preparation may have left."""
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+    for path in out_dir.iterdir():
+        if path.name == TOKENS_NAME or re.match(SHARD_PATTERN, path.name):
+            path.unlink()
 
 
-def _write_tokens(sources: list[Path], path: Path, max_tokens: int | None, progress: bool) -> int:
-    """Stream every document's tokens + separator into ``path``; returns the count."""
-    tokenizer = ByteTokenizer()
-    dtype = token_dtype(_dtype_name(tokenizer.vocab_size))
-    eot = np.array([tokenizer.eot_id], dtype=dtype)
-    written, files = 0, 0
-    bar = _Progress(progress)
-    with open(path, "wb") as out:
-        for file in _source_files(sources):
-            files += 1
-            for text in _documents(file):
-                tokens = tokenizer.encode_array(text.replace("\x00", ""))
-                if len(tokens) == 0:
-                    continue
-                chunk = np.concatenate([tokens.astype(dtype), eot])
-                if max_tokens is not None:
-                    chunk = chunk[: max_tokens - written]
-                out.write(chunk.tobytes())
-                written += len(chunk)
-                if max_tokens is not None and written >= max_tokens:
-                    bar.update(files, written, final=True)
-                    return written
-            bar.update(files, written)
-    bar.update(files, written, final=True)
-    return written
-
-
-def _dtype_name(vocab_size: int) -> str:
-    if vocab_size <= 1 << 8:
-        return "uint8"
-    return "uint16" if vocab_size <= 1 << 16 else "uint32"
+def _manifest(
+    tokenizer: Tokenizer,
+    dtype_name: TokenDtype,
+    page_tokens: int,
+    num_validation_pages: int,
+    shards: list[ShardInfo],
+) -> DatasetManifest:
+    num_pages = sum(s.num_pages for s in shards)
+    draft = DatasetManifest(
+        tokenizer=tokenizer.name,
+        tokenizer_sha256=tokenizer.sha256,
+        vocab_size=tokenizer.vocab_size,
+        eot_id=tokenizer.eot_id,
+        dtype=dtype_name,
+        page_tokens=page_tokens,
+        num_pages=num_pages,
+        num_validation_pages=num_validation_pages,
+        num_tokens=num_pages * page_tokens,
+        shards=tuple(shards),
+        dataset_id="0" * 16,  # placeholder: the id is a hash of the other fields
+    )
+    return draft.model_copy(update={"dataset_id": draft.expected_id()})
 
 
 def prepare_dataset(
@@ -155,49 +141,87 @@ def prepare_dataset(
     validation_fraction: float = 0.05,
     max_tokens: int | None = None,
     progress: bool = False,
+    tokenizer: Tokenizer | None = None,
+    text_field: str = "text",
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> DatasetManifest:
     """Tokenise ``sources`` (files, or directories searched recursively for
-    *.py, *.txt, *.md and *.jsonl, whose lines' "text" fields are documents)
-    into ``out_dir``. Writes tokens.bin first and manifest.json last. Raises
-    DatasetError if the corpus yields no training page."""
+    *.py, *.txt, *.md, *.jsonl and *.parquet; JSONL and Parquet documents are
+    their ``text_field``) with ``tokenizer`` (bytes by default) into shards of
+    at most ``shard_bytes`` in ``out_dir``, replacing any dataset there.
+    Writes the shards first and manifest.json last. Raises DatasetError if
+    the corpus yields no training page."""
     if page_tokens < 1:
         raise ValueError("page_tokens must be positive")
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError("validation_fraction must be in [0, 1)")
     if max_tokens is not None and max_tokens < 1:
         raise ValueError("max_tokens must be positive")
+    tokenizer = tokenizer if tokenizer is not None else ByteTokenizer()
+    dtype_name = dtype_for_vocab(tokenizer.vocab_size)
+    dtype = token_dtype(dtype_name)
+    page_bytes = page_tokens * dtype.itemsize
+    if shard_bytes < page_bytes:
+        raise ValueError(f"shard_bytes {shard_bytes} is less than one page ({page_bytes} bytes)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokens_path = out_dir / TOKENS_NAME
-    tokenizer = ByteTokenizer()
-    dtype_name = _dtype_name(tokenizer.vocab_size)
+    _remove_dataset_files(out_dir)
 
-    written = _write_tokens(sources, tokens_path, max_tokens, progress)
-    num_pages = written // page_tokens
+    writer = ShardWriter(
+        out_dir, dtype=dtype, page_tokens=page_tokens, pages_per_shard=shard_bytes // page_bytes
+    )
+    with writer:
+        _tokenize(
+            sources,
+            writer,
+            tokenizer,
+            text_field=text_field,
+            max_tokens=max_tokens,
+            progress=progress,
+        )
+    shards = writer.finish()
+    num_pages = sum(s.num_pages for s in shards)
     num_val = max(1, round(num_pages * validation_fraction)) if validation_fraction > 0 else 0
     if num_pages - num_val < 1:
+        _remove_dataset_files(out_dir)
         raise DatasetError(
-            f"{written} tokens make {num_pages} pages of {page_tokens}: no page left for training"
+            f"{writer.written} tokens make {num_pages} pages of {page_tokens}: "
+            "no page left for training"
         )
-    num_tokens = num_pages * page_tokens
-    os.truncate(tokens_path, num_tokens * token_dtype(dtype_name).itemsize)
-
-    fields = {
-        "format_version": FORMAT_VERSION,
-        "tokenizer": tokenizer.name,
-        "vocab_size": tokenizer.vocab_size,
-        "dtype": dtype_name,
-        "page_tokens": page_tokens,
-        "num_pages": num_pages,
-        "num_validation_pages": num_val,
-        "num_tokens": num_tokens,
-        "sha256": file_sha256(tokens_path),
-    }
-    manifest = DatasetManifest.model_validate({**fields, "dataset_id": dataset_id_of(fields)})
+    manifest = _manifest(tokenizer, dtype_name, page_tokens, num_val, shards)
     tmp = out_dir / f"{MANIFEST_NAME}.tmp"
-    tmp.write_text(manifest.model_dump_json(indent=2) + "\n")
+    tmp.write_text(manifest.to_json())
     os.replace(tmp, out_dir / MANIFEST_NAME)
     return manifest
+
+
+def prepare_from_cli(
+    sources: list[Path],
+    out_dir: Path,
+    *,
+    tokenizer: Path | None = None,
+    eos_token: str | None = None,
+    text_field: str = "text",
+    page_tokens: int = 4096,
+    validation_fraction: float = 0.05,
+    max_tokens: int | None = None,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    progress: bool = True,
+) -> DatasetManifest:
+    """``gauntlet data prepare``: :func:`prepare_dataset` with the tokenizer
+    given as a ``tokenizer.json`` path (None: bytes) and, when ``sources`` is
+    empty, this machine's standard library as the corpus."""
+    return prepare_dataset(
+        list(sources) or default_sources(),
+        out_dir,
+        page_tokens=page_tokens,
+        validation_fraction=validation_fraction,
+        max_tokens=max_tokens,
+        progress=progress,
+        tokenizer=load_tokenizer(tokenizer, eos_token=eos_token),
+        text_field=text_field,
+        shard_bytes=shard_bytes,
+    )
 
 
 def ensure_dataset(out_dir: Path, *, page_tokens: int, max_tokens: int | None) -> PageDataset:

@@ -42,8 +42,13 @@ def swiglu_hidden(dim: int, multiple_of: int) -> int:
     return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
 
 
-# Byte-level vocabulary everywhere for now, so no tokenizer download is needed.
-# Larger configs (150M / 1.2B / 8B) go here as they are introduced.
+# Vocabularies. tiny and small are byte-level (256), so tests and the CPU demo
+# need no tokenizer download. The larger configs target a real BPE tokenizer:
+# 150m and 1.2b use a 32,000-entry vocabulary (the LLaMA-2 / Mistral
+# SentencePiece size; 32000 = 64 * 500, so the output matmul tiles well, and it
+# keeps the 1.2B's embeddings at ~11% of its parameters); 8b uses LLaMA-3's
+# 128,256-entry tiktoken vocabulary, like the model whose shapes it copies.
+# Parameter counts are in docs/model.md (computed on the meta device).
 MODEL_CONFIGS: dict[str, ModelArgs] = {
     # ~125k parameters: unit tests and the 2-core localnet.
     "tiny": ModelArgs(
@@ -64,5 +69,40 @@ MODEL_CONFIGS: dict[str, ModelArgs] = {
         n_kv_heads=4,
         ffn_hidden=swiglu_hidden(512, 256),
         max_seq_len=1024,
+    ),
+    # ~150M parameters: a single-GPU miner; GPT-2-small width, 16 layers, GQA 12/4.
+    "150m": ModelArgs(
+        vocab_size=32_000,
+        dim=768,
+        n_layers=16,
+        n_heads=12,
+        n_kv_heads=4,
+        ffn_hidden=swiglu_hidden(768, 256),  # 2048
+        max_seq_len=2048,
+    ),
+    # ~1.2B parameters: the size of the Gauntlet paper's run. TinyLlama-like depth
+    # and width (22 x 2048, SwiGLU 5632) with GQA 16/8 (head_dim 128). Same shapes
+    # as gauntlet.compress.sizes.ASSUMED_1B2.
+    "1.2b": ModelArgs(
+        vocab_size=32_000,
+        dim=2048,
+        n_layers=22,
+        n_heads=16,
+        n_kv_heads=8,
+        ffn_hidden=swiglu_hidden(2048, 256),  # 5632
+        max_seq_len=2048,
+    ),
+    # ~8B parameters: LLaMA-3-8B's shapes. Its FFN width 14336 is Meta's
+    # swiglu_hidden(4096, 1024) after a 1.3x multiplier, written out here; the
+    # large rope_theta keeps the slowest RoPE frequencies distinct at 8k tokens.
+    "8b": ModelArgs(
+        vocab_size=128_256,
+        dim=4096,
+        n_layers=32,
+        n_heads=32,
+        n_kv_heads=8,
+        ffn_hidden=14_336,
+        max_seq_len=8192,
+        rope_theta=500_000.0,
     ),
 }

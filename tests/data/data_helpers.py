@@ -41,3 +41,21 @@ def write_corpus(root: Path, files: dict[str, str] = CORPUS) -> Path:
 
 def expected_stream() -> bytes:
     return b"".join(doc.encode() + b"\x00" for doc in DOCUMENTS)
+
+
+def train_tiny_bpe(path: Path, texts: list[str], vocab_size: int = 400) -> Path:
+    """A byte-level BPE tokenizer.json trained on ``texts`` (no download), with
+    ``<|endoftext|>`` as its end-of-document token; > 256 ids, so uint16."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.save(str(path))
+    return path

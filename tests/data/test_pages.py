@@ -45,14 +45,14 @@ def test_missing_manifest_is_a_dataset_error(tmp_path):
 
 
 def test_truncated_token_file_is_detected(dataset_dir):
-    path = dataset_dir / "tokens.bin"
+    path = dataset_dir / "shard-00000.bin"
     path.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(DatasetError, match="bytes"):
         PageDataset(dataset_dir)
 
 
 def test_verify_detects_changed_tokens(dataset_dir):
-    path = dataset_dir / "tokens.bin"
+    path = dataset_dir / "shard-00000.bin"
     data = bytearray(path.read_bytes())
     data[5] ^= 1
     path.write_bytes(bytes(data))

@@ -34,7 +34,7 @@ def test_byte_tokenizer_round_trips_unicode():
 def test_documents_are_concatenated_in_sorted_order_with_zero_separators(corpus, tmp_path):
     prepare_dataset([corpus], tmp_path / "ds", page_tokens=PAGE)
     stream = expected_stream()
-    data = (tmp_path / "ds" / "tokens.bin").read_bytes()
+    data = (tmp_path / "ds" / "shard-00000.bin").read_bytes()
     assert data == stream[: len(stream) // PAGE * PAGE]
 
 
@@ -59,9 +59,10 @@ def test_a_positive_validation_fraction_holds_out_at_least_one_page(corpus, tmp_
 def test_manifest_fields_describe_the_token_file(corpus, tmp_path):
     manifest = prepare_dataset([corpus], tmp_path / "ds", page_tokens=PAGE)
     on_disk = json.loads((tmp_path / "ds" / "manifest.json").read_text())
-    assert on_disk == manifest.model_dump()
-    assert (manifest.format_version, manifest.tokenizer, manifest.vocab_size) == (1, "byte", 256)
-    assert manifest.dtype == "uint8"
+    assert on_disk == manifest.model_dump(mode="json", exclude_none=True)
+    assert (manifest.format_version, manifest.tokenizer, manifest.vocab_size) == (2, "byte", 256)
+    assert (manifest.dtype, manifest.eot_id, manifest.tokenizer_sha256) == ("uint8", 0, None)
+    assert manifest.shards is not None and [s.name for s in manifest.shards] == ["shard-00000.bin"]
     assert len(manifest.dataset_id) == 16
     assert manifest.dataset_id == manifest.expected_id()
     PageDataset(tmp_path / "ds", verify=True)
@@ -94,7 +95,7 @@ def test_single_files_can_be_sources(corpus, tmp_path):
 def test_nul_bytes_inside_documents_are_dropped(tmp_path):
     write_corpus(tmp_path / "c", {"x.txt": "ab\x00cd" * 40})
     prepare_dataset([tmp_path / "c"], tmp_path / "ds", page_tokens=8, validation_fraction=0.0)
-    assert 0 not in (tmp_path / "ds" / "tokens.bin").read_bytes()[:160]
+    assert 0 not in (tmp_path / "ds" / "shard-00000.bin").read_bytes()[:160]
 
 
 def test_too_small_a_corpus_is_an_error(corpus, tmp_path):
@@ -120,10 +121,10 @@ def small_default(corpus, monkeypatch):
 
 def test_ensure_dataset_prepares_once_then_opens(small_default, tmp_path):
     first = ensure_dataset(tmp_path / "ds", page_tokens=PAGE, max_tokens=None)
-    stamp = (tmp_path / "ds" / "tokens.bin").stat().st_mtime_ns
+    stamp = (tmp_path / "ds" / "shard-00000.bin").stat().st_mtime_ns
     second = ensure_dataset(tmp_path / "ds", page_tokens=PAGE, max_tokens=None)
     assert first.dataset_id == second.dataset_id
-    assert (tmp_path / "ds" / "tokens.bin").stat().st_mtime_ns == stamp
+    assert (tmp_path / "ds" / "shard-00000.bin").stat().st_mtime_ns == stamp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "ds"]
 
 

@@ -19,7 +19,7 @@ def test_two_process_miners_contribute_valid_updates(
     completed = subprocess.run(
         [
             sys.executable, "-m", "gauntlet.cli", "localnet",
-            "--localnet.windows", "2", "--localnet.miners", "2", "--localnet.miner_processes", "2",
+            "--localnet.windows", "3", "--localnet.miners", "2", "--localnet.miner_processes", "2",
             "--localnet.run_dir", str(tmp_path), "--data.dataset_dir", str(stdlib_dataset_dir),
         ],
         capture_output=True,
