@@ -92,17 +92,27 @@ def cmd_chain_status(args: argparse.Namespace) -> int:
 
 def cmd_data_prepare(args: argparse.Namespace) -> int:
     config = _config(args)
-    from gauntlet.data import default_sources, prepare_dataset
+    from gauntlet.data import prepare_from_cli
 
-    sources = [Path(s) for s in args.source] if args.source else default_sources()
-    manifest = prepare_dataset(
-        sources,
+    manifest = prepare_from_cli(
+        [Path(s) for s in args.source or []],
         Path(config.data.dataset_dir).expanduser(),
+        tokenizer=Path(args.tokenizer) if args.tokenizer else None,
+        eos_token=args.eos_token,
+        text_field=args.text_field,
         page_tokens=config.data.page_tokens,
         max_tokens=config.data.max_tokens or None,
-        progress=True,
+        shard_bytes=args.shard_bytes,
     )
     print(manifest.model_dump_json(indent=2))
+    return 0
+
+
+def cmd_model_export(args: argparse.Namespace) -> int:
+    from gauntlet.model import export_cli
+
+    out = export_cli(args.model, Path(args.checkpoint) if args.checkpoint else None, Path(args.out))
+    print(f"exported {args.model} to {out}")
     return 0
 
 
@@ -182,9 +192,39 @@ def build_parser() -> argparse.ArgumentParser:
         "prepare",
         help="Tokenise local text into page shards (default: this machine's Python stdlib).",
     )
-    prepare.add_argument("--source", action="append", help="File or directory of text (repeatable)")
+    prepare.add_argument(
+        "--source",
+        action="append",
+        help="Text, JSONL or Parquet file, or a directory of them (repeatable)",
+    )
+    prepare.add_argument("--tokenizer", help="A Hugging Face tokenizer.json (default: byte-level)")
+    prepare.add_argument(
+        "--eos-token", help="End-of-document token of --tokenizer (default: auto-detected)"
+    )
+    prepare.add_argument(
+        "--text-field", default="text", help="JSONL field / Parquet column (default: text)"
+    )
+    prepare.add_argument(
+        "--shard-bytes",
+        type=int,
+        default=64 * 2**20,
+        help="Maximum bytes per shard file (default: 64 MiB)",
+    )
     add_config_flags(prepare, ["data"])
     prepare.set_defaults(handler=cmd_data_prepare)
+
+    model = sub.add_parser("model", help="Model utilities.", description="Model utilities.")
+    model_sub = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    export = model_sub.add_parser(
+        "export",
+        help="Write a Hugging Face LlamaForCausalLM directory (config.json + safetensors).",
+    )
+    export.add_argument("--model", default="tiny", help="Named model config (default: tiny)")
+    export.add_argument(
+        "--checkpoint", help="A safetensors state dict of that config (default: seeded init)"
+    )
+    export.add_argument("--out", required=True, help="Output directory")
+    export.set_defaults(handler=cmd_model_export)
 
     config = sub.add_parser(
         "config", help="Inspect configuration.", description="Inspect configuration."

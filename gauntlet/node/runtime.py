@@ -201,7 +201,13 @@ def load_data_and_model(
         page_tokens=config.data.page_tokens,
         max_tokens=config.data.max_tokens or None,
     )
-    return dataset, build_model(config.model.name, config.model.seed).to(device)
+    model = build_model(config.model.name, config.model.seed).to(device)
+    vocab = model.args.vocab_size
+    if dataset.vocab_size > vocab:
+        raise StartupError(
+            f"the dataset's vocabulary ({dataset.vocab_size}) exceeds model {config.model.name}'s ({vocab})"
+        )
+    return dataset, model
 
 
 def _own_store(config: GauntletConfig, bucket: str) -> ObjectStore:

@@ -18,6 +18,7 @@ SUBCOMMANDS = [
     ["chain", "status"],
     ["data", "prepare"],
     ["config", "show"],
+    ["model", "export"],
 ]
 
 
