@@ -153,6 +153,9 @@ class TrainConfig(Section):
         ge=0,
         description="First window of the run: the model at this window is the seeded initial model",
     )
+    compile: bool = Field(
+        False, description="torch.compile each transformer block (needs a C compiler)"
+    )
     torch_threads: int = Field(0, ge=0, description="torch.set_num_threads (0: torch's default)")
 
 

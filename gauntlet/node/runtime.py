@@ -21,7 +21,7 @@ from gauntlet.compress.aggregate import Delta, aggregate
 from gauntlet.compress.codec import build_codec, param_shapes
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import PageDataset, ensure_dataset
-from gauntlet.model import build_model
+from gauntlet.model import build_model, prepare_for_training
 from gauntlet.node.gather import Contribution, gather
 from gauntlet.node.identity import load_hotkey
 from gauntlet.node.peers import PeerDirectory
@@ -201,7 +201,11 @@ def load_data_and_model(
         page_tokens=config.data.page_tokens,
         max_tokens=config.data.max_tokens or None,
     )
-    model = build_model(config.model.name, config.model.seed).to(device)
+    model = prepare_for_training(
+        build_model(config.model.name, config.model.seed),
+        device=device,
+        compile=config.train.compile,
+    )
     vocab = model.args.vocab_size
     if dataset.vocab_size > vocab:
         raise StartupError(

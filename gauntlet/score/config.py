@@ -10,6 +10,7 @@ See docs/scoring.md for the formulas each knob enters.
 from __future__ import annotations
 
 import math
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Outcomes of the fast filter and uniqueness checks (see gauntlet.score.window).

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
+from gauntlet.model.runtime import autocast
+
 
 @torch.no_grad()
 def mean_loss(
@@ -22,9 +24,10 @@ def mean_loss(
     was_training = model.training
     model.eval()
     try:
-        losses = [
-            float(loss_fn(model, b.to(device))) for b in itertools.islice(batches, max_batches)
-        ]
+        with autocast(device):
+            losses = [
+                float(loss_fn(model, b.to(device))) for b in itertools.islice(batches, max_batches)
+            ]
     finally:
         model.train(was_training)
     if not losses:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from gauntlet.compress.dense import Delta
+from gauntlet.model.runtime import autocast
 from gauntlet.train.distributed import DistContext
 
 
@@ -89,7 +90,8 @@ def train_inner(
         for group in optimizer.param_groups:
             group["lr"] = schedule(step)
         local = dist.shard(batch).to(device)
-        loss = loss_fn(trained, local)
+        with autocast(device):  # bf16 matmuls on CUDA; parameters and optimizer stay fp32
+            loss = loss_fn(trained, local)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
