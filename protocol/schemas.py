@@ -94,12 +94,21 @@ class WindowReport(_Strict):
 
 
 class PeerResult(_Strict):
+    """One miner in a validator's window report (for people and tools; not consensus data)."""
+
     uid: int = Field(ge=0)
     hotkey: Hotkey
-    status: str = Field(max_length=32, description="ok, missing, late, invalid, ...")
-    loss_before: float | None = None
-    loss_after: float | None = None
-    score: float = 0.0
+    status: str = Field(max_length=32, description="ok, missing, late, invalid, copy, replay, ...")
+    reason: str = Field(default="", max_length=256, description="why a penalised outcome was given")
+    evaluated: bool = Field(default=False, description="losses were measured this window")
+    loss_before: float | None = Field(default=None, description="own pages, θ_w (nats/token)")
+    loss_after: float | None = Field(default=None, description="own pages, θ_w with this Δ alone")
+    own_improvement: float | None = None
+    random_improvement: float | None = None
+    sync: float | None = Field(default=None, description="sync score moving average in [0, 1]")
+    uniqueness: float | None = Field(default=None, description="own-vs-random indicator average")
+    rating: float | None = Field(default=None, description="OpenSkill ordinal (mu - 3 sigma)")
+    score: float = Field(default=0.0, description="final score")
     weight: float = 0.0
 
 

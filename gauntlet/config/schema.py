@@ -165,11 +165,13 @@ class ValidatorConfig(Section):
     validation_pages: int = Field(
         4, ge=1, description="Held-out pages for the global model's validation loss"
     )
-    score_ema: float = Field(
-        0.5, gt=0, le=1, description="Weight of the newest window in the score moving average"
-    )
     weights_interval: int = Field(
         1, ge=1, description="Set weights on chain every this many windows"
+    )
+    eval_secret: str = Field(
+        "",
+        pattern=r"^([0-9a-fA-F]{2})*$",
+        description="Hex secret seeding peer selection and random pages (empty: random, kept in state_dir)",
     )
     checkpoint_interval: int = Field(
         10,
@@ -197,6 +199,11 @@ class LocalnetConfig(Section):
     store: Literal["filesystem", "s3"] = Field(
         "filesystem",
         description="Buckets: directories under the run, or one local S3 server (rclone) per node",
+    )
+    topk: int = Field(
+        256,
+        ge=1,
+        description="compress.topk for the localnet's nodes: a 125k-parameter model needs a denser code than a large one",
     )
     miner_processes: int = Field(
         1,

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.localnet.processes import ProcessGroup
-from gauntlet.localnet.report import RunSummary, window_table
+from gauntlet.localnet.report import RunSummary
 from gauntlet.localnet.stores import StoreStartError, start_node_stores
 from gauntlet.node.identity import coldkey_address, create_wallet
+from gauntlet.node.report_table import window_table
 from gauntlet.node.runtime import default_bucket
 from gauntlet.storage.filesystem import FilesystemStore
 from protocol.keys import reports_prefix, window_of_key, window_report_key
@@ -99,6 +100,7 @@ def _node_config(config: GauntletConfig, run: Path) -> Path:
     data["storage"]["bucket"] = ""  # each node derives its own
     data["node"]["state_dir"] = str(run / "state")
     data["wallet"]["path"] = str(run / "wallets")
+    data["compress"]["topk"] = config.localnet.topk
     if not data["train"]["torch_threads"]:
         data["train"]["torch_threads"] = 1  # many processes share few cores
     path = run / "node-config.json"

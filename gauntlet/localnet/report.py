@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from protocol.schemas import WindowReport
@@ -10,21 +9,6 @@ from protocol.schemas import WindowReport
 
 def _fmt(value: float | None, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
-
-
-def window_table(report: WindowReport, roles: Mapping[int, str]) -> str:
-    used = sum(1 for p in report.peers if p.status == "ok")
-    lines = [
-        f"window {report.window}: validation loss {report.validation_loss_before:.4f} -> "
-        f"{report.validation_loss_after:.4f}   ({used}/{len(report.peers)} contributions used)",
-        f"  {'uid':>4} {'role':<10} {'status':<10} {'loss before':>11} {'loss after':>10} {'score':>8} {'weight':>7}",
-    ]
-    for p in sorted(report.peers, key=lambda p: p.uid):
-        lines.append(
-            f"  {p.uid:>4} {roles.get(p.uid, '?'):<10} {p.status:<10} {_fmt(p.loss_before):>11} "
-            f"{_fmt(p.loss_after):>10} {p.score:>8.4f} {p.weight:>7.3f}"
-        )
-    return "\n".join(lines)
 
 
 @dataclass

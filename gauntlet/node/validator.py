@@ -1,31 +1,42 @@
-"""The validator's window loop: gather, evaluate each contribution alone, score, set weights.
+"""The validator's window loop: gather, check, evaluate, rate, set weights, publish.
 
-For window ``w`` (evaluated once it has closed) the model holds θ_w. Each valid
-contribution is applied alone and the loss on the miner's own pages measured
-before and after; then the window's aggregate moves the model to θ_{w+1}.
+For window ``w`` (processed once it has closed) the model holds θ_w:
+
+1. gather every miner's contribution (fast filter: missing, late, invalid, unreadable);
+2. check the valid ones: assigned pages, fingerprint sync, copies, replays;
+3. evaluate a secret, unpredictable selection of the clean ones: loss on their own
+   and on secret random pages, before and after applying each update alone;
+4. advance the scoring state (OpenSkill match, uniqueness, penalties, decay);
+5. apply the window's aggregate (θ_{w+1}); the lead also publishes its records;
+6. set weights every ``validator.weights_interval`` windows, save the state
+   atomically, print the table, append it to the journal, publish the report.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from gauntlet.chain.base import ChainError
 from gauntlet.config.schema import GauntletConfig
-from gauntlet.model import causal_lm_loss
+from gauntlet.node.checks import Verdict, check_window, sketch_delta, step_magnitudes
+from gauntlet.node.evaluation import evaluate_peers, loss_on, window_seed
 from gauntlet.node.gather import Contribution
 from gauntlet.node.lead import publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_transient
+from gauntlet.node.report_table import window_table
 from gauntlet.node.runtime import Runtime, open_runtime
-from gauntlet.score.basic import loss_improvement, moving_average, weights_from_scores
+from gauntlet.node.validator_state import ValidatorFiles
+from gauntlet.score.config import OK, ScoringConfig
+from gauntlet.score.loss import Evaluation
+from gauntlet.score.replay import AGGREGATE_UID, SketchEntry
+from gauntlet.score.selection import select_peers
+from gauntlet.score.state import ValidatorScores
+from gauntlet.score.window import PeerWindow, advance_window
 from gauntlet.storage.base import StorageError
-from gauntlet.train.evaluate import mean_loss
-from gauntlet.train.inner import snapshot
-from gauntlet.train.outer import applied
+from gauntlet.train.fingerprint import fingerprint
+from protocol.assignment import assign_pages
 from protocol.keys import window_report_key
 from protocol.schemas import PeerResult, WindowReport
 from protocol.windows import window_of
@@ -34,65 +45,164 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class ValidatorState:
-    """Survives restarts: score moving averages by uid, and the last window evaluated."""
+class Validator:
+    rt: Runtime
+    files: ValidatorFiles
+    secret: bytes
+    state: ValidatorScores
 
-    scores: dict[int, float]
-    last_window: int = -1
+    @property
+    def scoring(self) -> ScoringConfig:
+        return self.rt.config.scoring
 
-    @classmethod
-    def load(cls, path: Path) -> ValidatorState:
-        if not path.is_file():
-            return cls(scores={})
-        data = json.loads(path.read_text())
-        return cls(
-            scores={int(k): float(v) for k, v in data["scores"].items()},
-            last_window=data["last_window"],
+    def assigned(self, uid: int, hotkey: str, window: int) -> list[int]:
+        return assign_pages(
+            netuid=self.rt.config.chain.netuid,
+            uid=uid,
+            hotkey=hotkey,
+            window=window,
+            dataset_id=self.rt.dataset.dataset_id,
+            num_pages=self.rt.dataset.num_train_pages,
+            pages_per_window=self.rt.config.data.pages_per_window,
         )
 
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"scores": self.scores, "last_window": self.last_window}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+    def check(
+        self, window: int, contributions: list[Contribution]
+    ) -> tuple[dict[int, Verdict], dict]:
+        rt = self.rt
+        sketches = {
+            c.uid: sketch_delta(c.delta, self.scoring) for c in contributions if c.ok and c.delta
+        }
+        own_print = fingerprint(rt.model, window)
+        sizes = [(name, p.numel()) for name, p in rt.model.named_parameters()]
+        magnitudes = step_magnitudes(
+            rt.last_aggregate, window, sizes, len(own_print), rt.config.train.outer_lr
+        )
+        verdicts = check_window(
+            contributions,
+            window=window,
+            assigned=lambda uid, hotkey: self.assigned(uid, hotkey, window),
+            own_fingerprint=own_print,
+            magnitudes=magnitudes,
+            sketches=sketches,
+            history=self.state.sketches,
+            config=self.scoring,
+        )
+        return verdicts, sketches
 
+    def evaluate(
+        self, window: int, contributions: list[Contribution], verdicts: dict[int, Verdict]
+    ) -> dict[int, Evaluation]:
+        cfg = self.scoring
+        clean = [uid for uid, v in verdicts.items() if v.outcome == OK]
+        chosen = select_peers(
+            clean,
+            self.state.ordinals(cfg.ordinal_z),
+            self.state.starvation(),
+            cfg.eval_budget,
+            cfg.eval_min_count,
+            window_seed(self.secret, window),
+            bins=cfg.rating_bins,
+            starvation_limit=cfg.starvation_limit,
+        )
+        by_uid = {c.uid: c for c in contributions}
+        updates = {
+            uid: (by_uid[uid].manifest.page_ids, by_uid[uid].delta)  # type: ignore[union-attr]
+            for uid in chosen
+            if by_uid[uid].delta is not None
+        }
+        return evaluate_peers(self.rt, window, self.secret, updates)  # type: ignore[arg-type]
 
-def _loss(rt: Runtime, pages: list[int], seed: int) -> float:
-    cfg = rt.config
-    batches = rt.dataset.batches(
-        pages, seq_len=cfg.train.seq_len, batch_size=cfg.validator.eval_batch_size, seed=seed
-    )
-    return mean_loss(
-        rt.model, batches, causal_lm_loss, max_batches=cfg.validator.eval_batches, device=rt.device
-    )
-
-
-def evaluate(rt: Runtime, window: int, contributions: list[Contribution]) -> list[PeerResult]:
-    """Loss before/after applying each valid contribution alone, on that miner's own pages."""
-    base = snapshot(rt.model)
-    results = []
-    for c in contributions:
-        if not c.ok or c.delta is None or c.manifest is None:
-            results.append(PeerResult(uid=c.uid, hotkey=c.hotkey, status=c.status))
-            continue
-        pages = c.manifest.page_ids
-        before = _loss(rt, pages, seed=window)
-        with applied(rt.model, c.delta, rt.config.train.outer_lr, base):
-            after = _loss(rt, pages, seed=window)
-        results.append(
-            PeerResult(
-                uid=c.uid,
-                hotkey=c.hotkey,
-                status="ok",
-                loss_before=before,
-                loss_after=after,
-                score=loss_improvement(before, after),
+    async def process(self, window: int) -> WindowReport:
+        rt, cfg = self.rt, self.scoring
+        contributions = await rt.gather_window(window)
+        verdicts, sketches = self.check(window, contributions)
+        evaluations = self.evaluate(window, contributions, verdicts)
+        validation = rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages]
+        loss_before = loss_on(rt, validation, seed=0)
+        used = rt.apply_outer_step(window, contributions)
+        loss_after = loss_on(rt, validation, seed=0)
+        new_sketches = [
+            SketchEntry.of(window, uid, values) for uid, values in sorted(sketches.items())
+        ]
+        if rt.last_aggregate is not None:
+            new_sketches.append(
+                SketchEntry.of(window, AGGREGATE_UID, sketch_delta(rt.last_aggregate, cfg))
             )
+        observations = {
+            uid: PeerWindow(
+                hotkey=v.hotkey, outcome=v.outcome, sync=v.sync, evaluation=evaluations.get(uid)
+            )
+            for uid, v in verdicts.items()
+        }
+        self.state = advance_window(self.state, window, observations, cfg, new_sketches)
+        weights = self.state.weights(cfg.weight_power)
+        if window % rt.config.validator.weights_interval == 0:
+            await set_weights(rt, weights)
+        digest = self.files.save_state(self.state)
+        report = self.report(window, verdicts, evaluations, weights, loss_before, loss_after)
+        self.files.append_journal(report, digest)
+        log.info(
+            "%s\n%s", f"window {window}: {len(used)} contributions aggregated", window_table(report)
         )
-    return results
+        try:  # lead artifacts and the report are best effort; the window's work is done
+            await publish_lead_artifacts(rt, window, used)
+            await rt.store.put(
+                window_report_key(window, rt.hotkey), report.model_dump_json().encode()
+            )
+            await rt.prune(window)
+        except (StorageError, ChainError) as exc:
+            log.warning("window %d: could not publish (%s): %s", window, exc.reason, exc)
+        return report
+
+    def report(
+        self,
+        window: int,
+        verdicts: dict[int, Verdict],
+        evaluations: dict[int, Evaluation],
+        weights: dict[int, float],
+        loss_before: float,
+        loss_after: float,
+    ) -> WindowReport:
+        cfg = self.scoring
+        peers = []
+        for uid, v in sorted(verdicts.items()):
+            state, ev = self.state.peers.get(uid), evaluations.get(uid)
+            peers.append(
+                PeerResult(
+                    uid=uid,
+                    hotkey=v.hotkey,
+                    status=v.outcome,
+                    reason=v.reason[:256],
+                    evaluated=ev is not None,
+                    loss_before=ev.own_before if ev else None,
+                    loss_after=ev.own_after if ev else None,
+                    own_improvement=ev.own_improvement(
+                        nonfinite_penalty=cfg.nonfinite_loss_penalty,
+                        relative=cfg.relative_improvement,
+                    )
+                    if ev
+                    else None,
+                    random_improvement=ev.random_improvement(
+                        nonfinite_penalty=cfg.nonfinite_loss_penalty,
+                        relative=cfg.relative_improvement,
+                    )
+                    if ev
+                    else None,
+                    sync=state.sync if state else None,
+                    uniqueness=state.uniqueness if state else None,
+                    rating=state.rating.ordinal(cfg.ordinal_z) if state else None,
+                    score=state.score if state else 0.0,
+                    weight=weights.get(uid, 0.0),
+                )
+            )
+        return WindowReport(
+            window=window,
+            hotkey=self.rt.hotkey,
+            validation_loss_before=loss_before,
+            validation_loss_after=loss_after,
+            peers=peers,
+        )
 
 
 async def set_weights(rt: Runtime, weights: dict[int, float]) -> bool:
@@ -108,60 +218,40 @@ async def set_weights(rt: Runtime, weights: dict[int, float]) -> bool:
     return True
 
 
-async def validate_window(rt: Runtime, state: ValidatorState, window: int) -> WindowReport:
-    contributions = await rt.gather_window(window)
-    results = evaluate(rt, window, contributions)
-    validation_pages = rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages]
-    loss_before = _loss(rt, validation_pages, seed=0)
-    used = rt.apply_outer_step(window, contributions)
-    loss_after = _loss(rt, validation_pages, seed=0)
-    try:
-        await publish_lead_artifacts(rt, window, used)
-    except (StorageError, ChainError) as exc:  # peers fall back to gathering; next window retries
-        log.warning("window %d: could not publish lead artifacts (%s): %s", window, exc.reason, exc)
-    alpha = rt.config.validator.score_ema
-    for result in results:  # missing/invalid contributions score 0 this window
-        state.scores[result.uid] = moving_average(state.scores.get(result.uid), result.score, alpha)
-    weights = weights_from_scores(state.scores)
-    if window % rt.config.validator.weights_interval == 0:
-        await set_weights(rt, weights)
-    state.last_window = window
-    report = WindowReport(
-        window=window,
-        hotkey=rt.hotkey,
-        validation_loss_before=loss_before,
-        validation_loss_after=loss_after,
-        peers=[r.model_copy(update={"weight": weights.get(r.uid, 0.0)}) for r in results],
-    )
-    try:  # the report is for people and tools; losing one must not cost the window
-        await rt.store.put(window_report_key(window, rt.hotkey), report.model_dump_json().encode())
-        await rt.prune(window)
-    except StorageError as exc:
-        log.warning("window %d: could not publish the report (%s): %s", window, exc.reason, exc)
-    log.info(
-        "window %d: %d/%d contributions used, validation loss %.4f -> %.4f",
-        window,
-        len(used),
-        len(contributions),
-        loss_before,
-        loss_after,
-    )
-    return report
+async def first_window(rt: Runtime, state: ValidatorScores) -> int:
+    """Resume after the last finished window, unless that is too far back to still be stored."""
+    current = window_of(await rt.chain.current_block(), rt.config.chain.blocks_per_window)
+    if state.last_window < 0:
+        return current
+    resume = state.last_window + 1
+    horizon = current - rt.config.storage.retention_windows // 2
+    if resume < horizon:
+        log.warning(
+            "state ends at window %d, too far back to replay; resuming at %d",
+            state.last_window,
+            current,
+        )
+        return current
+    return resume
 
 
 async def run_validator(config: GauntletConfig) -> None:
     rt = await open_runtime(config)
-    state_path = Path(config.node.state_dir).expanduser() / f"validator-{rt.hotkey}.json"
-    state = ValidatorState.load(state_path)
-    log.info("validator uid %d hotkey %s on netuid %d", rt.uid, rt.hotkey, config.chain.netuid)
+    files = ValidatorFiles(Path(config.node.state_dir).expanduser(), rt.hotkey)
+    files.state.parent.mkdir(parents=True, exist_ok=True)
+    validator = Validator(
+        rt, files, files.load_secret(config.validator.eval_secret), files.load_state()
+    )
+    log.info(
+        "validator uid %d hotkey %s on netuid %d (state: last window %d)",
+        rt.uid, rt.hotkey, config.chain.netuid, validator.state.last_window,
+    )  # fmt: skip
     try:
-        # Evaluate from the window in progress; earlier windows are only replayed.
-        current = await retry_transient(rt.chain.current_block)
-        await retry_transient(rt.catch_up, window_of(current, config.chain.blocks_per_window))
+        start = await retry_transient(first_window, rt, validator.state)
+        await retry_transient(rt.catch_up, start)
         done = 0
         while not config.node.max_windows or done < config.node.max_windows:
-            await retry_transient(validate_window, rt, state, rt.window)
-            state.save(state_path)
+            await retry_transient(validator.process, rt.window)
             done += 1
     finally:
         await rt.close()

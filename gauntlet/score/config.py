@@ -78,6 +78,10 @@ class ScoringConfig(BaseModel):
     """(>0) scale of the graded indicator, same units as the improvements."""
     uniqueness_ema: float = 0.2
     """(0,1] weight of the newest window in the uniqueness (indicator) moving average."""
+    uniqueness_prior: float | None = 0.5
+    """[-1,1] uniqueness of a fresh peer (benefit of the doubt: in the first windows own and
+    random pages improve alike, so one unlucky draw must not zero an honest newcomer); None
+    seeds the average with the first indicator instead."""
     copy_threshold: float = 0.95
     """[-1,1] cosine at or above which two same-window contributions are near-duplicates."""
     replay_threshold: float = 0.95
@@ -98,8 +102,11 @@ class ScoringConfig(BaseModel):
     """(>0) PlackettLuce performance noise; the Gauntlet run used 7."""
     rating_tau: float = 0.1
     """(>0) PlackettLuce additive dynamics (sigma inflation per match); the Gauntlet run used 0.1."""
-    ordinal_z: float = 3.0
-    """(>=0) ordinal = mu - z*sigma."""
+    ordinal_z: float = 1.0
+    """(>=0) ordinal = mu - z*sigma. At 1 a fresh peer starts at 16.7 and an honest peer that
+    keeps losing close matches stays above 0 for many windows; at 3 (OpenSkill's usual
+    conservative ordinal) a fresh peer starts at 0 and every loss zeroes its weight, which in a
+    small network silences honest miners."""
 
     # --- final score and weights (requirement 5) ---
     penalties: dict[str, float] = Field(default_factory=_default_penalties)
@@ -124,6 +131,8 @@ class ScoringConfig(BaseModel):
         _check(self.starvation_limit >= 1, "starvation_limit must be >= 1")
         _check(self.indicator_margin >= 0, "indicator_margin must be >= 0")
         _check(self.indicator_scale > 0, "indicator_scale must be > 0")
+        prior = self.uniqueness_prior
+        _check(prior is None or -1 <= prior <= 1, "uniqueness_prior must be in [-1, 1]")
         for name in ("copy_threshold", "replay_threshold"):
             _check(-1 <= getattr(self, name) <= 1, f"{name} must be in [-1, 1]")
         _check(self.sketch_dim >= 8, "sketch_dim must be >= 8")

@@ -34,13 +34,15 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def sketch(vector: Any, dim: int, seed: bytes) -> np.ndarray:
+def sketch(vector: Any, dim: int, seed: bytes, *, offset: int = 0) -> np.ndarray:
     """Count-sketch of a flattened update: float64 array of shape ``(dim,)``.
 
     Coordinate ``i`` goes to bucket ``(h >> 1) % dim`` with sign ``+1`` if
     ``h & 1 == 0`` else ``-1``, where ``h = splitmix64(i XOR k)`` and ``k`` is
     the first 8 bytes (little-endian) of BLAKE2b(seed). Linear in the vector:
     ``sketch(a + b) == sketch(a) + sketch(b)``. Memory is bounded by chunking.
+    ``offset`` is the position of ``vector[0]`` in the whole update, so the sketch of a
+    concatenation is the sum of its parts' sketches (sketch one parameter at a time).
     """
     if dim < 1:
         raise ValueError(f"dim must be >= 1, got {dim}")
@@ -49,7 +51,8 @@ def sketch(vector: Any, dim: int, seed: bytes) -> np.ndarray:
     out = np.zeros(dim, dtype=np.float64)
     for start in range(0, x.size, _CHUNK):
         part = x[start : start + _CHUNK]
-        h = _splitmix64(np.arange(start, start + part.size, dtype=np.uint64) ^ key)
+        index = np.arange(offset + start, offset + start + part.size, dtype=np.uint64)
+        h = _splitmix64(index ^ key)
         buckets = ((h >> np.uint64(1)) % np.uint64(dim)).astype(np.int64)
         signs = 1.0 - 2.0 * (h & np.uint64(1)).astype(np.float64)
         out += np.bincount(buckets, weights=signs * part, minlength=dim)

@@ -48,8 +48,12 @@ class PeerState:
 
     @classmethod
     def fresh(cls, hotkey: str, config: ScoringConfig) -> PeerState:
-        """A new peer: default rating from the config, no history, score 0."""
-        return cls(hotkey=hotkey, rating=Rating(config.rating_mu, config.rating_sigma))
+        """A new peer: default rating and uniqueness prior from the config, score 0."""
+        return cls(
+            hotkey=hotkey,
+            rating=Rating(config.rating_mu, config.rating_sigma),
+            uniqueness=config.uniqueness_prior,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -47,7 +47,7 @@ def test_localnet_runs_three_windows_and_prints_a_table_per_window(localnet_run:
     assert localnet_run["completed"]
     assert len(localnet_run["windows"]) == 3
     assert localnet_run["stdout"].count("validation loss") >= 3
-    for header in ("uid", "score", "weight", "loss before"):
+    for header in ("uid", "status", "sync", "own", "random", "rating", "final", "weight"):
         assert header in localnet_run["stdout"]
 
 

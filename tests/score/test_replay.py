@@ -84,3 +84,11 @@ def test_history_keeps_only_the_newest_entries() -> None:
 def test_sketch_entry_round_trips_through_a_dict() -> None:
     entry = SketchEntry.of(2, AGGREGATE_UID, np.array([0.1, -2.5e-8]))
     assert SketchEntry.from_dict(entry.to_dict()) == entry
+
+
+def test_sketch_of_a_concatenation_is_the_sum_of_offset_sketches() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(300), rng.standard_normal(500)
+    whole = sketch(np.concatenate([a, b]), 64, b"s")
+    parts = sketch(a, 64, b"s") + sketch(b, 64, b"s", offset=300)
+    np.testing.assert_allclose(parts, whole, atol=1e-9)

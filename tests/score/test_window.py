@@ -13,7 +13,7 @@ from gauntlet.score.replay import SketchEntry
 from gauntlet.score.state import PeerState, ValidatorScores
 from gauntlet.score.window import PeerWindow, advance_window
 
-CFG = ScoringConfig(relative_improvement=False)
+CFG = ScoringConfig(relative_improvement=False, ordinal_z=3.0, uniqueness_prior=None)
 GOOD = Evaluation(own_before=3.0, own_after=2.0, random_before=3.0, random_after=2.5)
 WEAK = Evaluation(own_before=3.0, own_after=2.9, random_before=3.0, random_after=2.95)
 
@@ -35,6 +35,36 @@ def test_evaluated_peers_play_a_match_and_get_final_scores() -> None:
     assert one.score == pytest.approx(max(0.0, one.rating.ordinal()) * 1.0 * 1.0)
     assert two.score == 0.0  # lost: ordinal below 0
     assert state.last_window == 0 and one.evaluations == 1 and one.last_evaluated == 0
+
+
+def test_with_the_default_ordinal_the_loser_of_a_close_match_keeps_a_positive_score() -> None:
+    cfg = ScoringConfig(relative_improvement=False, uniqueness_prior=None)  # ordinal_z = 1
+    state = advance_window(
+        ValidatorScores(),
+        0,
+        {1: PeerWindow("a", evaluation=GOOD), 2: PeerWindow("b", evaluation=WEAK)},
+        cfg,
+    )
+    one, two = state.peers[1], state.peers[2]
+    assert one.score > two.score > 0
+    assert two.score == pytest.approx(two.rating.ordinal(1.0))
+
+
+def test_the_uniqueness_prior_keeps_a_newcomer_positive_after_one_unlucky_window() -> None:
+    unlucky = Evaluation(own_before=3.0, own_after=2.95, random_before=3.0, random_after=2.9)
+    cfg = ScoringConfig(relative_improvement=False)  # prior 0.5, ema 0.2
+    first = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=unlucky)}, cfg)
+    assert first.peers[1].uniqueness == pytest.approx(0.8 * 0.5 + 0.2 * -1.0)
+    assert first.peers[1].score > 0
+    # Without the prior the first indicator seeds the average and the newcomer earns nothing.
+    bare = cfg.model_copy(update={"uniqueness_prior": None})
+    state = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=unlucky)}, bare)
+    assert state.peers[1].uniqueness == -1.0 and state.peers[1].score == 0.0
+    # A miner that keeps failing the indicator reaches zero within a few windows despite it.
+    state = first
+    for window in range(1, 3):
+        state = advance_window(state, window, {1: PeerWindow("a", evaluation=unlucky)}, cfg)
+    assert state.peers[1].score == 0.0
 
 
 def test_no_peers_gives_empty_state_and_no_weights() -> None:

@@ -1,0 +1,107 @@
+"""The validator's per-window checks, from gathered contributions to scoring outcomes.
+
+Fast filter verdicts (missing, late, invalid, unreadable) come from gathering;
+here the valid contributions are checked further: pages must be the assigned
+ones, the model fingerprint must be in sync, and the update must be neither a
+copy of another miner's this window nor a replay of anything seen before
+(including the previous aggregate). The maths is in :mod:`gauntlet.score`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gauntlet.compress.aggregate import Delta
+from gauntlet.node.gather import Contribution
+from gauntlet.score.config import COPY, DESYNCED, OK, REPLAY, WRONG_PAGES, ScoringConfig
+from gauntlet.score.copies import copiers, near_duplicate_pairs
+from gauntlet.score.pages import check_pages
+from gauntlet.score.replay import SketchEntry, find_replay, sketch
+from gauntlet.score.sync import estimate_steps_behind, sync_score
+from gauntlet.train.fingerprint import coordinates
+
+
+@dataclass(frozen=True)
+class Verdict:
+    uid: int
+    hotkey: str
+    outcome: str
+    sync: float = 1.0
+    reason: str = ""
+
+
+def sketch_delta(delta: Delta, config: ScoringConfig) -> np.ndarray:
+    """Count-sketch of the whole update, one parameter at a time (sorted names), float64 ``(dim,)``."""
+    seed = config.sketch_seed.encode()
+    total = np.zeros(config.sketch_dim)
+    offset = 0
+    for name in sorted(delta):
+        flat = delta[name].detach().to("cpu", torch.float64).reshape(-1).numpy()
+        total += sketch(flat, config.sketch_dim, seed, offset=offset)
+        offset += flat.size
+    return total
+
+
+def step_magnitudes(
+    last_step: Delta | None, window: int, sizes: list[tuple[str, int]], count: int, lr: float
+) -> list[float]:
+    """|θ_w − θ_{w−1}| at window ``w``'s fingerprint coordinates (zeros before any step)."""
+    picks = coordinates(window, sizes, count)
+    if last_step is None:
+        return [0.0] * len(picks)
+    return [abs(lr * float(last_step[name].reshape(-1)[index])) for name, index in picks]
+
+
+def check_window(
+    contributions: Sequence[Contribution],
+    *,
+    window: int,
+    assigned: Callable[[int, str], list[int]],
+    own_fingerprint: list[float],
+    magnitudes: list[float],
+    sketches: Mapping[int, np.ndarray],
+    history: Sequence[SketchEntry],
+    config: ScoringConfig,
+) -> dict[int, Verdict]:
+    """Each miner's outcome for ``window``; ``sketches`` holds one per valid contribution."""
+    verdicts: dict[int, Verdict] = {}
+    for c in contributions:
+        if not c.ok or c.manifest is None:
+            verdicts[c.uid] = Verdict(c.uid, c.hotkey, c.status, reason=c.reason)
+            continue
+        pages = check_pages(c.manifest.page_ids, assigned(c.uid, c.hotkey))
+        if not pages.ok:
+            verdicts[c.uid] = Verdict(c.uid, c.hotkey, WRONG_PAGES, reason=pages.reason)
+            continue
+        behind = estimate_steps_behind(c.manifest.fingerprint, own_fingerprint, magnitudes)
+        sync = sync_score(behind, config.sync_max_steps, config.sync_shape)
+        if sync <= 0:
+            verdicts[c.uid] = Verdict(
+                c.uid, c.hotkey, DESYNCED, 0.0, f"about {behind:.1f} windows behind"
+            )
+            continue
+        replay = find_replay(sketches[c.uid], history, window, config.replay_threshold)
+        if replay is not None:
+            source = "the aggregate" if replay.entry.uid < 0 else f"uid {replay.entry.uid}"
+            reason = (
+                f"matches {source} of window {replay.entry.window} (cosine {replay.similarity:.3f})"
+            )
+            verdicts[c.uid] = Verdict(c.uid, c.hotkey, REPLAY, sync, reason)
+            continue
+        verdicts[c.uid] = Verdict(c.uid, c.hotkey, OK, sync)
+    candidates = {uid: sketches[uid] for uid, v in verdicts.items() if v.outcome == OK}
+    pairs = near_duplicate_pairs(candidates, config.copy_threshold)
+    times = {c.uid: c.uploaded_at for c in contributions}
+    for uid in copiers(pairs, times):
+        original = min(
+            (p.first if p.second == uid else p.second) for p in pairs if uid in (p.first, p.second)
+        )
+        v = verdicts[uid]
+        verdicts[uid] = Verdict(
+            uid, v.hotkey, COPY, v.sync, f"near-duplicate of uid {original}, uploaded later"
+        )
+    return verdicts

@@ -1,0 +1,66 @@
+"""Loss before and after applying one contribution alone, on its own and on secret pages.
+
+The model holds θ_w. One snapshot of it serves every peer: apply Δ_i, measure,
+restore exactly (no deep copy per peer). The loss on the window's random pages
+before any update is the same for every peer, so it is measured once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from gauntlet.compress.aggregate import Delta
+from gauntlet.model import causal_lm_loss
+from gauntlet.node.runtime import Runtime
+from gauntlet.score.loss import Evaluation
+from gauntlet.train.evaluate import mean_loss
+from gauntlet.train.inner import snapshot
+from gauntlet.train.outer import applied
+from protocol.assignment import random_pages
+
+
+def window_seed(secret: bytes, window: int) -> bytes:
+    """This validator's unpredictable per-window seed (peer selection, random pages)."""
+    return hashlib.sha256(
+        b"gauntlet/validator-window/v1" + secret + window.to_bytes(8, "big")
+    ).digest()
+
+
+def loss_on(rt: Runtime, pages: list[int], seed: int) -> float:
+    cfg = rt.config
+    batches = rt.dataset.batches(
+        pages, seq_len=cfg.train.seq_len, batch_size=cfg.validator.eval_batch_size, seed=seed
+    )
+    return mean_loss(
+        rt.model, batches, causal_lm_loss, max_batches=cfg.validator.eval_batches, device=rt.device
+    )
+
+
+def secret_pages(rt: Runtime, secret: bytes, window: int) -> list[int]:
+    return random_pages(
+        secret=secret,
+        window=window,
+        dataset_id=rt.dataset.dataset_id,
+        num_pages=rt.dataset.num_train_pages,
+        count=rt.config.data.pages_per_window,
+    )
+
+
+def evaluate_peers(
+    rt: Runtime, window: int, secret: bytes, updates: dict[int, tuple[list[int], Delta]]
+) -> dict[int, Evaluation]:
+    """``updates``: uid -> (its own pages, its decoded Δ). Returns each peer's four losses."""
+    if not updates:
+        return {}
+    base = snapshot(rt.model)
+    lr = rt.config.train.outer_lr
+    random = secret_pages(rt, secret, window)
+    random_before = loss_on(rt, random, seed=window)
+    out = {}
+    for uid, (pages, delta) in sorted(updates.items()):
+        own_before = loss_on(rt, pages, seed=window)
+        with applied(rt.model, delta, lr, base):
+            own_after = loss_on(rt, pages, seed=window)
+            random_after = loss_on(rt, random, seed=window)
+        out[uid] = Evaluation(own_before, own_after, random_before, random_after)
+    return out
