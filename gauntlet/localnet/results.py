@@ -57,12 +57,17 @@ class NodeInfo(_Model):
 
 
 class PeerWindow(_Model):
-    """One uid in the lead validator's report of one window."""
+    """One uid in the lead validator's report of one window (see PeerResult for each field)."""
 
     status: str
+    reason: str = ""
     score: float
     rating: float | None = None
     weight: float
+    sync: float | None = None
+    own_improvement: float | None = None
+    random_improvement: float | None = None
+    uniqueness: float | None = None
 
 
 class WindowResult(_Model):
@@ -116,7 +121,17 @@ class RunResults(_Model):
             validation_loss_before=report.validation_loss_before,
             validation_loss_after=report.validation_loss_after,
             peers={
-                p.uid: PeerWindow(status=p.status, score=p.score, rating=p.rating, weight=p.weight)
+                p.uid: PeerWindow(
+                    status=p.status,
+                    reason=p.reason,
+                    score=p.score,
+                    rating=p.rating,
+                    weight=p.weight,
+                    sync=p.sync,
+                    own_improvement=p.own_improvement,
+                    random_improvement=p.random_improvement,
+                    uniqueness=p.uniqueness,
+                )
                 for p in report.peers
             },
             incentive=old.incentive if old else None,

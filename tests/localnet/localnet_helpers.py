@@ -14,8 +14,13 @@ def peer(uid: int, weight: float, *, status: str = "ok", score: float | None = N
         hotkey=f"miner{uid}",
         status=status,
         score=weight if score is None else score,
+        reason="" if status == "ok" else f"{status} of another miner",
         rating=10.0 * weight,
         weight=weight,
+        sync=0.9,
+        own_improvement=0.05,
+        random_improvement=0.04,
+        uniqueness=0.5,
     )
 
 

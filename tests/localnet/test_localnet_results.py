@@ -27,6 +27,9 @@ def test_a_report_keeps_losses_and_each_uids_status_score_rating_and_weight() ->
     assert w.peers[1].status == "ok" and w.peers[1].score == 0.6
     assert w.peers[1].rating == 7.5 and w.peers[1].weight == 0.75
     assert w.peers[2].status == "late" and w.peers[2].weight == 0.0
+    assert w.peers[2].reason == "late of another miner"
+    assert (w.peers[1].sync, w.peers[1].own_improvement) == (0.9, 0.05)
+    assert (w.peers[1].random_improvement, w.peers[1].uniqueness) == (0.04, 0.5)
     assert w.incentive is None
 
 
