@@ -3,20 +3,45 @@
 The model holds θ_w. One snapshot of it serves every peer: apply Δ_i, measure,
 restore exactly (no deep copy per peer). The loss on the window's random pages
 before any update is the same for every peer, so it is measured once.
+
+The functions read only a node's config, dataset, model and device
+(:class:`EvalNode`): a :class:`~gauntlet.node.runtime.Runtime` has them, and so
+can a benchmark (bench/validator.py) that has no chain or store.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import Protocol
+
+import torch
+from torch import nn
 
 from gauntlet.compress.aggregate import Delta
+from gauntlet.config.schema import GauntletConfig
+from gauntlet.data import PageDataset
 from gauntlet.model import causal_lm_loss
-from gauntlet.node.runtime import Runtime
 from gauntlet.score.loss import Evaluation
 from gauntlet.train.evaluate import mean_loss
 from gauntlet.train.inner import snapshot
 from gauntlet.train.outer import applied
 from protocol.assignment import random_pages
+
+
+class EvalNode(Protocol):
+    """What loss evaluation reads of a node (a Runtime fits)."""
+
+    @property
+    def config(self) -> GauntletConfig: ...
+
+    @property
+    def dataset(self) -> PageDataset: ...
+
+    @property
+    def model(self) -> nn.Module: ...
+
+    @property
+    def device(self) -> torch.device: ...
 
 
 def window_seed(secret: bytes, window: int) -> bytes:
@@ -26,7 +51,7 @@ def window_seed(secret: bytes, window: int) -> bytes:
     ).digest()
 
 
-def loss_on(rt: Runtime, pages: list[int], seed: int) -> float:
+def loss_on(rt: EvalNode, pages: list[int], seed: int) -> float:
     cfg = rt.config
     batches = rt.dataset.batches(
         pages, seq_len=cfg.train.seq_len, batch_size=cfg.validator.eval_batch_size, seed=seed
@@ -36,7 +61,7 @@ def loss_on(rt: Runtime, pages: list[int], seed: int) -> float:
     )
 
 
-def secret_pages(rt: Runtime, secret: bytes, window: int) -> list[int]:
+def secret_pages(rt: EvalNode, secret: bytes, window: int) -> list[int]:
     return random_pages(
         secret=secret,
         window=window,
@@ -47,7 +72,7 @@ def secret_pages(rt: Runtime, secret: bytes, window: int) -> list[int]:
 
 
 def evaluate_peers(
-    rt: Runtime, window: int, secret: bytes, updates: dict[int, tuple[list[int], Delta]]
+    rt: EvalNode, window: int, secret: bytes, updates: dict[int, tuple[list[int], Delta]]
 ) -> dict[int, Evaluation]:
     """``updates``: uid -> (its own pages, its decoded Δ). Returns each peer's four losses."""
     if not updates:

@@ -1,0 +1,410 @@
+"""Validator cost per evaluated peer, and how many peers fit in a window, per model config.
+
+Each synthetic peer is a random Δ (Gaussian, std ``--delta-std``) compressed with
+the network's codec, signed and stored as a real contribution payload in a
+filesystem bucket. The validator's own code then runs on it, timed:
+
+- ``decode_s`` (every valid contribution): ``gauntlet.node.gather.fetch_one``:
+  read, container and signature checks, sha256, codec validation and decode;
+- ``sketch_s`` (every valid contribution): ``gauntlet.node.checks.sketch_delta``,
+  the count-sketch for copy and replay detection;
+- ``evaluate_s`` (per evaluated peer): ``gauntlet.node.evaluation.evaluate_peers``
+  minus its shared part: loss on the peer's own pages before, apply its Δ
+  alone, loss on its own pages and on the secret random pages after, restore θ_w;
+- ``shared_before_s`` (once per window): the snapshot of θ_w and the loss on
+  the secret random pages before any update, i.e. what ``evaluate_peers`` does
+  once for all peers (timed by calling the same functions);
+- ``validation_s`` (once per window): the global validation loss before and
+  after the outer step (two ``loss_on`` over ``validator.validation_pages``).
+
+Peers a validator can fully handle (fetch, check and evaluate) in one window:
+
+    per_peer_s       = decode_s + sketch_s + evaluate_s
+    fixed_s          = shared_before_s + validation_s
+    peers_per_window = floor(max(0, window_seconds - fixed_s) / per_peer_s)
+
+Not counted: chain and network waits, the aggregate and outer step, weights,
+state and journal writes (all small next to the losses). A valid contribution
+that is not evaluated still costs ``decode_s + sketch_s``.
+
+Window budgets (``--window-seconds``, repeatable) default to the localnet's
+(blocks_per_window x localnet.block_time) and a Bittensor network's
+(blocks_per_window x 12 s); the validator evaluates window w during w+1, so it
+has one window's time for it.
+
+    .venv/bin/python bench/validator.py                      # CPU: tiny and 150m
+    .venv/bin/python bench/validator.py --models tiny --peers 2 --eval-batches 1
+    python bench/validator.py --device cuda                  # 150m and 1.2b, bf16 autocast
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from gauntlet.compress.codec import Codec, build_codec, param_shapes  # noqa: E402
+from gauntlet.config.schema import GauntletConfig  # noqa: E402
+from gauntlet.data import PageDataset, prepare_dataset  # noqa: E402
+from gauntlet.model import MODEL_CONFIGS  # noqa: E402
+from gauntlet.node.checks import sketch_delta  # noqa: E402
+from gauntlet.node.evaluation import evaluate_peers, loss_on, secret_pages  # noqa: E402
+from gauntlet.node.gather import fetch_one  # noqa: E402
+from gauntlet.node.peers import Peer  # noqa: E402
+from gauntlet.node.runtime import load_data_and_model  # noqa: E402
+from gauntlet.storage.filesystem import FilesystemStore  # noqa: E402
+from gauntlet.train.fingerprint import fingerprint  # noqa: E402
+from gauntlet.train.inner import snapshot  # noqa: E402
+from protocol.assignment import assign_pages  # noqa: E402
+from protocol.container import Limits, encode_payload  # noqa: E402
+from protocol.keys import contribution_key  # noqa: E402
+from protocol.schemas import CodecParams, ContributionManifest  # noqa: E402
+from protocol.signing import keypair_from_uri  # noqa: E402
+
+BITTENSOR_BLOCK_SECONDS = 12.0  # Aura slot duration on finney and testnet
+WINDOW = 7  # any window: it seeds pages and fingerprints, nothing depends on its value
+SECRET = bytes(range(32))
+TRAIN_PAGES = 64  # pages in the synthetic dataset that miners may be assigned
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Per model: what one loss measurement reads (validator.* and train.seq_len)."""
+
+    eval_batches: int
+    eval_batch_size: int
+    seq_len: int
+    peers: int
+    repeats: int  # timed runs of the shared part and of evaluate_peers; the fastest is kept
+
+
+# CPU defaults keep the whole run near 2-3 minutes on 2 cores; GPU defaults are
+# a realistic validator (config defaults for batches, full 2048-token sequences).
+CPU_DEFAULTS = {
+    "tiny": EvalSettings(eval_batches=4, eval_batch_size=8, seq_len=128, peers=4, repeats=3),
+    "150m": EvalSettings(eval_batches=2, eval_batch_size=8, seq_len=128, peers=2, repeats=1),
+}
+GPU_DEFAULTS = {
+    "tiny": EvalSettings(eval_batches=4, eval_batch_size=8, seq_len=128, peers=4, repeats=3),
+    "150m": EvalSettings(eval_batches=4, eval_batch_size=8, seq_len=2048, peers=4, repeats=2),
+    "1.2b": EvalSettings(eval_batches=4, eval_batch_size=8, seq_len=2048, peers=4, repeats=2),
+}
+FALLBACK = EvalSettings(eval_batches=1, eval_batch_size=4, seq_len=128, peers=2, repeats=1)
+
+
+def machine(device: str) -> dict[str, Any]:
+    cpu_model = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    is_cuda = torch.device(device).type == "cuda"
+    return {
+        "platform": platform.platform(),
+        "cpu_model": cpu_model,
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "device_name": torch.cuda.get_device_name(device) if is_cuda else cpu_model,
+    }
+
+
+@dataclass(frozen=True)
+class BenchNode:
+    """The four things evaluation reads of a node (``gauntlet.node.evaluation.EvalNode``)."""
+
+    config: GauntletConfig
+    dataset: PageDataset
+    model: nn.Module
+    device: torch.device
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_dataset(root: Path, page_tokens: int, validation_pages: int) -> Path:
+    """Random printable bytes, byte tokenizer: TRAIN_PAGES + validation pages of ``page_tokens``."""
+    pages = TRAIN_PAGES + validation_pages
+    rng = random.Random(0)
+    text = "".join(rng.choices("abcdefghijklmnopqrstuvwxyz .,\n", k=pages * page_tokens))
+    (root / "corpus").mkdir()
+    (root / "corpus" / "random.txt").write_text(text)
+    out = root / "data"
+    prepare_dataset(
+        [root / "corpus"],
+        out,
+        page_tokens=page_tokens,
+        validation_fraction=validation_pages / pages,
+        max_tokens=pages * page_tokens,
+    )
+    return out
+
+
+def build_config(
+    model: str, device: str, s: EvalSettings, args: argparse.Namespace
+) -> GauntletConfig:
+    overrides: dict[str, Any] = {
+        "model": {"name": model},
+        "train": {"device": device, "seq_len": s.seq_len},
+        "validator": {
+            "eval_batches": s.eval_batches,
+            "eval_batch_size": s.eval_batch_size,
+            "validation_pages": args.validation_pages,
+        },
+        "data": {"pages_per_window": args.pages_per_window},
+        "compress": {"codec": args.codec, **({"topk": args.topk} if args.topk else {})},
+    }
+    return GauntletConfig.model_validate(overrides)
+
+
+def page_tokens_for(s: EvalSettings, pages_per_window: int) -> int:
+    """Pages large enough that a peer's own pages fill ``eval_batches`` full batches."""
+    needed = s.eval_batches * s.eval_batch_size * (s.seq_len + 1)
+    return max(4096, math.ceil(needed / pages_per_window))
+
+
+def contribution(
+    node: BenchNode, codec: Codec, uid: int, delta_std: float, gen: torch.Generator
+) -> tuple[Peer, bytes, list[int]]:
+    """A miner's signed payload for WINDOW from a random Δ; returns its peer, bytes, pages."""
+    cfg = node.config
+    keypair = keypair_from_uri(f"//bench/validator/{uid}")
+    pages = assign_pages(
+        netuid=cfg.chain.netuid,
+        uid=uid,
+        hotkey=keypair.ss58_address,
+        window=WINDOW,
+        dataset_id=node.dataset.dataset_id,
+        num_pages=node.dataset.num_train_pages,
+        pages_per_window=cfg.data.pages_per_window,
+    )
+    delta = {
+        name: delta_std * torch.randn(p.shape, generator=gen)
+        for name, p in node.model.named_parameters()
+    }
+    tensors, _ = codec.encode(delta)
+    manifest = ContributionManifest(
+        netuid=cfg.chain.netuid,
+        window=WINDOW,
+        uid=uid,
+        hotkey=keypair.ss58_address,
+        model=cfg.model.name,
+        fingerprint=fingerprint(node.model, WINDOW),
+        page_ids=pages,
+        codec=CodecParams(codec.params),
+        tensors_sha256="0" * 64,  # filled in by encode_payload
+    )
+    data = encode_payload(tensors, manifest, keypair)
+    return Peer(uid, keypair.ss58_address, None), data, pages
+
+
+async def fetch_all(
+    node: BenchNode, codec: Codec, peers: list[Peer], store: FilesystemStore, limits: Limits
+) -> tuple[list[Any], list[float]]:
+    """Each peer through the validator's gather path, one at a time; (contributions, seconds)."""
+    shapes = param_shapes(node.model)
+    out, times = [], []
+    for peer in peers:
+        _sync(node.device)
+        t = time.perf_counter()
+        c = await fetch_one(
+            Peer(peer.uid, peer.hotkey, store),
+            netuid=node.config.chain.netuid,
+            window=WINDOW,
+            deadline_time=time.time() + 3600,  # on time: lateness is not what is measured
+            grace_seconds=0.0,
+            limits=limits,
+            codec=codec,
+            shapes=shapes,
+            device=node.device,
+        )
+        _sync(node.device)
+        times.append(time.perf_counter() - t)
+        if not c.ok:
+            raise RuntimeError(f"synthetic contribution {peer.uid} rejected: {c.status} {c.reason}")
+        out.append(c)
+    return out, times
+
+
+def timed(device: torch.device, fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    _sync(device)
+    t = time.perf_counter()
+    result = fn(*args, **kwargs)
+    _sync(device)
+    return result, time.perf_counter() - t
+
+
+def bench_model(
+    model: str, device: str, s: EvalSettings, args: argparse.Namespace, budgets: dict[str, float]
+) -> dict[str, Any]:
+    config = build_config(model, device, s, args)
+    with tempfile.TemporaryDirectory(prefix="gauntlet-bench-validator-") as tmp:
+        root = Path(tmp)
+        page_tokens = page_tokens_for(s, args.pages_per_window)
+        data_dir = make_dataset(root, page_tokens, args.validation_pages)
+        config = config.model_copy(
+            update={"data": config.data.model_copy(update={"dataset_dir": str(data_dir)})}
+        )
+        dataset, net = load_data_and_model(config, torch.device(device))
+        node = BenchNode(config, dataset, net, torch.device(device))
+        codec = build_codec(config.compress.codec_params(), error_decay=1.0)
+        gen = torch.Generator().manual_seed(0)
+        store = FilesystemStore(root / "buckets", "miners")
+        peers, pages_of, largest = [], {}, 0
+        for uid in range(1, s.peers + 1):
+            peer, data, pages = contribution(node, codec, uid, args.delta_std, gen)
+            asyncio.run(store.put(contribution_key(WINDOW, peer.hotkey), data))
+            peers.append(peer)
+            pages_of[uid] = pages
+            largest = max(largest, len(data))
+        limits = Limits(max_bytes=max(config.storage.max_payload_bytes, largest))
+        contributions, decode_times = asyncio.run(fetch_all(node, codec, peers, store, limits))
+        sketch_times = [
+            timed(node.device, sketch_delta, c.delta, config.scoring)[1] for c in contributions
+        ]
+        validation = dataset.validation_page_ids()[: config.validator.validation_pages]
+        loss_on(node, validation, seed=0)  # warm-up: thread pools, allocator, kernels
+        _, val_before = timed(node.device, loss_on, node, validation, seed=0)
+        _, val_after = timed(node.device, loss_on, node, validation, seed=0)
+
+        def shared_before() -> float:
+            snapshot(node.model)
+            return loss_on(node, secret_pages(node, SECRET, WINDOW), seed=WINDOW)
+
+        updates = {c.uid: (pages_of[c.uid], c.delta) for c in contributions}
+        shared_s, total_s = math.inf, math.inf
+        for _ in range(s.repeats):
+            shared_s = min(shared_s, timed(node.device, shared_before)[1])
+            evaluations, seconds = timed(node.device, evaluate_peers, node, WINDOW, SECRET, updates)
+            total_s = min(total_s, seconds)
+        params = sum(p.numel() for p in net.parameters())
+    decode_s = statistics.mean(decode_times)
+    sketch_s = statistics.mean(sketch_times)
+    evaluate_s = max(total_s - shared_s, 0.0) / len(updates)
+    per_peer_s = decode_s + sketch_s + evaluate_s
+    fixed_s = shared_s + val_before + val_after
+    tokens_per_loss = s.eval_batches * s.eval_batch_size * s.seq_len
+    return {
+        "model": model,
+        "params": params,
+        "codec": codec.params.model_dump(),
+        "payload_bytes": largest,
+        "peers_timed": len(updates),
+        "repeats": s.repeats,
+        "eval_batches": s.eval_batches,
+        "eval_batch_size": s.eval_batch_size,
+        "seq_len": s.seq_len,
+        "tokens_per_loss": tokens_per_loss,
+        "pages_per_window": args.pages_per_window,
+        "page_tokens": page_tokens,
+        "validation_pages": args.validation_pages,
+        "decode_s": round(decode_s, 4),
+        "sketch_s": round(sketch_s, 4),
+        "evaluate_s": round(evaluate_s, 4),
+        "per_peer_s": round(per_peer_s, 4),
+        "shared_before_s": round(shared_s, 4),
+        "validation_s": round(val_before + val_after, 4),
+        "fixed_s": round(fixed_s, 4),
+        "evaluate_peers_total_s": round(total_s, 4),
+        "peers_per_window": {
+            name: max(0, math.floor((seconds - fixed_s) / per_peer_s))
+            for name, seconds in budgets.items()
+        },
+        "losses_first_peer": {
+            k: round(v, 4) for k, v in dataclasses.asdict(evaluations[min(evaluations)]).items()
+        },
+    }
+
+
+def window_budgets(args: argparse.Namespace) -> dict[str, float]:
+    if args.window_seconds:
+        return {f"{w:g}s": w for w in args.window_seconds}
+    cfg = GauntletConfig()
+    bpw = cfg.chain.blocks_per_window
+    return {
+        f"localnet ({bpw} x {cfg.localnet.block_time:g} s)": bpw * cfg.localnet.block_time,
+        f"bittensor ({bpw} x {BITTENSOR_BLOCK_SECONDS:g} s)": bpw * BITTENSOR_BLOCK_SECONDS,
+    }
+
+
+def settings_for(model: str, cuda: bool, args: argparse.Namespace) -> EvalSettings:
+    base = (GPU_DEFAULTS if cuda else CPU_DEFAULTS).get(model, FALLBACK)
+    return EvalSettings(
+        eval_batches=args.eval_batches or base.eval_batches,
+        eval_batch_size=args.eval_batch_size or base.eval_batch_size,
+        seq_len=args.seq_len or base.seq_len,
+        peers=args.peers or base.peers,
+        repeats=args.repeats or base.repeats,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", choices=sorted(MODEL_CONFIGS))
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--window-seconds", type=float, action="append", help="window budget")
+    parser.add_argument("--peers", type=int, help="synthetic peers evaluated (>= 1)")
+    parser.add_argument("--repeats", type=int, help="timed evaluations, fastest kept")
+    parser.add_argument("--eval-batches", type=int, help="validator.eval_batches")
+    parser.add_argument("--eval-batch-size", type=int, help="validator.eval_batch_size")
+    parser.add_argument("--seq-len", type=int, help="train.seq_len (evaluation uses it too)")
+    parser.add_argument("--pages-per-window", type=int, default=2, help="data.pages_per_window")
+    parser.add_argument(
+        "--validation-pages", type=int, default=4, help="validator.validation_pages"
+    )
+    parser.add_argument("--codec", choices=["topk", "dense"], default="topk", help="compress.codec")
+    parser.add_argument("--topk", type=int, help="compress.topk (default: the config's)")
+    parser.add_argument("--delta-std", type=float, default=1e-3, help="std of the random Δ")
+    args = parser.parse_args()
+    cuda = torch.device(args.device).type == "cuda"
+    if cuda and not torch.cuda.is_available():
+        parser.error("--device cuda but no CUDA GPU is visible")
+    for flag in ("peers", "repeats", "eval_batches", "eval_batch_size", "seq_len"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be >= 1")
+    models = args.models or (["150m", "1.2b"] if cuda else ["tiny", "150m"])
+    budgets = window_budgets(args)
+    results = [
+        bench_model(name, args.device, settings_for(name, cuda, args), args, budgets)
+        for name in models
+    ]
+    report = {
+        "bench": "validator",
+        "step": "per peer: fetch_one (verify + decode), sketch_delta, evaluate_peers "
+        "(own before, own after and random after with its Δ alone); once: snapshot + "
+        "random before, validation loss before and after the outer step",
+        "formula": "peers_per_window = floor(max(0, window_seconds - fixed_s) / per_peer_s); "
+        "per_peer_s = decode_s + sketch_s + evaluate_s; "
+        "fixed_s = shared_before_s + validation_s",
+        "autocast": "bf16 on cuda, fp32 on cpu",
+        "window_seconds": budgets,
+        "machine": machine(args.device),
+        "results": results,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
