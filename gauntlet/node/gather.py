@@ -19,6 +19,7 @@ from gauntlet.compress.aggregate import Delta
 from gauntlet.compress.codec import Codec
 from gauntlet.node.peers import Peer
 from gauntlet.storage.base import ObjectNotFound, StorageError
+from gauntlet.telemetry import METRICS
 from protocol.container import Limits, decode_payload
 from protocol.errors import MalformedPayload, ProtocolError
 from protocol.keys import contribution_key
@@ -66,7 +67,9 @@ async def fetch_one(
         if not is_on_time(info.last_modified, deadline_time, grace_seconds):
             late = info.last_modified - deadline_time
             return Contribution(peer.uid, peer.hotkey, "late", f"{late:.1f}s after the deadline")
-        data = await peer.store.get(key, max_bytes=limits.max_bytes)
+        with METRICS.download("contribution") as transfer:
+            data = await peer.store.get(key, max_bytes=limits.max_bytes)
+            transfer.nbytes = len(data)
     except ObjectNotFound:
         return Contribution(peer.uid, peer.hotkey, "missing")
     except StorageError as exc:
@@ -103,6 +106,7 @@ async def gather(peers: Sequence[Peer], **kwargs) -> list[Contribution]:
     """Every peer's verdict for one window, ordered by uid (the aggregation order)."""
     results = await asyncio.gather(*(fetch_one(peer, **kwargs) for peer in peers))
     for result in results:
+        METRICS.gathered.labels(result.status).inc()
         if result.status in {"invalid", "late", "unreadable"}:
             log.info("uid %d %s: %s", result.uid, result.status, result.reason)
     return sorted(results, key=lambda c: c.uid)

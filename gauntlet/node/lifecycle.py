@@ -15,6 +15,7 @@ from typing import ParamSpec, TypeVar
 from gauntlet.chain.base import ChainError, ChainUnavailable
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.storage.base import StoreUnavailable, Throttled
+from gauntlet.telemetry import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ async def retry_transient(step: Callable[P, Awaitable[T]], *args: P.args, **kwar
         except (ChainUnavailable, StoreUnavailable, Throttled) as exc:
             pause = OUTAGE_BACKOFF_SECONDS[min(attempt, len(OUTAGE_BACKOFF_SECONDS) - 1)]
             log.warning("%s unavailable (%s); retrying in %.0fs", type(exc).__name__, exc, pause)
+            METRICS.error(("chain_" if isinstance(exc, ChainError) else "store_") + exc.reason)
             attempt += 1
             await asyncio.sleep(pause)
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from aiohttp import web
 from torch import nn
 
 from gauntlet.chain.base import Chain, ChainUnavailable
@@ -29,6 +31,7 @@ from gauntlet.node.replay import find_lead, replay_window, restore_checkpoint
 from gauntlet.storage.base import ObjectStore
 from gauntlet.storage.factory import build_store
 from gauntlet.storage.retention import delete_older_than
+from gauntlet.telemetry import METRICS, TelemetryError, TelemetryServer
 from gauntlet.train.outer import apply_delta
 from protocol.commitment import FilesystemCommitment, S3Commitment, encode_commitment
 from protocol.container import Limits
@@ -80,6 +83,7 @@ class Runtime:
     peers: PeerDirectory = field(default_factory=PeerDirectory)
     window: int = 0  # the model holds θ_window
     last_aggregate: Delta | None = None  # the update applied by the latest outer step
+    telemetry: TelemetryServer | None = None  # /metrics, when telemetry.metrics_port is set
 
     def __post_init__(self) -> None:
         self.shapes = param_shapes(self.model)
@@ -170,7 +174,21 @@ class Runtime:
             log.info("retention: deleted %d artifacts older than window %d", deleted, keep_from)
         return deleted
 
+    async def serve_telemetry(self, role: str, routes: Sequence[web.RouteDef] = ()) -> None:
+        """Label this node's metrics and, if ``telemetry.metrics_port`` is set, serve them."""
+        METRICS.set_node(role, self.uid, self.hotkey)
+        cfg = self.config.telemetry
+        if cfg.metrics_port:
+            server = TelemetryServer(cfg.metrics_host, cfg.metrics_port, METRICS.registry, routes)
+            try:
+                self.telemetry = await server.start()
+            except TelemetryError as exc:
+                raise StartupError(str(exc)) from exc
+            log.info("metrics at %s/metrics", server.url)
+
     async def close(self) -> None:
+        if self.telemetry is not None:
+            await self.telemetry.close()
         await self.peers.close()
         await self.store.close()
         await self.chain.close()
