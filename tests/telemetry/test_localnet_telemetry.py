@@ -146,6 +146,7 @@ def test_every_node_serves_its_metrics_at_the_url_the_localnet_recorded(
 ) -> None:
     metrics = localnet.urls["metrics"]
     assert {"validator0", "miner0", "miner1", "miner2"} <= set(metrics)
+    assert f"status page {localnet.urls['status_page']} (validator0)" in localnet.output.read_text()
     for node, url in metrics.items():
         role = "validator" if node.startswith("validator") else "miner"
         samples = _poll(localnet, f"{node} metrics", lambda url=url: _scrape(url), 120)
