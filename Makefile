@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: install install-gpu localnet test lint typecheck bench clean
+.PHONY: install install-gpu localnet test lint typecheck bench lock image image-cpu clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,8 @@ localnet: $(STAMP)
 	$(VENV)/bin/gauntlet localnet $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gauntlet protocol neurons tests bench
-	$(VENV)/bin/ruff format --check gauntlet protocol neurons tests bench
+	$(VENV)/bin/ruff check gauntlet protocol neurons tests bench docker
+	$(VENV)/bin/ruff format --check gauntlet protocol neurons tests bench docker
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -40,6 +40,17 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(PY) bench/storage.py
+
+# The node images' pinned runtime dependencies, from this (CPU, tested) environment.
+lock: $(STAMP)
+	$(PY) docker/lock.py > docker/requirements.lock
+
+# Container images (docs/deployment.md); need a Docker engine.
+image:
+	docker build -f docker/Dockerfile -t gauntlet:cuda .
+
+image-cpu:
+	docker build -f docker/Dockerfile --build-arg VARIANT=cpu -t gauntlet:cpu .
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
