@@ -18,6 +18,7 @@ from gauntlet.config.flags import add_config_flags, overrides_from_args
 
 NODE_SECTIONS = [
     "chain", "wallet", "storage", "model", "compress", "data", "train", "validator", "scoring", "node",
+    "telemetry",
 ]  # fmt: skip
 ALL_SECTIONS = [*NODE_SECTIONS, "localnet"]
 
@@ -47,6 +48,20 @@ def cmd_miner(args: argparse.Namespace) -> int:
     from gauntlet.node.miner import run_miner
 
     return _run_node(run_miner, args)
+
+
+def cmd_sim_miner(args: argparse.Namespace) -> int:
+    import json
+
+    from gauntlet.localnet.behaviours import make_behaviour
+    from gauntlet.node.miner import run_miner
+
+    try:
+        behaviour = make_behaviour(args.behaviour, json.loads(args.behaviour_args))
+    except (ValueError, json.JSONDecodeError) as exc:
+        print(f"gauntlet sim-miner: {exc}", file=sys.stderr)
+        return 2
+    return _run_node(lambda config: run_miner(config, behaviour), args)
 
 
 def cmd_validator(args: argparse.Namespace) -> int:
@@ -137,6 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     node_command(
         "miner", "Run a miner: train on assigned pages, upload signed pseudo-gradients.", cmd_miner
+    )
+    sim_miner = node_command(
+        "sim-miner",
+        "A miner with a simulated behaviour (honest or adversarial), for the local subnet only.",
+        cmd_sim_miner,
+    )
+    sim_miner.add_argument(
+        "--behaviour", default="honest", help="behaviour name (docs/localnet.md)"
+    )
+    sim_miner.add_argument(
+        "--behaviour-args", default="{}", metavar="JSON", help="behaviour keyword arguments"
     )
     node_command(
         "validator", "Run a validator: score contributions, set weights on chain.", cmd_validator

@@ -192,9 +192,27 @@ class NodeConfig(Section):
     )
 
 
+class TelemetryConfig(Section):
+    """The node's HTTP server: Prometheus metrics, and the status page on a validator."""
+
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port serving /metrics (and a validator's status page at /); 0: no server",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address the metrics server binds: 127.0.0.1 keeps it on this host, 0.0.0.0 opens it to the network",
+    )
+    status_history: int = Field(
+        20, ge=1, le=1000, description="Validator status page: windows of per-uid history shown"
+    )
+
+
 class LocalnetConfig(Section):
-    miners: int = Field(3, ge=1, description="Number of miner processes")
-    validators: int = Field(1, ge=1, description="Number of validator processes")
+    miners: int = Field(3, ge=1, description="Number of honest miners (without a scenario)")
+    validators: int = Field(1, ge=1, description="Number of validators (without a scenario)")
     windows: int = Field(8, ge=1, description="Windows to run before stopping")
     store: Literal["filesystem", "s3"] = Field(
         "filesystem",
@@ -222,6 +240,18 @@ class LocalnetConfig(Section):
     run_dir: str = Field(
         "runs/localnet", description="Directory for the run (chain db, stores, wallets, logs)"
     )
+    scenario: str = Field(
+        "",
+        description="Scenario TOML (validators, miners and their behaviours, overrides; see "
+        "scenarios/). Empty: 'miners' honest miners and 'validators' validators. Its windows, "
+        "block_time and store apply unless set here explicitly",
+    )
+    kill_validator_after: int = Field(
+        0,
+        ge=0,
+        description="Fault injection: SIGKILL the last validator mid-window after this many "
+        "reported windows, then restart it (0: never)",
+    )
 
 
 class GauntletConfig(Section):
@@ -236,6 +266,7 @@ class GauntletConfig(Section):
     train: TrainConfig = TrainConfig()
     validator: ValidatorConfig = ValidatorConfig()
     node: NodeConfig = NodeConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     scoring: ScoringConfig = ScoringConfig()
     localnet: LocalnetConfig = LocalnetConfig()
 

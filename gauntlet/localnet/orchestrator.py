@@ -1,9 +1,10 @@
 """``gauntlet localnet``: start a chain, register and start nodes, watch windows, stop everything.
 
-Everything runs as separate OS processes on loopback with the embedded defaults:
-the simulated chain service, a filesystem object store under the run directory,
-1+ validators and N miners. The run directory keeps wallets, stores, logs and
-``summary.json``.
+Everything runs as separate OS processes on loopback: the simulated chain service,
+the object store (a directory per node, or one S3 server per node), the scenario's
+validators (with their stakes) and miners (honest ones run ``gauntlet miner``,
+the others ``gauntlet sim-miner --behaviour``). The run directory keeps wallets,
+stores, logs and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -18,17 +19,27 @@ from dataclasses import asdict
 from pathlib import Path
 
 from gauntlet.config.schema import GauntletConfig
+from gauntlet.localnet.faults import FaultError, chain_outage, crash_and_restart
 from gauntlet.localnet.processes import ProcessGroup
 from gauntlet.localnet.report import RunSummary
+from gauntlet.localnet.scenario import (
+    MinerNode,
+    Scenario,
+    ScenarioError,
+    ValidatorNode,
+    expand,
+    honest_scenario,
+    load_scenario,
+)
 from gauntlet.localnet.stores import StoreStartError, start_node_stores
 from gauntlet.node.identity import coldkey_address, create_wallet
 from gauntlet.node.report_table import window_table
 from gauntlet.node.runtime import default_bucket
 from gauntlet.storage.filesystem import FilesystemStore
+from gauntlet.telemetry import base_url, free_ports
 from protocol.keys import reports_prefix, window_of_key, window_report_key
 from protocol.schemas import WindowReport
 
-VALIDATOR_STAKE = 1000.0
 STARTUP_TIMEOUT = 60.0
 
 
@@ -68,14 +79,13 @@ def _wait_for_file(path: Path, group: ProcessGroup, timeout: float) -> str:
     raise LocalnetError(f"timed out waiting for {path}")
 
 
-async def _register(
-    endpoint: str, netuid: int, wallets: Path, names: list[str], stake: float
-) -> None:
+async def _register(endpoint: str, netuid: int, wallets: Path, stakes: dict[str, float]) -> None:
+    """Register each named wallet's hotkey, in order, with its stake."""
     from bittensor import Wallet
 
     from gauntlet.chain.sim.client import SimChainClient
 
-    for name in names:
+    for name, stake in stakes.items():
         keypair = Wallet(name=name, path=str(wallets)).hotkey
         client = SimChainClient(endpoint, netuid, keypair)
         try:
@@ -94,6 +104,35 @@ async def _chain_view(endpoint: str, netuid: int):
         await client.close()
 
 
+def _merge(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` merged in, section by section."""
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )  # fmt: skip
+    return out
+
+
+def apply_scenario(config: GauntletConfig, scenario: Scenario) -> GauntletConfig:
+    """The run's config: the scenario's node overrides, seed, and the windows, block time and
+    store it names unless the localnet settings give them non-default values."""
+    # A localnet setting left at its default yields to the scenario's value.
+    fields = type(config.localnet).model_fields
+    explicit = {k for k in fields if getattr(config.localnet, k) != fields[k].default}
+    data = _merge(config.model_dump(), scenario.config)
+    data["model"]["seed"] = scenario.seed
+    for key in ("windows", "block_time", "store"):
+        value = getattr(scenario, key)
+        if value is not None and key not in explicit:
+            data["localnet"][key] = value
+    try:
+        return GauntletConfig.model_validate(data)
+    except ValueError as exc:
+        raise ScenarioError(f"scenario {scenario.name}: bad config overrides: {exc}") from exc
+
+
 def _node_config(config: GauntletConfig, run: Path) -> Path:
     data = config.model_dump()
     data["storage"]["root"] = str(run / "stores")
@@ -108,29 +147,52 @@ def _node_config(config: GauntletConfig, run: Path) -> Path:
     return path
 
 
+def _scenario(config: GauntletConfig) -> Scenario:
+    ln = config.localnet
+    if ln.scenario:
+        return load_scenario(ln.scenario)
+    return honest_scenario(ln.miners, ln.validators)
+
+
 def run_localnet(config: GauntletConfig, config_file: str | None = None) -> int:
+    from gauntlet.localnet.behaviours import BEHAVIOURS
+
+    try:
+        scenario = _scenario(config)
+        config = apply_scenario(config, scenario)
+        validators, miners = expand(scenario)
+        unknown = sorted({m.behaviour for m in miners} - set(BEHAVIOURS))
+        if unknown:
+            raise ScenarioError(f"scenario {scenario.name}: unknown behaviours {unknown}")
+    except ScenarioError as exc:
+        print(f"localnet: {exc}", file=sys.stderr, flush=True)
+        return 2
     ln = config.localnet
     run = Path(ln.run_dir).expanduser().resolve() / time.strftime("%Y%m%d-%H%M%S")
     run.mkdir(parents=True, exist_ok=False)
     group = ProcessGroup(run / "logs")
-    summary = RunSummary()
-    print(f"localnet: run directory {run}", flush=True)
+    summary = RunSummary(scenario=scenario.name)
+    print(f"localnet: scenario {scenario.name}; run directory {run}", flush=True)
     previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
     try:
-        _run(config, run, group, summary)
+        _run(config, run, group, summary, validators, miners)
         summary.completed = True
         return 0
     except KeyboardInterrupt:
         print("\nlocalnet: interrupted, stopping every process", flush=True)
         return 130
-    except (LocalnetError, StoreStartError) as exc:
+    except (LocalnetError, StoreStartError, FaultError) as exc:
         print(f"localnet: failed: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
+        summary.wall_seconds = round(time.monotonic() - started, 1)
         group.stop_all()
         signal.signal(signal.SIGTERM, previous_sigterm)
+        urls = run / "urls.json"  # metrics and status page URLs, written at start
+        extra = json.loads(urls.read_text()) if urls.is_file() else {}
         (run / "summary.json").write_text(
-            json.dumps({**asdict(summary), "pids": group.pids()}, indent=2)
+            json.dumps({**asdict(summary), **extra, "pids": group.pids()}, indent=2)
         )
 
 
@@ -139,8 +201,40 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSummary) -> None:
+def _miner_argv(
+    config: GauntletConfig, node: MinerNode, common: list[str], hotkeys: dict[str, str]
+) -> list[str]:
+    """Honest miners run the production command; the others the same loop with a behaviour."""
+    args = [*common, "--wallet.name", node.name]
+    if node.inner_steps:
+        args += ["--train.inner_steps", str(node.inner_steps)]
+    if node.behaviour == "honest":
+        return _miner_command(config.localnet.miner_processes, *args)
+    behaviour_args = dict(node.args)
+    if "target" in behaviour_args:  # scenario files name nodes; behaviours need hotkeys
+        behaviour_args["target"] = hotkeys[behaviour_args["target"]]
+    return _gauntlet(
+        "sim-miner", *args, "--behaviour", node.behaviour,
+        "--behaviour-args", json.dumps(behaviour_args),
+    )  # fmt: skip
+
+
+def _lead(validators: list[ValidatorNode]) -> ValidatorNode:
+    """The lead validator's rule (highest stake; ties: registered first, so lowest uid)."""
+    return max(validators, key=lambda v: v.stake)
+
+
+def _run(
+    config: GauntletConfig,
+    run: Path,
+    group: ProcessGroup,
+    summary: RunSummary,
+    validators: list[ValidatorNode],
+    miners: list[MinerNode],
+) -> None:
     ln, netuid, bpw = config.localnet, config.chain.netuid, config.chain.blocks_per_window
+    from bittensor import Wallet
+
     from gauntlet.data import ensure_dataset
 
     print("localnet: preparing the dataset (once; cached)", flush=True)
@@ -150,49 +244,59 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
         max_tokens=config.data.max_tokens or None,
     )
     wallets = run / "wallets"
-    validators = [f"validator{i}" for i in range(ln.validators)]
-    miners = [f"miner{i}" for i in range(ln.miners)]
-    for name in validators + miners:
+    names = [v.name for v in validators] + [m.name for m in miners]
+    for name in names:
         create_wallet(wallets, name)
+    hotkeys = {name: Wallet(name=name, path=str(wallets)).hotkey.ss58_address for name in names}
 
     endpoint = _start_chain(config, run, group, port=0)
-    asyncio.run(_register(endpoint, netuid, wallets, validators, VALIDATOR_STAKE))
-    asyncio.run(_register(endpoint, netuid, wallets, miners, 0.0))
+    stakes = {v.name: v.stake for v in validators} | {m.name: 0.0 for m in miners}
+    asyncio.run(_register(endpoint, netuid, wallets, stakes))
 
     node_config = _node_config(config, run)
     common = ["--config", str(node_config), "--chain.endpoint", endpoint]
-    stores = start_node_stores(run, group, validators + miners) if ln.store == "s3" else {}
-    for name in validators:
-        env = {**os.environ, **stores.get(name, {}).get("env", {})}
-        group.start(name, _gauntlet("validator", *common, "--wallet.name", name), env=env)
-    for name in miners:
-        env = {**os.environ, **stores.get(name, {}).get("env", {})}
+    stores = start_node_stores(run, group, names) if ln.store == "s3" else {}
+
+    def env(name: str) -> dict[str, str]:
+        return {**os.environ, **stores.get(name, {}).get("env", {})}
+
+    ports = _metrics_ports(config, run, names, _lead(validators).name)
+
+    def own(name: str) -> list[str]:
+        return [*common, "--telemetry.metrics_port", str(ports[name])]
+
+    for v in validators:
         group.start(
-            name, _miner_command(ln.miner_processes, *common, "--wallet.name", name), env=env
+            v.name, _gauntlet("validator", *own(v.name), "--wallet.name", v.name), env=env(v.name)
         )
+    for m in miners:
+        group.start(m.name, _miner_argv(config, m, own(m.name), hotkeys), env=env(m.name))
 
     metagraph = asyncio.run(_chain_view(endpoint, netuid))
-    from bittensor import Wallet
-
-    hotkeys = {
-        name: Wallet(name=name, path=str(wallets)).hotkey.ss58_address
-        for name in validators + miners
-    }
     role_of = {hotkey: name for name, hotkey in hotkeys.items()}
+    behaviour_of = {m.name: m.behaviour for m in miners} | {v.name: "validator" for v in validators}
     summary.roles = {n.uid: role_of.get(n.hotkey, "?") for n in metagraph.neurons}
-    lead = hotkeys[validators[0]]
+    summary.behaviours = {uid: behaviour_of.get(name, "?") for uid, name in summary.roles.items()}
+    summary.budgets = {
+        n.uid: m.inner_steps or config.train.inner_steps
+        for n in metagraph.neurons
+        for m in miners
+        if role_of.get(n.hotkey) == m.name
+    }
+    lead = _lead(validators)
     # Reports are read straight from the lead's bucket directory (rclone serves plain files).
-    lead_store = stores.get(validators[0])
+    lead_store = stores.get(lead.name)
     reports = (
         FilesystemStore(lead_store["root"], lead_store["bucket"])
         if lead_store
-        else FilesystemStore(run / "stores", default_bucket(lead))
+        else FilesystemStore(run / "stores", default_bucket(hotkeys[lead.name]))
     )
-    lead_uid = metagraph.by_hotkey(lead).uid  # type: ignore[union-attr]
+    lead_uid = metagraph.by_hotkey(hotkeys[lead.name]).uid  # type: ignore[union-attr]
 
     window_seconds = bpw * ln.block_time
     deadline = time.monotonic() + STARTUP_TIMEOUT + window_seconds * (ln.windows + 3) * 2
     deadline += ln.chain_outage_seconds * 2 if ln.chain_outage_after else 0
+    deadline += window_seconds * 4 if ln.kill_validator_after else 0
     while len(summary.windows) < ln.windows:
         if time.monotonic() > deadline:
             raise LocalnetError(
@@ -202,19 +306,43 @@ def _run(config: GauntletConfig, run: Path, group: ProcessGroup, summary: RunSum
             raise LocalnetError(
                 f"{dead[0].name} exited (code {dead[0].process.returncode}); see {dead[0].log_path}"
             )
-        report = _next_report(reports, lead, summary)
+        summary.peak_rss_bytes = max(summary.peak_rss_bytes, group.rss_bytes())
+        report = _next_report(reports, hotkeys[lead.name], summary)
         if report is None:
             time.sleep(min(1.0, ln.block_time))
             continue
         summary.add(report)
         print(window_table(report, summary.roles), flush=True)
         if ln.chain_outage_after and len(summary.windows) == ln.chain_outage_after:
-            _chain_outage(config, run, group, endpoint)
+            chain_outage(
+                group,
+                ln.chain_outage_seconds,
+                lambda: _start_chain(config, run, group, port=int(endpoint.rsplit(":", 1)[1])),
+                endpoint,
+            )
+        if ln.kill_validator_after and len(summary.windows) == ln.kill_validator_after:
+            victim = next(c for c in group.children if c.name == validators[-1].name)
+            crash_and_restart(group, victim, delay=0.4 * window_seconds, downtime=window_seconds)
 
     metagraph = asyncio.run(_chain_view(endpoint, netuid))
     summary.chain_weights = dict(metagraph.weights.get(lead_uid, {}))
     summary.incentive = {n.uid: n.incentive for n in metagraph.neurons}
     print(summary.render(), flush=True)
+
+
+def _metrics_ports(
+    config: GauntletConfig, run: Path, names: list[str], lead: str
+) -> dict[str, int]:
+    """A free metrics port per node; their URLs go to ``urls.json`` (and summary.json)."""
+    host = config.telemetry.metrics_host
+    ports = dict(zip(names, free_ports(len(names), host), strict=True))
+    status = base_url(host, ports[lead]) + "/"
+    metrics = {name: base_url(host, port) + "/metrics" for name, port in ports.items()}
+    (run / "urls.json").write_text(json.dumps({"metrics": metrics, "status_page": status}))
+    print(
+        f"localnet: status page {status} ({lead}); metrics URLs in {run / 'urls.json'}", flush=True
+    )
+    return ports
 
 
 def _start_chain(config: GauntletConfig, run: Path, group: ProcessGroup, *, port: int) -> str:
@@ -231,19 +359,6 @@ def _start_chain(config: GauntletConfig, run: Path, group: ProcessGroup, *, port
         ),
     )  # fmt: skip
     return _wait_for_file(ready, group, STARTUP_TIMEOUT)
-
-
-def _chain_outage(config: GauntletConfig, run: Path, group: ProcessGroup, endpoint: str) -> None:
-    """Stop the chain, wait, restart it on the same port and database (nodes must ride it out)."""
-    chain = next(c for c in group.children if c.name == "chain")
-    seconds = config.localnet.chain_outage_seconds
-    print(f"localnet: fault injection: chain down for {seconds:.0f}s", flush=True)
-    group.stop(chain)
-    time.sleep(seconds)
-    restarted = _start_chain(config, run, group, port=int(endpoint.rsplit(":", 1)[1]))
-    if restarted != endpoint:
-        raise LocalnetError(f"chain came back at {restarted}, not {endpoint}")
-    print("localnet: fault injection: chain is back", flush=True)
 
 
 def _next_report(store: FilesystemStore, hotkey: str, summary: RunSummary) -> WindowReport | None:

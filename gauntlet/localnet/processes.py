@@ -22,6 +22,7 @@ class Child:
     name: str
     process: subprocess.Popen
     log_path: Path
+    env: dict[str, str] | None = None
 
     @property
     def alive(self) -> bool:
@@ -52,7 +53,7 @@ class ProcessGroup:
                     env=env,
                     start_new_session=True,
                 )
-            child = Child(name, process, log_path)
+            child = Child(name, process, log_path, env)
             self.children.append(child)
         finally:
             for sig, handler in previous.items():
@@ -71,6 +72,28 @@ class ProcessGroup:
             child.process.wait()
         self.children.remove(child)
         self.retired.append(child)
+
+    def kill(self, child: Child) -> None:
+        """SIGKILL one child at once, no grace (crash injection); like :meth:`stop` otherwise."""
+        _signal_group(child.process, signal.SIGKILL)
+        child.process.wait()
+        self.children.remove(child)
+        self.retired.append(child)
+
+    def rss_bytes(self) -> int:
+        """Resident memory of every live process in our children's process groups, summed."""
+        groups = {c.process.pid for c in self.children if c.alive}
+        total = 0
+        for proc in Path("/proc").glob("[0-9]*"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # Field 5 of /proc/PID/stat (after the parenthesised name) is the process group.
+                stat = (proc / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[2]) not in groups:
+                    continue
+                for line in (proc / "status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        return total
 
     def dead(self) -> list[Child]:
         return [c for c in self.children if not c.alive]

@@ -13,6 +13,7 @@ def _fmt(value: float | None, spec: str = ".4f") -> str:
 
 @dataclass
 class RunSummary:
+    scenario: str = ""
     windows: list[int] = field(default_factory=list)
     validation_loss_first: float | None = None  # θ before the first reported window
     validation_loss_last: float | None = None  # θ after the last reported window
@@ -20,8 +21,21 @@ class RunSummary:
         default_factory=dict
     )  # first validator's weights on chain
     incentive: dict[int, float] = field(default_factory=dict)
-    roles: dict[int, str] = field(default_factory=dict)
+    roles: dict[int, str] = field(default_factory=dict)  # uid -> node name
+    behaviours: dict[int, str] = field(default_factory=dict)  # uid -> behaviour or "validator"
+    budgets: dict[int, int] = field(default_factory=dict)  # miner uid -> inner steps per window
     completed: bool = False
+    wall_seconds: float = 0.0
+    peak_rss_bytes: int = 0  # all processes of the run together, sampled once per poll
+
+    def incentive_shares(self) -> tuple[float, float]:
+        """(honest, adversarial) shares of the miners' incentive at the end (0, 0 if none)."""
+        miners = {u: b for u, b in self.behaviours.items() if b != "validator"}
+        total = sum(self.incentive.get(u, 0.0) for u in miners)
+        if total <= 0:
+            return 0.0, 0.0
+        honest = sum(self.incentive.get(u, 0.0) for u, b in miners.items() if b == "honest")
+        return honest / total, 1.0 - honest / total
 
     def add(self, report: WindowReport) -> None:
         if self.validation_loss_first is None:
@@ -30,14 +44,16 @@ class RunSummary:
         self.windows.append(report.window)
 
     def render(self) -> str:
+        honest, adversarial = self.incentive_shares()
         lines = [
             f"localnet: {len(self.windows)} windows, validation loss "
-            f"{_fmt(self.validation_loss_first)} -> {_fmt(self.validation_loss_last)}",
-            f"  {'uid':>4} {'role':<10} {'chain weight':>12} {'incentive':>10}",
+            f"{_fmt(self.validation_loss_first)} -> {_fmt(self.validation_loss_last)}; "
+            f"incentive honest {honest:.1%}, adversarial {adversarial:.1%}",
+            f"  {'uid':>4} {'role':<10} {'behaviour':<10} {'chain weight':>12} {'incentive':>10}",
         ]
         for uid in sorted(self.roles):
             lines.append(
-                f"  {uid:>4} {self.roles[uid]:<10} {self.chain_weights.get(uid, 0.0):>12.4f} "
-                f"{self.incentive.get(uid, 0.0):>10.4f}"
+                f"  {uid:>4} {self.roles[uid]:<10} {self.behaviours.get(uid, '?'):<10} "
+                f"{self.chain_weights.get(uid, 0.0):>12.4f} {self.incentive.get(uid, 0.0):>10.4f}"
             )
         return "\n".join(lines)

@@ -17,8 +17,9 @@ import torch
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.node.gather import Contribution
-from gauntlet.score.config import COPY, DESYNCED, OK, REPLAY, WRONG_PAGES, ScoringConfig
+from gauntlet.score.config import COPY, DESYNCED, OK, OUTLIER, REPLAY, WRONG_PAGES, ScoringConfig
 from gauntlet.score.copies import copiers, near_duplicate_pairs
+from gauntlet.score.norms import norm_outliers
 from gauntlet.score.pages import check_pages
 from gauntlet.score.replay import SketchEntry, find_replay, sketch
 from gauntlet.score.sync import estimate_steps_behind, sync_score
@@ -46,6 +47,11 @@ def sketch_delta(delta: Delta, config: ScoringConfig) -> np.ndarray:
     return total
 
 
+def delta_norm(delta: Delta) -> float:
+    """L2 norm of the whole update (float64 accumulation)."""
+    return float(sum(t.detach().to(torch.float64).pow(2).sum() for t in delta.values())) ** 0.5
+
+
 def step_magnitudes(
     last_step: Delta | None, window: int, sizes: list[tuple[str, int]], count: int, lr: float
 ) -> list[float]:
@@ -64,11 +70,14 @@ def check_window(
     own_fingerprint: list[float],
     magnitudes: list[float],
     sketches: Mapping[int, np.ndarray],
+    norms: Mapping[int, float],
     history: Sequence[SketchEntry],
     config: ScoringConfig,
 ) -> dict[int, Verdict]:
-    """Each miner's outcome for ``window``; ``sketches`` holds one per valid contribution."""
+    """Each miner's outcome for ``window``; ``sketches`` and ``norms`` hold one per valid
+    contribution. Order: pages, sync, norm outlier, replay, then copies among the rest."""
     verdicts: dict[int, Verdict] = {}
+    outliers = norm_outliers(norms, config.norm_ratio_limit)
     for c in contributions:
         if not c.ok or c.manifest is None:
             verdicts[c.uid] = Verdict(c.uid, c.hotkey, c.status, reason=c.reason)
@@ -83,6 +92,10 @@ def check_window(
             verdicts[c.uid] = Verdict(
                 c.uid, c.hotkey, DESYNCED, 0.0, f"about {behind:.1f} windows behind"
             )
+            continue
+        if c.uid in outliers:
+            reason = f"update norm {outliers[c.uid]:.1f}x the window's median"
+            verdicts[c.uid] = Verdict(c.uid, c.hotkey, OUTLIER, sync, reason)
             continue
         replay = find_replay(sketches[c.uid], history, window, config.replay_threshold)
         if replay is not None:

@@ -20,9 +20,11 @@ from gauntlet.compress.aggregate import Delta
 from gauntlet.config.schema import GauntletConfig, TrainConfig
 from gauntlet.data import PageDataset
 from gauntlet.model import causal_lm_loss
+from gauntlet.node.behaviour import Honest
 from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.miner_state import MinerState, load_state, save_state, state_path
 from gauntlet.node.runtime import Runtime, load_data_and_model, open_runtime, resolve_device
+from gauntlet.telemetry import METRICS
 from gauntlet.train.distributed import DistContext, init_from_env, shutdown
 from gauntlet.train.fingerprint import fingerprint
 from gauntlet.train.inner import InnerResult, InnerSettings, snapshot, train_inner
@@ -108,9 +110,14 @@ async def upload(
     pages: list[int],
     sync_print: list[float],
     error_feedback: Delta,
+    behaviour: Honest,
 ) -> tuple[int, Delta]:
     """Compress Δ plus the carried residual, sign, store; returns (bytes, the new residual)."""
-    tensors, residual = rt.codec.encode(result.delta, error_feedback or None)
+    delta = await behaviour.update(rt, window, result.delta)
+    tensors, residual = rt.codec.encode(delta, error_feedback or None)
+    wire = await behaviour.wire_tensors(rt, window, tensors)
+    if wire is None:
+        return 0, error_feedback
     manifest = ContributionManifest(
         netuid=rt.config.chain.netuid,
         window=window,
@@ -122,8 +129,10 @@ async def upload(
         codec=CodecParams(rt.codec.params),
         tensors_sha256="0" * 64,  # filled in by encode_payload
     )
-    data = encode_payload(tensors, manifest, rt.keypair)
-    await rt.store.put(contribution_key(window, rt.hotkey), data)
+    data = behaviour.finish(window, encode_payload(wire, manifest, rt.keypair))
+    await behaviour.before_upload(rt, window)
+    with METRICS.upload("contribution", len(data)):
+        await rt.store.put(contribution_key(window, rt.hotkey), data)
     return len(data), residual
 
 
@@ -134,12 +143,18 @@ async def plan_window(rt: Runtime) -> WindowPlan:
     await rt.catch_up(window)  # θ_window: every aggregate before this window applied
     if window_of(await rt.chain.current_block(), bpw) != window:
         log.warning("window %d closed while syncing; skipping it", window)
+        METRICS.error("window_skipped")
         return WindowPlan(window, [], train=False)
     return WindowPlan(window, assigned_pages(rt, window), train=True)
 
 
 async def publish(
-    rt: Runtime, plan: WindowPlan, result: InnerResult, sync_print: list[float], state: MinerState
+    rt: Runtime,
+    plan: WindowPlan,
+    result: InnerResult,
+    sync_print: list[float],
+    state: MinerState,
+    behaviour: Honest,
 ) -> MinerState:
     """Leader: upload the window's contribution if it is still on time and sane; the new state.
 
@@ -148,11 +163,18 @@ async def publish(
     window = plan.window
     if window_of(await rt.chain.current_block(), rt.config.chain.blocks_per_window) != window:
         log.warning("window %d: training outlasted the window, not uploading", window)
+        METRICS.error("training_too_slow")
         return state
     if not all(math.isfinite(x) for x in [*sync_print, result.losses[-1]]):
         log.error("window %d: the model or its loss is not finite; not uploading", window)
+        METRICS.error("nonfinite_model")
         return state
-    size, residual = await upload(rt, window, result, plan.pages, sync_print, state.error_feedback)
+    size, residual = await upload(
+        rt, window, result, plan.pages, sync_print, state.error_feedback, behaviour
+    )
+    if not size:
+        log.info("window %d: nothing uploaded", window)
+        return state
     state = MinerState(window=window, step=state.step + len(result.losses), error_feedback=residual)
     save_state(miner_state_file(rt), state, model_name=rt.config.model.name)
     log.info(
@@ -177,7 +199,7 @@ def _share_plan(dist: DistContext, plan: WindowPlan | None) -> WindowPlan:
     return WindowPlan(data[0], data[1], data[2])
 
 
-async def _lead(config: GauntletConfig, dist: DistContext) -> None:
+async def _lead(config: GauntletConfig, dist: DistContext, behaviour: Honest) -> None:
     rt = await open_runtime(config, resolve_device(config, dist.local_rank))
     log.info(
         "miner uid %d hotkey %s on netuid %d (%d process%s)",
@@ -191,16 +213,27 @@ async def _lead(config: GauntletConfig, dist: DistContext) -> None:
         log.info("resumed miner state: window %d, step %d, %d residual tensors",
                  state.window, state.step, len(state.error_feedback))  # fmt: skip
     try:
+        await rt.serve_telemetry("miner")
         done = 0
         while not config.node.max_windows or done < config.node.max_windows:
-            plan = _share_plan(dist, await retry_transient(plan_window, rt))
+            plan = await retry_transient(plan_window, rt)
+            METRICS.window.set(plan.window)
+            if plan.train and not behaviour.online(plan.window):
+                log.info("window %d: %s miner stays offline", plan.window, behaviour.name)
+                plan = replace(plan, train=False)
+            model = behaviour.training_model(rt, plan.window)
+            trained = replace(plan, pages=behaviour.training_pages(rt, plan.window, plan.pages))
+            _share_plan(dist, trained)
             if plan.train:
-                dist.broadcast_parameters(rt.model)
-                sync_print = fingerprint(rt.model, plan.window)
+                dist.broadcast_parameters(model)
+                sync_print = fingerprint(model, plan.window)
                 result = train_window(
-                    config.train, rt.dataset, rt.model, plan, device=rt.device, dist=dist
+                    config.train, rt.dataset, model, trained, device=rt.device, dist=dist
                 )
-                state = await retry_transient(publish, rt, plan, result, sync_print, state)
+                METRICS.observe_training(result.losses, result.tokens, result.seconds)
+                state = await retry_transient(
+                    publish, rt, plan, result, sync_print, state, behaviour
+                )
             done += 1
             await retry_transient(
                 rt.chain.wait_for_block, window_end(plan.window, config.chain.blocks_per_window)
@@ -223,11 +256,12 @@ def _follow(config: GauntletConfig, dist: DistContext) -> None:
             train_window(config.train, dataset, model, plan, device=device, dist=dist)
 
 
-async def run_miner(config: GauntletConfig) -> None:
+async def run_miner(config: GauntletConfig, behaviour: Honest | None = None) -> None:
+    """Mine until ``node.max_windows`` (0: forever); ``behaviour`` is for simulations only."""
     dist = init_from_env(config.train.device)
     try:
         if dist.is_leader:
-            await _lead(config, dist)
+            await _lead(config, dist, behaviour or Honest())
         else:
             _follow(config, dist)
     finally:

@@ -156,8 +156,9 @@ class Runtime:
         behind by more, load the lead's newest checkpoint and replay its records."""
         if target_window - self.window > 1:
             lead = await find_lead(self)
-            if lead is not None:
-                await restore_checkpoint(self, lead, target_window)
+            if lead is not None:  # stop one short: replaying the last window sets last_aggregate,
+                # which validators need (sync magnitudes, page-bias reference, free-rider sketch)
+                await restore_checkpoint(self, lead, target_window - 1)
             while self.window < target_window:
                 await replay_window(self, lead)
         while self.window < target_window:

@@ -20,13 +20,20 @@ from pathlib import Path
 
 from gauntlet.chain.base import ChainError
 from gauntlet.config.schema import GauntletConfig
-from gauntlet.node.checks import Verdict, check_window, sketch_delta, step_magnitudes
+from gauntlet.node.checks import (
+    Verdict,
+    check_window,
+    delta_norm,
+    sketch_delta,
+    step_magnitudes,
+)
 from gauntlet.node.evaluation import evaluate_peers, loss_on, window_seed
 from gauntlet.node.gather import Contribution
 from gauntlet.node.lead import publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.report_table import window_table
 from gauntlet.node.runtime import Runtime, open_runtime
+from gauntlet.node.status_page import StatusBoard, status_routes
 from gauntlet.node.validator_state import ValidatorFiles
 from gauntlet.score.config import OK, ScoringConfig
 from gauntlet.score.loss import Evaluation
@@ -35,6 +42,7 @@ from gauntlet.score.selection import select_peers
 from gauntlet.score.state import ValidatorScores
 from gauntlet.score.window import PeerWindow, advance_window
 from gauntlet.storage.base import StorageError
+from gauntlet.telemetry import METRICS
 from gauntlet.train.fingerprint import fingerprint
 from protocol.assignment import assign_pages
 from protocol.keys import window_report_key
@@ -85,6 +93,7 @@ class Validator:
             own_fingerprint=own_print,
             magnitudes=magnitudes,
             sketches=sketches,
+            norms={c.uid: delta_norm(c.delta) for c in contributions if c.ok and c.delta},
             history=self.state.sketches,
             config=self.scoring,
         )
@@ -125,10 +134,10 @@ class Validator:
         new_sketches = [
             SketchEntry.of(window, uid, values) for uid, values in sorted(sketches.items())
         ]
-        if rt.last_aggregate is not None:
-            new_sketches.append(
-                SketchEntry.of(window, AGGREGATE_UID, sketch_delta(rt.last_aggregate, cfg))
-            )
+        if rt.last_aggregate is not None:  # as a free-rider would upload it: through the codec
+            wire, _ = rt.codec.encode(rt.last_aggregate, None)
+            resent = rt.codec.decode(wire, rt.shapes, rt.device)
+            new_sketches.append(SketchEntry.of(window, AGGREGATE_UID, sketch_delta(resent, cfg)))
         observations = {
             uid: PeerWindow(
                 hotkey=v.hotkey, outcome=v.outcome, sync=v.sync, evaluation=evaluations.get(uid)
@@ -147,12 +156,13 @@ class Validator:
         )
         try:  # lead artifacts and the report are best effort; the window's work is done
             await publish_lead_artifacts(rt, window, used)
-            await rt.store.put(
-                window_report_key(window, rt.hotkey), report.model_dump_json().encode()
-            )
+            body = report.model_dump_json().encode()
+            with METRICS.upload("report", len(body)):
+                await rt.store.put(window_report_key(window, rt.hotkey), body)
             await rt.prune(window)
         except (StorageError, ChainError) as exc:
             log.warning("window %d: could not publish (%s): %s", window, exc.reason, exc)
+            METRICS.error(f"publish_{exc.reason}")
         return report
 
     def report(
@@ -209,12 +219,16 @@ async def set_weights(rt: Runtime, weights: dict[int, float]) -> bool:
     uids = sorted(uid for uid, w in weights.items() if w > 0)
     if not uids:
         log.info("no positive scores yet; not setting weights")
+        METRICS.weights_set.labels("skipped").inc()
         return False
     try:
         await rt.chain.set_weights(uids, [weights[uid] for uid in uids])
     except ChainError as exc:  # rate limit, outage: keep working, try next interval
         log.warning("set_weights failed (%s): %s", exc.reason, exc)
+        METRICS.weights_set.labels("failure").inc()
+        METRICS.error(f"set_weights_{exc.reason}")
         return False
+    METRICS.weights_set.labels("success").inc()
     return True
 
 
@@ -246,12 +260,18 @@ async def run_validator(config: GauntletConfig) -> None:
         "validator uid %d hotkey %s on netuid %d (state: last window %d)",
         rt.uid, rt.hotkey, config.chain.netuid, validator.state.last_window,
     )  # fmt: skip
+    board = StatusBoard(config.telemetry.status_history)
+    board.load_journal(files.journal)
     try:
+        await rt.serve_telemetry("validator", status_routes(board))
         start = await retry_transient(first_window, rt, validator.state)
         await retry_transient(rt.catch_up, start)
         done = 0
         while not config.node.max_windows or done < config.node.max_windows:
-            await retry_transient(validator.process, rt.window)
+            METRICS.window.set(rt.window)
+            report = await retry_transient(validator.process, rt.window)
+            board.add(report)
+            METRICS.observe_report(report)
             done += 1
     finally:
         await rt.close()

@@ -23,7 +23,8 @@ DESYNCED = "desynced"
 WRONG_PAGES = "wrong_pages"
 COPY = "copy"
 REPLAY = "replay"
-OUTCOMES = (OK, MISSING, LATE, INVALID, UNREADABLE, DESYNCED, WRONG_PAGES, COPY, REPLAY)
+OUTLIER = "outlier"
+OUTCOMES = (OK, MISSING, LATE, INVALID, UNREADABLE, DESYNCED, WRONG_PAGES, COPY, REPLAY, OUTLIER)
 
 
 def _default_penalties() -> dict[str, float]:
@@ -35,6 +36,7 @@ def _default_penalties() -> dict[str, float]:
         WRONG_PAGES: 0.0,
         COPY: 0.0,
         REPLAY: 0.0,
+        OUTLIER: 0.0,
     }
 
 
@@ -44,7 +46,7 @@ class ScoringConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     # --- sync (requirement 1) ---
-    sync_max_steps: float = 5.0
+    sync_max_steps: float = 3.0
     """(>0) steps behind at which the sync score reaches 0 (linear) or the cut-off (exponential)."""
     sync_shape: str = "linear"
     """'linear': 1 - s/max; 'exponential': exp(-3 s/max), cut to 0 at s >= max."""
@@ -70,11 +72,14 @@ class ScoringConfig(BaseModel):
     """(>=1) windows without evaluation after which a live peer is evaluated first."""
 
     # --- uniqueness (requirement 3) ---
-    indicator_margin: float = 0.0
-    """(>=0) own-page improvement must exceed random-page improvement by this (same units)."""
-    indicator_graded: bool = False
-    """False: indicator in {-1,+1}; True: tanh((own-random-margin)/indicator_scale) in (-1,1)."""
-    indicator_scale: float = 0.01
+    indicator_margin: float = 0.008
+    """(>=0) own-page improvement must exceed random-page improvement by this (same units). A
+    miner that trained elsewhere has own ≈ random, so a coin-flip indicator would leave it half
+    its uniqueness; the margin makes 'no better than random' count against it."""
+    indicator_graded: bool = True
+    """False: indicator in {-1,+1}; True: tanh((own-random-margin)/indicator_scale) in (-1,1),
+    so noise around the margin moves the average little and clear gaps count fully."""
+    indicator_scale: float = 0.02
     """(>0) scale of the graded indicator, same units as the improvements."""
     uniqueness_ema: float = 0.2
     """(0,1] weight of the newest window in the uniqueness (indicator) moving average."""
@@ -86,6 +91,9 @@ class ScoringConfig(BaseModel):
     """[-1,1] cosine at or above which two same-window contributions are near-duplicates."""
     replay_threshold: float = 0.95
     """[-1,1] sketch cosine at or above which a contribution replays an earlier one."""
+    norm_ratio_limit: float = 8.0
+    """(>1) an update whose L2 norm exceeds this multiple of the window's median norm (over at
+    least 3 valid contributions) is an outlier: scaled up to dominate, penalised, not evaluated."""
     sketch_dim: int = 256
     """(>=8) dimensions of the public count-sketch used for replay detection."""
     sketch_history: int = 1024
@@ -111,7 +119,7 @@ class ScoringConfig(BaseModel):
     # --- final score and weights (requirement 5) ---
     penalties: dict[str, float] = Field(default_factory=_default_penalties)
     """Outcome -> multiplier in [0,1] applied to the stored final score on a faulty window."""
-    inactivity_decay: float = 0.9
+    inactivity_decay: float = 0.5
     """[0,1] multiplier applied to the stored final score for each missing window."""
     reset_after_inactive: int = 25
     """(>=1) consecutive missing windows after which a uid's state is reset to fresh."""
@@ -135,6 +143,7 @@ class ScoringConfig(BaseModel):
         _check(prior is None or -1 <= prior <= 1, "uniqueness_prior must be in [-1, 1]")
         for name in ("copy_threshold", "replay_threshold"):
             _check(-1 <= getattr(self, name) <= 1, f"{name} must be in [-1, 1]")
+        _check(self.norm_ratio_limit > 1, "norm_ratio_limit must be > 1")
         _check(self.sketch_dim >= 8, "sketch_dim must be >= 8")
         _check(self.sketch_history >= 0, "sketch_history must be >= 0")
         _check(math.isfinite(self.rating_mu), "rating_mu must be finite")

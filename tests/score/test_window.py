@@ -13,7 +13,9 @@ from gauntlet.score.replay import SketchEntry
 from gauntlet.score.state import PeerState, ValidatorScores
 from gauntlet.score.window import PeerWindow, advance_window
 
-CFG = ScoringConfig(relative_improvement=False, ordinal_z=3.0, uniqueness_prior=None)
+# Hand-computable settings: binary indicator without margin, no uniqueness prior.
+BINARY = {"indicator_graded": False, "indicator_margin": 0.0, "inactivity_decay": 0.9}
+CFG = ScoringConfig(relative_improvement=False, ordinal_z=3.0, uniqueness_prior=None, **BINARY)
 GOOD = Evaluation(own_before=3.0, own_after=2.0, random_before=3.0, random_after=2.5)
 WEAK = Evaluation(own_before=3.0, own_after=2.9, random_before=3.0, random_after=2.95)
 
@@ -38,7 +40,7 @@ def test_evaluated_peers_play_a_match_and_get_final_scores() -> None:
 
 
 def test_with_the_default_ordinal_the_loser_of_a_close_match_keeps_a_positive_score() -> None:
-    cfg = ScoringConfig(relative_improvement=False, uniqueness_prior=None)  # ordinal_z = 1
+    cfg = ScoringConfig(relative_improvement=False, uniqueness_prior=None, **BINARY)  # z = 1
     state = advance_window(
         ValidatorScores(),
         0,
@@ -52,7 +54,7 @@ def test_with_the_default_ordinal_the_loser_of_a_close_match_keeps_a_positive_sc
 
 def test_the_uniqueness_prior_keeps_a_newcomer_positive_after_one_unlucky_window() -> None:
     unlucky = Evaluation(own_before=3.0, own_after=2.95, random_before=3.0, random_after=2.9)
-    cfg = ScoringConfig(relative_improvement=False)  # prior 0.5, ema 0.2
+    cfg = ScoringConfig(relative_improvement=False, **BINARY)  # prior 0.5, ema 0.2
     first = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=unlucky)}, cfg)
     assert first.peers[1].uniqueness == pytest.approx(0.8 * 0.5 + 0.2 * -1.0)
     assert first.peers[1].score > 0
@@ -162,3 +164,21 @@ def test_new_sketches_join_the_bounded_history() -> None:
     entries = [SketchEntry(w, 1, (float(w),)) for w in range(3)]
     state = advance_window(ValidatorScores(), 0, {}, cfg, new_sketches=entries)
     assert state.sketches == tuple(entries[1:])
+
+
+def test_defaults_zero_a_miner_no_better_on_its_own_pages_but_pay_a_clear_gap() -> None:
+    """Default graded indicator with a margin: own ≈ random (trained elsewhere) sinks the
+    uniqueness average below 0 within a few windows; a clear own-page gap keeps it high."""
+    cfg = ScoringConfig()
+    honest = Evaluation(own_before=3.0, own_after=2.7, random_before=3.0, random_after=2.85)
+    elsewhere = [  # relative gaps of +0.003, -0.007, +0.001, -0.005: noise around zero
+        Evaluation(own_before=3.0, own_after=2.85 - d, random_before=3.0, random_after=2.85)
+        for d in (0.009, -0.021, 0.003, -0.015)
+    ]
+    state = ValidatorScores()
+    for window, other in enumerate(elsewhere):
+        seen = {1: PeerWindow("a", evaluation=honest), 2: PeerWindow("b", evaluation=other)}
+        state = advance_window(state, window, seen, cfg)
+    assert state.peers[1].uniqueness is not None and state.peers[1].uniqueness > 0.7
+    assert state.peers[2].uniqueness is not None and state.peers[2].uniqueness < 0
+    assert state.peers[2].score == 0.0 and state.peers[1].score > 0

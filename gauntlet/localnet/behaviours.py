@@ -1,0 +1,250 @@
+"""Miner behaviours for the local simulated subnet: the honest miner and its adversaries.
+
+Each behaviour overrides one or two hooks of :class:`gauntlet.node.behaviour.Honest`
+and runs inside the real miner loop (``python -m gauntlet.localnet.adversary``).
+To add one: subclass, give it a ``name``, decorate it with ``@behaviour``; its
+constructor takes keyword arguments from the scenario file (``args = {...}``).
+See docs/localnet.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gauntlet.compress.aggregate import Delta
+from gauntlet.node.behaviour import Honest
+from gauntlet.storage.base import ObjectNotFound, StorageError
+from protocol.assignment import assign_pages
+from protocol.container import Limits, decode_payload
+from protocol.errors import ProtocolError
+from protocol.keys import contribution_key
+from protocol.windows import window_end
+
+if TYPE_CHECKING:
+    from gauntlet.node.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BEHAVIOURS: dict[str, type[Honest]] = {"honest": Honest}
+
+
+def behaviour(cls: type[Honest]) -> type[Honest]:
+    """Register a behaviour class under its ``name``."""
+    BEHAVIOURS[cls.name] = cls
+    return cls
+
+
+def make_behaviour(name: str, args: dict[str, Any] | None = None) -> Honest:
+    """The behaviour ``name`` built with the scenario's ``args``; ValueError if unknown."""
+    if name not in BEHAVIOURS:
+        raise ValueError(f"unknown behaviour {name!r}; known: {', '.join(sorted(BEHAVIOURS))}")
+    try:
+        return BEHAVIOURS[name](**(args or {}))
+    except TypeError as exc:
+        raise ValueError(f"behaviour {name!r}: bad arguments {args}: {exc}") from exc
+
+
+async def _block_seconds(rt: Runtime, block: int) -> float:
+    """Seconds until ``block`` on the chain clock (0 if it has passed)."""
+    now = await rt.chain.current_block()
+    return max(0.0, (block - now) * await rt.chain.block_time())
+
+
+@behaviour
+class Copycat(Honest):
+    """Waits for ``target``'s contribution (an ss58 hotkey), then signs its tensors as its own."""
+
+    name = "copycat"
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    async def wire_tensors(
+        self, rt: Runtime, window: int, tensors: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray] | None:
+        _, miners = await rt.peers.miners(rt.chain)
+        victim = next((p for p in miners if p.hotkey == self.target), None)
+        if victim is None or victim.store is None:
+            log.warning("copycat: target %s not readable; uploading nothing", self.target)
+            return None
+        deadline = window_end(window, rt.config.chain.blocks_per_window) - 1
+        limits = Limits(max_bytes=rt.config.storage.max_payload_bytes)
+        while await rt.chain.current_block() < deadline:
+            try:
+                data = await victim.store.get(
+                    contribution_key(window, victim.hotkey), max_bytes=limits.max_bytes
+                )
+                payload = decode_payload(
+                    data,
+                    limits=limits,
+                    expected_hotkey=victim.hotkey,
+                    expected_window=window,
+                    expected_netuid=rt.config.chain.netuid,
+                )
+                return dict(payload.tensors)
+            except (ObjectNotFound, StorageError, ProtocolError):
+                await asyncio.sleep(0.2)
+        log.warning("copycat: nothing to copy in window %d; uploading nothing", window)
+        return None
+
+
+@behaviour
+class Replay(Honest):
+    """Re-uploads the tensors it uploaded ``lag`` windows earlier (honest until it has some)."""
+
+    name = "replay"
+
+    def __init__(self, lag: int = 2) -> None:
+        self.lag = lag
+        self.sent: dict[int, dict[str, np.ndarray]] = {}
+
+    async def wire_tensors(
+        self, rt: Runtime, window: int, tensors: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        old = self.sent.get(window - self.lag)
+        self.sent[window] = tensors if old is None else old
+        self.sent = {w: t for w, t in self.sent.items() if w > window - self.lag - 1}
+        return tensors if old is None else old
+
+
+@behaviour
+class Freerider(Honest):
+    """Trains nothing useful: uploads the previous window's aggregate, compressed."""
+
+    name = "freerider"
+
+    async def wire_tensors(
+        self, rt: Runtime, window: int, tensors: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        if rt.last_aggregate is None:
+            return tensors
+        return rt.codec.encode(rt.last_aggregate, None)[0]
+
+
+@behaviour
+class WrongData(Honest):
+    """Trains on the pages assigned to someone else, but claims its own in the manifest."""
+
+    name = "wrongdata"
+
+    def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
+        return assign_pages(
+            netuid=rt.config.chain.netuid,
+            uid=rt.uid + 10_000,
+            hotkey=rt.hotkey + "/elsewhere",
+            window=window,
+            dataset_id=rt.dataset.dataset_id,
+            num_pages=rt.dataset.num_train_pages,
+            pages_per_window=len(assigned),
+        )
+
+
+def _like(delta: Delta, make: Callable[[torch.Tensor], torch.Tensor]) -> Delta:
+    return {name: make(t) for name, t in delta.items()}
+
+
+@behaviour
+class Noise(Honest):
+    """Uploads Gaussian noise with the norm of an honest update (so a norm check cannot tell)."""
+
+    name = "noise"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        def noise(t: torch.Tensor) -> torch.Tensor:
+            n = torch.randn(t.shape, generator=self.generator).to(t.device, t.dtype)
+            return n * (t.norm() / n.norm().clamp_min(1e-12))
+
+        return _like(delta, noise)
+
+
+@behaviour
+class Scaled(Honest):
+    """A real update multiplied by ``factor``, to outweigh the others in the aggregate."""
+
+    name = "scaled"
+
+    def __init__(self, factor: float = 20.0) -> None:
+        self.factor = factor
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        return _like(delta, lambda t: t * self.factor)
+
+
+@behaviour
+class Late(Honest):
+    """Does the work but uploads ``seconds`` after the window's deadline and grace."""
+
+    name = "late"
+
+    def __init__(self, seconds: float = 0.5) -> None:
+        self.seconds = seconds
+
+    async def before_upload(self, rt: Runtime, window: int) -> None:
+        end = window_end(window, rt.config.chain.blocks_per_window)
+        wait = await _block_seconds(rt, end)
+        await asyncio.sleep(wait + rt.config.chain.upload_grace_seconds + self.seconds)
+
+
+@behaviour
+class Desync(Honest):
+    """Trains from a stale model: θ as it was ``lag`` windows after it started, never updated."""
+
+    name = "desync"
+
+    def __init__(self, lag: int = 0) -> None:
+        self.lag = lag
+        self.stale: nn.Module | None = None
+        self.first: int | None = None
+
+    def training_model(self, rt: Runtime, window: int) -> nn.Module:
+        self.first = window if self.first is None else self.first
+        if self.stale is None and window >= self.first + self.lag:
+            self.stale = copy.deepcopy(rt.model)
+        return self.stale if self.stale is not None else rt.model
+
+
+@behaviour
+class Offline(Honest):
+    """Online for the first ``online_windows`` windows it sees, then every ``every``-th (0: never)."""
+
+    name = "offline"
+
+    def __init__(self, online_windows: int = 2, every: int = 0) -> None:
+        self.online_windows, self.every = online_windows, every
+        self.first: int | None = None
+
+    def online(self, window: int) -> bool:
+        self.first = window if self.first is None else self.first
+        seen = window - self.first
+        return seen < self.online_windows or (self.every > 0 and seen % self.every == 0)
+
+
+@behaviour
+class Malformed(Honest):
+    """Signs a valid payload, then corrupts it (``mode``: flip a byte, truncate, or garbage)."""
+
+    name = "malformed"
+
+    def __init__(self, mode: str = "cycle") -> None:
+        self.mode = mode
+
+    def finish(self, window: int, payload: bytes) -> bytes:
+        modes = ("flip", "truncate", "garbage")
+        mode = modes[window % len(modes)] if self.mode == "cycle" else self.mode
+        if mode == "flip":
+            middle = len(payload) // 2
+            return payload[:middle] + bytes([payload[middle] ^ 0xFF]) + payload[middle + 1 :]
+        if mode == "truncate":
+            return payload[: len(payload) // 3]
+        return np.random.default_rng(window).bytes(len(payload))
