@@ -1,0 +1,216 @@
+"""Scenario files: parsing, expansion into nodes, and how a scenario shapes the run's config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gauntlet.config.schema import GauntletConfig, LocalnetConfig, TrainConfig
+from gauntlet.localnet.behaviours import BEHAVIOURS, make_behaviour
+from gauntlet.localnet.orchestrator import apply_scenario
+from gauntlet.localnet.scenario import (
+    MinerSpec,
+    Scenario,
+    ScenarioError,
+    ValidatorSpec,
+    expand,
+    honest_scenario,
+    load_scenario,
+)
+
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+SCENARIOS = sorted(SCENARIO_DIR.glob("*.toml"))
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scenario.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_repository_ships_scenarios() -> None:
+    assert {p.name for p in SCENARIOS} >= {"quick.toml", "adversarial.toml"}
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_every_shipped_scenario_parses_and_expands(path: Path) -> None:
+    scenario = load_scenario(path)
+    validators, miners = expand(scenario)
+    names = [v.name for v in validators] + [m.name for m in miners]
+    assert len(names) == len(set(names))
+    assert validators and miners
+    for miner in miners:
+        assert miner.behaviour in BEHAVIOURS
+        target = miner.args.get("target")
+        if miner.behaviour == "copycat":
+            assert target in names and target != miner.name
+        # The orchestrator swaps node names for hotkeys; any string builds the behaviour.
+        make_behaviour(miner.behaviour, miner.args)
+
+
+def test_the_adversarial_scenario_has_one_miner_of_each_behaviour() -> None:
+    _, miners = expand(load_scenario(SCENARIO_DIR / "adversarial.toml"))
+    behaviours = [m.behaviour for m in miners]
+    assert behaviours.count("honest") == 3
+    assert sorted(b for b in behaviours if b != "honest") == sorted(set(BEHAVIOURS) - {"honest"})
+
+
+def test_unnamed_nodes_are_numbered_across_specs_in_order(tmp_path: Path) -> None:
+    scenario = load_scenario(
+        write(
+            tmp_path,
+            """
+[[validators]]
+[[validators]]
+name = "lead"
+stake = 5000.0
+
+[[miners]]
+count = 2
+inner_steps = 7
+
+[[miners]]
+behaviour = "copycat"
+args = { target = "miner1" }
+
+[[miners]]
+name = "solo"
+""",
+        )
+    )
+    validators, miners = expand(scenario)
+    assert [(v.name, v.stake) for v in validators] == [("validator0", 1000.0), ("lead", 5000.0)]
+    assert [(m.name, m.behaviour, m.inner_steps) for m in miners] == [
+        ("miner0", "honest", 7),
+        ("miner1", "honest", 7),
+        ("miner2", "copycat", None),
+        ("solo", "honest", None),
+    ]
+    assert miners[2].args == {"target": "miner1"}
+
+
+def test_an_empty_file_is_one_validator_and_three_honest_miners(tmp_path: Path) -> None:
+    validators, miners = expand(load_scenario(write(tmp_path, "")))
+    assert [v.name for v in validators] == ["validator0"]
+    assert [(m.name, m.behaviour) for m in miners] == [
+        ("miner0", "honest"),
+        ("miner1", "honest"),
+        ("miner2", "honest"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'colour = "blue"\n',
+        '[[miners]]\nbehavior = "noise"\n',  # misspelt
+        "[[validators]]\nstake = 1.0\nweight = 2.0\n",
+    ],
+)
+def test_unknown_keys_are_rejected(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError, match="extra_forbidden|Extra inputs") as exc:
+        load_scenario(path)
+    assert str(path) in str(exc.value)
+
+
+def test_a_named_spec_with_count_above_one_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="named miner spec must have count = 1"):
+        load_scenario(write(tmp_path, '[[miners]]\nname = "twins"\ncount = 2\n'))
+
+
+def test_a_target_that_is_not_a_node_is_rejected() -> None:
+    scenario = Scenario(
+        miners=[MinerSpec(count=2), MinerSpec(behaviour="copycat", args={"target": "miner9"})]
+    )
+    with pytest.raises(ScenarioError, match="miner miner2: target 'miner9' is not a node"):
+        expand(scenario)
+
+
+def test_an_explicit_name_that_clashes_with_a_generated_one_is_rejected() -> None:
+    scenario = Scenario(validators=[ValidatorSpec(name="miner0")], miners=[MinerSpec(count=1)])
+    with pytest.raises(ScenarioError, match="duplicate node names"):
+        expand(scenario)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('[[validators]]\nname = "a"\n[[miners]]\nname = "a"\n', "node names must be distinct"),
+        ("validators = []\n", "at least one validator"),
+        ("[[validators]]\nstake = 0.0\n", "greater than 0"),
+        ('store = "ftp"\n', "pattern"),
+        ("windows = 0\n", "greater than or equal to 1"),
+        ("windows = \n", "Invalid value"),  # not TOML
+    ],
+)
+def test_invalid_files_raise_scenario_error(tmp_path: Path, text: str, problem: str) -> None:
+    with pytest.raises(ScenarioError, match=problem):
+        load_scenario(write(tmp_path, text))
+
+
+def test_a_missing_file_raises_scenario_error(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="nope.toml"):
+        load_scenario(tmp_path / "nope.toml")
+
+
+def test_the_default_network_is_honest_with_equal_stakes() -> None:
+    validators, miners = expand(honest_scenario(miners=4, validators=2))
+    assert [(v.name, v.stake) for v in validators] == [
+        ("validator0", 1000.0),
+        ("validator1", 1000.0),
+    ]
+    assert [m.behaviour for m in miners] == ["honest"] * 4
+
+
+def test_scenario_windows_block_time_store_and_seed_apply_over_defaults() -> None:
+    scenario = Scenario(seed=7, windows=5, block_time=0.3, store="s3")
+    config = apply_scenario(GauntletConfig(), scenario)
+    assert (config.localnet.windows, config.localnet.block_time) == (5, 0.3)
+    assert config.localnet.store == "s3"
+    assert config.model.seed == 7
+
+
+def test_localnet_settings_changed_from_their_default_win_over_the_scenario() -> None:
+    given = GauntletConfig(localnet=LocalnetConfig(windows=12, block_time=0.2))
+    config = apply_scenario(given, Scenario(windows=5, block_time=0.3, store="s3"))
+    assert (config.localnet.windows, config.localnet.block_time) == (12, 0.2)
+    assert config.localnet.store == "s3"  # still at its default, so the scenario's applies
+
+
+def test_a_scenario_without_windows_keeps_the_configured_ones() -> None:
+    config = apply_scenario(GauntletConfig(localnet=LocalnetConfig(windows=12)), Scenario())
+    assert config.localnet.windows == 12
+    assert config.localnet.block_time == LocalnetConfig().block_time
+
+
+def test_config_overrides_merge_section_by_section() -> None:
+    given = GauntletConfig(train=TrainConfig(batch_size=3, inner_steps=9))
+    scenario = Scenario(
+        config={
+            "train": {"inner_steps": 4},
+            "scoring": {"copy_threshold": 0.9, "penalties": {"late": 0.25}},
+        }
+    )
+    config = apply_scenario(given, scenario)
+    assert config.train.inner_steps == 4
+    assert config.train.batch_size == 3  # the rest of the section is kept
+    assert config.train.seq_len == TrainConfig().seq_len
+    assert config.scoring.copy_threshold == 0.9
+    assert config.scoring.penalties["late"] == 0.25
+    assert config.scoring.penalties["desynced"] == 0.5  # nested tables merge too
+    assert given.train.inner_steps == 9  # the input config is untouched
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"train": {"no_such_knob": 1}},
+        {"no_such_section": {"x": 1}},
+        {"train": {"inner_steps": 0}},
+    ],
+)
+def test_bad_config_overrides_raise_scenario_error(overrides: dict) -> None:
+    with pytest.raises(ScenarioError, match="scenario bad: bad config overrides"):
+        apply_scenario(GauntletConfig(), Scenario(name="bad", config=overrides))
