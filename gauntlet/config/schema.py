@@ -162,6 +162,12 @@ class TrainConfig(Section):
 class ValidatorConfig(Section):
     eval_batch_size: int = Field(8, ge=1, description="Sequences per evaluation batch")
     eval_batches: int = Field(4, ge=1, description="Batches per loss measurement")
+    random_pages: int = Field(
+        8,
+        ge=1,
+        description="Secret random pages per window for the own-vs-random check; more than a "
+        "miner's own pages, so their draw adds little noise common to every peer",
+    )
     validation_pages: int = Field(
         4, ge=1, description="Held-out pages for the global model's validation loss"
     )

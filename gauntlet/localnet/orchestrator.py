@@ -20,8 +20,11 @@ from pathlib import Path
 
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.localnet.faults import FaultError, chain_outage, crash_and_restart
+from gauntlet.localnet.html_report import write_report
+from gauntlet.localnet.leaderboard import Leaderboard
 from gauntlet.localnet.processes import ProcessGroup
 from gauntlet.localnet.report import RunSummary
+from gauntlet.localnet.results import RunMeta, RunResults
 from gauntlet.localnet.scenario import (
     MinerNode,
     Scenario,
@@ -33,7 +36,6 @@ from gauntlet.localnet.scenario import (
 )
 from gauntlet.localnet.stores import StoreStartError, start_node_stores
 from gauntlet.node.identity import coldkey_address, create_wallet
-from gauntlet.node.report_table import window_table
 from gauntlet.node.runtime import default_bucket
 from gauntlet.storage.filesystem import FilesystemStore
 from gauntlet.telemetry import base_url, free_ports
@@ -172,11 +174,21 @@ def run_localnet(config: GauntletConfig, config_file: str | None = None) -> int:
     run.mkdir(parents=True, exist_ok=False)
     group = ProcessGroup(run / "logs")
     summary = RunSummary(scenario=scenario.name)
+    results = RunResults(
+        meta=RunMeta(
+            scenario=scenario.name,
+            seed=config.model.seed,
+            model=config.model.name,
+            windows=ln.windows,
+            block_time=ln.block_time,
+            blocks_per_window=config.chain.blocks_per_window,
+        )
+    )
     print(f"localnet: scenario {scenario.name}; run directory {run}", flush=True)
     previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     try:
-        _run(config, run, group, summary, validators, miners)
+        _run(config, run, group, summary, results, validators, miners)
         summary.completed = True
         return 0
     except KeyboardInterrupt:
@@ -194,6 +206,10 @@ def run_localnet(config: GauntletConfig, config_file: str | None = None) -> int:
         (run / "summary.json").write_text(
             json.dumps({**asdict(summary), **extra, "pids": group.pids()}, indent=2)
         )
+        if results.windows:
+            results.finish(peak_rss_mib=summary.peak_rss_bytes / 2**20)
+            page = write_report(results, run / "report")
+            print(f"localnet: {results.summary_line()}\nlocalnet: report {page}", flush=True)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -229,6 +245,7 @@ def _run(
     run: Path,
     group: ProcessGroup,
     summary: RunSummary,
+    results: RunResults,
     validators: list[ValidatorNode],
     miners: list[MinerNode],
 ) -> None:
@@ -277,12 +294,13 @@ def _run(
     behaviour_of = {m.name: m.behaviour for m in miners} | {v.name: "validator" for v in validators}
     summary.roles = {n.uid: role_of.get(n.hotkey, "?") for n in metagraph.neurons}
     summary.behaviours = {uid: behaviour_of.get(name, "?") for uid, name in summary.roles.items()}
-    summary.budgets = {
-        n.uid: m.inner_steps or config.train.inner_steps
-        for n in metagraph.neurons
-        for m in miners
-        if role_of.get(n.hotkey) == m.name
-    }
+    uid_of = {role_of[n.hotkey]: n.uid for n in metagraph.neurons if n.hotkey in role_of}
+    for v in validators:
+        results.add_node(v.name, uid_of[v.name], "validator", "validator", stake=v.stake)
+    for m in miners:
+        budget = m.inner_steps or config.train.inner_steps
+        results.add_node(m.name, uid_of[m.name], "miner", m.behaviour, inner_steps=budget)
+        summary.budgets[uid_of[m.name]] = budget
     lead = _lead(validators)
     # Reports are read straight from the lead's bucket directory (rclone serves plain files).
     lead_store = stores.get(lead.name)
@@ -297,32 +315,39 @@ def _run(
     deadline = time.monotonic() + STARTUP_TIMEOUT + window_seconds * (ln.windows + 3) * 2
     deadline += ln.chain_outage_seconds * 2 if ln.chain_outage_after else 0
     deadline += window_seconds * 4 if ln.kill_validator_after else 0
-    while len(summary.windows) < ln.windows:
-        if time.monotonic() > deadline:
-            raise LocalnetError(
-                f"only {len(summary.windows)} of {ln.windows} windows completed in time"
-            )
-        if dead := group.dead():
-            raise LocalnetError(
-                f"{dead[0].name} exited (code {dead[0].process.returncode}); see {dead[0].log_path}"
-            )
-        summary.peak_rss_bytes = max(summary.peak_rss_bytes, group.rss_bytes())
-        report = _next_report(reports, hotkeys[lead.name], summary)
-        if report is None:
-            time.sleep(min(1.0, ln.block_time))
-            continue
-        summary.add(report)
-        print(window_table(report, summary.roles), flush=True)
-        if ln.chain_outage_after and len(summary.windows) == ln.chain_outage_after:
-            chain_outage(
-                group,
-                ln.chain_outage_seconds,
-                lambda: _start_chain(config, run, group, port=int(endpoint.rsplit(":", 1)[1])),
-                endpoint,
-            )
-        if ln.kill_validator_after and len(summary.windows) == ln.kill_validator_after:
-            victim = next(c for c in group.children if c.name == validators[-1].name)
-            crash_and_restart(group, victim, delay=0.4 * window_seconds, downtime=window_seconds)
+    with Leaderboard(results) as board:
+        while len(summary.windows) < ln.windows:
+            if time.monotonic() > deadline:
+                raise LocalnetError(
+                    f"only {len(summary.windows)} of {ln.windows} windows completed in time"
+                )
+            if dead := group.dead():
+                raise LocalnetError(
+                    f"{dead[0].name} exited (code {dead[0].process.returncode}); "
+                    f"see {dead[0].log_path}"
+                )
+            summary.peak_rss_bytes = max(summary.peak_rss_bytes, group.rss_bytes())
+            report = _next_report(reports, hotkeys[lead.name], summary)
+            if report is None:
+                time.sleep(min(1.0, ln.block_time))
+                continue
+            summary.add(report)
+            results.add_report(report)
+            if (incentive := _incentive(endpoint, netuid)) is not None:
+                results.set_incentive(report.window, incentive)
+            board.update()
+            if ln.chain_outage_after and len(summary.windows) == ln.chain_outage_after:
+                chain_outage(
+                    group,
+                    ln.chain_outage_seconds,
+                    lambda: _start_chain(config, run, group, port=int(endpoint.rsplit(":", 1)[1])),
+                    endpoint,
+                )
+            if ln.kill_validator_after and len(summary.windows) == ln.kill_validator_after:
+                victim = next(c for c in group.children if c.name == validators[-1].name)
+                crash_and_restart(
+                    group, victim, delay=0.4 * window_seconds, downtime=window_seconds
+                )
 
     metagraph = asyncio.run(_chain_view(endpoint, netuid))
     summary.chain_weights = dict(metagraph.weights.get(lead_uid, {}))
@@ -343,6 +368,17 @@ def _metrics_ports(
         f"localnet: status page {status} ({lead}); metrics URLs in {run / 'urls.json'}", flush=True
     )
     return ports
+
+
+def _incentive(endpoint: str, netuid: int) -> dict[int, float] | None:
+    """Incentive per uid from the chain, or None while it is unreachable."""
+    from gauntlet.chain.base import ChainError
+
+    try:
+        metagraph = asyncio.run(_chain_view(endpoint, netuid))
+    except (ChainError, OSError):
+        return None
+    return {n.uid: n.incentive for n in metagraph.neurons}
 
 
 def _start_chain(config: GauntletConfig, run: Path, group: ProcessGroup, *, port: int) -> str:

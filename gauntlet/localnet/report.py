@@ -28,15 +28,6 @@ class RunSummary:
     wall_seconds: float = 0.0
     peak_rss_bytes: int = 0  # all processes of the run together, sampled once per poll
 
-    def incentive_shares(self) -> tuple[float, float]:
-        """(honest, adversarial) shares of the miners' incentive at the end (0, 0 if none)."""
-        miners = {u: b for u, b in self.behaviours.items() if b != "validator"}
-        total = sum(self.incentive.get(u, 0.0) for u in miners)
-        if total <= 0:
-            return 0.0, 0.0
-        honest = sum(self.incentive.get(u, 0.0) for u, b in miners.items() if b == "honest")
-        return honest / total, 1.0 - honest / total
-
     def add(self, report: WindowReport) -> None:
         if self.validation_loss_first is None:
             self.validation_loss_first = report.validation_loss_before
@@ -44,11 +35,9 @@ class RunSummary:
         self.windows.append(report.window)
 
     def render(self) -> str:
-        honest, adversarial = self.incentive_shares()
         lines = [
             f"localnet: {len(self.windows)} windows, validation loss "
-            f"{_fmt(self.validation_loss_first)} -> {_fmt(self.validation_loss_last)}; "
-            f"incentive honest {honest:.1%}, adversarial {adversarial:.1%}",
+            f"{_fmt(self.validation_loss_first)} -> {_fmt(self.validation_loss_last)}",
             f"  {'uid':>4} {'role':<10} {'behaviour':<10} {'chain weight':>12} {'incentive':>10}",
         ]
         for uid in sorted(self.roles):

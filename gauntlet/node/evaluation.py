@@ -67,7 +67,7 @@ def secret_pages(rt: EvalNode, secret: bytes, window: int) -> list[int]:
         window=window,
         dataset_id=rt.dataset.dataset_id,
         num_pages=rt.dataset.num_train_pages,
-        count=rt.config.data.pages_per_window,
+        count=rt.config.validator.random_pages,
     )
 
 

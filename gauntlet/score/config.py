@@ -72,7 +72,7 @@ class ScoringConfig(BaseModel):
     """(>=1) windows without evaluation after which a live peer is evaluated first."""
 
     # --- uniqueness (requirement 3) ---
-    indicator_margin: float = 0.008
+    indicator_margin: float = 0.01
     """(>=0) own-page improvement must exceed random-page improvement by this (same units). A
     miner that trained elsewhere has own ≈ random, so a coin-flip indicator would leave it half
     its uniqueness; the margin makes 'no better than random' count against it."""
@@ -83,7 +83,7 @@ class ScoringConfig(BaseModel):
     """(>0) scale of the graded indicator, same units as the improvements."""
     uniqueness_ema: float = 0.2
     """(0,1] weight of the newest window in the uniqueness (indicator) moving average."""
-    uniqueness_prior: float | None = 0.5
+    uniqueness_prior: float | None = 0.25
     """[-1,1] uniqueness of a fresh peer (benefit of the doubt: in the first windows own and
     random pages improve alike, so one unlucky draw must not zero an honest newcomer); None
     seeds the average with the first indicator instead."""

@@ -1,0 +1,132 @@
+"""The adversarial-mix scenario: real miner processes with every behaviour, two validators,
+one real S3 server (rclone, signature-checking) per node, the simulated chain.
+
+Honest miners must out-earn every adversary, each adversary must end under 1% of the weight
+and incentive, each must have been caught by the check meant for it, and the model must
+still train. One run serves every test here (it takes a few minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "adversarial.toml"
+
+# The status each adversary must have received at least once from the lead validator.
+CAUGHT_AS = {
+    "copycat": {"copy"},
+    "replay": {"replay"},
+    "freerider": {"replay"},
+    "scaled": {"outlier"},
+    "malformed": {"invalid"},
+    "late": {"late", "missing"},
+    "desync": {"desynced"},
+    "offline": {"missing"},
+}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def adversarial_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
+    run_dir = tmp_path_factory.mktemp("adversarial")
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "gauntlet.cli", "localnet",
+            "--localnet.scenario", str(SCENARIO),
+            "--localnet.store", "s3",
+            "--localnet.run_dir", str(run_dir),
+            "--data.dataset_dir", str(stdlib_dataset_dir),
+        ],
+        capture_output=True, text=True, timeout=900,
+        env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
+    )  # fmt: skip
+    (run,) = run_dir.iterdir()
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    summary = json.loads((run / "summary.json").read_text())
+    results = json.loads((run / "report" / "results.json").read_text())
+    journal = run / "state" / f"validator-{_hotkey(run, 'validator0')}.jsonl"  # the lead's
+    reports = [json.loads(line) for line in journal.read_text().splitlines()]
+    return {"summary": summary, "results": results, "reports": reports, "run": run}
+
+
+def _hotkey(run: Path, name: str) -> str:
+    from bittensor import Wallet
+
+    return Wallet(name=name, path=str(run / "wallets")).hotkey.ss58_address
+
+
+def _by_behaviour(summary: dict) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for uid, behaviour in summary["behaviours"].items():
+        if behaviour != "validator":
+            out.setdefault(behaviour, []).append(int(uid))
+    return out
+
+
+def test_every_behaviour_ran(adversarial_run: dict) -> None:
+    behaviours = _by_behaviour(adversarial_run["summary"])
+    assert len(behaviours.pop("honest")) == 3
+    assert set(behaviours) == set(CAUGHT_AS) | {"wrongdata", "noise"}
+    assert adversarial_run["summary"]["completed"]
+
+
+def test_each_adversary_is_caught_by_its_check(adversarial_run: dict) -> None:
+    behaviours = _by_behaviour(adversarial_run["summary"])
+    for behaviour, statuses in CAUGHT_AS.items():
+        (uid,) = behaviours[behaviour]
+        seen = {
+            p["status"] for r in adversarial_run["reports"] for p in r["peers"] if p["uid"] == uid
+        }
+        assert seen & statuses, f"{behaviour} (uid {uid}) was never {statuses}: saw {seen}"
+
+
+def test_honest_miners_outearn_every_adversary(adversarial_run: dict) -> None:
+    summary = adversarial_run["summary"]
+    incentive = {int(u): v for u, v in summary["incentive"].items()}
+    weights = {int(u): v for u, v in summary["chain_weights"].items()}
+    behaviours = _by_behaviour(summary)
+    honest = behaviours.pop("honest")
+    adversaries = [uid for uids in behaviours.values() for uid in uids]
+    assert min(incentive[u] for u in honest) > max(incentive[u] for u in adversaries), incentive
+    for uid in adversaries:
+        assert weights.get(uid, 0.0) < 0.01, (uid, summary["behaviours"][str(uid)], weights)
+        assert incentive[uid] < 0.01, (uid, summary["behaviours"][str(uid)], incentive)
+
+
+def test_adversarial_share_of_incentive_is_below_five_percent(adversarial_run: dict) -> None:
+    summary = adversarial_run["summary"]
+    behaviours = {int(u): b for u, b in summary["behaviours"].items() if b != "validator"}
+    incentive = {int(u): v for u, v in summary["incentive"].items()}
+    total = sum(incentive[u] for u in behaviours)
+    adversarial = sum(incentive[u] for u, b in behaviours.items() if b != "honest")
+    assert total > 0 and adversarial / total < 0.05
+
+
+def test_the_model_still_trains(adversarial_run: dict) -> None:
+    summary = adversarial_run["summary"]
+    assert summary["validation_loss_last"] < summary["validation_loss_first"]
+
+
+def test_report_and_no_process_survives(adversarial_run: dict) -> None:
+    run = adversarial_run["run"]
+    html = (run / "report" / "index.html").read_text()
+    assert "<svg" in html and "copycat" in html
+    assert adversarial_run["results"]["windows"]
+    pids = adversarial_run["summary"]["pids"]
+    assert len(pids) == 1 + 15 + 15  # chain, an S3 server per node, the nodes
+    assert not [pid for pid in pids if _alive(pid)]
