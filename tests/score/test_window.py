@@ -53,15 +53,17 @@ def test_with_the_default_ordinal_the_loser_of_a_close_match_keeps_a_positive_sc
 
 
 def test_the_uniqueness_prior_keeps_a_newcomer_positive_after_one_unlucky_window() -> None:
-    unlucky = Evaluation(own_before=3.0, own_after=2.95, random_before=3.0, random_after=2.9)
-    cfg = ScoringConfig(relative_improvement=False, **BINARY)  # prior 0.5, ema 0.2
+    # Defaults: prior 0.25, ema 0.2, graded indicator tanh((own - random - 0.01) / 0.02).
+    unlucky = Evaluation(own_before=3.0, own_after=2.905, random_before=3.0, random_after=2.9)
+    cfg = ScoringConfig(relative_improvement=False)
+    indicator = math.tanh((0.095 - 0.1 - 0.01) / 0.02)
     first = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=unlucky)}, cfg)
-    assert first.peers[1].uniqueness == pytest.approx(0.8 * 0.5 + 0.2 * -1.0)
+    assert first.peers[1].uniqueness == pytest.approx(0.8 * 0.25 + 0.2 * indicator)
     assert first.peers[1].score > 0
     # Without the prior the first indicator seeds the average and the newcomer earns nothing.
     bare = cfg.model_copy(update={"uniqueness_prior": None})
     state = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=unlucky)}, bare)
-    assert state.peers[1].uniqueness == -1.0 and state.peers[1].score == 0.0
+    assert state.peers[1].uniqueness == pytest.approx(indicator) and state.peers[1].score == 0.0
     # A miner that keeps failing the indicator reaches zero within a few windows despite it.
     state = first
     for window in range(1, 3):
@@ -179,6 +181,7 @@ def test_defaults_zero_a_miner_no_better_on_its_own_pages_but_pay_a_clear_gap() 
     for window, other in enumerate(elsewhere):
         seen = {1: PeerWindow("a", evaluation=honest), 2: PeerWindow("b", evaluation=other)}
         state = advance_window(state, window, seen, cfg)
-    assert state.peers[1].uniqueness is not None and state.peers[1].uniqueness > 0.7
+    clear = math.tanh((0.1 - 0.05 - 0.01) / 0.02)  # relative improvements 0.1 and 0.05
+    assert state.peers[1].uniqueness == pytest.approx(clear + (0.25 - clear) * 0.8**4)
     assert state.peers[2].uniqueness is not None and state.peers[2].uniqueness < 0
     assert state.peers[2].score == 0.0 and state.peers[1].score > 0
