@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gauntlet.config.schema import GauntletConfig, LocalnetConfig, TrainConfig
+from gauntlet.config.schema import GauntletConfig, LocalnetConfig, ModelConfig, TrainConfig
 from gauntlet.localnet.behaviours import BEHAVIOURS, make_behaviour
 from gauntlet.localnet.orchestrator import apply_scenario
 from gauntlet.localnet.scenario import (
@@ -183,6 +183,16 @@ def test_a_scenario_without_windows_keeps_the_configured_ones() -> None:
     config = apply_scenario(GauntletConfig(localnet=LocalnetConfig(windows=12)), Scenario())
     assert config.localnet.windows == 12
     assert config.localnet.block_time == LocalnetConfig().block_time
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="apply_scenario always sets model.seed to Scenario.seed (default 0), so "
+    "`gauntlet localnet --model.seed 5` silently runs seed 0 when no scenario names a seed",
+)
+def test_a_model_seed_from_the_command_line_is_kept_when_no_scenario_names_one() -> None:
+    config = apply_scenario(GauntletConfig(model=ModelConfig(seed=5)), honest_scenario(3, 1))
+    assert config.model.seed == 5
 
 
 def test_config_overrides_merge_section_by_section() -> None:
