@@ -25,8 +25,10 @@ install-gpu:
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+SCENARIO ?= scenarios/quick.toml
+
 localnet: $(STAMP)
-	$(VENV)/bin/gauntlet localnet $(ARGS)
+	$(VENV)/bin/gauntlet localnet --localnet.scenario $(SCENARIO) $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gauntlet protocol neurons tests bench docker

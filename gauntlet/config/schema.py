@@ -162,6 +162,18 @@ class TrainConfig(Section):
 class ValidatorConfig(Section):
     eval_batch_size: int = Field(8, ge=1, description="Sequences per evaluation batch")
     eval_batches: int = Field(4, ge=1, description="Batches per loss measurement")
+    peer_set_size: int = Field(
+        16,
+        ge=1,
+        description="Lead only: miners in the published peer set (highest final scores > 0); "
+        "only their contributions are aggregated",
+    )
+    peer_set_lag: int = Field(
+        2,
+        ge=2,
+        description="Lead only: the peer set scored after window w takes effect at w + lag "
+        "(it must be stored before window w + lag - 1 ends to count)",
+    )
     random_pages: int = Field(
         8,
         ge=1,

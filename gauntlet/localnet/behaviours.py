@@ -1,7 +1,7 @@
 """Miner behaviours for the local simulated subnet: the honest miner and its adversaries.
 
 Each behaviour overrides one or two hooks of :class:`gauntlet.node.behaviour.Honest`
-and runs inside the real miner loop (``python -m gauntlet.localnet.adversary``).
+and runs inside the real miner loop (``gauntlet sim-miner --behaviour NAME``).
 To add one: subclass, give it a ``name``, decorate it with ``@behaviour``; its
 constructor takes keyword arguments from the scenario file (``args = {...}``).
 See docs/localnet.md.

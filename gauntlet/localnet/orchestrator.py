@@ -124,7 +124,8 @@ def apply_scenario(config: GauntletConfig, scenario: Scenario) -> GauntletConfig
     fields = type(config.localnet).model_fields
     explicit = {k for k in fields if getattr(config.localnet, k) != fields[k].default}
     data = _merge(config.model_dump(), scenario.config)
-    data["model"]["seed"] = scenario.seed
+    if scenario.seed is not None:
+        data["model"]["seed"] = scenario.seed
     for key in ("windows", "block_time", "store"):
         value = getattr(scenario, key)
         if value is not None and key not in explicit:
@@ -274,8 +275,12 @@ def _run(
     common = ["--config", str(node_config), "--chain.endpoint", endpoint]
     stores = start_node_stores(run, group, names) if ln.store == "s3" else {}
 
+    # Nodes read node-config.json; a GAUNTLET_* variable in our environment would beat it
+    # (e.g. send every node to the operator's wallets or bucket), so none is passed on.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")}
+
     def env(name: str) -> dict[str, str]:
-        return {**os.environ, **stores.get(name, {}).get("env", {})}
+        return {**inherited, **stores.get(name, {}).get("env", {})}
 
     ports = _metrics_ports(config, run, names, _lead(validators).name)
 

@@ -81,7 +81,9 @@ class ProcessGroup:
         self.retired.append(child)
 
     def rss_bytes(self) -> int:
-        """Resident memory of every live process in our children's process groups, summed."""
+        """Memory of every live process in our children's process groups, summed: each
+        one's proportional set size (shared pages split among their users, so the sum is
+        what the run really holds), or its resident size where PSS is unavailable."""
         groups = {c.process.pid for c in self.children if c.alive}
         total = 0
         for proc in Path("/proc").glob("[0-9]*"):
@@ -90,9 +92,7 @@ class ProcessGroup:
                 stat = (proc / "stat").read_text()
                 if int(stat.rsplit(")", 1)[1].split()[2]) not in groups:
                     continue
-                for line in (proc / "status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
+                total += _memory_kib(proc) * 1024
         return total
 
     def dead(self) -> list[Child]:
@@ -114,6 +114,16 @@ class ProcessGroup:
             except subprocess.TimeoutExpired:
                 _signal_group(child.process, signal.SIGKILL)
                 child.process.wait()
+
+
+def _memory_kib(proc: Path) -> int:
+    """PSS from smaps_rollup, else VmRSS from status (kB); 0 if neither is readable."""
+    for name, label in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
+        with contextlib.suppress(OSError):
+            for line in (proc / name).read_text().splitlines():
+                if line.startswith(label):
+                    return int(line.split()[1])
+    return 0
 
 
 def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:

@@ -66,7 +66,7 @@ class MinerSpec(_Strict):
 class Scenario(_Strict):
     name: str = "default"
     description: str = ""
-    seed: int = Field(0, description="model seed shared by every node")
+    seed: int | None = Field(None, description="model seed shared by every node (None: config)")
     windows: int | None = Field(None, ge=1, description="windows to run")
     block_time: float | None = Field(None, gt=0, description="seconds per simulated block")
     store: str | None = Field(None, pattern="^(filesystem|s3)$")

@@ -110,9 +110,10 @@ def check_window(
     pairs = near_duplicate_pairs(candidates, config.copy_threshold)
     times = {c.uid: c.uploaded_at for c in contributions}
     for uid in copiers(pairs, times):
-        original = min(
+        partners = [
             (p.first if p.second == uid else p.second) for p in pairs if uid in (p.first, p.second)
-        )
+        ]
+        original = min(partners, key=lambda other: (times[other], other))  # the first upload
         v = verdicts[uid]
         verdicts[uid] = Verdict(
             uid, v.hotkey, COPY, v.sync, f"near-duplicate of uid {original}, uploaded later"

@@ -8,11 +8,14 @@ node agrees on whose signed aggregation records and checkpoints to trust.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gauntlet.chain.base import Metagraph, Neuron
 from gauntlet.node.checkpoints import save_checkpoint
 from gauntlet.node.gather import Contribution
+from gauntlet.node.peer_sets import publish_peer_set
+from gauntlet.score.state import PeerState
 from gauntlet.train.fingerprint import fingerprint
 from protocol.envelope import seal
 from protocol.keys import aggregation_record_key
@@ -36,21 +39,25 @@ def aggregation_record(
     hotkey: str,
     used: list[tuple[int, str, str]],
     fingerprint: list[float],
+    peer_set_window: int = 0,
 ) -> AggregationRecord:
     """The record of window ``window``: ``used`` holds (uid, hotkey, payload sha256) in uid order."""
     return AggregationRecord(
         netuid=netuid,
         window=window,
         hotkey=hotkey,
-        peer_set_window=0,  # every registered miner is a peer until peer sets are published
+        peer_set_window=peer_set_window,  # 0: no peer set was in force, every miner counted
         contributions=[AggregatedContribution(uid=u, hotkey=h, sha256=s) for u, h, s in used],
         fingerprint=fingerprint,
     )
 
 
-async def publish_lead_artifacts(rt: Runtime, window: int, used: list[Contribution]) -> None:
-    """If this validator is the lead: the window's aggregation record, and a checkpoint of
-    θ_{window+1} every ``checkpoint_interval`` windows. Call right after the outer step."""
+async def publish_lead_artifacts(
+    rt: Runtime, window: int, used: list[Contribution], peers: Mapping[int, PeerState]
+) -> None:
+    """If this validator is the lead: the window's aggregation record, the peer set for a
+    later window from ``peers``' scores, and a checkpoint of θ_{window+1} every
+    ``checkpoint_interval`` windows. Call right after the outer step."""
     lead = lead_validator(await rt.chain.metagraph())
     if lead is None or lead.hotkey != rt.hotkey:
         return
@@ -61,8 +68,10 @@ async def publish_lead_artifacts(rt: Runtime, window: int, used: list[Contributi
         hotkey=rt.hotkey,
         used=[(c.uid, c.hotkey, c.sha256) for c in used],
         fingerprint=fingerprint(rt.model, window + 1),
+        peer_set_window=rt.peer_set_window,
     )
     await rt.store.put(aggregation_record_key(window, rt.hotkey), seal(record, rt.keypair))
+    await publish_peer_set(rt, window, peers)
     interval = cfg.validator.checkpoint_interval
     if interval and (window + 1) % interval == 0:
         await save_checkpoint(

@@ -127,7 +127,7 @@ async def replay_window(rt: Runtime, lead: Lead | None) -> None:
     window = rt.window
     record = await fetch_record(lead, window, rt.config.chain.netuid) if lead else None
     if record is None:
-        used = rt.apply_outer_step(window, await rt.gather_window(window))
+        used = await rt.outer_step(window, await rt.gather_window(window))
         log.info("synced window %d by gathering (%d contributions)", window, len(used))
         return
     contributions = await contributions_of_record(rt, record)

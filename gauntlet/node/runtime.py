@@ -26,6 +26,7 @@ from gauntlet.data import PageDataset, ensure_dataset
 from gauntlet.model import build_model, prepare_for_training
 from gauntlet.node.gather import Contribution, gather
 from gauntlet.node.identity import load_hotkey
+from gauntlet.node.peer_sets import peer_set_for
 from gauntlet.node.peers import PeerDirectory
 from gauntlet.node.replay import find_lead, replay_window, restore_checkpoint
 from gauntlet.storage.base import ObjectStore
@@ -36,6 +37,7 @@ from gauntlet.train.outer import apply_delta
 from protocol.commitment import FilesystemCommitment, S3Commitment, encode_commitment
 from protocol.container import Limits
 from protocol.keys import protocol_prefix
+from protocol.schemas import PeerSet
 from protocol.signing import Signer
 from protocol.windows import window_end
 
@@ -83,6 +85,7 @@ class Runtime:
     peers: PeerDirectory = field(default_factory=PeerDirectory)
     window: int = 0  # the model holds θ_window
     last_aggregate: Delta | None = None  # the update applied by the latest outer step
+    peer_set_window: int = 0  # window of the peer set the latest outer step used (0: none)
     telemetry: TelemetryServer | None = None  # /metrics, when telemetry.metrics_port is set
 
     def __post_init__(self) -> None:
@@ -125,14 +128,34 @@ class Runtime:
             device=self.device,
         )
 
-    def apply_outer_step(
+    async def outer_step(
         self, window: int, contributions: list[Contribution]
     ) -> list[Contribution]:
-        """θ_{w+1} from θ_w and the window's valid contributions (uid order); returns those used."""
+        """:meth:`apply_outer_step` restricted to the lead's peer set in force, if any."""
+        lead = await find_lead(self)
+        peer_set = (
+            None if lead is None else await peer_set_for(self, lead.hotkey, lead.store, window)
+        )
+        self.peer_set_window = peer_set.window if peer_set is not None else 0
+        return self.apply_outer_step(window, contributions, peer_set)
+
+    def apply_outer_step(
+        self, window: int, contributions: list[Contribution], peer_set: PeerSet | None = None
+    ) -> list[Contribution]:
+        """θ_{w+1} from θ_w and the window's valid contributions (uid order) of the peers in
+        ``peer_set`` (all of them without one); returns those used."""
         if window != self.window:
             raise RuntimeError(f"model holds window {self.window}, cannot apply window {window}")
+        members = None if peer_set is None else {(p.uid, p.hotkey) for p in peer_set.peers}
         used = sorted(
-            (c for c in contributions if c.ok and c.delta is not None), key=lambda c: c.uid
+            (
+                c
+                for c in contributions
+                if c.ok
+                and c.delta is not None
+                and (members is None or (c.uid, c.hotkey) in members)
+            ),
+            key=lambda c: c.uid,
         )
         self.last_aggregate = self.aggregate(used)
         if self.last_aggregate is not None:
@@ -162,7 +185,7 @@ class Runtime:
             while self.window < target_window:
                 await replay_window(self, lead)
         while self.window < target_window:
-            used = self.apply_outer_step(self.window, await self.gather_window(self.window))
+            used = await self.outer_step(self.window, await self.gather_window(self.window))
             log.info("synced window %d (%d contributions)", self.window - 1, len(used))
 
     async def prune(self, window: int) -> int:

@@ -129,7 +129,7 @@ class Validator:
         evaluations = self.evaluate(window, contributions, verdicts)
         validation = rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages]
         loss_before = loss_on(rt, validation, seed=0)
-        used = rt.apply_outer_step(window, contributions)
+        used = await rt.outer_step(window, contributions)
         loss_after = loss_on(rt, validation, seed=0)
         new_sketches = [
             SketchEntry.of(window, uid, values) for uid, values in sorted(sketches.items())
@@ -155,7 +155,7 @@ class Validator:
             "%s\n%s", f"window {window}: {len(used)} contributions aggregated", window_table(report)
         )
         try:  # lead artifacts and the report are best effort; the window's work is done
-            await publish_lead_artifacts(rt, window, used)
+            await publish_lead_artifacts(rt, window, used, self.state.peers)
             body = report.model_dump_json().encode()
             with METRICS.upload("report", len(body)):
                 await rt.store.put(window_report_key(window, rt.hotkey), body)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from gauntlet.score.basic import moving_average
+from gauntlet.score.average import moving_average
 
 
 def own_vs_random_indicator(

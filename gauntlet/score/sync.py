@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from gauntlet.score.basic import moving_average
+from gauntlet.score.average import moving_average
 
 
 def estimate_steps_behind(

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from gauntlet.score.basic import moving_average
+from gauntlet.score.average import moving_average
 from gauntlet.score.config import (
     COPY,
     INVALID,

@@ -117,6 +117,23 @@ def test_adversarial_share_of_incentive_is_below_five_percent(adversarial_run: d
     assert total > 0 and adversarial / total < 0.05
 
 
+def test_the_lead_aggregates_only_its_peer_set_of_honest_miners(adversarial_run: dict) -> None:
+    from protocol.envelope import open_envelope
+    from protocol.schemas import AggregationRecord, PeerSet
+
+    run, lead = adversarial_run["run"], _hotkey(adversarial_run["run"], "validator0")
+    bucket = run / "s3" / "validator0" / "gauntlet-validator0"
+    honest = set(_by_behaviour(adversarial_run["summary"])["honest"])
+    records = sorted(bucket.rglob("aggregations/*/*.json"))
+    last = open_envelope(records[-1].read_bytes(), AggregationRecord, expected_signer=lead)
+    assert last.peer_set_window > 0, "no peer set was in force at the end of the run"
+    assert {c.uid for c in last.contributions} <= honest, last.contributions
+    newest_set = open_envelope(
+        sorted(bucket.rglob("peer-sets/*/*.json"))[-1].read_bytes(), PeerSet, expected_signer=lead
+    )
+    assert newest_set.peers and {p.uid for p in newest_set.peers} <= honest
+
+
 def test_the_model_still_trains(adversarial_run: dict) -> None:
     summary = adversarial_run["summary"]
     assert summary["validation_loss_last"] < summary["validation_loss_first"]

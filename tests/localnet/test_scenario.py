@@ -185,11 +185,6 @@ def test_a_scenario_without_windows_keeps_the_configured_ones() -> None:
     assert config.localnet.block_time == LocalnetConfig().block_time
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply_scenario always sets model.seed to Scenario.seed (default 0), so "
-    "`gauntlet localnet --model.seed 5` silently runs seed 0 when no scenario names a seed",
-)
 def test_a_model_seed_from_the_command_line_is_kept_when_no_scenario_names_one() -> None:
     config = apply_scenario(GauntletConfig(model=ModelConfig(seed=5)), honest_scenario(3, 1))
     assert config.model.seed == 5

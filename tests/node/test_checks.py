@@ -177,11 +177,6 @@ def test_of_two_identical_updates_the_later_uploader_is_the_copy() -> None:
     assert verdicts[1].sync == 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_window names the lowest-uid partner as the original, not the earliest "
-    "uploader: uid 3 is told it copied uid 1, which uploaded after it",
-)
 def test_a_copy_reason_names_the_earliest_uploader_of_its_duplicates() -> None:
     shared = update(1)
     verdicts = check(

@@ -1,0 +1,103 @@
+"""Peer sets: which miners' contributions every node aggregates.
+
+After scoring window ``w`` the lead validator publishes, signed, the set for window
+``w + validator.peer_set_lag``: up to ``validator.peer_set_size`` miners with the highest
+final scores (score > 0). A set counts only if the lead's store received it (server
+time) before window ``set.window - 1`` ended, so every node that looks it up when it
+aggregates ``set.window`` or later reaches the same verdict, however late it looks.
+
+The set in force for a window is the latest valid one at or before it
+(:func:`protocol.peers.peer_set_in_force`). With none (no lead, nothing published in
+time, a bad signature) a node aggregates every valid contribution, as every node would.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from gauntlet.score.state import PeerState
+from gauntlet.storage.base import ObjectStore, StorageError
+from protocol.envelope import open_envelope, seal
+from protocol.errors import ProtocolError
+from protocol.keys import peer_set_key, peer_sets_prefix, window_of_key
+from protocol.schemas import PeerEntry, PeerSet
+from protocol.windows import window_end
+
+if TYPE_CHECKING:
+    from gauntlet.node.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_PEER_SET_BYTES = 1 << 20
+MAX_CANDIDATES = 4  # published sets tried, newest first, before falling back to none
+
+
+def choose_peers(peers: Mapping[int, PeerState], size: int) -> list[PeerEntry]:
+    """The ``size`` highest-scoring live peers (score > 0, not missing in the latest window),
+    in uid order; ties go to the lower uid."""
+    live = (uid for uid, p in peers.items() if p.score > 0 and p.inactive_windows == 0)
+    ranked = sorted(live, key=lambda u: (-peers[u].score, u))
+    return [PeerEntry(uid=uid, hotkey=peers[uid].hotkey) for uid in sorted(ranked[:size])]
+
+
+async def publish_peer_set(rt: Runtime, window: int, peers: Mapping[int, PeerState]) -> None:
+    """Lead only: publish the set taking effect ``peer_set_lag`` windows after ``window``."""
+    cfg = rt.config.validator
+    chosen = choose_peers(peers, cfg.peer_set_size)
+    if not chosen:
+        return  # nobody has earned a place yet: nodes keep aggregating everyone
+    peer_set = PeerSet(
+        netuid=rt.config.chain.netuid,
+        window=window + cfg.peer_set_lag,
+        hotkey=rt.hotkey,
+        peers=chosen,
+    )
+    await rt.store.put(peer_set_key(peer_set.window, rt.hotkey), seal(peer_set, rt.keypair))
+    log.info(
+        "published the peer set for window %d: uids %s", peer_set.window, [p.uid for p in chosen]
+    )
+
+
+async def peer_set_for(
+    rt: Runtime, lead_hotkey: str, store: ObjectStore, window: int
+) -> PeerSet | None:
+    """The lead's valid peer set in force at ``window``, or None."""
+    try:
+        windows = sorted(
+            {
+                w
+                async for info in store.list(peer_sets_prefix())
+                if (w := window_of_key(info.key)) is not None and w <= window
+            },
+            reverse=True,
+        )
+    except StorageError as exc:
+        log.warning("cannot list the lead's peer sets: %s", exc)
+        return None
+    for candidate in windows[:MAX_CANDIDATES]:
+        peer_set = await _valid_set(rt, lead_hotkey, store, candidate)
+        if peer_set is not None:
+            return peer_set
+    return None
+
+
+async def _valid_set(
+    rt: Runtime, lead_hotkey: str, store: ObjectStore, window: int
+) -> PeerSet | None:
+    key = peer_set_key(window, lead_hotkey)
+    try:
+        info = await store.head(key)
+        cutoff = await rt.chain.block_timestamp(
+            window_end(window - 1, rt.config.chain.blocks_per_window)
+        )
+        if info.last_modified > cutoff + rt.config.chain.upload_grace_seconds:
+            log.info("peer set for window %d arrived too late to count", window)
+            return None
+        raw = await store.get(key, max_bytes=MAX_PEER_SET_BYTES)
+        peer_set = open_envelope(raw, PeerSet, expected_signer=lead_hotkey, expected_window=window)
+    except (StorageError, ProtocolError) as exc:
+        log.warning("ignoring the peer set for window %d: %s", window, exc)
+        return None
+    return peer_set if peer_set.netuid == rt.config.chain.netuid else None
