@@ -82,7 +82,7 @@ from protocol.signing import keypair_from_uri  # noqa: E402
 BITTENSOR_BLOCK_SECONDS = 12.0  # Aura slot duration on finney and testnet
 WINDOW = 7  # any window: it seeds pages and fingerprints, nothing depends on its value
 SECRET = bytes(range(32))
-TRAIN_PAGES = 64  # pages in the synthetic dataset that miners may be assigned
+MIN_TRAIN_PAGES = 64  # pages in the synthetic dataset that miners may be assigned
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,8 @@ def machine(device: str) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "device": device,
         "device_name": torch.cuda.get_device_name(device) if is_cuda else cpu_model,
+        # A busy neighbour on a shared host slows every timing; this says how busy it was.
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -144,9 +146,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_dataset(root: Path, page_tokens: int, validation_pages: int) -> Path:
-    """Random printable bytes, byte tokenizer: TRAIN_PAGES + validation pages of ``page_tokens``."""
-    pages = TRAIN_PAGES + validation_pages
+def make_dataset(root: Path, page_tokens: int, train_pages: int, validation_pages: int) -> Path:
+    """Random printable bytes, byte tokenizer: train + validation pages of ``page_tokens``."""
+    pages = train_pages + validation_pages
     rng = random.Random(0)
     text = "".join(rng.choices("abcdefghijklmnopqrstuvwxyz .,\n", k=pages * page_tokens))
     (root / "corpus").mkdir()
@@ -172,6 +174,7 @@ def build_config(
             "eval_batches": s.eval_batches,
             "eval_batch_size": s.eval_batch_size,
             "validation_pages": args.validation_pages,
+            **({"random_pages": args.random_pages} if args.random_pages else {}),
         },
         "data": {"pages_per_window": args.pages_per_window},
         "compress": {"codec": args.codec, **({"topk": args.topk} if args.topk else {})},
@@ -263,7 +266,8 @@ def bench_model(
     with tempfile.TemporaryDirectory(prefix="gauntlet-bench-validator-") as tmp:
         root = Path(tmp)
         page_tokens = page_tokens_for(s, args.pages_per_window)
-        data_dir = make_dataset(root, page_tokens, args.validation_pages)
+        train_pages = max(MIN_TRAIN_PAGES, config.validator.random_pages)
+        data_dir = make_dataset(root, page_tokens, train_pages, args.validation_pages)
         config = config.model_copy(
             update={"data": config.data.model_copy(update={"dataset_dir": str(data_dir)})}
         )
@@ -320,6 +324,7 @@ def bench_model(
         "pages_per_window": args.pages_per_window,
         "page_tokens": page_tokens,
         "validation_pages": args.validation_pages,
+        "random_pages": config.validator.random_pages,
         "decode_s": round(decode_s, 4),
         "sketch_s": round(sketch_s, 4),
         "evaluate_s": round(evaluate_s, 4),
@@ -374,6 +379,7 @@ def main() -> None:
     parser.add_argument(
         "--validation-pages", type=int, default=4, help="validator.validation_pages"
     )
+    parser.add_argument("--random-pages", type=int, help="validator.random_pages")
     parser.add_argument("--codec", choices=["topk", "dense"], default="topk", help="compress.codec")
     parser.add_argument("--topk", type=int, help="compress.topk (default: the config's)")
     parser.add_argument("--delta-std", type=float, default=1e-3, help="std of the random Δ")
@@ -381,11 +387,12 @@ def main() -> None:
     cuda = torch.device(args.device).type == "cuda"
     if cuda and not torch.cuda.is_available():
         parser.error("--device cuda but no CUDA GPU is visible")
-    for flag in ("peers", "repeats", "eval_batches", "eval_batch_size", "seq_len"):
+    for flag in ("peers", "repeats", "eval_batches", "eval_batch_size", "seq_len", "random_pages"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1")
     models = args.models or (["150m", "1.2b"] if cuda else ["tiny", "150m"])
     budgets = window_budgets(args)
+    host = machine(args.device)
     results = [
         bench_model(name, args.device, settings_for(name, cuda, args), args, budgets)
         for name in models
@@ -400,7 +407,7 @@ def main() -> None:
         "fixed_s = shared_before_s + validation_s",
         "autocast": "bf16 on cuda, fp32 on cpu",
         "window_seconds": budgets,
-        "machine": machine(args.device),
+        "machine": {**host, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "results": results,
     }
     print(json.dumps(report, indent=2))
