@@ -107,7 +107,9 @@ class PeerResult(_Strict):
     random_improvement: float | None = None
     sync: float | None = Field(default=None, description="sync score moving average in [0, 1]")
     uniqueness: float | None = Field(default=None, description="own-vs-random indicator average")
-    rating: float | None = Field(default=None, description="OpenSkill ordinal (mu - 3 sigma)")
+    rating: float | None = Field(
+        default=None, description="OpenSkill ordinal (mu - ordinal_z sigma)"
+    )
     score: float = Field(default=0.0, description="final score")
     weight: float = 0.0
 

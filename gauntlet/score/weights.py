@@ -9,7 +9,7 @@ from collections.abc import Mapping
 def final_score(ordinal: float, uniqueness: float, sync: float) -> float:
     """``max(0, ordinal) * max(0, uniqueness) * clamp(sync, 0, 1)``; >= 0, NaN-safe (NaN -> 0).
 
-    ``ordinal``: rating ``mu - 3 sigma`` (OpenSkill units); ``uniqueness``: the
+    ``ordinal``: rating ``mu - ordinal_z * sigma`` (OpenSkill units); ``uniqueness``: the
     indicator moving average in [-1, 1]; ``sync``: sync score in [0, 1].
     """
     parts = [max(0.0, ordinal), max(0.0, uniqueness), min(1.0, max(0.0, sync))]
