@@ -62,7 +62,7 @@ def _meta(results: RunResults) -> str:
         ("started", m.started.isoformat(timespec="seconds")),
         ("finished", m.finished.isoformat(timespec="seconds") if m.finished else "-"),
         ("wall time", "-" if m.wall_seconds is None else f"{m.wall_seconds:.1f} s"),
-        ("peak RSS", "-" if m.peak_rss_mib is None else f"{m.peak_rss_mib:.0f} MiB"),
+        ("peak memory (PSS)", "-" if m.peak_rss_mib is None else f"{m.peak_rss_mib:.0f} MiB"),
     ]
     return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items) + "</dl>"
 
