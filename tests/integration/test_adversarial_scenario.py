@@ -61,7 +61,13 @@ def adversarial_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir
     results = json.loads((run / "report" / "results.json").read_text())
     journal = run / "state" / f"validator-{_hotkey(run, 'validator0')}.jsonl"  # the lead's
     reports = [json.loads(line) for line in journal.read_text().splitlines()]
-    return {"summary": summary, "results": results, "reports": reports, "run": run}
+    return {
+        "summary": summary,
+        "results": results,
+        "reports": reports,
+        "run": run,
+        "stdout": completed.stdout,
+    }
 
 
 def _hotkey(run: Path, name: str) -> str:
@@ -106,6 +112,21 @@ def test_honest_miners_outearn_every_adversary(adversarial_run: dict) -> None:
     for uid in adversaries:
         assert weights.get(uid, 0.0) < 0.01, (uid, summary["behaviours"][str(uid)], weights)
         assert incentive[uid] < 0.01, (uid, summary["behaviours"][str(uid)], incentive)
+
+
+def test_more_compute_earns_more_among_honest_miners(adversarial_run: dict) -> None:
+    """The honest miners train 10, 15 and 20 inner steps per window; the largest budget must
+    end with more incentive than the smallest (the summary reports the rank correlation)."""
+    summary = adversarial_run["summary"]
+    incentive = {int(u): v for u, v in summary["incentive"].items()}
+    budgets: dict[int, int] = {
+        u: summary["budgets"][str(u)] for u in _by_behaviour(summary)["honest"]
+    }
+    smallest = min(budgets, key=lambda u: budgets[u])
+    largest = max(budgets, key=lambda u: budgets[u])
+    assert budgets[largest] > budgets[smallest]
+    assert incentive[largest] > incentive[smallest], (budgets, incentive)
+    assert "compute/incentive rank correlation" in adversarial_run["stdout"]
 
 
 def test_adversarial_share_of_incentive_is_below_five_percent(adversarial_run: dict) -> None:
