@@ -21,7 +21,7 @@ from gauntlet.score.config import COPY, DESYNCED, OK, OUTLIER, REPLAY, WRONG_PAG
 from gauntlet.score.copies import copiers, near_duplicate_pairs
 from gauntlet.score.norms import norm_outliers
 from gauntlet.score.pages import check_pages
-from gauntlet.score.replay import SketchEntry, find_replay, sketch
+from gauntlet.score.replay import SketchEntry, find_replay, sketch_at
 from gauntlet.score.sync import estimate_steps_behind, sync_score
 from gauntlet.train.fingerprint import coordinates
 
@@ -36,14 +36,23 @@ class Verdict:
 
 
 def sketch_delta(delta: Delta, config: ScoringConfig) -> np.ndarray:
-    """Count-sketch of the whole update, one parameter at a time (sorted names), float64 ``(dim,)``."""
+    """Count-sketch of the update, float64 ``(dim,)``: parameters in sorted-name order form
+    one flat vector, of which every ``stride``-th coordinate is sketched, the stride chosen
+    so about ``config.sketch_coordinates`` are (all of them when that is 0 or larger than
+    the model). Values are picked on the update's device; only they travel to the CPU."""
     seed = config.sketch_seed.encode()
+    total_size = sum(delta[name].numel() for name in delta)
+    wanted = config.sketch_coordinates
+    stride = 1 if not wanted or wanted >= total_size else -(-total_size // wanted)
     total = np.zeros(config.sketch_dim)
     offset = 0
     for name in sorted(delta):
-        flat = delta[name].detach().to("cpu", torch.float64).reshape(-1).numpy()
-        total += sketch(flat, config.sketch_dim, seed, offset=offset)
-        offset += flat.size
+        flat = delta[name].detach().reshape(-1)
+        local = torch.arange((-offset) % stride, flat.numel(), stride, device=flat.device)
+        values = flat[local].to("cpu", torch.float64).numpy()
+        positions = local.cpu().numpy().astype(np.uint64) + np.uint64(offset)
+        total += sketch_at(values, positions, config.sketch_dim, seed)
+        offset += flat.numel()
     return total
 
 

@@ -96,6 +96,11 @@ class ScoringConfig(BaseModel):
     least 3 valid contributions) is an outlier: scaled up to dominate, penalised, not evaluated."""
     sketch_dim: int = 256
     """(>=8) dimensions of the public count-sketch used for replay detection."""
+    sketch_coordinates: int = 1 << 20
+    """(>=0) coordinates of an update that enter its sketch (every k-th of the flattened update,
+    k chosen to give about this many); 0 = all. Hashing every coordinate of a 1B-parameter
+    update costs seconds per contribution; a sample of M adds about 1/sqrt(M) of error to a
+    cosine, far below the sketch's own (about 1/sqrt(sketch_dim))."""
     sketch_history: int = 1024
     """(>=0) sketches kept for replay detection, oldest dropped first (~5 KB of JSON each)."""
     sketch_seed: str = "gauntlet/sketch/v1"
@@ -146,6 +151,7 @@ class ScoringConfig(BaseModel):
         _check(self.norm_ratio_limit > 1, "norm_ratio_limit must be > 1")
         _check(self.sketch_dim >= 8, "sketch_dim must be >= 8")
         _check(self.sketch_history >= 0, "sketch_history must be >= 0")
+        _check(self.sketch_coordinates >= 0, "sketch_coordinates must be >= 0")
         _check(math.isfinite(self.rating_mu), "rating_mu must be finite")
         for name in ("rating_sigma", "rating_beta", "rating_tau", "weight_power"):
             _check(getattr(self, name) > 0, f"{name} must be > 0")

@@ -44,18 +44,27 @@ def sketch(vector: Any, dim: int, seed: bytes, *, offset: int = 0) -> np.ndarray
     ``offset`` is the position of ``vector[0]`` in the whole update, so the sketch of a
     concatenation is the sum of its parts' sketches (sketch one parameter at a time).
     """
+    x = as_vector(vector)
+    return sketch_at(x, np.arange(offset, offset + x.size, dtype=np.uint64), dim, seed)
+
+
+def sketch_at(values: Any, positions: Any, dim: int, seed: bytes) -> np.ndarray:
+    """Count-sketch of some coordinates of an update: ``values[j]`` sits at coordinate
+    ``positions[j]`` of the whole (flattened) update. Same hash as :func:`sketch`, so the
+    sketch of every coordinate at once equals :func:`sketch` of the vector."""
     if dim < 1:
         raise ValueError(f"dim must be >= 1, got {dim}")
-    x = as_vector(vector)
+    x = as_vector(values)
+    index = np.asarray(positions, dtype=np.uint64).reshape(-1)
+    if index.size != x.size:
+        raise ValueError(f"{x.size} values but {index.size} positions")
     key = np.uint64(int.from_bytes(hashlib.blake2b(seed, digest_size=8).digest(), "little"))
     out = np.zeros(dim, dtype=np.float64)
     for start in range(0, x.size, _CHUNK):
-        part = x[start : start + _CHUNK]
-        index = np.arange(offset + start, offset + start + part.size, dtype=np.uint64)
-        h = _splitmix64(index ^ key)
+        h = _splitmix64(index[start : start + _CHUNK] ^ key)
         buckets = ((h >> np.uint64(1)) % np.uint64(dim)).astype(np.int64)
         signs = 1.0 - 2.0 * (h & np.uint64(1)).astype(np.float64)
-        out += np.bincount(buckets, weights=signs * part, minlength=dim)
+        out += np.bincount(buckets, weights=signs * x[start : start + _CHUNK], minlength=dim)
     return out
 
 

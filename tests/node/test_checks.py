@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 import torch
 
@@ -271,3 +272,30 @@ def test_step_magnitudes_are_lr_times_the_last_step_at_the_fingerprint_coordinat
     assert got == pytest.approx(expected)
     assert len(got) == 6
     assert all(m > 0 for m in got)
+
+
+def test_sketch_delta_of_every_coordinate_is_the_sketch_of_the_flat_update() -> None:
+    from gauntlet.score.replay import sketch
+
+    torch.manual_seed(0)
+    delta = {"b": torch.randn(5, 7), "a": torch.randn(300)}
+    flat = torch.cat([delta["a"].reshape(-1), delta["b"].reshape(-1)]).double().numpy()
+    config = ScoringConfig(sketch_coordinates=0)
+    expected = sketch(flat, config.sketch_dim, config.sketch_seed.encode())
+    assert np.allclose(sketch_delta(delta, config), expected)
+    assert np.allclose(sketch_delta(delta, ScoringConfig(sketch_coordinates=10_000)), expected)
+
+
+def test_sketch_delta_samples_every_kth_coordinate_of_a_large_update() -> None:
+    config = ScoringConfig(sketch_coordinates=100)  # 1000 coordinates -> every 10th
+    zeros_on_sample = {"a": torch.ones(400), "b": torch.ones(600)}
+    for part in zeros_on_sample.values():
+        part[::10] = 0.0  # "a" starts at 0 and "b" at 400: both multiples of 10
+    assert not sketch_delta(zeros_on_sample, config).any()  # only sampled values count
+    torch.manual_seed(1)
+    update = {"a": torch.randn(400), "b": torch.randn(600)}
+    copy = {k: v.clone() * 3.0 for k, v in update.items()}
+    other = {k: torch.randn_like(v) for k, v in update.items()}
+    s, c, o = (sketch_delta(d, config) for d in (update, copy, other))
+    assert float(s @ c / np.linalg.norm(s) / np.linalg.norm(c)) == pytest.approx(1.0)
+    assert abs(float(s @ o / np.linalg.norm(s) / np.linalg.norm(o))) < 0.5
