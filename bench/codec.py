@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import torch  # noqa: E402
 
+from bench.machine import machine_info  # noqa: E402
 from gauntlet.compress import build_codec  # noqa: E402
 from gauntlet.compress.sizes import ASSUMED_1B2, model_shapes, payload_bytes, size_table  # noqa: E402
 from gauntlet.model import ModelArgs  # noqa: E402
@@ -43,28 +42,6 @@ SETTINGS: dict[str, DenseCodecParams | TopKCodecParams] = {
 QUICK_ARGS = ModelArgs(
     vocab_size=1024, dim=256, n_layers=1, n_heads=4, n_kv_heads=2, ffn_hidden=768
 )
-
-
-def machine(device: str) -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "device": device,
-    }
-    if device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def subset(shapes: dict[str, tuple[int, ...]], all_layers: bool) -> dict[str, tuple[int, ...]]:
@@ -148,7 +125,7 @@ def main() -> None:
                 + ("" if args.all_layers else "; subset: tok_embeddings + layers.0 + layers.1"),
                 "params_benchmarked": n_params,
                 "delta": "Gaussian, std 1e-3, one window, no prior error feedback",
-                "machine": machine(args.device),
+                "machine": machine_info(args.device),
                 "results": results,
             },
             indent=2,

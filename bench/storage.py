@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from bench.machine import machine_info  # noqa: E402
 from gauntlet.storage.base import ObjectStore  # noqa: E402
 from gauntlet.storage.filesystem import FilesystemStore  # noqa: E402
 from gauntlet.storage.local_servers import LocalServer, start_moto, start_rclone  # noqa: E402
@@ -30,23 +30,6 @@ from gauntlet.storage.s3 import S3Credentials, S3Store  # noqa: E402
 
 MB = 1024 * 1024
 KEYS = S3Credentials("benchaccesskey", "benchsecretkey")
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-    }
 
 
 def mb_per_s(nbytes: int, seconds: float) -> float:
@@ -156,7 +139,7 @@ def main() -> None:
         raw = raw_disk(workdir, big, count, each)
         stores = asyncio.run(run_all(workdir, big, count, each))
     report = {
-        "machine": machine(),
+        "machine": machine_info(),
         "sizes": {"payload_MB": big / MB, "gather_count": count, "gather_each_MB": each / MB},
         "notes": "MB = MiB; servers on loopback; raw read is from a warm page cache",
         "raw_disk": raw,

@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -41,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import torch  # noqa: E402
 
+from bench.machine import machine_info  # noqa: E402
 from gauntlet.model import MODEL_CONFIGS, Transformer, build_model, causal_lm_loss  # noqa: E402
 from gauntlet.model.runtime import autocast, prepare_for_training  # noqa: E402
 
@@ -53,25 +52,6 @@ GPU_BF16_PEAK: list[tuple[str, str, float]] = [
     ("A100", "A100 bf16 dense", 312e12),
 ]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-def machine(device: str) -> dict[str, Any]:
-    cpu_model = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    is_cuda = torch.device(device).type == "cuda"
-    return {
-        "platform": platform.platform(),
-        "cpu_model": cpu_model,
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "device": device,
-        "device_name": torch.cuda.get_device_name(device) if is_cuda else cpu_model,
-    }
 
 
 def _sync(device: str) -> None:
@@ -226,7 +206,7 @@ def main() -> None:
         "flops_formula": "flops_per_token = 6*N + 12*L*d*T; N = params - token embedding",
         "mfu_formula": "mfu = flops_per_token * tokens_per_s / peak_flops",
         "peak": peak,
-        "machine": machine(a.device),
+        "machine": machine_info(a.device),
         "results": results,
     }
     print(json.dumps(report, indent=2))

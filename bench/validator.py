@@ -41,12 +41,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import json
 import math
 import os
-import platform
 import random
 import statistics
 import sys
@@ -61,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from bench.machine import machine_info  # noqa: E402
 from gauntlet.compress.codec import Codec, build_codec, param_shapes  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
 from gauntlet.data import PageDataset, prepare_dataset  # noqa: E402
@@ -110,25 +109,8 @@ GPU_DEFAULTS = {
 FALLBACK = EvalSettings(eval_batches=1, eval_batch_size=4, seq_len=128, peers=2, repeats=1)
 
 
-def machine(device: str) -> dict[str, Any]:
-    cpu_model = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    is_cuda = torch.device(device).type == "cuda"
-    return {
-        "platform": platform.platform(),
-        "cpu_model": cpu_model,
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "device": device,
-        "device_name": torch.cuda.get_device_name(device) if is_cuda else cpu_model,
-        # A busy neighbour on a shared host slows every timing; this says how busy it was.
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 @dataclass(frozen=True)
@@ -392,7 +374,8 @@ def main() -> None:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1")
     models = args.models or (["150m", "1.2b"] if cuda else ["tiny", "150m"])
     budgets = window_budgets(args)
-    host = machine(args.device)
+    # A busy neighbour on a shared host slows every timing; the load says how busy it was.
+    host = {**machine_info(args.device), "load_average_at_start": _load()}
     results = [
         bench_model(name, args.device, settings_for(name, cuda, args), args, budgets)
         for name in models
@@ -407,7 +390,7 @@ def main() -> None:
         "fixed_s = shared_before_s + validation_s",
         "autocast": "bf16 on cuda, fp32 on cpu",
         "window_seconds": budgets,
-        "machine": {**host, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {**host, "load_average_at_end": _load()},
         "results": results,
     }
     print(json.dumps(report, indent=2))
