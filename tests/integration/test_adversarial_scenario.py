@@ -9,12 +9,10 @@ still train. One run serves every test here (it takes a few minutes on 2 cores).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from localnet_helpers import alive, run_localnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,28 +31,18 @@ CAUGHT_AS = {
 }
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def adversarial_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
     run_dir = tmp_path_factory.mktemp("adversarial")
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "gauntlet.cli", "localnet",
-            "--localnet.scenario", str(SCENARIO),
-            "--localnet.store", "s3",
-            "--localnet.run_dir", str(run_dir),
-            "--data.dataset_dir", str(stdlib_dataset_dir),
-        ],
-        capture_output=True, text=True, timeout=900,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
-    )  # fmt: skip
+    completed = run_localnet(
+        run_dir,
+        stdlib_dataset_dir,
+        "--localnet.scenario",
+        str(SCENARIO),
+        "--localnet.store",
+        "s3",
+        timeout=900,
+    )
     (run,) = run_dir.iterdir()
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     summary = json.loads((run / "summary.json").read_text())
@@ -167,4 +155,4 @@ def test_report_and_no_process_survives(adversarial_run: dict) -> None:
     assert adversarial_run["results"]["windows"]
     pids = adversarial_run["summary"]["pids"]
     assert len(pids) == 1 + 15 + 15  # chain, an S3 server per node, the nodes
-    assert not [pid for pid in pids if _alive(pid)]
+    assert not [pid for pid in pids if alive(pid)]

@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from bittensor import Wallet
+from localnet_helpers import run_localnet
 
 from gauntlet.chain.sim.process import spawn_sim_chain
 from gauntlet.config import GauntletConfig
@@ -29,15 +27,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> Path:
     root = tmp_path_factory.mktemp("catchup")
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "gauntlet.cli", "localnet", "--localnet.windows", "5",
-            "--validator.checkpoint_interval", "2",
-            "--localnet.run_dir", str(root), "--data.dataset_dir", str(stdlib_dataset_dir),
-        ],
-        capture_output=True, text=True, timeout=400,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
-    )  # fmt: skip
+    completed = run_localnet(
+        root,
+        stdlib_dataset_dir,
+        "--localnet.windows",
+        "5",
+        "--validator.checkpoint_interval",
+        "2",
+        timeout=400,
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     (run,) = root.iterdir()
     return run

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from localnet_helpers import run_localnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -16,15 +14,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_network_recovers_after_the_chain_restarts(
     tmp_path: Path, stdlib_dataset_dir: Path
 ) -> None:
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "gauntlet.cli", "localnet", "--localnet.windows", "7",
-            "--localnet.chain_outage_after", "2", "--localnet.chain_outage_seconds", "6",
-            "--localnet.run_dir", str(tmp_path), "--data.dataset_dir", str(stdlib_dataset_dir),
-        ],
-        capture_output=True, text=True, timeout=500,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
-    )  # fmt: skip
+    completed = run_localnet(
+        tmp_path,
+        stdlib_dataset_dir,
+        "--localnet.windows",
+        "7",
+        "--localnet.chain_outage_after",
+        "2",
+        "--localnet.chain_outage_seconds",
+        "6",
+        timeout=500,
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "chain is back" in completed.stdout
     (run,) = tmp_path.iterdir()

@@ -3,39 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from localnet_helpers import alive, run_localnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
 def localnet_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
     run_dir = tmp_path_factory.mktemp("localnet")
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "gauntlet.cli", "localnet",
-            "--localnet.windows", "3",
-            "--localnet.run_dir", str(run_dir),
-            "--data.dataset_dir", str(stdlib_dataset_dir),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=400,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
-    )  # fmt: skip
+    completed = run_localnet(run_dir, stdlib_dataset_dir, "--localnet.windows", "3", timeout=400)
     (summary_path,) = run_dir.glob("*/summary.json")
     summary = json.loads(summary_path.read_text())
     summary["stdout"], summary["returncode"] = completed.stdout, completed.returncode
@@ -64,4 +43,4 @@ def test_every_honest_miner_has_nonzero_weight_on_chain(localnet_run: dict) -> N
 
 def test_no_process_survives_the_run(localnet_run: dict) -> None:
     assert localnet_run["pids"], "the run recorded no child PIDs"
-    assert not [pid for pid in localnet_run["pids"] if _alive(pid)]
+    assert not [pid for pid in localnet_run["pids"] if alive(pid)]

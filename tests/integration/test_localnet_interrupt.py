@@ -11,16 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from localnet_helpers import alive
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_sigint_stops_every_child_process(tmp_path: Path, stdlib_dataset_dir: Path) -> None:
@@ -50,4 +43,4 @@ def test_sigint_stops_every_child_process(tmp_path: Path, stdlib_dataset_dir: Pa
     (summary_path,) = tmp_path.glob("*/summary.json")
     pids = json.loads(summary_path.read_text())["pids"]
     assert len(pids) == 5  # chain, validator, 3 miners
-    assert not [pid for pid in pids if _alive(pid)]
+    assert not [pid for pid in pids if alive(pid)]

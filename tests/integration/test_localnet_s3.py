@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from localnet_helpers import run_localnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -16,15 +14,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_nodes_exchange_contributions_through_their_own_s3_servers(
     tmp_path: Path, stdlib_dataset_dir: Path
 ) -> None:
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "gauntlet.cli", "localnet", "--localnet.windows", "2",
-            "--localnet.store", "s3", "--localnet.miners", "2",
-            "--localnet.run_dir", str(tmp_path), "--data.dataset_dir", str(stdlib_dataset_dir),
-        ],
-        capture_output=True, text=True, timeout=400,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
-    )  # fmt: skip
+    completed = run_localnet(
+        tmp_path,
+        stdlib_dataset_dir,
+        "--localnet.windows",
+        "2",
+        "--localnet.store",
+        "s3",
+        "--localnet.miners",
+        "2",
+        timeout=400,
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     (run,) = tmp_path.iterdir()
     for name in ("miner0", "miner1"):

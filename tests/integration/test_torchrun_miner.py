@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from localnet_helpers import run_localnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -16,17 +14,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_two_process_miners_contribute_valid_updates(
     tmp_path: Path, stdlib_dataset_dir: Path
 ) -> None:
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "gauntlet.cli", "localnet",
-            "--localnet.windows", "3", "--localnet.miners", "2", "--localnet.miner_processes", "2",
-            "--localnet.run_dir", str(tmp_path), "--data.dataset_dir", str(stdlib_dataset_dir),
-        ],
-        capture_output=True,
-        text=True,
+    completed = run_localnet(
+        tmp_path,
+        stdlib_dataset_dir,
+        "--localnet.windows",
+        "3",
+        "--localnet.miners",
+        "2",
+        "--localnet.miner_processes",
+        "2",
         timeout=400,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
-    )  # fmt: skip
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     (run,) = tmp_path.iterdir()
     logs = [(run / "logs" / f"miner{i}.log").read_text() for i in range(2)]

@@ -10,12 +10,10 @@ up and carry on with exactly the first one's states, window for window.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from localnet_helpers import run_localnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,16 +25,12 @@ WINDOWS = 7
 def test_a_validator_killed_mid_window_resumes_with_identical_state(
     tmp_path: Path, stdlib_dataset_dir: Path
 ) -> None:
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "gauntlet.cli", "localnet",
-            "--localnet.validators", "2", "--localnet.windows", str(WINDOWS),
-            "--localnet.kill_validator_after", str(KILL_AFTER),
-            "--validator.eval_secret", SECRET, "--train.inner_steps", "8",
-            "--localnet.run_dir", str(tmp_path), "--data.dataset_dir", str(stdlib_dataset_dir),
-        ],
-        capture_output=True, text=True, timeout=600,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
+    completed = run_localnet(
+        tmp_path, stdlib_dataset_dir,
+        "--localnet.validators", "2", "--localnet.windows", str(WINDOWS),
+        "--localnet.kill_validator_after", str(KILL_AFTER),
+        "--validator.eval_secret", SECRET, "--train.inner_steps", "8",
+        timeout=600,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     assert "kill -9 validator1" in completed.stdout and "restarting validator1" in completed.stdout
