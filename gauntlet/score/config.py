@@ -83,10 +83,11 @@ class ScoringConfig(BaseModel):
     """(>0) scale of the graded indicator, same units as the improvements."""
     uniqueness_ema: float = 0.2
     """(0,1] weight of the newest window in the uniqueness (indicator) moving average."""
-    uniqueness_prior: float | None = 0.25
+    uniqueness_prior: float | None = 0.3
     """[-1,1] uniqueness of a fresh peer (benefit of the doubt: in the first windows own and
-    random pages improve alike, so one unlucky draw must not zero an honest newcomer); None
-    seeds the average with the first indicator instead."""
+    random pages improve alike, so one unlucky draw must not zero an honest newcomer: that
+    needs prior > ema / (1 - ema), 0.25 at the default ema); None seeds the average with the
+    first indicator instead."""
     copy_threshold: float = 0.95
     """[-1,1] cosine at or above which two same-window contributions are near-duplicates."""
     replay_threshold: float = 0.95

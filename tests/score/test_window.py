@@ -53,12 +53,12 @@ def test_with_the_default_ordinal_the_loser_of_a_close_match_keeps_a_positive_sc
 
 
 def test_the_uniqueness_prior_keeps_a_newcomer_positive_after_one_unlucky_window() -> None:
-    # Defaults: prior 0.25, ema 0.2, graded indicator tanh((own - random - 0.01) / 0.02).
+    # Defaults: prior 0.3, ema 0.2, graded indicator tanh((own - random - 0.01) / 0.02).
     unlucky = Evaluation(own_before=3.0, own_after=2.905, random_before=3.0, random_after=2.9)
     cfg = ScoringConfig(relative_improvement=False)
     indicator = math.tanh((0.095 - 0.1 - 0.01) / 0.02)
     first = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=unlucky)}, cfg)
-    assert first.peers[1].uniqueness == pytest.approx(0.8 * 0.25 + 0.2 * indicator)
+    assert first.peers[1].uniqueness == pytest.approx(0.8 * 0.3 + 0.2 * indicator)
     assert first.peers[1].score > 0
     # Without the prior the first indicator seeds the average and the newcomer earns nothing.
     bare = cfg.model_copy(update={"uniqueness_prior": None})
@@ -182,6 +182,16 @@ def test_defaults_zero_a_miner_no_better_on_its_own_pages_but_pay_a_clear_gap() 
         seen = {1: PeerWindow("a", evaluation=honest), 2: PeerWindow("b", evaluation=other)}
         state = advance_window(state, window, seen, cfg)
     clear = math.tanh((0.1 - 0.05 - 0.01) / 0.02)  # relative improvements 0.1 and 0.05
-    assert state.peers[1].uniqueness == pytest.approx(clear + (0.25 - clear) * 0.8**4)
+    assert state.peers[1].uniqueness == pytest.approx(clear + (0.3 - clear) * 0.8**4)
     assert state.peers[2].uniqueness is not None and state.peers[2].uniqueness < 0
     assert state.peers[2].score == 0.0 and state.peers[1].score > 0
+
+
+def test_the_default_prior_survives_the_worst_first_indicator() -> None:
+    """One indicator of -1 (own pages improve far less than random ones) in a newcomer's
+    first window leaves its uniqueness, hence its score, above zero."""
+    worst = Evaluation(own_before=3.0, own_after=3.0, random_before=3.0, random_after=2.0)
+    cfg = ScoringConfig(relative_improvement=False)
+    state = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=worst)}, cfg)
+    assert state.peers[1].uniqueness == pytest.approx(0.8 * 0.3 - 0.2, abs=1e-6)
+    assert state.peers[1].score > 0
