@@ -37,9 +37,9 @@ class Codec(Protocol):
 
     def validate(self, tensors: Tensors, shapes: Shapes) -> None: ...
 
-    def decode(
-        self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu"
-    ) -> Delta: ...
+    def decode(self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu") -> Delta:
+        """One peer's Δ; runs :meth:`validate` first (raises ``MalformedPayload``)."""
+        ...
 
     def decode_batch(
         self,

@@ -85,7 +85,7 @@ async def fetch_one(
         )
         if payload.manifest.codec.root != codec.params:
             raise MalformedPayload(f"codec {payload.manifest.codec.root} is not the network's")
-        codec.validate(payload.tensors, shapes)
+        delta = codec.decode(payload.tensors, shapes, device)  # validates what the container can't
     except ProtocolError as exc:
         return Contribution(peer.uid, peer.hotkey, "invalid", str(exc), size=len(data))
     if payload.manifest.uid != peer.uid:
@@ -95,7 +95,7 @@ async def fetch_one(
         peer.hotkey,
         "ok",
         manifest=payload.manifest,
-        delta=codec.decode(payload.tensors, shapes, device),
+        delta=delta,
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
         uploaded_at=info.last_modified,
