@@ -81,8 +81,8 @@ MODEL_CONFIGS: dict[str, ModelArgs] = {
         max_seq_len=2048,
     ),
     # ~1.2B parameters: the size of the Gauntlet paper's run. TinyLlama-like depth
-    # and width (22 x 2048, SwiGLU 5632) with GQA 16/8 (head_dim 128). Same shapes
-    # as gauntlet.compress.sizes.ASSUMED_1B2.
+    # and width (22 x 2048, SwiGLU 5632) with GQA 16/8 (head_dim 128); the codec's
+    # size table and bench use it as gauntlet.compress.sizes.ASSUMED_1B2.
     "1.2b": ModelArgs(
         vocab_size=32_000,
         dim=2048,
