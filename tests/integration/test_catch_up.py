@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from bittensor import Wallet
-from localnet_helpers import run_localnet
+from integration_helpers import run_localnet
 
 from gauntlet.chain.sim.process import spawn_sim_chain
 from gauntlet.config import GauntletConfig

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from localnet_helpers import alive, run_localnet
+from integration_helpers import alive, run_localnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

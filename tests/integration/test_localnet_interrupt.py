@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from localnet_helpers import alive
+from integration_helpers import alive
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
