@@ -165,8 +165,17 @@ class ValidatorConfig(Section):
     peer_set_size: int = Field(
         16,
         ge=1,
-        description="Lead only: miners in the published peer set (highest final scores > 0); "
-        "only their contributions are aggregated",
+        description="Lead only: miners in the published peer set (highest final scores > 0 "
+        "among those that passed every check in the window just scored); only their "
+        "contributions are aggregated",
+    )
+    peer_set_min_score_ratio: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Lead only: a miner enters the peer set only with a score of at least this "
+        "fraction of the best; aggregation gives every member an equal say, so a miner scoring "
+        "a sliver of the best (e.g. caught only statistically) stays out (0: any score > 0)",
     )
     peer_set_lag: int = Field(
         2,

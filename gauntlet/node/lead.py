@@ -8,7 +8,7 @@ node agrees on whose signed aggregation records and checkpoints to trust.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
 from gauntlet.chain.base import Metagraph, Neuron
@@ -53,11 +53,16 @@ def aggregation_record(
 
 
 async def publish_lead_artifacts(
-    rt: Runtime, window: int, used: list[Contribution], peers: Mapping[int, PeerState]
+    rt: Runtime,
+    window: int,
+    used: list[Contribution],
+    peers: Mapping[int, PeerState],
+    passed: Collection[int],
 ) -> None:
     """If this validator is the lead: the window's aggregation record, the peer set for a
-    later window from ``peers``' scores, and a checkpoint of θ_{window+1} every
-    ``checkpoint_interval`` windows. Call right after the outer step."""
+    later window from ``peers``' scores (among ``passed``, the uids that passed every check
+    in ``window``), and a checkpoint of θ_{window+1} every ``checkpoint_interval`` windows.
+    Call right after the outer step."""
     lead = lead_validator(await rt.chain.metagraph())
     if lead is None or lead.hotkey != rt.hotkey:
         return
@@ -71,7 +76,7 @@ async def publish_lead_artifacts(
         peer_set_window=rt.peer_set_window,
     )
     await rt.store.put(aggregation_record_key(window, rt.hotkey), seal(record, rt.keypair))
-    await publish_peer_set(rt, window, peers)
+    await publish_peer_set(rt, window, peers, passed)
     interval = cfg.validator.checkpoint_interval
     if interval and (window + 1) % interval == 0:
         await save_checkpoint(

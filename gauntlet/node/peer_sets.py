@@ -2,7 +2,12 @@
 
 After scoring window ``w`` the lead validator publishes, signed, the set for window
 ``w + validator.peer_set_lag``: up to ``validator.peer_set_size`` miners with the highest
-final scores (score > 0). A set counts only if the lead's store received it (server
+final scores among those whose contribution passed every check in ``w`` and whose score is
+at least ``validator.peer_set_min_score_ratio`` of the best. Aggregation normalises each
+contribution, so every member moves the model as much as the best one: a miner that failed
+this window's checks (out of sync, late, a copy) or that scores a sliver of the best (trained
+on the wrong pages, caught only statistically) must not get that say. A set counts only if
+the lead's store received it (server
 time) before window ``set.window - 1`` ended, so every node that looks it up when it
 aggregates ``set.window`` or later reaches the same verdict, however late it looks.
 
@@ -14,7 +19,7 @@ time, a bad signature) a node aggregates every valid contribution, as every node
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
 from gauntlet.score.state import PeerState
@@ -34,18 +39,29 @@ MAX_PEER_SET_BYTES = 1 << 20
 MAX_CANDIDATES = 4  # published sets tried, newest first, before falling back to none
 
 
-def choose_peers(peers: Mapping[int, PeerState], size: int) -> list[PeerEntry]:
-    """The ``size`` highest-scoring live peers (score > 0, not missing in the latest window),
-    in uid order; ties go to the lower uid."""
-    live = (uid for uid, p in peers.items() if p.score > 0 and p.inactive_windows == 0)
-    ranked = sorted(live, key=lambda u: (-peers[u].score, u))
+def choose_peers(
+    peers: Mapping[int, PeerState],
+    size: int,
+    passed: Collection[int],
+    min_score_ratio: float = 0.0,
+) -> list[PeerEntry]:
+    """The ``size`` highest-scoring peers among ``passed`` (the uids whose contribution passed
+    every check in the window just scored) with a score > 0 and at least ``min_score_ratio``
+    times the best such score, in uid order; ties go to the lower uid."""
+    eligible = [uid for uid in passed if uid in peers and peers[uid].score > 0]
+    best = max((peers[uid].score for uid in eligible), default=0.0)
+    kept = [uid for uid in eligible if peers[uid].score >= min_score_ratio * best]
+    ranked = sorted(kept, key=lambda u: (-peers[u].score, u))
     return [PeerEntry(uid=uid, hotkey=peers[uid].hotkey) for uid in sorted(ranked[:size])]
 
 
-async def publish_peer_set(rt: Runtime, window: int, peers: Mapping[int, PeerState]) -> None:
-    """Lead only: publish the set taking effect ``peer_set_lag`` windows after ``window``."""
+async def publish_peer_set(
+    rt: Runtime, window: int, peers: Mapping[int, PeerState], passed: Collection[int]
+) -> None:
+    """Lead only: publish the set taking effect ``peer_set_lag`` windows after ``window``;
+    ``passed`` holds the uids whose contribution passed every check in ``window``."""
     cfg = rt.config.validator
-    chosen = choose_peers(peers, cfg.peer_set_size)
+    chosen = choose_peers(peers, cfg.peer_set_size, passed, cfg.peer_set_min_score_ratio)
     if not chosen:
         return  # nobody has earned a place yet: nodes keep aggregating everyone
     peer_set = PeerSet(

@@ -155,7 +155,8 @@ class Validator:
             "%s\n%s", f"window {window}: {len(used)} contributions aggregated", window_table(report)
         )
         try:  # lead artifacts and the report are best effort; the window's work is done
-            await publish_lead_artifacts(rt, window, used, self.state.peers)
+            passed = [uid for uid, v in verdicts.items() if v.outcome == OK]
+            await publish_lead_artifacts(rt, window, used, self.state.peers, passed)
             body = report.model_dump_json().encode()
             with METRICS.upload("report", len(body)):
                 await rt.store.put(window_report_key(window, rt.hotkey), body)

@@ -126,21 +126,37 @@ def test_adversarial_share_of_incentive_is_below_five_percent(adversarial_run: d
     assert total > 0 and adversarial / total < 0.05
 
 
+# Caught only statistically (own pages no better than random ones, measured on a few pages):
+# its score can rise above zero for a window now and then, so it may enter a set, rarely.
+STATISTICAL = {"wrongdata"}
+
+
 def test_the_lead_aggregates_only_its_peer_set_of_honest_miners(adversarial_run: dict) -> None:
     from protocol.envelope import open_envelope
     from protocol.schemas import AggregationRecord, PeerSet
 
     run, lead = adversarial_run["run"], _hotkey(adversarial_run["run"], "validator0")
     bucket = run / "s3" / "validator0" / "gauntlet-validator0"
-    honest = set(_by_behaviour(adversarial_run["summary"])["honest"])
-    records = sorted(bucket.rglob("aggregations/*/*.json"))
+    behaviours = _by_behaviour(adversarial_run["summary"])
+    honest = set(behaviours["honest"])
+    statistical = {uid for name in STATISTICAL for uid in behaviours[name]}
+    records = sorted(bucket.rglob("aggregations/*/*.json"))  # keys sort in window order
     last = open_envelope(records[-1].read_bytes(), AggregationRecord, expected_signer=lead)
     assert last.peer_set_window > 0, "no peer set was in force at the end of the run"
-    assert {c.uid for c in last.contributions} <= honest, last.contributions
-    newest_set = open_envelope(
-        sorted(bucket.rglob("peer-sets/*/*.json"))[-1].read_bytes(), PeerSet, expected_signer=lead
-    )
-    assert newest_set.peers and {p.uid for p in newest_set.peers} <= honest
+    published = [
+        open_envelope(path.read_bytes(), PeerSet, expected_signer=lead)
+        for path in sorted(bucket.rglob("peer-sets/*/*.json"))
+    ]
+    sets = {ps.window: {p.uid for p in ps.peers} for ps in published}
+    aggregated = {c.uid for c in last.contributions}
+    assert aggregated <= sets[last.peer_set_window], (aggregated, sets)
+    # Every adversary a check catches outright is out of the model at the end of the run...
+    assert aggregated <= honest | statistical, last.contributions
+    newest = sets[max(sets)]
+    assert newest and newest <= honest | statistical, sets
+    # ...and the statistically caught one is kept out of most of the late sets.
+    late = [sets[window] for window in sorted(sets)][len(sets) // 2 :]
+    assert sum(bool(uids & statistical) for uids in late) < len(late) / 2, sets
 
 
 def test_the_model_still_trains(adversarial_run: dict) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from gauntlet.config.schema import GauntletConfig
@@ -29,19 +29,37 @@ def _peer(hotkey: str, score: float) -> PeerState:
     return PeerState(hotkey, Rating(25.0, 8.0), score=score)
 
 
-def test_choose_peers_takes_the_best_positive_scores_of_live_peers_in_uid_order() -> None:
+def test_choose_peers_takes_the_best_positive_scores_of_passing_peers_in_uid_order() -> None:
     peers = {
         5: _peer("e", 3.0),
         1: _peer("a", 9.0),
         2: _peer("b", 0.0),  # never earned anything: not a peer
         3: _peer("c", 3.0),  # ties go to the lower uid
         4: _peer("d", 7.0),
-        6: replace(_peer("f", 8.0), inactive_windows=1),  # missing last window: not live
+        6: _peer("f", 8.0),  # did not pass this window's checks (missing, late, desynced...)
     }
-    assert [p.uid for p in choose_peers(peers, 3)] == [1, 3, 4]
-    assert [p.uid for p in choose_peers(peers, 10)] == [1, 3, 4, 5]
-    assert choose_peers({2: _peer("b", 0.0)}, 4) == []
-    assert choose_peers(peers, 1) == [PeerEntry(uid=1, hotkey="a")]
+    passed = [1, 2, 3, 4, 5]
+    assert [p.uid for p in choose_peers(peers, 3, passed)] == [1, 3, 4]
+    assert [p.uid for p in choose_peers(peers, 10, passed)] == [1, 3, 4, 5]
+    assert [p.uid for p in choose_peers(peers, 10, [*passed, 6])] == [1, 3, 4, 5, 6]
+    assert choose_peers({2: _peer("b", 0.0)}, 4, [2]) == []
+    assert choose_peers(peers, 1, passed) == [PeerEntry(uid=1, hotkey="a")]
+    assert choose_peers(peers, 4, [7, 8]) == []  # uids the scores never saw
+
+
+def test_a_residual_score_from_earlier_windows_does_not_buy_a_place() -> None:
+    """A miner that scored well, then fell out of sync, keeps a decaying score; it must not
+    be aggregated while it fails the checks."""
+    peers = {1: _peer("a", 9.0), 2: _peer("b", 8.5)}
+    assert [p.uid for p in choose_peers(peers, 16, [1])] == [1]
+
+
+def test_a_sliver_of_the_best_score_stays_out_of_the_set() -> None:
+    peers = {1: _peer("a", 20.0), 2: _peer("b", 13.0), 3: _peer("c", 1.5), 4: _peer("d", 4.0)}
+    assert [p.uid for p in choose_peers(peers, 16, peers, 0.2)] == [1, 2, 4]  # 4.0 = 0.2 x best
+    assert [p.uid for p in choose_peers(peers, 16, peers, 0.5)] == [1, 2]
+    assert [p.uid for p in choose_peers(peers, 16, peers, 0.0)] == [1, 2, 3, 4]
+    assert [p.uid for p in choose_peers(peers, 16, [3], 0.5)] == [3]  # the best among passing
 
 
 @dataclass
