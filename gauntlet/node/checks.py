@@ -35,6 +35,11 @@ class Verdict:
     reason: str = ""
 
 
+def passed_uids(verdicts: Mapping[int, Verdict]) -> list[int]:
+    """The uids whose contribution passed every check so far (outcome ``OK``)."""
+    return [uid for uid, v in verdicts.items() if v.outcome == OK]
+
+
 def sketch_delta(delta: Delta, config: ScoringConfig) -> np.ndarray:
     """Count-sketch of the update, float64 ``(dim,)``: parameters in sorted-name order form
     one flat vector, of which every ``stride``-th coordinate is sketched, the stride chosen
@@ -115,7 +120,7 @@ def check_window(
             verdicts[c.uid] = Verdict(c.uid, c.hotkey, REPLAY, sync, reason)
             continue
         verdicts[c.uid] = Verdict(c.uid, c.hotkey, OK, sync)
-    candidates = {uid: sketches[uid] for uid, v in verdicts.items() if v.outcome == OK}
+    candidates = {uid: sketches[uid] for uid in passed_uids(verdicts)}
     pairs = near_duplicate_pairs(candidates, config.copy_threshold)
     times = {c.uid: c.uploaded_at for c in contributions}
     for uid in copiers(pairs, times):

@@ -7,9 +7,9 @@ at least ``validator.peer_set_min_score_ratio`` of the best. Aggregation normali
 contribution, so every member moves the model as much as the best one: a miner that failed
 this window's checks (out of sync, late, a copy) or that scores a sliver of the best (trained
 on the wrong pages, caught only statistically) must not get that say. A set counts only if
-the lead's store received it (server
-time) before window ``set.window - 1`` ended, so every node that looks it up when it
-aggregates ``set.window`` or later reaches the same verdict, however late it looks.
+the lead's store received it (server time) before window ``set.window - 1`` ended, so every
+node that looks it up when it aggregates ``set.window`` or later reaches the same verdict,
+however late it looks.
 
 The set in force for a window is the latest valid one at or before it
 (:func:`protocol.peers.peer_set_in_force`). With none (no lead, nothing published in

@@ -24,6 +24,7 @@ from gauntlet.node.checks import (
     Verdict,
     check_window,
     delta_norm,
+    passed_uids,
     sketch_delta,
     step_magnitudes,
 )
@@ -35,7 +36,7 @@ from gauntlet.node.report_table import window_table
 from gauntlet.node.runtime import Runtime, open_runtime
 from gauntlet.node.status_page import StatusBoard, status_routes
 from gauntlet.node.validator_state import ValidatorFiles
-from gauntlet.score.config import OK, ScoringConfig
+from gauntlet.score.config import ScoringConfig
 from gauntlet.score.loss import Evaluation
 from gauntlet.score.replay import AGGREGATE_UID, SketchEntry
 from gauntlet.score.selection import select_peers
@@ -100,12 +101,12 @@ class Validator:
         return verdicts, sketches
 
     def evaluate(
-        self, window: int, contributions: list[Contribution], verdicts: dict[int, Verdict]
+        self, window: int, contributions: list[Contribution], passed: list[int]
     ) -> dict[int, Evaluation]:
+        """Loss evaluation of the peers chosen this window among ``passed``."""
         cfg = self.scoring
-        clean = [uid for uid, v in verdicts.items() if v.outcome == OK]
         chosen = select_peers(
-            clean,
+            passed,
             self.state.ordinals(cfg.ordinal_z),
             self.state.starvation(),
             cfg.eval_budget,
@@ -126,7 +127,8 @@ class Validator:
         rt, cfg = self.rt, self.scoring
         contributions = await rt.gather_window(window)
         verdicts, sketches = self.check(window, contributions)
-        evaluations = self.evaluate(window, contributions, verdicts)
+        passed = passed_uids(verdicts)
+        evaluations = self.evaluate(window, contributions, passed)
         validation = rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages]
         loss_before = loss_on(rt, validation, seed=0)
         used = await rt.outer_step(window, contributions)
@@ -155,7 +157,6 @@ class Validator:
             "%s\n%s", f"window {window}: {len(used)} contributions aggregated", window_table(report)
         )
         try:  # lead artifacts and the report are best effort; the window's work is done
-            passed = [uid for uid, v in verdicts.items() if v.outcome == OK]
             await publish_lead_artifacts(rt, window, used, self.state.peers, passed)
             body = report.model_dump_json().encode()
             with METRICS.upload("report", len(body)):
