@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: install install-gpu localnet test lint typecheck bench lock image image-cpu clean
+.PHONY: install install-gpu system-packages localnet test lint typecheck bench lock image image-cpu clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-test: lint typecheck
+# docker-compose and chromium, which some tests drive; installed only when missing.
+system-packages:
+	bash .ci/system-packages
+
+test: system-packages lint typecheck
 	$(VENV)/bin/pytest $(ARGS)
 
 bench: $(STAMP)
