@@ -24,8 +24,21 @@ def _safe(hotkey: str) -> str:
 
 
 def contribution_key(window: int, hotkey: str) -> str:
-    """A miner's pseudo-gradient for ``window``, in the miner's own bucket."""
-    return f"{_PREFIX}/contributions/{_window(window)}/{_safe(hotkey)}.safetensors"
+    """A miner's *sealed* pseudo-gradient for ``window`` (:mod:`protocol.sealed`), in the
+    miner's own bucket."""
+    return f"{_PREFIX}/contributions/{_window(window)}/{_safe(hotkey)}.sealed"
+
+
+def reveal_key(window: int, hotkey: str) -> str:
+    """The key that opens a miner's sealed contribution for ``window``; a signed envelope,
+    published only after the window's observation has closed."""
+    return f"{_PREFIX}/reveals/{_window(window)}/{_safe(hotkey)}.json"
+
+
+def arrivals_key(window: int, hotkey: str) -> str:
+    """A validator's signed account of which sealed uploads it observed in time for
+    ``window`` (:class:`protocol.schemas.ArrivalBook`)."""
+    return f"{_PREFIX}/arrivals/{_window(window)}/{_safe(hotkey)}.json"
 
 
 def contributions_prefix(window: int) -> str:

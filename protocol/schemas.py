@@ -173,6 +173,38 @@ class AggregationRecord(_Strict):
         return self
 
 
+class Arrival(_Strict):
+    """One sealed upload a validator observed in time (see protocol/SPEC.md, observed arrival)."""
+
+    uid: int = Field(ge=0)
+    hotkey: Hotkey
+    sealed_sha256: Sha256Hex = Field(description="sha256 of the sealed object as downloaded")
+    payload_sha256: Sha256Hex = Field(description="the payload the signed seal header promises")
+    block: int = Field(ge=0, description="chain head when the validator first saw this version")
+
+
+class ArrivalBook(_Strict):
+    """A validator's signed account of the sealed uploads it observed before ``close_block``.
+
+    ``complete`` says a poll round started at or after the deadline block and finished
+    before the close, so every upload stored before the deadline is in the book.
+    """
+
+    protocol_version: int = PROTOCOL_VERSION
+    kind: Literal["arrivals"] = "arrivals"
+    netuid: int = Field(ge=0)
+    window: int = Field(ge=0)
+    hotkey: Hotkey = Field(description="the validator that observed and signs")
+    close_block: int = Field(ge=0, description="observation closed at this block")
+    complete: bool
+    arrivals: list[Arrival] = Field(max_length=MAX_PEERS)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ArrivalBook:
+        _unique([a.uid for a in self.arrivals], "uid in arrival book")
+        return self
+
+
 class TensorInfo(_Strict):
     name: str = Field(min_length=1, max_length=256)
     dtype: Literal["F32", "F16", "BF16", "I64", "I32", "I16", "U16", "U8", "I8"]

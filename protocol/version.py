@@ -3,4 +3,5 @@
 Bump it when the wire format changes incompatibly; the code version is separate.
 """
 
-PROTOCOL_VERSION = 1
+# 2: contributions are sealed (protocol.sealed) and revealed after the observation closes.
+PROTOCOL_VERSION = 2

@@ -14,6 +14,8 @@ for ``w`` (:func:`gather_window`) and steps to θ_{w+1}; validators evaluate
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 def window_of(block: int, blocks_per_window: int) -> int:
     """The window that contains ``block``."""
@@ -94,3 +96,51 @@ def _check(value: int, blocks_per_window: int) -> None:
         raise ValueError(f"blocks_per_window must be positive, got {blocks_per_window}")
     if value < 0:
         raise ValueError(f"block/window must be non-negative, got {value}")
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The phases of one window, in blocks (protocol/SPEC.md, "Window timeline").
+
+    For window ``w`` with ``D = window_end(w)`` (the upload deadline block):
+
+    - upload: blocks ``[window_start(w), D)``: miners train and upload their *sealed*
+      contribution; validators poll and record what they see, stamped with the head block;
+    - grace ``[D, D + grace_blocks)``: uploads still count if a validator observes them
+      before the head reaches the observation close ``C = D + grace_blocks``;
+    - reveal ``[C, C + reveal_blocks)``: miners publish their keys; a reveal counts if a
+      validator fetches it before the head reaches ``R = C + reveal_blocks``;
+    - record: the lead publishes the window's signed aggregation record; it counts if the
+      lead's store holds it by the chain time of block ``R + record_blocks``. Every node
+      applies exactly that record; with none in time, θ_{w+1} = θ_w on every node.
+    """
+
+    blocks_per_window: int
+    grace_blocks: int = 1
+    reveal_blocks: int = 2
+    record_blocks: int = 5
+
+    def __post_init__(self) -> None:
+        if self.blocks_per_window <= 0 or min(self.grace_blocks, self.record_blocks) < 0:
+            raise ValueError(f"bad timeline {self}")
+        if self.reveal_blocks < 1:
+            raise ValueError("reveal_blocks must be at least 1")
+
+    def deadline(self, window: int) -> int:
+        return window_end(window, self.blocks_per_window)
+
+    def observation_close(self, window: int) -> int:
+        """First block at which no new upload for ``window`` counts, and reveals begin."""
+        return self.deadline(window) + self.grace_blocks
+
+    def reveal_close(self, window: int) -> int:
+        """First block at which no reveal for ``window`` counts."""
+        return self.observation_close(window) + self.reveal_blocks
+
+    def record_deadline(self, window: int) -> int:
+        """The aggregation record of ``window`` must be stored by this block's chain time."""
+        return self.reveal_close(window) + self.record_blocks
+
+    def observing(self, window: int, head: int) -> bool:
+        """Whether uploads for ``window`` can still be observed with the chain at ``head``."""
+        return window_start(window, self.blocks_per_window) <= head < self.observation_close(window)

@@ -33,7 +33,23 @@ class ChainConfig(Section):
     upload_grace_seconds: float = Field(
         1.0,
         ge=0,
-        description="Tolerance added to the upload deadline for clock skew between chain and store",
+        description="Grace after the upload deadline block (rounded up to whole blocks): an "
+        "upload a validator observes before the head reaches deadline + grace counts; it also "
+        "gives validators' last poll round time to finish",
+    )
+    reveal_blocks: int = Field(
+        2,
+        ge=1,
+        description="Blocks after the observation closes in which miners publish the keys of "
+        "their sealed uploads; a reveal fetched later does not count (the upload counts as late)",
+    )
+    record_blocks: int = Field(
+        5,
+        ge=0,
+        description="Blocks after the reveal phase by which the lead's aggregation record must "
+        "be stored; every node applies exactly that record, and with none in time no node "
+        "changes the model for the window. Half a default window: the lead publishes right "
+        "after its cheap checks, before the costly evaluation",
     )
 
 
@@ -199,6 +215,13 @@ class ValidatorConfig(Section):
         "",
         pattern=r"^([0-9a-fA-F]{2})*$",
         description="Hex secret seeding peer selection and random pages (empty: random, kept in state_dir)",
+    )
+    poll_seconds: float = Field(
+        0.25,
+        gt=0,
+        description="Pause between observation rounds (a HEAD per miner per round, a GET for "
+        "each new version). Rounds must be shorter than the grace so one starts after the "
+        "deadline and ends before the close: see docs/benchmarks.md for the cost at 256 uids",
     )
     checkpoint_interval: int = Field(
         10,

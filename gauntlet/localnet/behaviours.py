@@ -21,12 +21,14 @@ from torch import nn
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.node.behaviour import Honest
-from gauntlet.storage.base import ObjectNotFound, StorageError
+from gauntlet.node.peers import Peer
+from gauntlet.node.reveals import read_reveal
+from gauntlet.storage.base import StorageError
 from protocol.assignment import assign_pages
-from protocol.container import Limits, decode_payload
+from protocol.container import Limits, Payload, decode_payload
 from protocol.errors import ProtocolError
 from protocol.keys import contribution_key
-from protocol.windows import window_end
+from protocol.sealed import open_sealed, unseal
 
 if TYPE_CHECKING:
     from gauntlet.node.runtime import Runtime
@@ -58,9 +60,47 @@ async def _block_seconds(rt: Runtime, block: int) -> float:
     return max(0.0, (block - now) * await rt.chain.block_time())
 
 
+async def read_current(rt: Runtime, peer: Peer, window: int) -> Payload | None:
+    """``peer``'s payload for ``window`` if it can be read now: the sealed object and its
+    reveal (which exists only after the window's observation closed), else None."""
+    if peer.store is None:
+        return None
+    limits = Limits(max_bytes=rt.config.storage.max_payload_bytes)
+    netuid = rt.config.chain.netuid
+    try:
+        raw = await peer.store.get(
+            contribution_key(window, peer.hotkey), max_bytes=limits.max_bytes
+        )
+        sealed = open_sealed(
+            raw,
+            expected_hotkey=peer.hotkey,
+            expected_window=window,
+            expected_netuid=netuid,
+            max_bytes=limits.max_bytes,
+        )
+        key = await read_reveal(peer.store, window, peer.hotkey, netuid)
+        return decode_payload(
+            unseal(sealed, key),
+            limits=limits,
+            expected_hotkey=peer.hotkey,
+            expected_window=window,
+            expected_netuid=netuid,
+        )
+    except (StorageError, ProtocolError):
+        return None
+
+
+async def _give_up_block(rt: Runtime, window: int) -> int:
+    """A reader of others' current uploads waits at most until the reveal phase ends."""
+    return (await rt.timeline()).reveal_close(window)
+
+
 @behaviour
 class Copycat(Honest):
-    """Waits for ``target``'s contribution (an ss58 hotkey), then signs its tensors as its own."""
+    """Signs ``target``'s (an ss58 hotkey) tensors as its own, as soon as it can read them.
+
+    Uploads are sealed until the window's observation closes, so the copy can only be
+    made from the revealed upload, after the close: the copycat is late every window."""
 
     name = "copycat"
 
@@ -75,25 +115,54 @@ class Copycat(Honest):
         if victim is None or victim.store is None:
             log.warning("copycat: target %s not readable; uploading nothing", self.target)
             return None
-        deadline = window_end(window, rt.config.chain.blocks_per_window) - 1
-        limits = Limits(max_bytes=rt.config.storage.max_payload_bytes)
-        while await rt.chain.current_block() < deadline:
-            try:
-                data = await victim.store.get(
-                    contribution_key(window, victim.hotkey), max_bytes=limits.max_bytes
-                )
-                payload = decode_payload(
-                    data,
-                    limits=limits,
-                    expected_hotkey=victim.hotkey,
-                    expected_window=window,
-                    expected_netuid=rt.config.chain.netuid,
-                )
+        give_up = await _give_up_block(rt, window)
+        while await rt.chain.current_block() < give_up:
+            payload = await read_current(rt, victim, window)
+            if payload is not None:
                 return dict(payload.tensors)
-            except (ObjectNotFound, StorageError, ProtocolError):
-                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)
         log.warning("copycat: nothing to copy in window %d; uploading nothing", window)
         return None
+
+
+@behaviour
+class CrowdMix(Honest):
+    """Trains its own pages honestly, then reads every other miner's current upload as soon
+    as it can and uploads ``own + mix · mean(others)``.
+
+    Before sealing this earned 17-37% of the incentive: read just before the deadline,
+    the others' work made its update look better than anyone's. Sealed uploads open only
+    after the observation closes, so the mix can only be uploaded after it (late); a
+    crowd-mixer that does not wait is simply an honest miner."""
+
+    name = "crowd-mix"
+
+    def __init__(self, mix: float = 1.0, min_sources: int = 2) -> None:
+        self.mix, self.min_sources = mix, min_sources
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        _, miners = await rt.peers.miners(rt.chain)
+        others = [p for p in miners if p.hotkey != rt.hotkey]
+        give_up = await _give_up_block(rt, window)
+        read: dict[int, Delta] = {}
+        while await rt.chain.current_block() < give_up:
+            for peer in others:
+                if peer.uid in read:
+                    continue
+                payload = await read_current(rt, peer, window)
+                if payload is not None and payload.manifest.codec.root == rt.codec.params:
+                    read[peer.uid] = rt.codec.decode(payload.tensors, rt.shapes, rt.device)
+            if len(read) >= max(1, min(self.min_sources, len(others))):
+                break
+            await asyncio.sleep(0.2)
+        if not read:
+            log.warning("crowd-mix: nothing readable in window %d; uploading its own", window)
+            return delta
+        log.info("crowd-mix: window %d mixes %d others' updates", window, len(read))
+        return {
+            name: t + self.mix * torch.stack([d[name] for d in read.values()]).mean(0)
+            for name, t in delta.items()
+        }
 
 
 @behaviour
@@ -183,7 +252,7 @@ class Scaled(Honest):
 
 @behaviour
 class Late(Honest):
-    """Does the work but uploads ``seconds`` after the window's deadline and grace."""
+    """Does the work but uploads ``seconds`` after the window's observation closed."""
 
     name = "late"
 
@@ -191,9 +260,8 @@ class Late(Honest):
         self.seconds = seconds
 
     async def before_upload(self, rt: Runtime, window: int) -> None:
-        end = window_end(window, rt.config.chain.blocks_per_window)
-        wait = await _block_seconds(rt, end)
-        await asyncio.sleep(wait + rt.config.chain.upload_grace_seconds + self.seconds)
+        close = (await rt.timeline()).observation_close(window)
+        await asyncio.sleep(await _block_seconds(rt, close) + self.seconds)
 
 
 @behaviour

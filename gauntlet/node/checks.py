@@ -122,14 +122,14 @@ def check_window(
         verdicts[c.uid] = Verdict(c.uid, c.hotkey, OK, sync)
     candidates = {uid: sketches[uid] for uid in passed_uids(verdicts)}
     pairs = near_duplicate_pairs(candidates, config.copy_threshold)
-    times = {c.uid: c.uploaded_at for c in contributions}
+    times = {c.uid: float(c.observed_block) for c in contributions}
     for uid in copiers(pairs, times):
         partners = [
             (p.first if p.second == uid else p.second) for p in pairs if uid in (p.first, p.second)
         ]
-        original = min(partners, key=lambda other: (times[other], other))  # the first upload
+        original = min(partners, key=lambda other: (times[other], other))  # first observed
         v = verdicts[uid]
         verdicts[uid] = Verdict(
-            uid, v.hotkey, COPY, v.sync, f"near-duplicate of uid {original}, uploaded later"
+            uid, v.hotkey, COPY, v.sync, f"near-duplicate of uid {original}, observed later"
         )
     return verdicts

@@ -1,13 +1,15 @@
-"""Gather the peers' contributions for one window and verify each one.
+"""From observed sealed uploads and their reveals to verified contributions.
 
-Every node runs the same checks on the same objects, so every node keeps the
-same set: present, on time by the store's server timestamp, and a valid payload
-signed by the peer's hotkey for this netuid and window.
+Validators judge a window from what they observed themselves (:mod:`.arrivals`,
+:mod:`.observer`) and the keys revealed afterwards (:mod:`.reveals`): each miner gets
+a fast-filter verdict (ok, missing, late, invalid, unreadable) and, when ok, its
+decoded update. Nodes that follow the lead's aggregation record fetch exactly the
+payloads it names with :func:`fetch_recorded`. Peer faults become statuses, never
+exceptions; a transient store fault is retried and never becomes a verdict.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -17,16 +19,22 @@ import torch
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.compress.codec import Codec
+from gauntlet.node.arrivals import WindowArrivals
 from gauntlet.node.peers import Peer
-from gauntlet.storage.base import ObjectNotFound, StorageError
+from gauntlet.node.reveals import RevealRound, read_reveal
+from gauntlet.storage.base import StorageError
+from gauntlet.storage.retry import RetryPolicy, with_retries
 from gauntlet.telemetry import METRICS
 from protocol.container import Limits, decode_payload
 from protocol.errors import MalformedPayload, ProtocolError
 from protocol.keys import contribution_key
 from protocol.schemas import ContributionManifest
-from protocol.windows import is_on_time
+from protocol.sealed import open_sealed, unseal
 
 log = logging.getLogger(__name__)
+
+# Fetching a payload a record names: a few tries spread over about ten seconds.
+RECORDED_FETCH_POLICY = RetryPolicy(attempts=6, base_delay=0.5, max_delay=4.0)
 
 
 @dataclass(frozen=True)
@@ -37,76 +45,141 @@ class Contribution:
     reason: str = ""
     manifest: ContributionManifest | None = None
     delta: Delta | None = None  # decoded update, float32, model parameter names
-    sha256: str = ""
+    sha256: str = ""  # of the (opened) payload: what aggregation records name
     size: int = 0
-    uploaded_at: float = 0.0  # the store's timestamp (copy detection: the later uploader copied)
+    observed_block: int = 0  # head when this validator first saw it (copy detection)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
 
-async def fetch_one(
-    peer: Peer,
-    *,
-    netuid: int,
-    window: int,
-    deadline_time: float,
-    grace_seconds: float,
-    limits: Limits,
-    codec: Codec,
-    shapes: Mapping[str, tuple[int, ...]],
-    device: torch.device | str,
+@dataclass(frozen=True)
+class Decoder:
+    """What opening a payload needs to know about the network and the model."""
+
+    netuid: int
+    limits: Limits
+    codec: Codec
+    shapes: Mapping[str, tuple[int, ...]]
+    device: torch.device | str
+
+
+def open_payload(
+    uid: int, hotkey: str, window: int, data: bytes, decoder: Decoder, observed_block: int = 0
 ) -> Contribution:
-    """One peer's contribution and its verdict. Peer faults become statuses, never exceptions."""
-    if peer.store is None:
-        return Contribution(peer.uid, peer.hotkey, "unreadable", "no valid bucket commitment")
-    key = contribution_key(window, peer.hotkey)
-    try:
-        info = await peer.store.head(key)
-        if not is_on_time(info.last_modified, deadline_time, grace_seconds):
-            late = info.last_modified - deadline_time
-            return Contribution(peer.uid, peer.hotkey, "late", f"{late:.1f}s after the deadline")
-        with METRICS.download("contribution") as transfer:
-            data = await peer.store.get(key, max_bytes=limits.max_bytes)
-            transfer.nbytes = len(data)
-    except ObjectNotFound:
-        return Contribution(peer.uid, peer.hotkey, "missing")
-    except StorageError as exc:
-        return Contribution(peer.uid, peer.hotkey, "unreadable", f"{exc.reason}: {exc}")
+    """Verify and decode one opened payload: ``ok`` with its update, or ``invalid``."""
     try:
         payload = decode_payload(
             data,
-            limits=limits,
-            expected_hotkey=peer.hotkey,
+            limits=decoder.limits,
+            expected_hotkey=hotkey,
             expected_window=window,
-            expected_netuid=netuid,
-            specs=codec.specs(shapes),
+            expected_netuid=decoder.netuid,
+            specs=decoder.codec.specs(decoder.shapes),
         )
-        if payload.manifest.codec.root != codec.params:
+        if payload.manifest.codec.root != decoder.codec.params:
             raise MalformedPayload(f"codec {payload.manifest.codec.root} is not the network's")
-        delta = codec.decode(payload.tensors, shapes, device)  # validates what the container can't
+        delta = decoder.codec.decode(payload.tensors, decoder.shapes, decoder.device)
     except ProtocolError as exc:
-        return Contribution(peer.uid, peer.hotkey, "invalid", str(exc), size=len(data))
-    if payload.manifest.uid != peer.uid:
-        return Contribution(peer.uid, peer.hotkey, "invalid", "manifest uid differs from chain uid")
+        return Contribution(uid, hotkey, "invalid", str(exc), size=len(data))
+    if payload.manifest.uid != uid:
+        return Contribution(uid, hotkey, "invalid", "manifest uid differs from chain uid")
     return Contribution(
-        peer.uid,
-        peer.hotkey,
+        uid,
+        hotkey,
         "ok",
         manifest=payload.manifest,
         delta=delta,
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
-        uploaded_at=info.last_modified,
+        observed_block=observed_block,
     )
 
 
-async def gather(peers: Sequence[Peer], **kwargs) -> list[Contribution]:
-    """Every peer's verdict for one window, ordered by uid (the aggregation order)."""
-    results = await asyncio.gather(*(fetch_one(peer, **kwargs) for peer in peers))
+def judge_window(
+    miners: Sequence[Peer],
+    window: int,
+    arrivals: WindowArrivals,
+    reveals: RevealRound,
+    decoder: Decoder,
+) -> list[Contribution]:
+    """Every miner's fast-filter verdict for ``window``, ordered by uid."""
+    results = [_judge(peer, window, arrivals, reveals, decoder) for peer in miners]
     for result in results:
         METRICS.gathered.labels(result.status).inc()
         if result.status in {"invalid", "late", "unreadable"}:
             log.info("uid %d %s: %s", result.uid, result.status, result.reason)
     return sorted(results, key=lambda c: c.uid)
+
+
+def _judge(
+    peer: Peer,
+    window: int,
+    arrivals: WindowArrivals,
+    reveals: RevealRound,
+    decoder: Decoder,
+) -> Contribution:
+    uid, hotkey = peer.uid, peer.hotkey
+    if peer.store is None:
+        return Contribution(uid, hotkey, "unreadable", "no valid bucket commitment")
+    seen = arrivals.accepted.get(uid)
+    if seen is None:
+        if uid in arrivals.late or uid in reveals.stored_late:
+            return Contribution(
+                uid, hotkey, "late", f"not observed before block {arrivals.close_block}"
+            )
+        fault = arrivals.faults.get(uid)
+        if fault in {"forbidden", "storage", "too_large"}:  # the miner's bucket or keys are wrong
+            return Contribution(uid, hotkey, "unreadable", f"its store answers {fault}")
+        # absent, or its store was unreachable: no worse than missing (never the node's fault)
+        return Contribution(uid, hotkey, "missing", f"store {fault}" if fault else "")
+    if seen.sealed is None:
+        return Contribution(uid, hotkey, "invalid", seen.error, observed_block=seen.block)
+    if uid in reveals.bad:
+        return Contribution(uid, hotkey, "invalid", reveals.bad[uid], observed_block=seen.block)
+    key = reveals.keys.get(uid)
+    if key is None:
+        return Contribution(
+            uid, hotkey, "late", "its key was not revealed in time", observed_block=seen.block
+        )
+    try:
+        data = unseal(seen.sealed, key)
+    except ProtocolError as exc:
+        return Contribution(uid, hotkey, "invalid", str(exc), observed_block=seen.block)
+    return open_payload(uid, hotkey, window, data, decoder, seen.block)
+
+
+async def fetch_recorded(
+    peer: Peer, window: int, payload_sha256: str, decoder: Decoder
+) -> Contribution:
+    """The payload ``peer`` sealed for ``window`` that a record names by ``payload_sha256``:
+    fetched (transient faults retried), opened with the peer's reveal and checked. A fetch
+    that still fails is ``unreadable`` (the caller must not apply a partial aggregate)."""
+    uid, hotkey = peer.uid, peer.hotkey
+    if peer.store is None:
+        return Contribution(uid, hotkey, "unreadable", "no valid bucket commitment")
+    store = peer.store
+    try:
+        raw = await with_retries(
+            lambda: store.get(contribution_key(window, hotkey), max_bytes=decoder.limits.max_bytes),
+            RECORDED_FETCH_POLICY,
+        )
+        sealed = open_sealed(
+            raw,
+            expected_hotkey=hotkey,
+            expected_window=window,
+            expected_netuid=decoder.netuid,
+            max_bytes=decoder.limits.max_bytes,
+        )
+        if sealed.header.payload_sha256 != payload_sha256:
+            return Contribution(uid, hotkey, "invalid", "sealed payload differs from the record")
+        key = await with_retries(
+            lambda: read_reveal(store, window, hotkey, decoder.netuid), RECORDED_FETCH_POLICY
+        )
+        data = unseal(sealed, key)
+    except StorageError as exc:
+        return Contribution(uid, hotkey, "unreadable", f"{exc.reason}: {exc}")
+    except ProtocolError as exc:
+        return Contribution(uid, hotkey, "invalid", str(exc))
+    return open_payload(uid, hotkey, window, data, decoder)

@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING
 
 from gauntlet.chain.base import Metagraph, Neuron
 from gauntlet.node.checkpoints import save_checkpoint
-from gauntlet.node.gather import Contribution
 from gauntlet.node.peer_sets import publish_peer_set
 from gauntlet.score.state import PeerState
-from gauntlet.train.fingerprint import fingerprint
-from protocol.envelope import seal
-from protocol.keys import aggregation_record_key
+from gauntlet.storage.retry import RetryPolicy, with_retries
 from protocol.schemas import AggregatedContribution, AggregationRecord
 
 if TYPE_CHECKING:
     from gauntlet.node.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+# Peer sets and checkpoints: retried over about half a minute before the window gives up.
+PUBLISH_POLICY = RetryPolicy(attempts=8, base_delay=0.5, max_delay=8.0)
 
 
 def lead_validator(metagraph: Metagraph) -> Neuron | None:
@@ -55,37 +55,28 @@ def aggregation_record(
 async def publish_lead_artifacts(
     rt: Runtime,
     window: int,
-    used: list[Contribution],
     peers: Mapping[int, PeerState],
     passed: Collection[int],
 ) -> None:
-    """If this validator is the lead: the window's aggregation record, the peer set for a
-    later window from ``peers``' scores (among ``passed``, the uids that passed every check
-    in ``window``), and a checkpoint of θ_{window+1} every ``checkpoint_interval`` windows.
-    Call right after the outer step."""
-    lead = lead_validator(await rt.chain.metagraph())
-    if lead is None or lead.hotkey != rt.hotkey:
-        return
+    """Lead only, after the outer step of ``window``: the peer set for a later window from
+    ``peers``' scores (among ``passed``, the uids that passed every check in ``window``),
+    and a checkpoint of θ_{window+1} every ``checkpoint_interval`` windows. Transient
+    store faults are retried (:data:`PUBLISH_POLICY`); the record is published earlier
+    (:func:`gauntlet.node.records.publish_record`)."""
     cfg = rt.config
-    record = aggregation_record(
-        netuid=cfg.chain.netuid,
-        window=window,
-        hotkey=rt.hotkey,
-        used=[(c.uid, c.hotkey, c.sha256) for c in used],
-        fingerprint=fingerprint(rt.model, window + 1),
-        peer_set_window=rt.peer_set_window,
-    )
-    await rt.store.put(aggregation_record_key(window, rt.hotkey), seal(record, rt.keypair))
-    await publish_peer_set(rt, window, peers, passed)
+    await with_retries(lambda: publish_peer_set(rt, window, peers, passed), PUBLISH_POLICY)
     interval = cfg.validator.checkpoint_interval
     if interval and (window + 1) % interval == 0:
-        await save_checkpoint(
-            rt.store,
-            rt.keypair,
-            rt.model,
-            netuid=cfg.chain.netuid,
-            window=window + 1,
-            model_name=cfg.model.name,
-            dataset_id=rt.dataset.dataset_id,
+        await with_retries(
+            lambda: save_checkpoint(
+                rt.store,
+                rt.keypair,
+                rt.model,
+                netuid=cfg.chain.netuid,
+                window=window + 1,
+                model_name=cfg.model.name,
+                dataset_id=rt.dataset.dataset_id,
+            ),
+            PUBLISH_POLICY,
         )
         log.info("published the checkpoint of window %d", window + 1)

@@ -1,4 +1,5 @@
-"""The miner's window loop: sync θ_w, train on the assigned pages, upload Δ before the deadline.
+"""The miner's window loop: sync θ_w, train on the assigned pages, upload Δ sealed before the
+deadline, reveal its key once the window's observation has closed.
 
 Under ``torchrun`` one miner spans several processes: rank 0 (the leader) does all
 chain and storage work and broadcasts each window's plan and θ_w; every rank
@@ -23,6 +24,7 @@ from gauntlet.model import causal_lm_loss
 from gauntlet.node.behaviour import Honest
 from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.miner_state import MinerState, load_state, save_state, state_path
+from gauntlet.node.reveals import publish_reveal
 from gauntlet.node.runtime import Runtime, load_data_and_model, open_runtime, resolve_device
 from gauntlet.telemetry import METRICS
 from gauntlet.train.distributed import DistContext, init_from_env, shutdown
@@ -34,6 +36,7 @@ from protocol.assignment import assign_pages
 from protocol.container import encode_payload
 from protocol.keys import contribution_key
 from protocol.schemas import CodecParams, ContributionManifest
+from protocol.sealed import seal_payload
 from protocol.windows import window_end, window_of
 
 log = logging.getLogger(__name__)
@@ -111,13 +114,14 @@ async def upload(
     sync_print: list[float],
     error_feedback: Delta,
     behaviour: Honest,
-) -> tuple[int, Delta]:
-    """Compress Δ plus the carried residual, sign, store; returns (bytes, the new residual)."""
+) -> tuple[int, Delta, bytes]:
+    """Compress Δ plus the carried residual, sign, seal, store; returns (bytes stored, the new
+    residual, the key to reveal after the observation closes); nothing stored: (0, ..., b"")."""
     delta = await behaviour.update(rt, window, result.delta)
     tensors, residual = rt.codec.encode(delta, error_feedback or None)
     wire = await behaviour.wire_tensors(rt, window, tensors)
     if wire is None:
-        return 0, error_feedback
+        return 0, error_feedback, b""
     manifest = ContributionManifest(
         netuid=rt.config.chain.netuid,
         window=window,
@@ -129,11 +133,23 @@ async def upload(
         codec=CodecParams(rt.codec.params),
         tensors_sha256="0" * 64,  # filled in by encode_payload
     )
-    data = behaviour.finish(window, encode_payload(wire, manifest, rt.keypair))
+    payload = behaviour.finish(window, encode_payload(wire, manifest, rt.keypair))
+    data, key = seal_payload(
+        payload, netuid=rt.config.chain.netuid, window=window, uid=rt.uid, signer=rt.keypair
+    )
     await behaviour.before_upload(rt, window)
     with METRICS.upload("contribution", len(data)):
         await rt.store.put(contribution_key(window, rt.hotkey), data)
-    return len(data), residual
+    return len(data), residual, key
+
+
+async def reveal(rt: Runtime, window: int, key: bytes) -> None:
+    """Publish the key of the window's sealed upload once its observation has closed: from
+    then on no upload for the window counts, so nobody gains by reading it."""
+    await rt.chain.wait_for_block((await rt.timeline()).observation_close(window))
+    await publish_reveal(
+        rt.store, netuid=rt.config.chain.netuid, window=window, key=key, signer=rt.keypair
+    )
 
 
 async def plan_window(rt: Runtime) -> WindowPlan:
@@ -155,8 +171,9 @@ async def publish(
     sync_print: list[float],
     state: MinerState,
     behaviour: Honest,
-) -> MinerState:
-    """Leader: upload the window's contribution if it is still on time and sane; the new state.
+) -> tuple[MinerState, bytes]:
+    """Leader: upload the window's contribution if it is still on time and sane; the new state
+    and the key to reveal (b"" when nothing was uploaded).
 
     The error-feedback residual only advances when a contribution is actually stored.
     """
@@ -164,17 +181,17 @@ async def publish(
     if window_of(await rt.chain.current_block(), rt.config.chain.blocks_per_window) != window:
         log.warning("window %d: training outlasted the window, not uploading", window)
         METRICS.error("training_too_slow")
-        return state
+        return state, b""
     if not all(math.isfinite(x) for x in [*sync_print, result.losses[-1]]):
         log.error("window %d: the model or its loss is not finite; not uploading", window)
         METRICS.error("nonfinite_model")
-        return state
-    size, residual = await upload(
+        return state, b""
+    size, residual, key = await upload(
         rt, window, result, plan.pages, sync_print, state.error_feedback, behaviour
     )
     if not size:
         log.info("window %d: nothing uploaded", window)
-        return state
+        return state, b""
     state = MinerState(window=window, step=state.step + len(result.losses), error_feedback=residual)
     save_state(miner_state_file(rt), state, model_name=rt.config.model.name)
     log.info(
@@ -187,7 +204,7 @@ async def publish(
         size,
     )
     await rt.prune(window)
-    return state
+    return state, key
 
 
 def miner_state_file(rt: Runtime) -> Path:
@@ -224,6 +241,7 @@ async def _lead(config: GauntletConfig, dist: DistContext, behaviour: Honest) ->
             model = behaviour.training_model(rt, plan.window)
             trained = replace(plan, pages=behaviour.training_pages(rt, plan.window, plan.pages))
             _share_plan(dist, trained)
+            key = b""
             if plan.train:
                 dist.broadcast_parameters(model)
                 sync_print = fingerprint(model, plan.window)
@@ -231,13 +249,16 @@ async def _lead(config: GauntletConfig, dist: DistContext, behaviour: Honest) ->
                     config.train, rt.dataset, model, trained, device=rt.device, dist=dist
                 )
                 METRICS.observe_training(result.losses, result.tokens, result.seconds)
-                state = await retry_transient(
+                state, key = await retry_transient(
                     publish, rt, plan, result, sync_print, state, behaviour
                 )
             done += 1
-            await retry_transient(
-                rt.chain.wait_for_block, window_end(plan.window, config.chain.blocks_per_window)
-            )
+            if key:
+                await retry_transient(reveal, rt, plan.window, key)
+            else:
+                await retry_transient(
+                    rt.chain.wait_for_block, window_end(plan.window, config.chain.blocks_per_window)
+                )
         _share_plan(dist, WindowPlan(-1, [], train=False))  # tell the other ranks to stop
     finally:
         await rt.close()

@@ -19,9 +19,10 @@ time, a bad signature) a node aggregates every valid contribution, as every node
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from gauntlet.node.gather import Contribution
 from gauntlet.score.state import PeerState
 from gauntlet.storage.base import ObjectStore, StorageError
 from protocol.envelope import open_envelope, seal
@@ -53,6 +54,22 @@ def choose_peers(
     kept = [uid for uid in eligible if peers[uid].score >= min_score_ratio * best]
     ranked = sorted(kept, key=lambda u: (-peers[u].score, u))
     return [PeerEntry(uid=uid, hotkey=peers[uid].hotkey) for uid in sorted(ranked[:size])]
+
+
+def members_to_aggregate(
+    contributions: Sequence[Contribution], passed: Collection[int], peer_set: PeerSet | None
+) -> list[Contribution]:
+    """Lead: the contributions its record names for a window: those that passed every check
+    in it (``passed``), restricted to the members of ``peer_set`` when one is in force."""
+    members = None if peer_set is None else {(p.uid, p.hotkey) for p in peer_set.peers}
+    return [
+        c
+        for c in contributions
+        if c.ok
+        and c.delta is not None
+        and c.uid in passed
+        and (members is None or (c.uid, c.hotkey) in members)
+    ]
 
 
 async def publish_peer_set(

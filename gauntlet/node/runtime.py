@@ -1,7 +1,8 @@
 """What both neurons need, built once from the config: identity, chain, store, data, model.
 
-Also the window timeline both follow: contributions for window ``w`` are gathered
-once the chain has passed the upload deadline of ``w`` plus the grace period.
+Also the window timeline both follow (:class:`protocol.windows.Timeline`) and the outer
+step: every node moves from θ_w to θ_{w+1} by the lead's aggregation record
+(:mod:`.records`), catching up from checkpoints when behind or diverged (:mod:`.replay`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from gauntlet.compress.codec import build_codec, param_shapes
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import PageDataset, ensure_dataset
 from gauntlet.model import build_model, prepare_for_training
-from gauntlet.node.gather import Contribution, gather
+from gauntlet.node.gather import Contribution, Decoder
 from gauntlet.node.identity import load_hotkey
-from gauntlet.node.peer_sets import peer_set_for
 from gauntlet.node.peers import PeerDirectory
-from gauntlet.node.replay import find_lead, replay_window, restore_checkpoint
+from gauntlet.node.records import follow_record
+from gauntlet.node.replay import find_lead, restore_checkpoint
 from gauntlet.storage.base import ObjectStore
 from gauntlet.storage.factory import build_store
 from gauntlet.storage.retention import delete_older_than
@@ -37,9 +38,8 @@ from gauntlet.train.outer import apply_delta
 from protocol.commitment import FilesystemCommitment, S3Commitment, encode_commitment
 from protocol.container import Limits
 from protocol.keys import protocol_prefix
-from protocol.schemas import PeerSet
 from protocol.signing import Signer
-from protocol.windows import window_end
+from protocol.windows import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,9 @@ class Runtime:
     window: int = 0  # the model holds θ_window
     last_aggregate: Delta | None = None  # the update applied by the latest outer step
     peer_set_window: int = 0  # window of the peer set the latest outer step used (0: none)
+    diverged_since: int | None = None  # first window whose outer step missed the lead's record
     telemetry: TelemetryServer | None = None  # /metrics, when telemetry.metrics_port is set
+    _timeline: Timeline | None = None
 
     def __post_init__(self) -> None:
         self.shapes = param_shapes(self.model)
@@ -102,70 +104,60 @@ class Runtime:
     def limits(self) -> Limits:
         return Limits(max_bytes=self.config.storage.max_payload_bytes)
 
-    async def gather_block(self, window: int) -> int:
-        """First block at which every on-time upload for ``window`` is visible."""
-        grace_blocks = math.ceil(
-            self.config.chain.upload_grace_seconds / await self.chain.block_time()
-        )
-        return window_end(window, self.config.chain.blocks_per_window) + grace_blocks
-
-    async def gather_window(self, window: int) -> list[Contribution]:
-        """Wait until ``window`` is closed, then fetch and verify every miner's contribution."""
-        await self.chain.wait_for_block(await self.gather_block(window))
-        _, miners = await self.peers.miners(self.chain)
-        deadline = await self.chain.block_timestamp(
-            window_end(window, self.config.chain.blocks_per_window)
-        )
-        return await gather(
-            miners,
+    @property
+    def decoder(self) -> Decoder:
+        return Decoder(
             netuid=self.config.chain.netuid,
-            window=window,
-            deadline_time=deadline,
-            grace_seconds=self.config.chain.upload_grace_seconds,
             limits=self.limits,
             codec=self.codec,
             shapes=self.shapes,
             device=self.device,
         )
 
-    async def outer_step(
-        self, window: int, contributions: list[Contribution]
-    ) -> list[Contribution]:
-        """:meth:`apply_outer_step` restricted to the lead's peer set in force, if any."""
-        lead = await find_lead(self)
-        peer_set = (
-            None if lead is None else await peer_set_for(self, lead.hotkey, lead.store, window)
-        )
-        self.peer_set_window = peer_set.window if peer_set is not None else 0
-        return self.apply_outer_step(window, contributions, peer_set)
+    async def timeline(self) -> Timeline:
+        """The window phases in blocks; the grace is the configured seconds in whole blocks."""
+        if self._timeline is None:
+            chain = self.config.chain
+            grace = math.ceil(chain.upload_grace_seconds / await self.chain.block_time())
+            self._timeline = Timeline(
+                blocks_per_window=chain.blocks_per_window,
+                grace_blocks=grace,
+                reveal_blocks=chain.reveal_blocks,
+                record_blocks=chain.record_blocks,
+            )
+        return self._timeline
 
-    def apply_outer_step(
-        self, window: int, contributions: list[Contribution], peer_set: PeerSet | None = None
-    ) -> list[Contribution]:
-        """θ_{w+1} from θ_w and the window's valid contributions (uid order) of the peers in
-        ``peer_set`` (all of them without one); returns those used."""
+    def apply_outer_step(self, window: int, used: list[Contribution]) -> None:
+        """θ_{w+1} from θ_w and exactly ``used`` (aggregated in uid order)."""
+        self.apply_aggregate(window, self.aggregate(used))
+
+    def apply_aggregate(self, window: int, update: Delta | None) -> None:
+        """θ_{w+1} = θ_w − outer_lr · ``update`` (None: no contribution, θ unchanged)."""
         if window != self.window:
             raise RuntimeError(f"model holds window {self.window}, cannot apply window {window}")
-        members = None if peer_set is None else {(p.uid, p.hotkey) for p in peer_set.peers}
-        used = sorted(
-            (
-                c
-                for c in contributions
-                if c.ok
-                and c.delta is not None
-                and (members is None or (c.uid, c.hotkey) in members)
-            ),
-            key=lambda c: c.uid,
-        )
-        self.last_aggregate = self.aggregate(used)
-        if self.last_aggregate is not None:
-            apply_delta(self.model, self.last_aggregate, self.config.train.outer_lr)
+        self.last_aggregate = update
+        if update is not None:
+            apply_delta(self.model, update, self.config.train.outer_lr)
         self.window += 1
-        return used
+
+    def skip_window(self, window: int) -> None:
+        """θ_{w+1} = θ_w: no record of ``window`` counts, so no node changes the model."""
+        if window != self.window:
+            raise RuntimeError(f"model holds window {self.window}, cannot skip window {window}")
+        self.last_aggregate = None
+        self.window += 1
+
+    def mark_diverged(self, window: int) -> None:
+        """Remember that the outer step of ``window`` did not reproduce the lead's model."""
+        if self.diverged_since is None:
+            self.diverged_since = window
+        METRICS.model_diverged.set(1)
 
     def aggregate(self, used: list[Contribution]) -> Delta | None:
-        """The window's update: each peer normalised or clipped as configured, then the mean."""
-        deltas = [c.delta for c in used if c.delta is not None]
+        """The window's update from ``used`` in uid order: each peer normalised or clipped as
+        configured, then the mean."""
+        ordered = sorted((c for c in used if c.ok and c.delta is not None), key=lambda c: c.uid)
+        deltas = [c.delta for c in ordered if c.delta is not None]
         if not deltas:
             return None
         cfg = self.config.compress
@@ -175,18 +167,23 @@ class Runtime:
         )
 
     async def catch_up(self, target_window: int) -> None:
-        """Bring the model to θ_target: live, gather the one window that just closed;
-        behind by more, load the lead's newest checkpoint and replay its records."""
-        if target_window - self.window > 1:
-            lead = await find_lead(self)
-            if lead is not None:  # stop one short: replaying the last window sets last_aggregate,
-                # which validators need (sync magnitudes, page-bias reference, free-rider sketch)
-                await restore_checkpoint(self, lead, target_window - 1)
-            while self.window < target_window:
-                await replay_window(self, lead)
+        """Bring the model to θ_target by the lead's records. Behind by more than one window,
+        or diverged, first load the lead's newest checkpoint that helps."""
+        lead = await find_lead(self)
+        # stop one short: replaying the last window sets last_aggregate, which validators
+        # need (sync magnitudes, page-bias reference, free-rider sketch)
+        if (
+            lead is not None
+            and self.diverged_since is not None
+            and await restore_checkpoint(self, lead, target_window - 1, after=self.diverged_since)
+        ):
+            log.warning("repaired the diverged model from the lead's checkpoint")
+            self.diverged_since = None
+            METRICS.model_diverged.set(0)
+        if lead is not None and target_window - self.window > 1:
+            await restore_checkpoint(self, lead, target_window - 1)
         while self.window < target_window:
-            used = await self.outer_step(self.window, await self.gather_window(self.window))
-            log.info("synced window %d (%d contributions)", self.window - 1, len(used))
+            await follow_record(self, lead, self.window)
 
     async def prune(self, window: int) -> int:
         """Delete this node's own artifacts older than the retention horizon."""

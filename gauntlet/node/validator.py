@@ -1,25 +1,33 @@
-"""The validator's window loop: gather, check, evaluate, rate, set weights, publish.
+"""The validator's window loop: observe, open, check, record, evaluate, rate, set weights.
 
-For window ``w`` (processed once it has closed) the model holds θ_w:
+A background :class:`~gauntlet.node.observer.Observer` polls every miner's bucket
+while windows are open. For window ``w`` (processed once its observation has closed)
+the model holds θ_w:
 
-1. gather every miner's contribution (fast filter: missing, late, invalid, unreadable);
-2. check the valid ones: assigned pages, fingerprint sync, copies, replays;
-3. evaluate a secret, unpredictable selection of the clean ones: loss on their own
+1. take the sealed uploads observed in time (or, if this validator's observation was
+   incomplete, the lead's arrival book), fetch the reveals, open and decode them
+   (fast filter: missing, late, invalid, unreadable);
+2. check the valid ones: assigned pages, fingerprint sync, norm outliers, copies, replays;
+3. the lead publishes the window's aggregation record: the peer set's members that
+   passed every check;
+4. evaluate a secret, unpredictable selection of the clean ones: loss on their own
    and on secret random pages, before and after applying each update alone;
-4. advance the scoring state (OpenSkill match, uniqueness, penalties, decay);
-5. apply the window's aggregate (θ_{w+1}); the lead also publishes its records;
+5. step to θ_{w+1} by the lead's record (the lead by its own), advance the scoring state
+   (OpenSkill match, uniqueness, penalties, decay); the lead publishes its peer set;
 6. set weights every ``validator.weights_interval`` windows, save the state
    atomically, print the table, append it to the journal, publish the report.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gauntlet.chain.base import ChainError
 from gauntlet.config.schema import GauntletConfig
+from gauntlet.node.arrival_book import borrow_arrivals, publish_book
 from gauntlet.node.checks import (
     Verdict,
     check_window,
@@ -29,10 +37,15 @@ from gauntlet.node.checks import (
     step_magnitudes,
 )
 from gauntlet.node.evaluation import evaluate_peers, loss_on, window_seed
-from gauntlet.node.gather import Contribution
-from gauntlet.node.lead import publish_lead_artifacts
+from gauntlet.node.gather import Contribution, judge_window
+from gauntlet.node.lead import aggregation_record, publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_transient
+from gauntlet.node.observer import Observer
+from gauntlet.node.peer_sets import members_to_aggregate, peer_set_for
+from gauntlet.node.records import follow_record, publish_record
+from gauntlet.node.replay import Lead, find_lead
 from gauntlet.node.report_table import window_table
+from gauntlet.node.reveals import collect_reveals
 from gauntlet.node.runtime import Runtime, open_runtime
 from gauntlet.node.status_page import StatusBoard, status_routes
 from gauntlet.node.validator_state import ValidatorFiles
@@ -44,7 +57,7 @@ from gauntlet.score.state import ValidatorScores
 from gauntlet.score.window import PeerWindow, advance_window
 from gauntlet.storage.base import StorageError
 from gauntlet.telemetry import METRICS
-from gauntlet.train.fingerprint import fingerprint
+from gauntlet.train.fingerprint import fingerprint, fingerprint_after
 from protocol.assignment import assign_pages
 from protocol.keys import window_report_key
 from protocol.schemas import PeerResult, WindowReport
@@ -59,6 +72,7 @@ class Validator:
     files: ValidatorFiles
     secret: bytes
     state: ValidatorScores
+    observer: Observer
 
     @property
     def scoring(self) -> ScoringConfig:
@@ -123,16 +137,76 @@ class Validator:
         }
         return evaluate_peers(self.rt, window, self.secret, updates)  # type: ignore[arg-type]
 
+    async def contributions(self, window: int, lead: Lead | None) -> list[Contribution] | None:
+        """Every miner's verdict and opened update for ``window``; None when this validator
+        cannot judge timeliness (its observation was incomplete and no lead's book helps)."""
+        rt = self.rt
+        arrivals = await self.observer.closed(window)
+        _, miners = await rt.peers.miners(rt.chain)
+        is_lead = lead is not None and lead.hotkey == rt.hotkey
+        if arrivals.complete or is_lead:
+            await publish_book(rt, arrivals)
+        if not arrivals.complete and not is_lead:
+            borrowed = None if lead is None else await borrow_arrivals(rt, lead, window, miners)
+            if borrowed is None:
+                return None
+            log.info("window %d: judged from the lead's arrival book", window)
+            arrivals = borrowed
+        if not arrivals.complete and is_lead:
+            return None
+        reveals = await collect_reveals(
+            rt.chain,
+            {p.uid: p for p in miners},
+            window=window,
+            netuid=rt.config.chain.netuid,
+            observed=[uid for uid, seen in arrivals.accepted.items() if seen.sealed is not None],
+            reveal_close=(await rt.timeline()).reveal_close(window),
+        )
+        return await asyncio.to_thread(judge_window, miners, window, arrivals, reveals, rt.decoder)
+
+    async def lead_record(
+        self, window: int, lead: Lead, contributions: list[Contribution], passed: list[int]
+    ) -> list[Contribution] | None:
+        """Lead: choose and publish the window's aggregate; what it applies (None: the record
+        did not count, so the window is skipped like on every other node)."""
+        rt = self.rt
+        peer_set = await peer_set_for(rt, lead.hotkey, lead.store, window)
+        rt.peer_set_window = peer_set.window if peer_set is not None else 0
+        used = members_to_aggregate(contributions, passed, peer_set)
+        update = rt.aggregate(used)
+        record = aggregation_record(
+            netuid=rt.config.chain.netuid,
+            window=window,
+            hotkey=rt.hotkey,
+            used=[(c.uid, c.hotkey, c.sha256) for c in used],
+            fingerprint=fingerprint_after(rt.model, update, rt.config.train.outer_lr, window + 1),
+            peer_set_window=rt.peer_set_window,
+        )
+        return used if await publish_record(rt, record) else None
+
     async def process(self, window: int) -> WindowReport:
         rt, cfg = self.rt, self.scoring
-        contributions = await rt.gather_window(window)
-        verdicts, sketches = self.check(window, contributions)
+        lead = await find_lead(rt)
+        is_lead = lead is not None and lead.hotkey == rt.hotkey
+        contributions = await self.contributions(window, lead)
+        if contributions is None:
+            return await self.unobserved(window, lead)
+        verdicts, sketches = await asyncio.to_thread(self.check, window, contributions)
         passed = passed_uids(verdicts)
-        evaluations = self.evaluate(window, contributions, passed)
+        used = None
+        if is_lead:
+            assert lead is not None
+            used = await self.lead_record(window, lead, contributions, passed)
+        evaluations = await asyncio.to_thread(self.evaluate, window, contributions, passed)
         validation = rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages]
-        loss_before = loss_on(rt, validation, seed=0)
-        used = await rt.outer_step(window, contributions)
-        loss_after = loss_on(rt, validation, seed=0)
+        loss_before = await asyncio.to_thread(loss_on, rt, validation, 0)
+        if not is_lead:
+            await follow_record(rt, lead, window, {c.uid: c for c in contributions})
+        elif used is None:
+            rt.skip_window(window)
+        else:
+            rt.apply_outer_step(window, used)
+        loss_after = await asyncio.to_thread(loss_on, rt, validation, 0)
         new_sketches = [
             SketchEntry.of(window, uid, values) for uid, values in sorted(sketches.items())
         ]
@@ -147,17 +221,44 @@ class Validator:
             for uid, v in verdicts.items()
         }
         self.state = advance_window(self.state, window, observations, cfg, new_sketches)
-        weights = self.state.weights(cfg.weight_power)
-        if window % rt.config.validator.weights_interval == 0:
-            await set_weights(rt, weights)
-        digest = self.files.save_state(self.state)
-        report = self.report(window, verdicts, evaluations, weights, loss_before, loss_after)
-        self.files.append_journal(report, digest)
-        log.info(
-            "%s\n%s", f"window {window}: {len(used)} contributions aggregated", window_table(report)
+        report = self.report(window, verdicts, evaluations, loss_before, loss_after)
+        await self.finish(window, report, lambda: self._lead_artifacts(is_lead, window, passed))
+        return report
+
+    async def _lead_artifacts(self, is_lead: bool, window: int, passed: list[int]) -> None:
+        if is_lead:
+            await publish_lead_artifacts(self.rt, window, self.state.peers, passed)
+
+    async def unobserved(self, window: int, lead: Lead | None) -> WindowReport:
+        """A window this validator cannot judge: nobody is scored or blamed for it; the model
+        still follows the lead's record (the lead itself publishes none: the window is
+        skipped everywhere)."""
+        rt = self.rt
+        log.warning("window %d: not observed in full; not scoring it", window)
+        METRICS.error("window_unobserved")
+        if lead is not None and lead.hotkey == rt.hotkey:
+            rt.skip_window(window)
+        else:
+            await follow_record(rt, lead, window)
+        self.state = replace(self.state, last_window=window)
+        loss = await asyncio.to_thread(
+            loss_on, rt, rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages], 0
         )
+        report = self.report(window, {}, {}, loss, loss)
+        await self.finish(window, report, None)
+        return report
+
+    async def finish(self, window: int, report: WindowReport, lead_artifacts) -> None:
+        """Weights, state, journal and the public report of a processed window."""
+        rt = self.rt
+        if window % rt.config.validator.weights_interval == 0:
+            await set_weights(rt, self.state.weights(self.scoring.weight_power))
+        digest = self.files.save_state(self.state)
+        self.files.append_journal(report, digest)
+        log.info("%s\n%s", f"window {window}: model at window {rt.window}", window_table(report))
         try:  # lead artifacts and the report are best effort; the window's work is done
-            await publish_lead_artifacts(rt, window, used, self.state.peers, passed)
+            if lead_artifacts is not None:
+                await lead_artifacts()
             body = report.model_dump_json().encode()
             with METRICS.upload("report", len(body)):
                 await rt.store.put(window_report_key(window, rt.hotkey), body)
@@ -165,18 +266,17 @@ class Validator:
         except (StorageError, ChainError) as exc:
             log.warning("window %d: could not publish (%s): %s", window, exc.reason, exc)
             METRICS.error(f"publish_{exc.reason}")
-        return report
 
     def report(
         self,
         window: int,
         verdicts: dict[int, Verdict],
         evaluations: dict[int, Evaluation],
-        weights: dict[int, float],
         loss_before: float,
         loss_after: float,
     ) -> WindowReport:
         cfg = self.scoring
+        weights = self.state.weights(cfg.weight_power)
         peers = []
         for uid, v in sorted(verdicts.items()):
             state, ev = self.state.peers.get(uid), evaluations.get(uid)
@@ -255,8 +355,10 @@ async def run_validator(config: GauntletConfig) -> None:
     rt = await open_runtime(config)
     files = ValidatorFiles(Path(config.node.state_dir).expanduser(), rt.hotkey)
     files.state.parent.mkdir(parents=True, exist_ok=True)
+    observer = Observer(rt, await rt.timeline(), config.validator.poll_seconds)
+    watching = asyncio.create_task(observer.run(), name="observer")
     validator = Validator(
-        rt, files, files.load_secret(config.validator.eval_secret), files.load_state()
+        rt, files, files.load_secret(config.validator.eval_secret), files.load_state(), observer
     )
     log.info(
         "validator uid %d hotkey %s on netuid %d (state: last window %d)",
@@ -276,4 +378,6 @@ async def run_validator(config: GauntletConfig) -> None:
             METRICS.observe_report(report)
             done += 1
     finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
         await rt.close()

@@ -92,8 +92,9 @@ def near_duplicate_pairs(vectors: Mapping[int, Any], threshold: float) -> list[D
 def copiers(pairs: Iterable[DuplicatePair], upload_times: Mapping[int, float]) -> set[int]:
     """The uids to penalise: in each pair, the later uploader.
 
-    ``upload_times``: uid -> the store's server timestamp (seconds, any epoch).
-    Equal timestamps: the higher uid counts as later. In a chain A<B<C of
+    ``upload_times``: uid -> when the validator itself first observed the upload (the
+    chain head block; never a time the miner's server reports). Equal times: the higher
+    uid counts as later. In a chain A<B<C of
     duplicates both B and C are penalised; the earliest original never is.
     """
     penalised = set()

@@ -43,7 +43,7 @@ class StoreUnavailable(StorageError):
 
 
 class PreconditionFailed(StorageError):
-    """put-if-absent found the key already present."""
+    """put-if-absent found the key already present, or a pinned get found another version."""
 
     reason = "exists"
 
@@ -53,6 +53,7 @@ class ObjectInfo:
     key: str
     size: int
     last_modified: float  # unix seconds, server clock
+    etag: str = ""  # names this version of the object (opaque; "" where a listing has none)
 
 
 class ObjectStore(ABC):
@@ -67,8 +68,10 @@ class ObjectStore(ABC):
         """Store only if ``key`` is absent; raise :class:`PreconditionFailed` otherwise."""
 
     @abstractmethod
-    async def get(self, key: str, *, max_bytes: int) -> bytes:
-        """Whole object; :class:`ObjectTooLarge` if it exceeds ``max_bytes`` (checked before reading)."""
+    async def get(self, key: str, *, max_bytes: int, if_match: str | None = None) -> bytes:
+        """Whole object; :class:`ObjectTooLarge` if it exceeds ``max_bytes`` (checked before
+        reading). With ``if_match`` (an etag from :meth:`head`) the read is pinned to that
+        version: :class:`PreconditionFailed` if the object has changed since."""
 
     @abstractmethod
     async def get_range(self, key: str, start: int, length: int) -> bytes:
@@ -76,7 +79,7 @@ class ObjectStore(ABC):
 
     @abstractmethod
     async def head(self, key: str) -> ObjectInfo:
-        """Size and server-side last-modified time; :class:`ObjectNotFound` if absent."""
+        """Size, server-side last-modified time and etag; :class:`ObjectNotFound` if absent."""
 
     @abstractmethod
     def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:

@@ -59,7 +59,7 @@ class FilesystemStore(ObjectStore):
             raise ObjectNotFound(key) from None
         if not stat.S_ISREG(st.st_mode):  # "a" when only "a/b" exists: a prefix, not an object
             raise ObjectNotFound(key)
-        return ObjectInfo(key=key, size=st.st_size, last_modified=st.st_mtime)
+        return ObjectInfo(key=key, size=st.st_size, last_modified=st.st_mtime, etag=_etag(st))
 
     def _write_temp(self, path: Path, data: bytes | BinaryIO) -> str:
         try:
@@ -115,9 +115,11 @@ class FilesystemStore(ObjectStore):
             raise ObjectNotFound(key) from None
         return fh, os.fstat(fh.fileno())
 
-    def _get(self, key: str, max_bytes: int) -> bytes:
+    def _get(self, key: str, max_bytes: int, if_match: str | None = None) -> bytes:
         fh, st = self._open(key)
         with fh:
+            if if_match is not None and _etag(st) != if_match:
+                raise PreconditionFailed(f"{key}: changed since version {if_match}")
             if st.st_size > max_bytes:
                 raise ObjectTooLarge(f"{key}: {st.st_size} bytes, max {max_bytes}")
             data = fh.read(max_bytes + 1)
@@ -181,8 +183,8 @@ class FilesystemStore(ObjectStore):
     async def put_file(self, key: str, path: str | Path) -> ObjectInfo:
         return await asyncio.to_thread(self._put_file, key, path)
 
-    async def get(self, key: str, *, max_bytes: int) -> bytes:
-        return await asyncio.to_thread(self._get, key, max_bytes)
+    async def get(self, key: str, *, max_bytes: int, if_match: str | None = None) -> bytes:
+        return await asyncio.to_thread(self._get, key, max_bytes, if_match)
 
     async def get_to_file(self, key: str, path: str | Path, *, max_bytes: int) -> ObjectInfo:
         return await asyncio.to_thread(self._get_to_file, key, path, max_bytes)
@@ -199,3 +201,9 @@ class FilesystemStore(ObjectStore):
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._delete, key)
+
+
+def _etag(st: os.stat_result) -> str:
+    """A version name for a file: every put replaces the file (a new inode), so inode,
+    size and nanosecond mtime together change with each version."""
+    return f"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"

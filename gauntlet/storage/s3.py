@@ -214,8 +214,9 @@ class S3Store(ObjectStore):
             raise ObjectTooLarge(f"{self._where(key)}: {size} bytes, max {max_bytes}")
         return resp
 
-    def _get(self, key: str, max_bytes: int) -> bytes:
-        resp = self._get_object(key, max_bytes)
+    def _get(self, key: str, max_bytes: int, if_match: str | None = None) -> bytes:
+        extra = {} if if_match is None else {"IfMatch": if_match}
+        resp = self._get_object(key, max_bytes, **extra)
         parts: list[bytes] = []
         self._read_body(key, resp["Body"], int(resp["ContentLength"]), parts.append)
         return b"".join(parts)
@@ -242,7 +243,10 @@ class S3Store(ObjectStore):
     def _head(self, key: str) -> ObjectInfo:
         resp = self._client.head_object(Bucket=self.bucket, Key=key)
         return ObjectInfo(
-            key=key, size=int(resp["ContentLength"]), last_modified=resp["LastModified"].timestamp()
+            key=key,
+            size=int(resp["ContentLength"]),
+            last_modified=resp["LastModified"].timestamp(),
+            etag=str(resp.get("ETag", "")),
         )
 
     def _list_page(self, prefix: str, token: str | None) -> tuple[list[ObjectInfo], str | None]:
@@ -286,8 +290,8 @@ class S3Store(ObjectStore):
         self._writable(key)
         return await self._call(self._where(key), self._put_file, key, path)
 
-    async def get(self, key: str, *, max_bytes: int) -> bytes:
-        return await self._call(self._where(key), self._get, key, max_bytes)
+    async def get(self, key: str, *, max_bytes: int, if_match: str | None = None) -> bytes:
+        return await self._call(self._where(key), self._get, key, max_bytes, if_match)
 
     async def get_to_file(self, key: str, path: str | Path, *, max_bytes: int) -> ObjectInfo:
         return await self._call(self._where(key), self._get_to_file, key, path, max_bytes)

@@ -108,6 +108,17 @@ class NodeMetrics:
             "Peer contributions fetched at outer steps, by gather status",
             ["status"],
         )
+        self.model_diverged = gauge(
+            "gauntlet_model_diverged",
+            "1 while this node's model differs from the lead's record (fingerprint mismatch or "
+            "a recorded payload it could not fetch) until a checkpoint repairs it; else 0",
+        )
+        self.record_outcomes = counter(
+            "gauntlet_record_outcomes",
+            "Outer steps by how the window's model was decided: applied (the lead's record), "
+            "skipped (no record in time: the model is unchanged), diverged",
+            ["outcome"],
+        )
         self.upload_bytes = counter(
             "gauntlet_upload_bytes", "Bytes written to the node's own bucket", ["artifact"]
         )

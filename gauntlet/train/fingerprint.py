@@ -37,3 +37,21 @@ def max_abs_difference(a: list[float], b: list[float]) -> float:
     if len(a) != len(b):
         return float("inf")
     return max((abs(x - y) for x, y in zip(a, b, strict=True)), default=0.0)
+
+
+@torch.no_grad()
+def fingerprint_after(
+    model: nn.Module, delta: dict[str, torch.Tensor] | None, lr: float, window: int, count: int = 16
+) -> list[float]:
+    """:func:`fingerprint` of θ − lr·Δ (the outer step) at ``window``'s coordinates, without
+    changing the model: the lead signs it into its record before it applies the step."""
+    if delta is None:
+        return fingerprint(model, window, count)
+    params = dict(model.named_parameters())
+    picks = coordinates(window, [(n, p.numel()) for n, p in params.items()], count)
+    out = []
+    for name, index in picks:
+        p = params[name].detach().reshape(-1)[index]
+        d = delta[name].reshape(-1)[index].to(device=p.device, dtype=p.dtype)
+        out.append(float(p.sub(d, alpha=lr)))
+    return out

@@ -1,0 +1,112 @@
+"""The reveal phase: miners publish the keys of their sealed uploads; readers fetch them.
+
+A miner publishes its reveal once the chain reaches the window's observation close
+(no upload can count after it, so no one gains by reading others' updates then).
+A validator fetches the reveals of the uploads it observed in time, in rounds, until
+every one is in or the head reaches the reveal close. Reveals are small signed
+envelopes; a bad one is the miner's fault, a store hiccup is retried next round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from gauntlet.chain.base import Chain
+from gauntlet.node.peers import Peer
+from gauntlet.storage.base import ObjectNotFound, ObjectStore, StorageError
+from gauntlet.storage.retry import RetryPolicy, is_transient, with_retries
+from protocol.errors import ProtocolError
+from protocol.keys import contribution_key, reveal_key
+from protocol.sealed import MAX_REVEAL_BYTES, make_reveal, open_reveal
+from protocol.signing import Signer
+
+log = logging.getLogger(__name__)
+
+REVEAL_POLL_SECONDS = 0.2
+PUBLISH_POLICY = RetryPolicy(attempts=6, base_delay=0.2, max_delay=2.0)
+
+
+async def publish_reveal(
+    store: ObjectStore, *, netuid: int, window: int, key: bytes, signer: Signer
+) -> None:
+    """Miner: store the reveal of ``key`` for ``window`` (retrying transient faults)."""
+    body = make_reveal(netuid=netuid, window=window, key=key, signer=signer)
+    await with_retries(
+        lambda: store.put(reveal_key(window, signer.ss58_address), body), PUBLISH_POLICY
+    )
+
+
+async def read_reveal(store: ObjectStore, window: int, hotkey: str, netuid: int) -> bytes:
+    """The key ``hotkey`` revealed for ``window``; storage errors and
+    :class:`~protocol.errors.ProtocolError` propagate."""
+    raw = await store.get(reveal_key(window, hotkey), max_bytes=MAX_REVEAL_BYTES)
+    return open_reveal(raw, expected_hotkey=hotkey, expected_window=window, netuid=netuid)
+
+
+@dataclass
+class RevealRound:
+    """What the reveal phase found: keys, bad reveals, uploads stored after the close."""
+
+    keys: dict[int, bytes] = field(default_factory=dict)
+    bad: dict[int, str] = field(default_factory=dict)  # uid -> why the reveal is unusable
+    stored_late: set[int] = field(default_factory=set)  # not observed, but present now
+
+
+async def collect_reveals(
+    chain: Chain,
+    peers: Mapping[int, Peer],
+    *,
+    window: int,
+    netuid: int,
+    observed: Collection[int],
+    reveal_close: int,
+) -> RevealRound:
+    """Fetch the reveals of ``observed`` uids in rounds until all are in or the head reaches
+    ``reveal_close``; also note which unobserved peers hold an upload now (late ones)."""
+    found = RevealRound()
+    unobserved = [p for uid, p in peers.items() if uid not in observed and p.store is not None]
+    late = await asyncio.gather(
+        *(_exists(p, contribution_key(window, p.hotkey)) for p in unobserved)
+    )
+    found.stored_late = {p.uid for p, present in zip(unobserved, late, strict=True) if present}
+    pending = {uid for uid in observed if uid in peers}
+    while pending and await chain.current_block() < reveal_close:
+        results = await asyncio.gather(
+            *(_try_reveal(peers[uid], window, netuid) for uid in pending)
+        )
+        for uid, (key, bad) in zip(list(pending), results, strict=True):
+            if key is not None:
+                found.keys[uid] = key
+            elif bad:
+                found.bad[uid] = bad
+        pending -= set(found.keys) | set(found.bad)
+        if pending:
+            await asyncio.sleep(REVEAL_POLL_SECONDS)
+    return found
+
+
+async def _try_reveal(peer: Peer, window: int, netuid: int) -> tuple[bytes | None, str]:
+    """(key, "") when revealed; (None, reason) when the reveal is bad; (None, "") to retry."""
+    assert peer.store is not None
+    try:
+        return await read_reveal(peer.store, window, peer.hotkey, netuid), ""
+    except ProtocolError as exc:
+        return None, str(exc)
+    except ObjectNotFound:
+        return None, ""
+    except StorageError as exc:
+        if not is_transient(exc):
+            log.debug("uid %d: reveal unreadable: %s", peer.uid, exc)
+        return None, ""
+
+
+async def _exists(peer: Peer, key: str) -> bool:
+    assert peer.store is not None
+    try:
+        await peer.store.head(key)
+    except StorageError:
+        return False
+    return True
