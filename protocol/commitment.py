@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from protocol.errors import BadCommitment
+from protocol.strict_json import parse_json
 from protocol.version import PROTOCOL_VERSION
 
 MAX_COMMITMENT_BYTES = 1024
@@ -60,6 +61,7 @@ def parse_commitment(raw: str | bytes) -> FilesystemCommitment | S3Commitment:
         raise BadCommitment("commitment is not valid UTF-8 text") from None
     if len(data) > MAX_COMMITMENT_BYTES:
         raise BadCommitment(f"commitment is {len(data)} bytes, max {MAX_COMMITMENT_BYTES}")
+    parse_json(data, "commitment", BadCommitment)  # one reading: no BOM, no duplicate keys
     try:
         commitment = _ADAPTER.validate_json(data)
     except ValidationError as exc:
