@@ -152,8 +152,8 @@ def mut_offsets(rng: random.Random, case: Case) -> None:
         return
     offsets = list(entry["data_offsets"])
     op = rng.randrange(5)
-    if op == 0 and len(offsets) == 2:
-        i = rng.randrange(2)
+    i = rng.randrange(max(1, len(offsets)))
+    if op == 0 and offsets and type(offsets[i]) is int:
         offsets[i] += rng.choice([-8, -2, -1, 1, 2, 8])
     elif op == 1 and offsets:
         offsets[rng.randrange(len(offsets))] = rng.choice(EDGE_INTS + ODD_VALUES)
@@ -221,7 +221,7 @@ def mut_header_text(rng: random.Random, case: Case) -> None:
     elif op == 3:
         case.header_edits.append(lambda t: t[:-1] + rng.choice([',"x":NaN}', ',"x":1e999}']))
     elif op == 4:
-        case.header_edits.append(lambda t: t[: rng.randrange(len(t))])
+        case.header_edits.append(lambda t: t[: rng.randrange(max(1, len(t)))])
     elif op == 5:
         case.header_edits.append(lambda t: t + rng.choice(["x", "}", " \x00", "\n{}"]))
     elif op == 6:
@@ -263,7 +263,7 @@ def mut_signature(rng: random.Random, case: Case) -> None:
         str.upper,
         lambda s: " ".join(s[i : i + 2] for i in range(0, len(s), 2)),
         lambda s: "0x" + s,
-        lambda s: s[: rng.randrange(len(s))],
+        lambda s: s[: rng.randrange(max(1, len(s)))],
         lambda s: s + "00",
         lambda s: s[:-1] + ("0" if s[-1] != "0" else "1"),
         lambda s: s[:10] + "G" + s[11:],
