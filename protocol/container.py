@@ -25,7 +25,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import ValidationError
 
 from protocol.envelope import canonical_json
 from protocol.errors import (
@@ -40,6 +39,7 @@ from protocol.errors import (
 )
 from protocol.schemas import ContributionManifest
 from protocol.signing import Signer, sign, verify
+from protocol.strict_json import parse_hex, parse_json, parse_model
 from protocol.version import PROTOCOL_VERSION
 
 # safetensors dtype name -> numpy dtype. BF16 travels as raw uint16 (numpy has no bf16).
@@ -59,6 +59,13 @@ FLOAT_DTYPES = {"F32", "F16"}
 MAX_TENSORS = 4096
 # numpy caps dimensions (32 in numpy 1.x); real model tensors have at most 4.
 MAX_DIMS = 8
+# Bounds on a declared shape, checked before numpy sees it. The data section
+# bounds the element count of a non-empty tensor, but not of an empty one:
+# ``[0, 2**63]`` has 0 elements and still makes numpy raise (a plain
+# ValueError). So each dimension is bounded, and so is the product of the
+# non-zero ones, far above any real tensor and far below numpy's intp limit.
+MAX_DIMENSION = 2**32
+MAX_ELEMENTS = 2**40
 
 
 @dataclass(frozen=True)
@@ -144,8 +151,7 @@ def decode_payload(
 ) -> Payload:
     """Parse and verify a contribution; raise a :class:`ProtocolError` subclass on any fault."""
     header, data_section = _split(data, limits)
-    metadata = header.pop("__metadata__", None)
-    manifest = _manifest(metadata)
+    manifest, signed_bytes, signature = _manifest(header.pop("__metadata__", None))
     if manifest.protocol_version != PROTOCOL_VERSION:
         raise WrongVersion(
             f"payload version {manifest.protocol_version}, expected {PROTOCOL_VERSION}"
@@ -157,7 +163,7 @@ def decode_payload(
             f"payload is for netuid {manifest.netuid} window {manifest.window}, "
             f"expected netuid {expected_netuid} window {expected_window}"
         )
-    verify(manifest.hotkey, metadata["manifest"].encode(), bytes.fromhex(metadata["signature"]))
+    verify(manifest.hotkey, signed_bytes, signature)
     if hashlib.sha256(data_section).hexdigest() != manifest.tensors_sha256:
         raise HashMismatch("data section does not match the signed tensors_sha256")
     tensors = _tensors(header, data_section)
@@ -178,7 +184,7 @@ def _split(data: bytes, limits: Limits) -> tuple[dict, bytes]:
         raise PayloadTooLarge(f"header declares {header_len} bytes, max {limits.max_header_bytes}")
     if 8 + header_len > len(data):
         raise MalformedPayload("header runs past the end of the payload")
-    header = _strict_json(data[8 : 8 + header_len], "header")
+    header = parse_json(data[8 : 8 + header_len], "header")
     if not isinstance(header, dict):
         raise MalformedPayload("header is not a JSON object")
     if len(header) > MAX_TENSORS + 1:
@@ -186,50 +192,18 @@ def _split(data: bytes, limits: Limits) -> tuple[dict, bytes]:
     return header, data[8 + header_len :]
 
 
-def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    # Duplicate keys would let two parsers (ours, safetensors, a third party's) read
-    # different tensors or manifests out of the same bytes.
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise MalformedPayload("JSON object has duplicate keys")
-    return result
-
-
-def _reject_constant(name: str) -> object:
-    raise MalformedPayload(f"JSON holds the non-standard constant {name}")
-
-
-def _strict_json(raw: bytes | str, what: str) -> object:
-    """Standard JSON only: no duplicate keys, no NaN/Infinity, bounded nesting and digits."""
-    try:
-        return json.loads(
-            raw, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
-        )
-    except MalformedPayload:
-        raise
-    # ValueError covers JSONDecodeError, bad UTF-8 and ints over Python's digit limit;
-    # RecursionError covers adversarially deep nesting.
-    except (ValueError, RecursionError) as exc:
-        raise MalformedPayload(f"{what} is not valid JSON: {type(exc).__name__}") from None
-
-
-def _manifest(metadata: object) -> ContributionManifest:
+def _manifest(metadata: object) -> tuple[ContributionManifest, bytes, bytes]:
+    """The manifest, the exact bytes its signature covers, and the signature."""
     if not isinstance(metadata, dict) or set(metadata) != {"manifest", "signature"}:
         raise MalformedPayload("__metadata__ must hold exactly 'manifest' and 'signature'")
-    if not all(isinstance(v, str) for v in metadata.values()):
-        raise MalformedPayload("__metadata__ values must be strings")
-    try:
-        bytes.fromhex(metadata["signature"])
-        # The signature covers the UTF-8 bytes; a lone surrogate (legal in a JSON
-        # escape) has none, so such a manifest cannot have been signed.
-        metadata["manifest"].encode("utf-8")
-    except ValueError:
-        raise MalformedPayload("signature is not hex or manifest is not UTF-8") from None
-    _strict_json(metadata["manifest"], "manifest")
-    try:
-        return ContributionManifest.model_validate_json(metadata["manifest"])
-    except ValidationError as exc:
-        raise MalformedPayload(f"manifest fails its schema ({exc.error_count()} errors)") from None
+    text = metadata["manifest"]
+    if not isinstance(text, str):
+        raise MalformedPayload("__metadata__ manifest must be a string")
+    signature = parse_hex(metadata["signature"], "signature")
+    # decode_utf8 refuses lone surrogates (legal in a JSON escape): they have no
+    # UTF-8 bytes, so such a manifest cannot have been signed.
+    manifest = parse_model(text, ContributionManifest, "manifest")
+    return manifest, text.encode("utf-8"), signature
 
 
 def _tensors(header: dict, data_section: bytes) -> dict[str, np.ndarray]:
@@ -243,13 +217,7 @@ def _tensors(header: dict, data_section: bytes) -> dict[str, np.ndarray]:
             raise MalformedPayload(f"tensor {name!r} dtype is not a string")
         if dtype_name not in DTYPES:
             raise SchemaMismatch(f"tensor {name!r} has unsupported dtype {dtype_name!r}")
-        # ``type(x) is int`` because JSON true/false would pass isinstance(x, int).
-        if (
-            not isinstance(shape, list)
-            or len(shape) > MAX_DIMS
-            or not all(type(d) is int and d >= 0 for d in shape)
-        ):
-            raise MalformedPayload(f"tensor {name!r} has an invalid shape")
+        _check_shape(name, shape)
         if not (
             isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
         ):
@@ -274,6 +242,18 @@ def _tensors(header: dict, data_section: bytes) -> dict[str, np.ndarray]:
     if position != len(data_section):
         raise MalformedPayload("data section has trailing bytes")
     return tensors
+
+
+def _check_shape(name: str, shape: object) -> None:
+    # ``type(x) is int`` because JSON true/false would pass isinstance(x, int).
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_DIMS
+        or not all(type(d) is int and 0 <= d <= MAX_DIMENSION for d in shape)
+    ):
+        raise MalformedPayload(f"tensor {name!r} has an invalid shape")
+    if math.prod(d or 1 for d in shape) > MAX_ELEMENTS:
+        raise PayloadTooLarge(f"tensor {name!r} declares more than {MAX_ELEMENTS} elements")
 
 
 def check_specs(

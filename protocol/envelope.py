@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.errors import (
     MalformedPayload,
@@ -24,6 +24,7 @@ from protocol.errors import (
 )
 from protocol.schemas import Hotkey
 from protocol.signing import SIGNATURE_BYTES, Signer, sign, verify
+from protocol.strict_json import parse_hex, parse_model
 from protocol.version import PROTOCOL_VERSION
 
 ENVELOPE_DOMAIN = b"gauntlet/envelope/v1\x00"
@@ -78,25 +79,16 @@ def open_envelope(
     """
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"envelope is {len(raw)} bytes, max {max_bytes}")
-    try:
-        envelope = SignedEnvelope.model_validate_json(raw)
-    except ValidationError as exc:
-        raise MalformedPayload(f"not a signed envelope ({exc.error_count()} errors)") from None
+    envelope = parse_model(raw, SignedEnvelope, "envelope")
     if envelope.protocol_version != PROTOCOL_VERSION:
         raise WrongVersion(f"envelope version {envelope.protocol_version}")
     if expected_signer is not None and envelope.signer != expected_signer:
         raise WrongAuthor(f"signed by {envelope.signer}, expected {expected_signer}")
-    try:
-        body = envelope.body.encode("ascii")
-    except UnicodeEncodeError:
-        raise MalformedPayload("envelope body is not ASCII canonical JSON") from None
-    verify(envelope.signer, ENVELOPE_DOMAIN + body, bytes.fromhex(envelope.signature))
-    try:
-        artifact = model.model_validate_json(body)
-    except ValidationError as exc:
-        raise MalformedPayload(
-            f"body fails the {model.__name__} schema ({exc.error_count()})"
-        ) from None
+    if not envelope.body.isascii():
+        raise MalformedPayload("envelope body is not ASCII canonical JSON")
+    body = envelope.body.encode("ascii")
+    verify(envelope.signer, ENVELOPE_DOMAIN + body, parse_hex(envelope.signature, "signature"))
+    artifact = parse_model(body, model, "envelope body")
     _check_authored(artifact, envelope.signer, expected_window)
     return artifact
 

@@ -89,6 +89,11 @@ class StorageConfig(Section):
     max_payload_bytes: int = Field(
         64 * 2**20, ge=1024, description="Largest contribution a node will download"
     )
+    peer_private_endpoints: bool = Field(
+        False,
+        description="Real networks: read peers' S3 endpoints on loopback, link-local and private "
+        "addresses too (sim and local always do)",
+    )
 
 
 class CompressConfig(Section):

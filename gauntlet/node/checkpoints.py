@@ -13,6 +13,7 @@ import hashlib
 import logging
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
@@ -123,12 +124,34 @@ async def load_checkpoint(
         raise CheckpointError(f"checkpoint of window {window}: {exc}") from exc
     if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
         raise CheckpointError(f"checkpoint of window {window}: file does not match its signed hash")
-    state = load_safetensors(data)
-    if {n: tuple(t.shape) for n, t in state.items()} != declared:
-        raise CheckpointError(
-            f"checkpoint of window {window}: file tensors differ from the manifest"
-        )
+    state = _verified_state(data, manifest, window)
     with torch.no_grad():
         for name, p in model.named_parameters():
             p.copy_(state[name].to(device=p.device, dtype=p.dtype))
     return manifest
+
+
+def _verified_state(
+    data: bytes, manifest: CheckpointManifest, window: int
+) -> dict[str, torch.Tensor]:
+    """The file's tensors, checked like a contribution's before any reaches the model.
+
+    The signature makes the lead accountable, not correct: a buggy or hostile
+    lead can sign bytes that are not safetensors, tensors of another dtype than
+    it declares, or NaN/Inf weights that would poison every node that loads them.
+    """
+    try:
+        state = load_safetensors(data)
+    except SafetensorError as exc:
+        raise CheckpointError(f"checkpoint of window {window}: not safetensors ({exc})") from None
+    declared = {t.name: (tuple(t.shape), t.dtype) for t in manifest.tensors}
+    found = {n: (tuple(t.shape), _DTYPES.get(t.dtype, str(t.dtype))) for n, t in state.items()}
+    if found != declared:
+        raise CheckpointError(
+            f"checkpoint of window {window}: file tensors (names, shapes, dtypes) differ "
+            "from the manifest"
+        )
+    for name, tensor in state.items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"checkpoint of window {window}: {name} holds NaN or Inf")
+    return state

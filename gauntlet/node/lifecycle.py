@@ -21,26 +21,38 @@ log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_STARTUP = 2
-OUTAGE_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+# Pauses between retries during a chain or store outage. The cap is short on
+# purpose: a node waiting out a 30 s pause stays idle up to 30 s after the service
+# is back, while its window ticks on. One cheap request every few seconds to a
+# service that is down costs nothing worth saving.
+OUTAGE_BACKOFF_SECONDS = (0.5, 1.0, 2.0)
+MAX_OUTAGE_PAUSE_SECONDS = OUTAGE_BACKOFF_SECONDS[-1]
 
 T = TypeVar("T")
 P = ParamSpec("P")
+
+
+def outage_pause(attempt: int) -> float:
+    """Seconds to wait after the ``attempt``-th failure in a row (0-based); never more
+    than :data:`MAX_OUTAGE_PAUSE_SECONDS`, so a node resumes within that of recovery."""
+    return OUTAGE_BACKOFF_SECONDS[min(attempt, len(OUTAGE_BACKOFF_SECONDS) - 1)]
 
 
 async def retry_transient(step: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run one step of a node loop, riding out chain and store outages.
 
     An outage (chain unreachable, store unavailable or throttling) is logged and
-    the step retried with growing pauses, indefinitely: a node keeps its state and
-    carries on when the service is back. Any other error propagates.
+    the step retried with growing pauses (:func:`outage_pause`, at most a few
+    seconds), indefinitely: a node keeps its state and carries on within seconds
+    of the service coming back. Any other error propagates.
     """
     attempt = 0
     while True:
         try:
             return await step(*args, **kwargs)
         except (ChainUnavailable, StoreUnavailable, Throttled) as exc:
-            pause = OUTAGE_BACKOFF_SECONDS[min(attempt, len(OUTAGE_BACKOFF_SECONDS) - 1)]
-            log.warning("%s unavailable (%s); retrying in %.0fs", type(exc).__name__, exc, pause)
+            pause = outage_pause(attempt)
+            log.warning("%s unavailable (%s); retrying in %.1fs", type(exc).__name__, exc, pause)
             METRICS.error(("chain_" if isinstance(exc, ChainError) else "store_") + exc.reason)
             attempt += 1
             await asyncio.sleep(pause)

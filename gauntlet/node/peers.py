@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from gauntlet.chain.base import Chain, Metagraph
+from gauntlet.config.schema import GauntletConfig
 from gauntlet.storage.base import ObjectStore
 from gauntlet.storage.factory import store_from_commitment
-from protocol.commitment import parse_commitment
+from protocol.commitment import UNRESTRICTED, CommitmentPolicy, parse_commitment
 from protocol.errors import BadCommitment
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,29 @@ class Peer:
 
 
 class PeerDirectory:
-    """Caches one read-only store per distinct commitment string."""
+    """Caches one read-only store per distinct commitment string.
 
-    def __init__(self) -> None:
+    ``policy`` says which commitments may be opened at all (SPEC "Commitment rules
+    per network"); the default opens any that parses, for callers with no network.
+    """
+
+    def __init__(self, policy: CommitmentPolicy = UNRESTRICTED) -> None:
+        self.policy = policy
         self._stores: dict[str, ObjectStore] = {}
         self._warned: set[tuple[str, str]] = set()
+
+    @classmethod
+    def for_config(cls, config: GauntletConfig) -> PeerDirectory:
+        """The directory a node of ``config``'s network uses: its own store root is the
+        only place filesystem commitments may point (and only on development networks)."""
+        root = str(Path(config.storage.root).expanduser().resolve())
+        return cls(
+            CommitmentPolicy.for_network(
+                config.chain.network,
+                filesystem_root=root,
+                private_endpoints=config.storage.peer_private_endpoints,
+            )
+        )
 
     def store_for(self, hotkey: str, raw: str | None) -> ObjectStore | None:
         """A read-only store for ``hotkey``'s committed bucket; None when it has no valid commitment."""
@@ -40,7 +60,7 @@ class PeerDirectory:
         if raw in self._stores:
             return self._stores[raw]
         try:
-            store = store_from_commitment(parse_commitment(raw))
+            store = store_from_commitment(parse_commitment(raw), self.policy)
         except (BadCommitment, ValueError) as exc:
             if (hotkey, raw) not in self._warned:  # log each bad commitment once
                 self._warned.add((hotkey, raw))

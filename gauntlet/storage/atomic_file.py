@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 CHUNK_BYTES = 8 * 1024 * 1024
+TEMP_PREFIX = ".tmp-"
 
 
 def write_atomically(dest: str | Path, fill: Callable[[BinaryIO], object]) -> None:
     """Call ``fill(fh)`` on a temp file next to ``dest``, fsync it, rename it over ``dest``."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
+    # The temp name starts with the destination's, so an owner cleaning up after a
+    # crash (temp_files) removes its own leftovers and never another writer's.
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f"{TEMP_PREFIX}{dest.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
             fill(fh)
@@ -41,3 +44,9 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def temp_files(dest: str | Path) -> list[Path]:
+    """Leftover temp files of :func:`write_atomically` for ``dest`` (after a crash)."""
+    dest = Path(dest)
+    return sorted(dest.parent.glob(f"{TEMP_PREFIX}{dest.name}.*"))

@@ -13,30 +13,61 @@ from typing import Literal
 from gauntlet.storage.base import ObjectStore
 from gauntlet.storage.filesystem import FilesystemStore
 from gauntlet.storage.s3 import S3Credentials, S3Store
-from protocol.commitment import FilesystemCommitment, S3Commitment
+from protocol.commitment import (
+    UNRESTRICTED,
+    CommitmentPolicy,
+    FilesystemCommitment,
+    S3Commitment,
+    check_commitment,
+)
+from protocol.errors import BadCommitment
 
 Backend = Literal["filesystem", "s3"]
 
 
 def store_from_commitment(
-    commitment: FilesystemCommitment | S3Commitment, *, max_workers: int = 8
+    commitment: FilesystemCommitment | S3Commitment,
+    policy: CommitmentPolicy = UNRESTRICTED,
+    *,
+    max_workers: int = 8,
 ) -> ObjectStore:
-    """A store for reading a peer's bucket.
+    """A store for reading a peer's bucket, if ``policy`` allows it; else :class:`BadCommitment`.
 
     S3 commitments carry no addressing style, so path-style is used: AWS S3, R2,
     MinIO and SeaweedFS all accept it, and bucket names need not be DNS labels.
     """
+    check_commitment(commitment, policy)
     if isinstance(commitment, FilesystemCommitment):
-        return FilesystemStore(commitment.root, commitment.bucket)
-    return S3Store(
-        commitment.bucket,
-        endpoint_url=commitment.endpoint,
-        region=commitment.region,
-        credentials=S3Credentials(commitment.access_key, commitment.secret_key),
-        path_style=True,
-        read_only=True,
-        max_workers=max_workers,
-    )
+        return _peer_filesystem_store(commitment, policy)
+    try:
+        return S3Store(
+            commitment.bucket,
+            endpoint_url=commitment.endpoint,
+            region=commitment.region,
+            credentials=S3Credentials(commitment.access_key, commitment.secret_key),
+            path_style=True,
+            read_only=True,
+            max_workers=max_workers,
+        )
+    except ValueError as exc:  # botocore refuses some endpoints and regions with ValueError
+        raise BadCommitment(f"S3 commitment refused by the client: {exc}") from None
+
+
+def _peer_filesystem_store(
+    commitment: FilesystemCommitment, policy: CommitmentPolicy
+) -> FilesystemStore:
+    if policy.filesystem_root is None:  # check_commitment refuses these already
+        raise BadCommitment("filesystem commitments are not accepted here")
+    try:
+        # check_commitment compared the paths as written; a symlink under the
+        # root could still lead out of it, so compare where they really lead.
+        allowed = Path(policy.filesystem_root).resolve()
+        store = FilesystemStore(commitment.root, commitment.bucket, create=False)
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, odd names
+        raise BadCommitment(f"filesystem commitment cannot be opened: {exc}") from None
+    if store.base != allowed and allowed not in store.base.parents:
+        raise BadCommitment(f"bucket {store.base} is outside {allowed}")
+    return store
 
 
 def build_store(

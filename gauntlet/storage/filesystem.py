@@ -31,13 +31,16 @@ _TMP_PREFIX = ".tmp-"
 
 
 class FilesystemStore(ObjectStore):
-    def __init__(self, root: str | Path, bucket: str) -> None:
+    def __init__(self, root: str | Path, bucket: str, *, create: bool = True) -> None:
+        """``create`` makes the bucket directory; a reader of a peer's bucket passes False,
+        so a commitment can never make it create (or trip over) anything on disk."""
         if not bucket or "/" in bucket or bucket in {".", ".."}:
             raise ValueError(f"invalid bucket name {bucket!r}")
         self.root = Path(root)
         self.bucket = bucket
         self.base = (self.root / bucket).resolve()
-        self.base.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.base.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
         if not key or key.startswith("/") or "\\" in key or "\x00" in key:
