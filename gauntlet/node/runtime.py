@@ -310,4 +310,5 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
         uid=neuron.uid,
         device=device,
         window=config.train.start_window,
+        peers=PeerDirectory.for_config(config),
     )

@@ -253,8 +253,7 @@ class Validator:
         rt = self.rt
         if window % rt.config.validator.weights_interval == 0:
             await set_weights(rt, self.state.weights(self.scoring.weight_power))
-        digest = self.files.save_state(self.state)
-        self.files.append_journal(report, digest)
+        self.files.commit_window(self.state, report)
         log.info("%s\n%s", f"window {window}: model at window {rt.window}", window_table(report))
         try:  # lead artifacts and the report are best effort; the window's work is done
             if lead_artifacts is not None:
