@@ -4,7 +4,7 @@ Each synthetic peer is a random Δ (Gaussian, std ``--delta-std``) compressed wi
 the network's codec, signed and stored as a real contribution payload in a
 filesystem bucket. The validator's own code then runs on it, timed:
 
-- ``decode_s`` (every valid contribution): ``gauntlet.node.gather.fetch_one``:
+- ``decode_s`` (every valid contribution): a store GET and ``gauntlet.node.gather.open_payload``:
   read, container and signature checks, sha256, codec validation and decode;
 - ``sketch_s`` (every valid contribution): ``gauntlet.node.checks.sketch_delta``,
   the count-sketch for copy and replay detection;
@@ -66,7 +66,7 @@ from gauntlet.data import PageDataset, prepare_dataset  # noqa: E402
 from gauntlet.model import MODEL_CONFIGS  # noqa: E402
 from gauntlet.node.checks import sketch_delta  # noqa: E402
 from gauntlet.node.evaluation import evaluate_peers, loss_on, secret_pages  # noqa: E402
-from gauntlet.node.gather import fetch_one  # noqa: E402
+from gauntlet.node.gather import Decoder, open_payload  # noqa: E402
 from gauntlet.node.peers import Peer  # noqa: E402
 from gauntlet.node.runtime import load_data_and_model  # noqa: E402
 from gauntlet.storage.filesystem import FilesystemStore  # noqa: E402
@@ -214,17 +214,9 @@ async def fetch_all(
     for peer in peers:
         _sync(node.device)
         t = time.perf_counter()
-        c = await fetch_one(
-            Peer(peer.uid, peer.hotkey, store),
-            netuid=node.config.chain.netuid,
-            window=WINDOW,
-            deadline_time=time.time() + 3600,  # on time: lateness is not what is measured
-            grace_seconds=0.0,
-            limits=limits,
-            codec=codec,
-            shapes=shapes,
-            device=node.device,
-        )
+        data = await store.get(contribution_key(WINDOW, peer.hotkey), max_bytes=limits.max_bytes)
+        decoder = Decoder(node.config.chain.netuid, limits, codec, shapes, node.device)
+        c = open_payload(peer.uid, peer.hotkey, WINDOW, data, decoder)
         _sync(node.device)
         times.append(time.perf_counter() - t)
         if not c.ok:
@@ -382,7 +374,7 @@ def main() -> None:
     ]
     report = {
         "bench": "validator",
-        "step": "per peer: fetch_one (verify + decode), sketch_delta, evaluate_peers "
+        "step": "per peer: get + open_payload (verify + decode), sketch_delta, evaluate_peers "
         "(own before, own after and random after with its Δ alone); once: snapshot + "
         "random before, validation loss before and after the outer step",
         "formula": "peers_per_window = floor(max(0, window_seconds - fixed_s) / per_peer_s); "

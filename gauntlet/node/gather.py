@@ -33,6 +33,9 @@ from protocol.sealed import open_sealed, unseal
 
 log = logging.getLogger(__name__)
 
+# Faults of a store that say nothing about its owner (the same penalty as missing, so a
+# miner gains nothing by making its store fail on purpose).
+TRANSIENT_FAULTS = frozenset({"unavailable", "throttled"})
 # Fetching a payload a record names: a few tries spread over about ten seconds.
 RECORDED_FETCH_POLICY = RetryPolicy(attempts=6, base_delay=0.5, max_delay=4.0)
 
@@ -125,15 +128,16 @@ def _judge(
         return Contribution(uid, hotkey, "unreadable", "no valid bucket commitment")
     seen = arrivals.accepted.get(uid)
     if seen is None:
+        fault = arrivals.faults.get(uid)
+        if fault in TRANSIENT_FAULTS:  # we could not reach its store: nobody can say it was late
+            return Contribution(uid, hotkey, "missing", f"its store was {fault} when polled")
         if uid in arrivals.late or uid in reveals.stored_late:
             return Contribution(
                 uid, hotkey, "late", f"not observed before block {arrivals.close_block}"
             )
-        fault = arrivals.faults.get(uid)
-        if fault in {"forbidden", "storage", "too_large"}:  # the miner's bucket or keys are wrong
+        if fault:  # forbidden, too large, ...: the miner's bucket or read keys are wrong
             return Contribution(uid, hotkey, "unreadable", f"its store answers {fault}")
-        # absent, or its store was unreachable: no worse than missing (never the node's fault)
-        return Contribution(uid, hotkey, "missing", f"store {fault}" if fault else "")
+        return Contribution(uid, hotkey, "missing")
     if seen.sealed is None:
         return Contribution(uid, hotkey, "invalid", seen.error, observed_block=seen.block)
     if uid in reveals.bad:

@@ -146,15 +146,19 @@ class Observer:
                         key, max_bytes=self.rt.limits.max_bytes, if_match=info.etag or None
                     )
                     transfer.nbytes = len(raw)
-            except (ObjectNotFound, PreconditionFailed):
-                return None  # absent, or replaced mid-round: the next round sees the new one
+            except ObjectNotFound:
+                arrivals.faults.pop(peer.uid, None)
+                return None
+            except PreconditionFailed:
+                return None  # replaced between HEAD and GET: the next round sees the new one
             except StorageError as exc:
                 arrivals.faults[peer.uid] = exc.reason
                 if not is_transient(exc):
                     log.debug("uid %d: cannot read its upload: %s", peer.uid, exc)
                 return None
-        try:
-            sealed = open_sealed(
+        try:  # hashing a large object would stall the loop and every other poll with it
+            sealed = await asyncio.to_thread(
+                open_sealed,
                 raw,
                 expected_hotkey=peer.hotkey,
                 expected_window=window,

@@ -72,17 +72,20 @@ async def collect_reveals(
         *(_exists(p, contribution_key(window, p.hotkey)) for p in unobserved)
     )
     found.stored_late = {p.uid for p, present in zip(unobserved, late, strict=True) if present}
-    pending = {uid for uid in observed if uid in peers}
-    while pending and await chain.current_block() < reveal_close:
+    pending = sorted(uid for uid in observed if uid in peers)
+    while pending:
+        open_round = await chain.current_block() < reveal_close  # read before the round
         results = await asyncio.gather(
             *(_try_reveal(peers[uid], window, netuid) for uid in pending)
         )
-        for uid, (key, bad) in zip(list(pending), results, strict=True):
+        for uid, (key, bad) in zip(pending, results, strict=True):
             if key is not None:
                 found.keys[uid] = key
             elif bad:
                 found.bad[uid] = bad
-        pending -= set(found.keys) | set(found.bad)
+        pending = [uid for uid in pending if uid not in found.keys and uid not in found.bad]
+        if not open_round:
+            break  # the round that began at or after the close was the last one
         if pending:
             await asyncio.sleep(REVEAL_POLL_SECONDS)
     return found

@@ -59,8 +59,8 @@ def decode(data: bytes, window: int = WINDOW) -> object:
 
 def test_the_registry_holds_the_honest_miner_and_every_adversary() -> None:
     assert set(BEHAVIOURS) == {
-        "honest", "copycat", "replay", "freerider", "wrongdata", "noise", "scaled", "late",
-        "desync", "offline", "malformed",
+        "honest", "copycat", "crowd-mix", "replay", "freerider", "wrongdata", "noise", "scaled",
+        "late", "desync", "offline", "malformed",
     }  # fmt: skip
     for name, cls in BEHAVIOURS.items():
         assert cls.name == name
@@ -68,7 +68,9 @@ def test_the_registry_holds_the_honest_miner_and_every_adversary() -> None:
 
 
 def test_an_unknown_behaviour_is_a_value_error_listing_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown behaviour 'sneaky'; known: copycat, desync"):
+    with pytest.raises(
+        ValueError, match=r"unknown behaviour 'sneaky'; known: copycat, crowd-mix, desync"
+    ):
         make_behaviour("sneaky")
 
 

@@ -53,7 +53,7 @@ def contribution(
     *,
     fingerprint: Sequence[float] = OWN_FP,
     page_ids: list[int] | None = None,
-    uploaded_at: float = 100.0,
+    observed_block: int = 100,
 ) -> Contribution:
     manifest = ContributionManifest(
         netuid=NETUID,
@@ -66,7 +66,7 @@ def contribution(
         tensors_sha256="0" * 64,
     )
     return Contribution(
-        uid, HOTKEYS[uid], "ok", manifest=manifest, delta=delta, uploaded_at=uploaded_at
+        uid, HOTKEYS[uid], "ok", manifest=manifest, delta=delta, observed_block=observed_block
     )
 
 
@@ -167,14 +167,14 @@ def test_of_two_identical_updates_the_later_uploader_is_the_copy() -> None:
     shared = update(1)
     verdicts = check(
         [
-            contribution(0, update(0), uploaded_at=50.0),
-            # The lower uid uploaded later: the timestamp decides, not the uid.
-            contribution(1, shared, uploaded_at=200.0),
-            contribution(2, {name: t.clone() for name, t in shared.items()}, uploaded_at=100.0),
+            contribution(0, update(0), observed_block=50),
+            # The lower uid was observed later: the observed block decides, not the uid.
+            contribution(1, shared, observed_block=200),
+            contribution(2, {name: t.clone() for name, t in shared.items()}, observed_block=100),
         ]
     )
     assert outcomes(verdicts) == {0: OK, 1: COPY, 2: OK}
-    assert verdicts[1].reason == "near-duplicate of uid 2, uploaded later"
+    assert verdicts[1].reason == "near-duplicate of uid 2, observed later"
     assert verdicts[1].sync == 1.0
 
 
@@ -182,14 +182,14 @@ def test_a_copy_reason_names_the_earliest_uploader_of_its_duplicates() -> None:
     shared = update(1)
     verdicts = check(
         [
-            contribution(1, shared, uploaded_at=300.0),
-            contribution(2, shared, uploaded_at=100.0),
-            contribution(3, shared, uploaded_at=200.0),
+            contribution(1, shared, observed_block=300),
+            contribution(2, shared, observed_block=100),
+            contribution(3, shared, observed_block=200),
         ]
     )
     assert outcomes(verdicts) == {1: COPY, 2: OK, 3: COPY}
-    assert verdicts[1].reason == "near-duplicate of uid 2, uploaded later"
-    assert verdicts[3].reason == "near-duplicate of uid 2, uploaded later"
+    assert verdicts[1].reason == "near-duplicate of uid 2, observed later"
+    assert verdicts[3].reason == "near-duplicate of uid 2, observed later"
 
 
 @pytest.mark.parametrize(
@@ -238,7 +238,7 @@ def test_only_ok_contributions_can_be_copies() -> None:
     big = update(3, norm=20.0)
     honest = [contribution(uid, update(uid)) for uid in range(3)]
     verdicts = check(
-        [*honest, contribution(3, big, uploaded_at=1.0), contribution(4, big, uploaded_at=2.0)]
+        [*honest, contribution(3, big, observed_block=1), contribution(4, big, observed_block=2)]
     )
     assert outcomes(verdicts) == {0: OK, 1: OK, 2: OK, 3: OUTLIER, 4: OUTLIER}
 

@@ -16,6 +16,7 @@ from protocol.commitment import (
     parse_commitment,
 )
 from protocol.errors import BadCommitment
+from protocol.version import PROTOCOL_VERSION
 
 S3 = S3Commitment(
     bucket="gauntlet-miner-7",
@@ -51,7 +52,7 @@ def test_oversized_input_is_bad_before_parsing() -> None:
 
 def test_other_protocol_version_is_bad() -> None:
     raw = json.loads(encode_commitment(S3))
-    raw["v"] = 2
+    raw["v"] = PROTOCOL_VERSION + 1
     with pytest.raises(BadCommitment):
         parse_commitment(json.dumps(raw))
 

@@ -14,6 +14,7 @@ from protocol.container import decode_payload
 from protocol.envelope import open_envelope, seal
 from protocol.schemas import PeerEntry, PeerSet
 from protocol.strict_json import parse_hex, parse_json
+from protocol.version import PROTOCOL_VERSION
 
 
 def decode(data: bytes, hotkey: str, specs=SPECS):
@@ -150,7 +151,7 @@ def test_envelope_body_with_a_duplicate_key_is_malformed_even_when_signed(miner)
     envelope = {
         "body": body,
         "kind": "envelope",
-        "protocol_version": 1,
+        "protocol_version": PROTOCOL_VERSION,
         "signature": miner.sign(b"gauntlet/envelope/v1\x00" + body.encode()).hex(),
         "signer": miner.ss58_address,
     }

@@ -28,6 +28,7 @@ from safetensors.numpy import load as safetensors_load
 
 from protocol import errors
 from protocol.container import Limits, decode_payload, encode_payload
+from protocol.version import PROTOCOL_VERSION
 
 FIXTURES = [HealthCheck.function_scoped_fixture]
 
@@ -386,7 +387,7 @@ def test_payload_for_another_netuid_is_wrong_window(payload, miner) -> None:
 
 def test_payload_of_another_protocol_version_is_wrong_version(payload, miner) -> None:
     with pytest.raises(errors.WrongVersion):
-        decode(resigned(payload, miner, protocol_version=2), miner.ss58_address)
+        decode(resigned(payload, miner, protocol_version=PROTOCOL_VERSION + 1), miner.ss58_address)
 
 
 def test_manifest_with_unknown_field_is_malformed(payload, miner) -> None:

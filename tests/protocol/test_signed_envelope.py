@@ -20,6 +20,7 @@ from protocol.schemas import (
     TensorInfo,
 )
 from protocol.signing import sign
+from protocol.version import PROTOCOL_VERSION
 
 
 def peer_set(hotkey: str, window: int = 10) -> PeerSet:
@@ -78,7 +79,7 @@ def test_body_naming_another_author_is_wrong_author(miner, other) -> None:
     # ``other`` validly signs a body that claims ``miner`` wrote it.
     body = canonical_json(peer_set(miner.ss58_address))
     envelope = {
-        "protocol_version": 1,
+        "protocol_version": PROTOCOL_VERSION,
         "kind": "envelope",
         "signer": other.ss58_address,
         "body": body.decode(),
@@ -121,7 +122,7 @@ def test_oversized_envelope_is_too_large(miner) -> None:
 
 def test_other_envelope_version_is_wrong_version(miner) -> None:
     envelope = json.loads(seal(peer_set(miner.ss58_address), miner))
-    envelope["protocol_version"] = 2
+    envelope["protocol_version"] = PROTOCOL_VERSION + 1
     with pytest.raises(errors.WrongVersion):
         open_envelope(json.dumps(envelope).encode(), PeerSet)
 

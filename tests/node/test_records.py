@@ -1,0 +1,191 @@
+"""One model everywhere: nodes step by the lead's signed aggregation record, on real
+filesystem buckets with real sealed payloads; the chain head is moved by hand.
+
+Window 3 of 10 blocks: observation closes at 41, reveals until 43, the record must be in
+the lead's store by the chain time of block 48."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from node_helpers import (
+    FlakyStore,
+    Miner,
+    ScriptedChain,
+    dense_config,
+    make_miner,
+    payload,
+    upload_sealed,
+)
+
+import gauntlet.node.gather as gather_module
+from gauntlet.node.gather import Contribution
+from gauntlet.node.records import follow_record, publish_record
+from gauntlet.node.replay import Lead
+from gauntlet.node.reveals import publish_reveal
+from gauntlet.node.runtime import Runtime, load_data_and_model
+from gauntlet.storage.filesystem import FilesystemStore
+from gauntlet.storage.retry import RetryPolicy
+from gauntlet.telemetry import METRICS
+from gauntlet.train.fingerprint import fingerprint, fingerprint_after, max_abs_difference
+from protocol.schemas import AggregatedContribution, AggregationRecord
+from protocol.signing import keypair_from_uri
+
+WINDOW = 3
+RECORD_DEADLINE = 48
+
+
+class MinerStores:
+    """The peer directory seam: each miner's (flaky) store by hotkey."""
+
+    def __init__(self, miners: list[Miner]) -> None:
+        self.by_hotkey = {m.hotkey: m.store for m in miners}
+
+    def store_for(self, hotkey: str, raw: str | None) -> FlakyStore | None:
+        return self.by_hotkey.get(hotkey)
+
+    async def close(self) -> None:
+        return None
+
+
+def _runtime(tmp: Path, dataset: Path, uri: str, chain: ScriptedChain, miners: list[Miner]):
+    config = dense_config(tmp, dataset, train={"start_window": WINDOW})
+    keypair = keypair_from_uri(uri)
+    store = FlakyStore(FilesystemStore(tmp, uri.strip("/").replace("/", "-")))
+    data, model = load_data_and_model(config, torch.device("cpu"))
+    return Runtime(
+        config=config, keypair=keypair, chain=chain, store=store, dataset=data, model=model,
+        uid=0, device=torch.device("cpu"), window=WINDOW, peers=MinerStores(miners),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@pytest.fixture
+def network(tmp_path: Path, stdlib_dataset_dir: Path):
+    """Two miners that uploaded and revealed window 3, a lead and a second validator."""
+    chain = ScriptedChain(block=44)
+    chain.genesis = time.time()  # block 48's chain time is in the future: records are on time
+    miners = [make_miner(tmp_path, uid) for uid in (1, 2)]
+    lead = _runtime(tmp_path, stdlib_dataset_dir, "//lead", chain, miners)
+    follower = _runtime(tmp_path, stdlib_dataset_dir, "//follower", chain, miners)
+
+    async def setup() -> None:
+        for m in miners:
+            m.payloads[WINDOW] = payload(lead.model, m, WINDOW)
+            await upload_sealed(m, WINDOW, m.payloads[WINDOW])
+            await publish_reveal(
+                m.store.inner, netuid=1, window=WINDOW, key=m.keys[WINDOW], signer=m.keypair
+            )
+
+    asyncio.run(setup())
+    return chain, miners, lead, follower
+
+
+def _record(lead: Runtime, contributions: list[Contribution]) -> AggregationRecord:
+    update = lead.aggregate(contributions)
+    return AggregationRecord(
+        netuid=1, window=WINDOW, hotkey=lead.hotkey, peer_set_window=0,
+        contributions=[AggregatedContribution(uid=c.uid, hotkey=c.hotkey, sha256=c.sha256) for c in contributions],
+        fingerprint=fingerprint_after(lead.model, update, lead.config.train.outer_lr, WINDOW + 1),
+    )  # fmt: skip
+
+
+async def _lead_publishes(lead: Runtime, miners: list[Miner]) -> AggregationRecord:
+    contributions = [
+        gather_module.open_payload(m.uid, m.hotkey, WINDOW, m.payloads[WINDOW], lead.decoder)
+        for m in miners
+    ]
+    record = _record(lead, contributions)
+    assert await publish_record(lead, record)
+    lead.apply_outer_step(WINDOW, contributions)
+    return record
+
+
+def test_a_node_whose_first_get_fails_reaches_the_leads_model(network) -> None:
+    chain, miners, lead, follower = network
+    miners[0].store.failing_gets = 1  # a dropped connection on the follower's first read
+
+    async def run() -> tuple[AggregationRecord, str]:
+        record = await _lead_publishes(lead, miners)
+        outcome = await follow_record(follower, Lead(lead.hotkey, lead.store), WINDOW)
+        return record, outcome
+
+    record, outcome = asyncio.run(run())
+    assert outcome == "applied" and follower.window == lead.window == WINDOW + 1
+    assert max_abs_difference(fingerprint(follower.model, WINDOW + 1), record.fingerprint) == 0.0
+    assert fingerprint(follower.model, WINDOW + 1) == fingerprint(lead.model, WINDOW + 1)
+    assert len(record.contributions) == 2
+
+
+def test_the_lead_retries_storing_its_record(network) -> None:
+    chain, miners, lead, follower = network
+    lead.store.failing_puts = 2
+    record = asyncio.run(_lead_publishes(lead, miners))
+    assert lead.store.failing_puts == 0 and record.window == WINDOW
+
+
+def test_without_a_record_in_time_no_node_changes_the_model(network) -> None:
+    chain, miners, lead, follower = network
+    chain.block = RECORD_DEADLINE + 1
+    before = fingerprint(follower.model, WINDOW + 1)
+    outcome = asyncio.run(follow_record(follower, Lead(lead.hotkey, lead.store), WINDOW))
+    assert outcome == "skipped" and follower.window == WINDOW + 1
+    assert fingerprint(follower.model, WINDOW + 1) == before and follower.last_aggregate is None
+
+
+def test_a_record_stored_after_the_deadline_does_not_count(network) -> None:
+    chain, miners, lead, follower = network
+    chain.genesis = time.time() - 1000  # block 48's chain time is long past
+    chain.block = RECORD_DEADLINE + 1
+
+    async def run() -> tuple[bool, str]:
+        contributions = [
+            gather_module.open_payload(m.uid, m.hotkey, WINDOW, m.payloads[WINDOW], lead.decoder)
+            for m in miners
+        ]
+        counted = await publish_record(lead, _record(lead, contributions))
+        return counted, await follow_record(follower, Lead(lead.hotkey, lead.store), WINDOW)
+
+    counted, outcome = asyncio.run(run())
+    assert counted is False and outcome == "skipped"
+
+
+def test_a_recorded_payload_that_cannot_be_fetched_marks_the_node_diverged(
+    network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain, miners, lead, follower = network
+    monkeypatch.setattr(gather_module, "RECORDED_FETCH_POLICY", RetryPolicy(3, 0.0, 0.0))
+
+    async def run() -> str:
+        await _lead_publishes(lead, miners)
+        miners[1].store.down = True
+        return await follow_record(follower, Lead(lead.hotkey, lead.store), WINDOW)
+
+    before = fingerprint(follower.model, WINDOW + 1)
+    assert asyncio.run(run()) == "diverged"
+    assert follower.diverged_since == WINDOW and follower.window == WINDOW + 1
+    assert fingerprint(follower.model, WINDOW + 1) == before  # no partial aggregate applied
+    assert METRICS.model_diverged._value.get() == 1  # type: ignore[attr-defined]
+
+
+def test_a_node_uses_its_own_verified_copies_of_recorded_payloads(network) -> None:
+    """A validator already holds what it observed: a store that is down now costs nothing."""
+    chain, miners, lead, follower = network
+
+    async def run() -> str:
+        await _lead_publishes(lead, miners)
+        have = {
+            m.uid: gather_module.open_payload(
+                m.uid, m.hotkey, WINDOW, m.payloads[WINDOW], follower.decoder
+            )
+            for m in miners
+        }
+        for m in miners:
+            m.store.down = True
+        return await follow_record(follower, Lead(lead.hotkey, lead.store), WINDOW, have)
+
+    assert asyncio.run(run()) == "applied"
+    assert fingerprint(follower.model, WINDOW + 1) == fingerprint(lead.model, WINDOW + 1)
