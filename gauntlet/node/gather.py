@@ -131,7 +131,7 @@ def _judge(
         fault = arrivals.faults.get(uid)
         if fault in TRANSIENT_FAULTS:  # we could not reach its store: nobody can say it was late
             return Contribution(uid, hotkey, "missing", f"its store was {fault} when polled")
-        if uid in arrivals.late or uid in reveals.stored_late:
+        if uid in arrivals.late:
             return Contribution(
                 uid, hotkey, "late", f"not observed before block {arrivals.close_block}"
             )

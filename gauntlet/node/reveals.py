@@ -48,11 +48,10 @@ async def read_reveal(store: ObjectStore, window: int, hotkey: str, netuid: int)
 
 @dataclass
 class RevealRound:
-    """What the reveal phase found: keys, bad reveals, uploads stored after the close."""
+    """What the reveal phase found: keys, and bad reveals."""
 
     keys: dict[int, bytes] = field(default_factory=dict)
     bad: dict[int, str] = field(default_factory=dict)  # uid -> why the reveal is unusable
-    stored_late: set[int] = field(default_factory=set)  # not observed, but present now
 
 
 async def collect_reveals(
@@ -65,13 +64,8 @@ async def collect_reveals(
     reveal_close: int,
 ) -> RevealRound:
     """Fetch the reveals of ``observed`` uids in rounds until all are in or the head reaches
-    ``reveal_close``; also note which unobserved peers hold an upload now (late ones)."""
+    ``reveal_close``."""
     found = RevealRound()
-    unobserved = [p for uid, p in peers.items() if uid not in observed and p.store is not None]
-    late = await asyncio.gather(
-        *(_exists(p, contribution_key(window, p.hotkey)) for p in unobserved)
-    )
-    found.stored_late = {p.uid for p, present in zip(unobserved, late, strict=True) if present}
     pending = sorted(uid for uid in observed if uid in peers)
     while pending:
         open_round = await chain.current_block() < reveal_close  # read before the round
@@ -106,8 +100,17 @@ async def _try_reveal(peer: Peer, window: int, netuid: int) -> tuple[bytes | Non
         return None, ""
 
 
+async def stored_late(peers: Collection[Peer], window: int) -> set[int]:
+    """Which of ``peers`` (not observed in time) hold an upload for ``window`` now: asked
+    after the record is out, so a miner that uploaded after the close is told ``late``
+    rather than ``missing`` (same penalty; a clearer reason)."""
+    present = await asyncio.gather(*(_exists(p, contribution_key(window, p.hotkey)) for p in peers))
+    return {p.uid for p, here in zip(peers, present, strict=True) if here}
+
+
 async def _exists(peer: Peer, key: str) -> bool:
-    assert peer.store is not None
+    if peer.store is None:
+        return False
     try:
         await peer.store.head(key)
     except StorageError:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -42,14 +43,15 @@ from gauntlet.node.lead import aggregation_record, publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.observer import Observer
 from gauntlet.node.peer_sets import members_to_aggregate, peer_set_for
+from gauntlet.node.peers import Peer
 from gauntlet.node.records import follow_record, publish_record
 from gauntlet.node.replay import Lead, find_lead
 from gauntlet.node.report_table import window_table
-from gauntlet.node.reveals import collect_reveals
+from gauntlet.node.reveals import collect_reveals, stored_late
 from gauntlet.node.runtime import Runtime, open_runtime
 from gauntlet.node.status_page import StatusBoard, status_routes
 from gauntlet.node.validator_state import ValidatorFiles
-from gauntlet.score.config import ScoringConfig
+from gauntlet.score.config import LATE, MISSING, ScoringConfig
 from gauntlet.score.loss import Evaluation
 from gauntlet.score.replay import AGGREGATE_UID, SketchEntry
 from gauntlet.score.selection import select_peers
@@ -198,6 +200,8 @@ class Validator:
             assert lead is not None
             used = await self.lead_record(window, lead, contributions, passed)
         evaluations = await asyncio.to_thread(self.evaluate, window, contributions, passed)
+        _, miners = await rt.peers.miners(rt.chain)
+        await mark_late(verdicts, miners, window, (await rt.timeline()).observation_close(window))
         validation = rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages]
         loss_before = await asyncio.to_thread(loss_on, rt, validation, 0)
         if not is_lead:
@@ -314,6 +318,20 @@ class Validator:
             validation_loss_after=loss_after,
             peers=peers,
         )
+
+
+async def mark_late(
+    verdicts: dict[int, Verdict], miners: Sequence[Peer], window: int, close: int
+) -> None:
+    """``missing`` miners whose upload is there now (asked after the record is out) uploaded
+    after the observation closed at block ``close``: ``late``, with that reason. Same
+    penalty as missing; the operator sees why."""
+    absent = {uid for uid, v in verdicts.items() if v.outcome == MISSING and not v.reason}
+    if not absent:
+        return
+    for uid in await stored_late([p for p in miners if p.uid in absent], window):
+        reason = f"uploaded after the observation closed at block {close}"
+        verdicts[uid] = Verdict(uid, verdicts[uid].hotkey, LATE, reason=reason)
 
 
 async def set_weights(rt: Runtime, weights: dict[int, float]) -> bool:

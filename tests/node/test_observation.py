@@ -18,10 +18,11 @@ from node_helpers import LIMITS, NETUID, Miner, ScriptedChain, make_miner, paylo
 from gauntlet.compress.codec import DenseCodec, param_shapes
 from gauntlet.localnet.behaviours import read_current
 from gauntlet.model import build_model
-from gauntlet.node.checks import check_window, delta_norm, sketch_delta
+from gauntlet.node.checks import Verdict, check_window, delta_norm, sketch_delta
 from gauntlet.node.gather import Contribution, Decoder, judge_window
 from gauntlet.node.observer import Observer
 from gauntlet.node.reveals import collect_reveals, publish_reveal
+from gauntlet.node.validator import mark_late
 from gauntlet.score.config import ScoringConfig
 from protocol.keys import contribution_key
 from protocol.windows import Timeline
@@ -89,6 +90,15 @@ class Validator:
         peers = [m.peer for m in self.miners]
         return {c.uid: c for c in judge_window(peers, WINDOW, arrivals, reveals, self.decoder)}
 
+    async def final_outcomes(self) -> dict[int, Verdict]:
+        """Fast-filter outcomes as the validator reports them (late uploads relabelled)."""
+        verdicts = {
+            c.uid: Verdict(c.uid, c.hotkey, c.status, reason=c.reason)
+            for c in (await self.verdicts()).values()
+        }
+        await mark_late(verdicts, [m.peer for m in self.miners], WINDOW, CLOSE)
+        return verdicts
+
 
 def _backdate(miner: Miner, seconds_ago: float) -> None:
     path = miner.store.inner.base / contribution_key(WINDOW, miner.hotkey)  # type: ignore[attr-defined]
@@ -117,7 +127,7 @@ def test_a_backdated_upload_made_after_the_close_is_late(tmp_path: Path, model) 
     """The miner's server claims the object is an hour old; the validator saw it only at the
     close, so it is late whatever Last-Modified says."""
 
-    async def run() -> dict[int, Contribution]:
+    async def run() -> dict[int, Verdict]:
         honest, cheat = make_miner(tmp_path, 1), make_miner(tmp_path, 2)
         v = Validator([honest, cheat], model)
         await upload_sealed(honest, WINDOW, payload(model, honest, WINDOW))
@@ -126,11 +136,37 @@ def test_a_backdated_upload_made_after_the_close_is_late(tmp_path: Path, model) 
         _backdate(cheat, 3600)
         await v.poll_at(41)
         await v.reveal_all()
-        return await v.verdicts()
+        return await v.final_outcomes()
 
     verdicts = asyncio.run(run())
-    assert verdicts[1].ok
-    assert verdicts[2].status == "late" and "not observed before block 41" in verdicts[2].reason
+    assert verdicts[1].outcome == "ok"
+    assert verdicts[2].outcome == "late"
+    assert "uploaded after the observation closed at block 41" in verdicts[2].reason
+
+
+def test_an_upload_the_closing_round_finds_is_late(tmp_path: Path, model) -> None:
+    """A round that started before the close but ended after it does not count its finds."""
+
+    async def run() -> dict[int, Contribution]:
+        miner = make_miner(tmp_path, 1)
+        v = Validator([miner], model)
+        await v.poll_at(36)
+        await upload_sealed(miner, WINDOW, payload(model, miner, WINDOW))
+        v.chain.block = 40
+        real_miners = v.rt.peers.miners
+
+        async def slow_round(chain):  # the head moves past the close during the round
+            result = await real_miners(chain)
+            v.chain.block = 41
+            return result
+
+        v.rt.peers.miners = slow_round
+        await v.observer.poll_round()
+        await v.reveal_all()
+        return await v.verdicts()
+
+    verdict = asyncio.run(run())[1]
+    assert verdict.status == "late" and "not observed before block 41" in verdict.reason
 
 
 def test_a_reupload_after_the_close_does_not_replace_the_observed_version(
