@@ -39,7 +39,7 @@ from gauntlet.node.checks import (
 )
 from gauntlet.node.evaluation import evaluate_peers, loss_on, window_seed
 from gauntlet.node.gather import Contribution, judge_window
-from gauntlet.node.lead import aggregation_record, publish_lead_artifacts
+from gauntlet.node.lead import PUBLISH_POLICY, aggregation_record, publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.observer import Observer
 from gauntlet.node.peer_sets import members_to_aggregate, peer_set_for
@@ -58,6 +58,7 @@ from gauntlet.score.selection import select_peers
 from gauntlet.score.state import ValidatorScores
 from gauntlet.score.window import PeerWindow, advance_window
 from gauntlet.storage.base import StorageError
+from gauntlet.storage.retry import with_retries
 from gauntlet.telemetry import METRICS
 from gauntlet.train.fingerprint import fingerprint, fingerprint_after
 from protocol.assignment import assign_pages
@@ -264,7 +265,10 @@ class Validator:
                 await lead_artifacts()
             body = report.model_dump_json().encode()
             with METRICS.upload("report", len(body)):
-                await rt.store.put(window_report_key(window, rt.hotkey), body)
+                await with_retries(
+                    lambda: rt.store.put(window_report_key(window, rt.hotkey), body),
+                    PUBLISH_POLICY,
+                )
             await rt.prune(window)
         except (StorageError, ChainError) as exc:
             log.warning("window %d: could not publish (%s): %s", window, exc.reason, exc)

@@ -23,6 +23,8 @@ from node_helpers import (
 )
 
 import gauntlet.node.gather as gather_module
+from gauntlet.chain.base import Neuron
+from gauntlet.node.checkpoints import save_checkpoint
 from gauntlet.node.gather import Contribution
 from gauntlet.node.records import follow_record, publish_record
 from gauntlet.node.replay import Lead
@@ -32,6 +34,7 @@ from gauntlet.storage.filesystem import FilesystemStore
 from gauntlet.storage.retry import RetryPolicy
 from gauntlet.telemetry import METRICS
 from gauntlet.train.fingerprint import fingerprint, fingerprint_after, max_abs_difference
+from protocol.commitment import FilesystemCommitment, encode_commitment
 from protocol.schemas import AggregatedContribution, AggregationRecord
 from protocol.signing import keypair_from_uri
 
@@ -188,4 +191,34 @@ def test_a_node_uses_its_own_verified_copies_of_recorded_payloads(network) -> No
         return await follow_record(follower, Lead(lead.hotkey, lead.store), WINDOW, have)
 
     assert asyncio.run(run()) == "applied"
+    assert fingerprint(follower.model, WINDOW + 1) == fingerprint(lead.model, WINDOW + 1)
+
+
+def test_a_diverged_node_repairs_from_the_leads_next_checkpoint(
+    network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a window it could not reproduce, the node loads the lead's checkpoint of the
+    next window at its next catch-up and is back on the lead's model and records."""
+    chain, miners, lead, follower = network
+    monkeypatch.setattr(gather_module, "RECORDED_FETCH_POLICY", RetryPolicy(2, 0.0, 0.0))
+
+    async def run() -> None:
+        await _lead_publishes(lead, miners)
+        miners[0].store.down = True
+        assert await follow_record(follower, Lead(lead.hotkey, lead.store), WINDOW) == "diverged"
+        miners[0].store.down = False
+        await save_checkpoint(
+            lead.store, lead.keypair, lead.model, netuid=1, window=WINDOW + 1,
+            model_name="tiny", dataset_id=lead.dataset.dataset_id,
+        )  # fmt: skip
+        chain.committed[lead.hotkey] = encode_commitment(
+            FilesystemCommitment(bucket=lead.store.inner.bucket, root=str(lead.store.inner.root))
+        )
+        chain.neurons = (Neuron(0, lead.hotkey, "cold", 1000.0, True, 0),)
+        follower.peers.by_hotkey[lead.hotkey] = lead.store
+        chain.block = RECORD_DEADLINE + 11  # window 4 had no record: skipped everywhere
+        await follower.catch_up(WINDOW + 2)
+
+    asyncio.run(run())
+    assert follower.diverged_since is None and METRICS.model_diverged._value.get() == 0  # type: ignore[attr-defined]
     assert fingerprint(follower.model, WINDOW + 1) == fingerprint(lead.model, WINDOW + 1)
