@@ -28,8 +28,9 @@ def test_nodes_exchange_contributions_through_their_own_s3_servers(
     assert completed.returncode == 0, completed.stdout + completed.stderr
     (run,) = tmp_path.iterdir()
     for name in ("miner0", "miner1"):
-        objects = list((run / "s3" / name / f"gauntlet-{name}").rglob("*.safetensors"))
-        assert objects, f"{name} stored nothing in its own S3 bucket"
+        bucket = run / "s3" / name / f"gauntlet-{name}"
+        assert list(bucket.rglob("*.sealed")), f"{name} stored no sealed upload in its own bucket"
+        assert list(bucket.rglob("reveals/*/*.json")), f"{name} revealed no key in its own bucket"
     assert not list((run / "stores").glob("*")) if (run / "stores").exists() else True
     summary = json.loads((run / "summary.json").read_text())
     assert len(summary["pids"]) == 1 + 3 + 3  # chain, an S3 server per node, the nodes
