@@ -105,6 +105,25 @@ def cmd_chain_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_register(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from gauntlet.node import registration
+
+    if config.chain.network != "sim":
+        print(registration.btcli_instructions(config, args.stake))
+        return 0
+    from gauntlet.chain.base import ChainError
+    from gauntlet.node.identity import WalletError
+
+    try:
+        done = asyncio.run(registration.register_on_sim(config, args.stake))
+    except (ChainError, WalletError) as exc:
+        print(f"gauntlet register: {exc}", file=sys.stderr)
+        return 1
+    print(done.line(config))
+    return 0
+
+
 def cmd_data_prepare(args: argparse.Namespace) -> int:
     config = _config(args)
     from gauntlet.data import prepare_from_cli
@@ -173,6 +192,23 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_localnet,
         ALL_SECTIONS,
     )
+
+    register = sub.add_parser(
+        "register",
+        help="Register the wallet's hotkey on the subnet (sim chain), or print the btcli commands.",
+        description="On the simulated chain (--subtensor.network sim): register the wallet's "
+        "hotkey, with --stake for a validator. On finney/test/local: print the btcli commands "
+        "that register (and stake) it, to run where the coldkey is.",
+    )
+    register.add_argument(
+        "--stake",
+        type=float,
+        metavar="TAO",
+        help="Stake for the hotkey: set by the sim chain's faucet, or the btcli stake add "
+        "amount; a validator needs some for a permit (default: none)",
+    )
+    add_config_flags(register, ["chain", "wallet"])
+    register.set_defaults(handler=cmd_register)
 
     chain = sub.add_parser(
         "chain", help="The simulated chain service.", description="The simulated chain service."

@@ -289,7 +289,9 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
         if neuron is None:
             raise StartupError(
                 f"hotkey {keypair.ss58_address} is not registered on netuid {config.chain.netuid}: "
-                "register it first (btcli subnets register, or the localnet does it for you)"
+                "register it first: `gauntlet register` with the same flags (on a Bittensor "
+                "network it prints the `btcli subnets register --netuid N --wallet W "
+                "--wallet-hotkey H` command to run); the localnet registers its own nodes"
             )
         bucket = config.storage.bucket or default_bucket(keypair.ss58_address)
         store = _own_store(config, bucket)

@@ -19,6 +19,7 @@ SUBCOMMANDS = [
     ["data", "prepare"],
     ["config", "show"],
     ["model", "export"],
+    ["register"],
 ]
 
 
