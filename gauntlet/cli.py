@@ -124,6 +124,23 @@ def cmd_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from gauntlet.chain.base import ChainError
+    from gauntlet.node.status_fetch import StatusError, fetch_status
+    from gauntlet.node.status_report import format_status
+
+    try:
+        status = asyncio.run(
+            fetch_status(config, uid=args.uid, hotkey=args.hotkey, windows=args.windows)
+        )
+    except (ChainError, StatusError) as exc:
+        print(f"gauntlet status: {exc}", file=sys.stderr)
+        return 1
+    print(status.model_dump_json(indent=2) if args.json else format_status(status))
+    return 0
+
+
 def cmd_data_prepare(args: argparse.Namespace) -> int:
     config = _config(args)
     from gauntlet.data import prepare_from_cli
@@ -210,6 +227,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(register, ["chain", "wallet"])
     register.set_defaults(handler=cmd_register)
 
+    status = sub.add_parser(
+        "status",
+        help="Why a uid scores what it scores: every validator's reports and weights on chain.",
+        description="For the last --windows windows: each validator's verdict, reason, "
+        "evaluation, score and weight for one uid, read from the public window reports in "
+        "the validators' buckets, and the weight each validator holds on chain for it.",
+    )
+    who = status.add_mutually_exclusive_group(required=True)
+    who.add_argument("--uid", type=int, help="The uid to explain")
+    who.add_argument("--hotkey", help="The hotkey (ss58) to explain")
+    status.add_argument(
+        "--windows", type=int, default=5, metavar="K", help="Reported windows shown (default: 5)"
+    )
+    status.add_argument("--json", action="store_true", help="Print JSON instead of a table")
+    add_config_flags(status, ["chain", "storage"])
+    status.set_defaults(handler=cmd_status)
+
     chain = sub.add_parser(
         "chain", help="The simulated chain service.", description="The simulated chain service."
     )
@@ -244,9 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--immunity-period", type=int, help="Blocks a new neuron cannot be replaced (default: 5000)"
     )
     serve.set_defaults(handler=cmd_chain_serve)
-    status = chain_sub.add_parser("status", help="Print the metagraph with incentive per uid.")
-    add_config_flags(status, ["chain"])
-    status.set_defaults(handler=cmd_chain_status)
+    chain_status = chain_sub.add_parser(
+        "status", help="Print the metagraph with incentive per uid."
+    )
+    add_config_flags(chain_status, ["chain"])
+    chain_status.set_defaults(handler=cmd_chain_status)
 
     data = sub.add_parser("data", help="Dataset preparation.", description="Dataset preparation.")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")

@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     ["config", "show"],
     ["model", "export"],
     ["register"],
+    ["status"],
 ]
 
 
