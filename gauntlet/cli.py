@@ -143,18 +143,26 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_data_prepare(args: argparse.Namespace) -> int:
     config = _config(args)
-    from gauntlet.data import prepare_from_cli
+    from gauntlet.data import DatasetError, prepare_from_cli
 
-    manifest = prepare_from_cli(
-        [Path(s) for s in args.source or []],
-        Path(config.data.dataset_dir).expanduser(),
-        tokenizer=Path(args.tokenizer) if args.tokenizer else None,
-        eos_token=args.eos_token,
-        text_field=args.text_field,
-        page_tokens=config.data.page_tokens,
-        max_tokens=config.data.max_tokens or None,
-        shard_bytes=args.shard_bytes,
-    )
+    def capped(cap) -> None:  # the corpus is larger than --data.max_tokens: say so
+        print(f"gauntlet data prepare: {cap.message()}", file=sys.stderr)
+
+    try:
+        manifest = prepare_from_cli(
+            [Path(s) for s in args.source or []],
+            Path(config.data.dataset_dir).expanduser(),
+            tokenizer=Path(args.tokenizer) if args.tokenizer else None,
+            eos_token=args.eos_token,
+            text_field=args.text_field,
+            page_tokens=config.data.page_tokens,
+            max_tokens=config.data.max_tokens or None,
+            shard_bytes=args.shard_bytes,
+            on_cap=capped,
+        )
+    except (DatasetError, OSError) as exc:
+        print(f"gauntlet data prepare: {exc}", file=sys.stderr)
+        return 2
     print(manifest.model_dump_json(indent=2))
     return 0
 
