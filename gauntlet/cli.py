@@ -21,6 +21,9 @@ NODE_SECTIONS = [
     "telemetry",
 ]  # fmt: skip
 ALL_SECTIONS = [*NODE_SECTIONS, "localnet"]
+# `chain serve`'s weights rate limit: below one default window (chain.blocks_per_window 10
+# x validator.weights_interval 1), so a hand-run validator is not refused every window.
+SIM_WEIGHTS_RATE_LIMIT = 5
 
 
 def _config(args: argparse.Namespace) -> GauntletConfig:
@@ -89,7 +92,9 @@ def cmd_chain_serve(args: argparse.Namespace) -> int:
         block_time=args.block_time,
         ready_file=Path(args.ready_file) if args.ready_file else None,
         tempo=args.tempo,
-        weights_rate_limit=args.weights_rate_limit,
+        weights_rate_limit=SIM_WEIGHTS_RATE_LIMIT
+        if args.weights_rate_limit is None
+        else args.weights_rate_limit,
         max_uids=args.max_uids,
         max_validators=args.max_validators,
         immunity_period=args.immunity_period,
@@ -267,14 +272,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", default="simchain.sqlite", help="SQLite state file (default: simchain.sqlite)"
     )
     serve.add_argument(
-        "--block-time", type=float, default=12.0, help="Seconds per block (default: 12.0)"
+        "--block-time",
+        type=float,
+        help="Seconds per block of a new chain (default: 12.0); an existing --db keeps its own",
     )
     serve.add_argument("--ready-file", help="Write the served URL here once listening")
     serve.add_argument("--tempo", type=int, help="Blocks between epochs (default: 360)")
     serve.add_argument(
         "--weights-rate-limit",
         type=int,
-        help="Min blocks between a hotkey's weights (default: 100)",
+        help="Min blocks between a hotkey's weights (default: 5, under one default window of "
+        "10 blocks, so validators that set weights every window are never refused; "
+        "subtensor's default is 100)",
     )
     serve.add_argument(
         "--max-uids", type=int, help="Subnet size before registration replaces (default: 256)"

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from gauntlet.score.config import ScoringConfig
 from protocol.schemas import DenseCodecParams, TopKCodecParams
 
-
 # Marks a field whose value is never printed (``gauntlet config show`` masks it).
 SECRET = {"secret": True}
 
