@@ -173,10 +173,18 @@ def cmd_data_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_model_export(args: argparse.Namespace) -> int:
-    from gauntlet.model import export_cli
+    from gauntlet.model.export import EXPORT_DTYPES, export_cli
 
-    out = export_cli(args.model, Path(args.checkpoint) if args.checkpoint else None, Path(args.out))
-    print(f"exported {args.model} to {out}")
+    out = export_cli(
+        args.model,
+        Path(args.checkpoint) if args.checkpoint else None,
+        Path(args.out),
+        dtype=EXPORT_DTYPES[args.dtype],
+        tokenizer=Path(args.tokenizer) if args.tokenizer else None,
+    )
+    has_tokenizer = (out / "tokenizer.json").exists()
+    print(f"exported {args.model} ({args.dtype}) to {out}" + ("" if has_tokenizer else
+          "; no tokenizer written: pass --tokenizer with the dataset's tokenizer.json"))  # fmt: skip
     return 0
 
 
@@ -339,6 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", help="A safetensors state dict of that config (default: seeded init)"
     )
     export.add_argument("--out", required=True, help="Output directory")
+    export.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        default="float32",
+        help="Tensor dtype of model.safetensors (default: float32; bfloat16 halves the size)",
+    )
+    export.add_argument(
+        "--tokenizer",
+        help="The dataset's tokenizer.json to ship with the model (default: the byte "
+        "tokenizer, for models with a 256-token vocabulary)",
+    )
     export.set_defaults(handler=cmd_model_export)
 
     config = sub.add_parser(
