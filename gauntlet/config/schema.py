@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
 from gauntlet.score.config import ScoringConfig
 from protocol.schemas import DenseCodecParams, TopKCodecParams
 
 # Marks a field whose value is never printed (``gauntlet config show`` masks it).
-SECRET = {"secret": True}
+SECRET: JsonDict = {"secret": True}
 
 
 class Section(BaseModel):
