@@ -21,6 +21,9 @@ NODE_SECTIONS = [
     "telemetry",
 ]  # fmt: skip
 ALL_SECTIONS = [*NODE_SECTIONS, "localnet"]
+# `chain serve`'s weights rate limit: below one default window (chain.blocks_per_window 10
+# x validator.weights_interval 1), so a hand-run validator is not refused every window.
+SIM_WEIGHTS_RATE_LIMIT = 5
 
 
 def _config(args: argparse.Namespace) -> GauntletConfig:
@@ -89,7 +92,9 @@ def cmd_chain_serve(args: argparse.Namespace) -> int:
         block_time=args.block_time,
         ready_file=Path(args.ready_file) if args.ready_file else None,
         tempo=args.tempo,
-        weights_rate_limit=args.weights_rate_limit,
+        weights_rate_limit=SIM_WEIGHTS_RATE_LIMIT
+        if args.weights_rate_limit is None
+        else args.weights_rate_limit,
         max_uids=args.max_uids,
         max_validators=args.max_validators,
         immunity_period=args.immunity_period,
@@ -105,29 +110,81 @@ def cmd_chain_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_register(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from gauntlet.node import registration
+
+    if config.chain.network != "sim":
+        print(registration.btcli_instructions(config, args.stake))
+        return 0
+    from gauntlet.chain.base import ChainError
+    from gauntlet.node.identity import WalletError
+
+    try:
+        done = asyncio.run(registration.register_on_sim(config, args.stake))
+    except (ChainError, WalletError) as exc:
+        print(f"gauntlet register: {exc}", file=sys.stderr)
+        return 1
+    print(done.line(config))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from gauntlet.chain.base import ChainError
+    from gauntlet.node.status_fetch import StatusError, fetch_status
+    from gauntlet.node.status_report import format_status
+
+    try:
+        status = asyncio.run(
+            fetch_status(config, uid=args.uid, hotkey=args.hotkey, windows=args.windows)
+        )
+    except (ChainError, StatusError) as exc:
+        print(f"gauntlet status: {exc}", file=sys.stderr)
+        return 1
+    print(status.model_dump_json(indent=2) if args.json else format_status(status))
+    return 0
+
+
 def cmd_data_prepare(args: argparse.Namespace) -> int:
     config = _config(args)
-    from gauntlet.data import prepare_from_cli
+    from gauntlet.data import DatasetError, prepare_from_cli
 
-    manifest = prepare_from_cli(
-        [Path(s) for s in args.source or []],
-        Path(config.data.dataset_dir).expanduser(),
-        tokenizer=Path(args.tokenizer) if args.tokenizer else None,
-        eos_token=args.eos_token,
-        text_field=args.text_field,
-        page_tokens=config.data.page_tokens,
-        max_tokens=config.data.max_tokens or None,
-        shard_bytes=args.shard_bytes,
-    )
+    def capped(cap) -> None:  # the corpus is larger than --data.max_tokens: say so
+        print(f"gauntlet data prepare: {cap.message()}", file=sys.stderr)
+
+    try:
+        manifest = prepare_from_cli(
+            [Path(s) for s in args.source or []],
+            Path(config.data.dataset_dir).expanduser(),
+            tokenizer=Path(args.tokenizer) if args.tokenizer else None,
+            eos_token=args.eos_token,
+            text_field=args.text_field,
+            page_tokens=config.data.page_tokens,
+            max_tokens=config.data.max_tokens or None,
+            shard_bytes=args.shard_bytes,
+            on_cap=capped,
+        )
+    except (DatasetError, OSError) as exc:
+        print(f"gauntlet data prepare: {exc}", file=sys.stderr)
+        return 2
     print(manifest.model_dump_json(indent=2))
     return 0
 
 
 def cmd_model_export(args: argparse.Namespace) -> int:
-    from gauntlet.model import export_cli
+    from gauntlet.model.export import EXPORT_DTYPES, export_cli
 
-    out = export_cli(args.model, Path(args.checkpoint) if args.checkpoint else None, Path(args.out))
-    print(f"exported {args.model} to {out}")
+    out = export_cli(
+        args.model,
+        Path(args.checkpoint) if args.checkpoint else None,
+        Path(args.out),
+        dtype=EXPORT_DTYPES[args.dtype],
+        tokenizer=Path(args.tokenizer) if args.tokenizer else None,
+    )
+    has_tokenizer = (out / "tokenizer.json").exists()
+    print(f"exported {args.model} ({args.dtype}) to {out}" + ("" if has_tokenizer else
+          "; no tokenizer written: pass --tokenizer with the dataset's tokenizer.json"))  # fmt: skip
     return 0
 
 
@@ -174,6 +231,40 @@ def build_parser() -> argparse.ArgumentParser:
         ALL_SECTIONS,
     )
 
+    register = sub.add_parser(
+        "register",
+        help="Register the wallet's hotkey on the subnet (sim chain), or print the btcli commands.",
+        description="On the simulated chain (--subtensor.network sim): register the wallet's "
+        "hotkey, with --stake for a validator. On finney/test/local: print the btcli commands "
+        "that register (and stake) it, to run where the coldkey is.",
+    )
+    register.add_argument(
+        "--stake",
+        type=float,
+        metavar="TAO",
+        help="Stake for the hotkey: set by the sim chain's faucet, or the btcli stake add "
+        "amount; a validator needs some for a permit (default: none)",
+    )
+    add_config_flags(register, ["chain", "wallet"])
+    register.set_defaults(handler=cmd_register)
+
+    status = sub.add_parser(
+        "status",
+        help="Why a uid scores what it scores: every validator's reports and weights on chain.",
+        description="For the last --windows windows: each validator's verdict, reason, "
+        "evaluation, score and weight for one uid, read from the public window reports in "
+        "the validators' buckets, and the weight each validator holds on chain for it.",
+    )
+    who = status.add_mutually_exclusive_group(required=True)
+    who.add_argument("--uid", type=int, help="The uid to explain")
+    who.add_argument("--hotkey", help="The hotkey (ss58) to explain")
+    status.add_argument(
+        "--windows", type=int, default=5, metavar="K", help="Reported windows shown (default: 5)"
+    )
+    status.add_argument("--json", action="store_true", help="Print JSON instead of a table")
+    add_config_flags(status, ["chain", "storage"])
+    status.set_defaults(handler=cmd_status)
+
     chain = sub.add_parser(
         "chain", help="The simulated chain service.", description="The simulated chain service."
     )
@@ -189,14 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", default="simchain.sqlite", help="SQLite state file (default: simchain.sqlite)"
     )
     serve.add_argument(
-        "--block-time", type=float, default=12.0, help="Seconds per block (default: 12.0)"
+        "--block-time",
+        type=float,
+        help="Seconds per block of a new chain (default: 12.0); an existing --db keeps its own",
     )
     serve.add_argument("--ready-file", help="Write the served URL here once listening")
     serve.add_argument("--tempo", type=int, help="Blocks between epochs (default: 360)")
     serve.add_argument(
         "--weights-rate-limit",
         type=int,
-        help="Min blocks between a hotkey's weights (default: 100)",
+        help="Min blocks between a hotkey's weights (default: 5, under one default window of "
+        "10 blocks, so validators that set weights every window are never refused; "
+        "subtensor's default is 100)",
     )
     serve.add_argument(
         "--max-uids", type=int, help="Subnet size before registration replaces (default: 256)"
@@ -208,9 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--immunity-period", type=int, help="Blocks a new neuron cannot be replaced (default: 5000)"
     )
     serve.set_defaults(handler=cmd_chain_serve)
-    status = chain_sub.add_parser("status", help="Print the metagraph with incentive per uid.")
-    add_config_flags(status, ["chain"])
-    status.set_defaults(handler=cmd_chain_status)
+    chain_status = chain_sub.add_parser(
+        "status", help="Print the metagraph with incentive per uid."
+    )
+    add_config_flags(chain_status, ["chain"])
+    chain_status.set_defaults(handler=cmd_chain_status)
 
     data = sub.add_parser("data", help="Dataset preparation.", description="Dataset preparation.")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
@@ -250,6 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", help="A safetensors state dict of that config (default: seeded init)"
     )
     export.add_argument("--out", required=True, help="Output directory")
+    export.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        default="float32",
+        help="Tensor dtype of model.safetensors (default: float32; bfloat16 halves the size)",
+    )
+    export.add_argument(
+        "--tokenizer",
+        help="The dataset's tokenizer.json to ship with the model (default: the byte "
+        "tokenizer, for models with a 256-token vocabulary)",
+    )
     export.set_defaults(handler=cmd_model_export)
 
     config = sub.add_parser(

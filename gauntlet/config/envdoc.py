@@ -243,8 +243,9 @@ def render_markdown() -> str:
         ]
         for name, field in model.model_fields.items():
             env = f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
+            default = field.get_default(call_default_factory=True)
             lines.append(
-                f"| `--{section}.{name}` | `{env}` | `{field.default!r}` | {_one_line(field.description)} |"
+                f"| `--{section}.{name}` | `{env}` | `{default!r}` | {_one_line(field.description)} |"
             )
     lines += [
         "",

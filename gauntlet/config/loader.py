@@ -105,7 +105,19 @@ def load_config(
 def dump_config(config: GauntletConfig) -> str:
     """The effective config as JSON (secrets masked), for ``gauntlet config show``."""
     data = config.model_dump()
-    for key in ("write_secret_access_key", "read_secret_access_key"):
-        if data["storage"][key]:
-            data["storage"][key] = "***"
+    for section, name in secret_fields():
+        if data[section][name]:
+            data[section][name] = "***"
     return json.dumps(data, indent=2)
+
+
+def secret_fields() -> list[tuple[str, str]]:
+    """(section, field) of every setting marked secret in the schema."""
+    found = []
+    for section, info in GauntletConfig.model_fields.items():
+        model = info.annotation
+        assert model is not None
+        for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+            if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret"):
+                found.append((section, name))
+    return found

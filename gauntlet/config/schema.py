@@ -10,9 +10,13 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
 from gauntlet.score.config import ScoringConfig
 from protocol.schemas import DenseCodecParams, TopKCodecParams
+
+# Marks a field whose value is never printed (``gauntlet config show`` masks it).
+SECRET: JsonDict = {"secret": True}
 
 
 class Section(BaseModel):
@@ -78,11 +82,15 @@ class StorageConfig(Section):
     write_access_key_id: str = Field(
         "", description="S3 backend: key with write access to this node's bucket"
     )
-    write_secret_access_key: str = Field("", description="S3 backend: secret of the write key")
+    write_secret_access_key: str = Field(
+        "", description="S3 backend: secret of the write key", json_schema_extra=SECRET
+    )
     read_access_key_id: str = Field(
         "", description="S3 backend: read-only key published in the chain commitment"
     )
-    read_secret_access_key: str = Field("", description="S3 backend: secret of the read-only key")
+    read_secret_access_key: str = Field(
+        "", description="S3 backend: secret of the read-only key", json_schema_extra=SECRET
+    )
     retention_windows: int = Field(
         32, ge=1, description="Delete own artifacts older than this many windows"
     )
@@ -142,7 +150,11 @@ class DataConfig(Section):
         4096, ge=64, description="Tokens per data page when preparing a dataset"
     )
     max_tokens: int = Field(
-        4_000_000, ge=0, description="Cap on tokens when preparing the default dataset (0: none)"
+        4_000_000,
+        ge=0,
+        description="Cap on tokens of a prepared dataset, by `gauntlet data prepare` (any "
+        "--source) and by a node building the default one; a larger corpus is cut there, "
+        "with a warning (0: no cap)",
     )
     pages_per_window: int = Field(2, ge=1, description="Pages assigned to each miner per window")
 
@@ -220,6 +232,7 @@ class ValidatorConfig(Section):
         "",
         pattern=r"^([0-9a-fA-F]{2})*$",
         description="Hex secret seeding peer selection and random pages (empty: random, kept in state_dir)",
+        json_schema_extra=SECRET,
     )
     poll_seconds: float = Field(
         0.25,

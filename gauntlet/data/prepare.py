@@ -19,12 +19,14 @@ fraction is positive) are the validation pages.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import secrets
 import shutil
 import sysconfig
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -45,6 +47,8 @@ from gauntlet.data.shards import ShardWriter
 from gauntlet.data.sources import documents, source_files
 from gauntlet.data.tokenizer import ByteTokenizer, Tokenizer, dtype_for_vocab, load_tokenizer
 
+log = logging.getLogger(__name__)
+
 DEFAULT_SHARD_BYTES = 64 * 1024 * 1024
 # Documents per tokenizer call: lets a Hugging Face tokenizer use its threads
 # on JSONL/Parquet rows, small enough that max_tokens wastes little work.
@@ -63,6 +67,26 @@ def default_sources() -> list[Path]:
     return sorted(p for p in stdlib.iterdir() if p.name not in DEFAULT_EXCLUDED)
 
 
+@dataclass(frozen=True)
+class CapReached:
+    """The corpus held more than ``max_tokens``: preparation stopped inside file ``file_index``."""
+
+    max_tokens: int
+    file_index: int  # 1-based, the file being read when the cap was reached
+    files: int
+    bytes_before: int  # input bytes of the files finished before that one
+    total_bytes: int
+
+    def message(self) -> str:
+        share = self.bytes_before / self.total_bytes if self.total_bytes else 0.0
+        return (
+            f"stopped at the --data.max_tokens cap of {self.max_tokens:,} tokens in file "
+            f"{self.file_index} of {self.files} ({share:.0%} of {self.total_bytes:,} input bytes "
+            "read before it); the rest of the corpus is left out: pass --data.max_tokens 0 for "
+            "no cap, or a larger number"
+        )
+
+
 def _batched(items: Iterable[str], n: int) -> Iterator[list[str]]:
     it = iter(items)
     while batch := list(islice(it, n)):
@@ -77,11 +101,14 @@ def _tokenize(
     text_field: str,
     max_tokens: int | None,
     progress: bool,
-) -> None:
-    """Stream every document's tokens + end-of-document id into ``writer``."""
+) -> CapReached | None:
+    """Stream every document's tokens + end-of-document id into ``writer``; say where the
+    ``max_tokens`` cap cut the corpus, if it did."""
     files = list(source_files(sources))
     eot = np.array([tokenizer.eot_id], dtype=np.int64)
-    with PrepareProgress(progress, sum(f.stat().st_size for f in files)) as bar:
+    total = sum(f.stat().st_size for f in files)
+    read = 0
+    with PrepareProgress(progress, total) as bar:
         for done, file in enumerate(files, 1):
             for batch in _batched(documents(file, text_field=text_field), ENCODE_BATCH_DOCS):
                 for tokens in tokenizer.encode_batch([t.replace("\x00", "") for t in batch]):
@@ -95,9 +122,11 @@ def _tokenize(
                         chunk = chunk[: max_tokens - writer.written]
                     writer.write(chunk)
                     if max_tokens is not None and writer.written >= max_tokens:
-                        return
+                        return CapReached(max_tokens, done, len(files), read, total)
                 bar.tokens(writer.written)
             bar.file_done(file.stat().st_size, done, writer.written)
+            read += file.stat().st_size
+    return None
 
 
 def _remove_dataset_files(out_dir: Path) -> None:
@@ -144,13 +173,15 @@ def prepare_dataset(
     tokenizer: Tokenizer | None = None,
     text_field: str = "text",
     shard_bytes: int = DEFAULT_SHARD_BYTES,
+    on_cap: Callable[[CapReached], None] | None = None,
 ) -> DatasetManifest:
     """Tokenise ``sources`` (files, or directories searched recursively for
     *.py, *.txt, *.md, *.jsonl and *.parquet; JSONL and Parquet documents are
     their ``text_field``) with ``tokenizer`` (bytes by default) into shards of
     at most ``shard_bytes`` in ``out_dir``, replacing any dataset there.
     Writes the shards first and manifest.json last. Raises DatasetError if
-    the corpus yields no training page."""
+    the corpus yields no training page. When ``max_tokens`` cuts the corpus short,
+    ``on_cap`` is told where (default: a warning in the log)."""
     if page_tokens < 1:
         raise ValueError("page_tokens must be positive")
     if not 0.0 <= validation_fraction < 1.0:
@@ -171,7 +202,7 @@ def prepare_dataset(
         out_dir, dtype=dtype, page_tokens=page_tokens, pages_per_shard=shard_bytes // page_bytes
     )
     with writer:
-        _tokenize(
+        capped = _tokenize(
             sources,
             writer,
             tokenizer,
@@ -179,6 +210,8 @@ def prepare_dataset(
             max_tokens=max_tokens,
             progress=progress,
         )
+    if capped is not None:
+        (on_cap or (lambda cap: log.warning("%s", cap.message())))(capped)
     shards = writer.finish()
     num_pages = sum(s.num_pages for s in shards)
     num_val = max(1, round(num_pages * validation_fraction)) if validation_fraction > 0 else 0
@@ -207,6 +240,7 @@ def prepare_from_cli(
     max_tokens: int | None = None,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     progress: bool = True,
+    on_cap: Callable[[CapReached], None] | None = None,
 ) -> DatasetManifest:
     """``gauntlet data prepare``: :func:`prepare_dataset` with the tokenizer
     given as a ``tokenizer.json`` path (None: bytes) and, when ``sources`` is
@@ -221,6 +255,7 @@ def prepare_from_cli(
         tokenizer=load_tokenizer(tokenizer, eos_token=eos_token),
         text_field=text_field,
         shard_bytes=shard_bytes,
+        on_cap=on_cap,
     )
 
 

@@ -82,7 +82,11 @@ def _parquet_documents(path: Path, text_field: str) -> Iterator[str]:
         raise DatasetError(f"{path}: not a Parquet file: {e}") from e
     with parquet:
         if text_field not in parquet.schema_arrow.names:
-            raise DatasetError(f"{path} has no column {text_field!r}")
+            columns = ", ".join(parquet.schema_arrow.names)
+            raise DatasetError(
+                f"{path} has no column {text_field!r}; its columns: {columns} "
+                "(name the text one with --text-field)"
+            )
         column_type = parquet.schema_arrow.field(text_field).type
         if not (pa.types.is_string(column_type) or pa.types.is_large_string(column_type)):
             raise DatasetError(f"{path}: column {text_field!r} is {column_type}, not text")

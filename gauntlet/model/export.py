@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from gauntlet.model.args import MODEL_CONFIGS, ModelArgs
+from gauntlet.model.export_tokenizer import write_tokenizer
 from gauntlet.model.transformer import Transformer, build_model
 
 # Our per-layer parameter names -> HF's (under "model.layers.{i}.").
@@ -103,6 +104,10 @@ def export_hf(
     return out_dir
 
 
+EXPORT_DTYPES = {name: dtype for dtype, name in _DTYPE_NAMES.items()}
+EXPORT_FILE_MODE = 0o644  # an export is meant to be shared: readable by everyone
+
+
 def export_cli(
     name: str,
     checkpoint: Path | None,
@@ -110,11 +115,13 @@ def export_cli(
     *,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
+    tokenizer: Path | None = None,
 ) -> Path:
     """``gauntlet model export``: the named config with the weights of
     ``checkpoint`` (a safetensors file of our parameter names, as
     ``model.state_dict()`` gives them), or freshly initialised from ``seed`` if
-    None, written as an HF Llama directory in ``out_dir``.
+    None, written as an HF Llama directory in ``out_dir`` with its tokenizer
+    (:func:`~gauntlet.model.export_tokenizer.write_tokenizer`), every file mode 0644.
 
     The checkpoint's tensors are assigned into a meta-device model rather than
     copied into an initialised one, so an 8B export holds one copy of the weights."""
@@ -123,9 +130,15 @@ def export_cli(
     except KeyError:
         raise ValueError(f"unknown model {name!r}; known: {sorted(MODEL_CONFIGS)}") from None
     if checkpoint is None:
-        return export_hf(build_model(name, seed), args, out_dir, dtype=dtype)
-    with torch.device("meta"):
-        model = Transformer(args)
-    # strict: a missing, extra or mis-shaped tensor means the wrong config.
-    model.load_state_dict(load_file(str(checkpoint)), strict=True, assign=True)
-    return export_hf(model, args, out_dir, dtype=dtype)
+        model = build_model(name, seed)
+    else:
+        with torch.device("meta"):
+            model = Transformer(args)
+        # strict: a missing, extra or mis-shaped tensor means the wrong config.
+        model.load_state_dict(load_file(str(checkpoint)), strict=True, assign=True)
+    export_hf(model, args, out_dir, dtype=dtype)
+    write_tokenizer(out_dir, args.vocab_size, tokenizer, args.max_seq_len)
+    for path in out_dir.iterdir():
+        if path.is_file():
+            path.chmod(EXPORT_FILE_MODE)
+    return out_dir

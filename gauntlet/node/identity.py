@@ -20,7 +20,8 @@ def load_hotkey(config: WalletConfig) -> Keypair:
     if not hotkey_file.is_file():
         raise WalletError(
             f"no hotkey at {hotkey_file}: create it with "
-            f"`btcli wallet new-hotkey --wallet.name {config.name} --wallet.hotkey {config.hotkey}` "
+            f"`btcli wallet create --wallet {config.name} --wallet-hotkey {config.hotkey} "
+            f"--wallet-path {path}` (or `btcli wallet new-hotkey` in an existing wallet) "
             "or point --wallet.path/--wallet.name/--wallet.hotkey at an existing one"
         )
     try:
@@ -39,3 +40,12 @@ def create_wallet(path: Path, name: str, hotkey: str = "default") -> Keypair:
 
 def coldkey_address(path: Path, name: str) -> str:
     return Wallet(name=name, path=str(path)).coldkeypub.ss58_address
+
+
+def coldkey_address_or_none(config: WalletConfig) -> str | None:
+    """The wallet's coldkey address from its public file; None when the file is absent
+    (a hotkey-only host, as a node should be)."""
+    path = Path(config.path).expanduser()
+    if not (path / config.name / "coldkeypub.txt").is_file():
+        return None
+    return coldkey_address(path, config.name)

@@ -81,11 +81,12 @@ def run_until_signalled(
     runner: Callable[[GauntletConfig], Awaitable[None]], config: GauntletConfig
 ) -> int:
     from gauntlet.node.identity import WalletError
+    from gauntlet.node.node_lock import NodeLockError
     from gauntlet.node.runtime import StartupError
 
     try:
         outcome = asyncio.run(_main(runner, config))
-    except (StartupError, WalletError, ChainError) as exc:
+    except (StartupError, WalletError, NodeLockError, ChainError) as exc:
         log.error("cannot start: %s", exc)
         return EXIT_STARTUP
     log.info("stopped (%s)", outcome)

@@ -27,6 +27,7 @@ from gauntlet.data import PageDataset, ensure_dataset
 from gauntlet.model import build_model, prepare_for_training
 from gauntlet.node.gather import Contribution, Decoder
 from gauntlet.node.identity import load_hotkey
+from gauntlet.node.node_lock import lock_node
 from gauntlet.node.peers import PeerDirectory
 from gauntlet.node.records import follow_record
 from gauntlet.node.replay import find_lead, restore_checkpoint
@@ -277,6 +278,7 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
     """Load keys, connect, check registration, publish the bucket commitment, load data and model."""
     device = device or resolve_device(config)
     keypair = load_hotkey(config.wallet)
+    lock_node(config.node.state_dir, keypair.ss58_address)
     chain = build_chain(config.chain, keypair)
     try:
         try:
@@ -289,7 +291,9 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
         if neuron is None:
             raise StartupError(
                 f"hotkey {keypair.ss58_address} is not registered on netuid {config.chain.netuid}: "
-                "register it first (btcli subnets register, or the localnet does it for you)"
+                "register it first: `gauntlet register` with the same flags (on a Bittensor "
+                "network it prints the `btcli subnets register --netuid N --wallet W "
+                "--wallet-hotkey H` command to run); the localnet registers its own nodes"
             )
         bucket = config.storage.bucket or default_bucket(keypair.ss58_address)
         store = _own_store(config, bucket)

@@ -124,7 +124,7 @@ def _leaderboard(peers: list[PeerResult]) -> str:
                 _num(p.rating, 2),
                 _num(p.score, 3),
                 _num(p.weight, 3),
-                html.escape(p.reason[:80]),
+                html.escape(p.reason),  # whole (a report keeps 256 characters)
             ]
         )
         for rank, p in enumerate(peers, 1)
@@ -149,6 +149,7 @@ STYLE = (
     "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1.5em}"
     "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right;font-variant-numeric:tabular-nums}"
     "th{background:#eee}caption{text-align:left;font-weight:bold;padding:.3em 0}"
+    "#leaderboard td:last-child{text-align:left}"
 )
 
 

@@ -197,6 +197,9 @@ def test_restart_on_the_same_db_keeps_the_chain(
             await client.close()
 
     run(after())
+    second.stop()
+    log = (tmp_path / "chain-1.log").read_text()
+    assert "already holds a chain with 0.2s blocks: --block-time 3 is ignored" in log
 
 
 def test_an_unreachable_service_raises_chain_unavailable() -> None:

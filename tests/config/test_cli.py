@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -19,6 +20,8 @@ SUBCOMMANDS = [
     ["data", "prepare"],
     ["config", "show"],
     ["model", "export"],
+    ["register"],
+    ["status"],
 ]
 
 
@@ -70,3 +73,31 @@ def test_config_show_prints_the_effective_config_with_secrets_masked(
 def test_invalid_configuration_exits_2_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "show", "--train.inner_steps", "0"]) == 2
     assert "invalid configuration" in capsys.readouterr().err
+
+
+def test_config_show_never_prints_a_secret(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = {
+        "GAUNTLET_VALIDATOR__EVAL_SECRET": "c0ffee" * 8,
+        "GAUNTLET_STORAGE__WRITE_SECRET_ACCESS_KEY": "write-secret-1",
+        "GAUNTLET_STORAGE__READ_SECRET_ACCESS_KEY": "read-secret-2",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert not [value for value in secrets.values() if value in out]
+    assert json.loads(out)["validator"]["eval_secret"] == "***"
+
+
+def test_every_field_named_like_a_secret_is_marked_secret() -> None:
+    from gauntlet.config.loader import secret_fields
+
+    named = {
+        (section, name)
+        for section, info in GauntletConfig.model_fields.items()
+        for name in info.annotation.model_fields  # type: ignore[union-attr]
+        if "secret" in name
+    }
+    assert named and named <= set(secret_fields())

@@ -101,3 +101,9 @@ def test_env_example_lists_every_setting_and_is_current() -> None:
 
 def test_configuration_doc_is_current() -> None:
     assert (ROOT / "docs" / "configuration.md").read_text() == render_markdown()
+
+
+def test_configuration_doc_shows_real_defaults_not_pydantic_sentinels() -> None:
+    text = render_markdown()
+    assert "PydanticUndefined" not in text
+    assert "`{'late': 0.5" in text  # scoring.penalties, a default_factory

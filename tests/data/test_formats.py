@@ -4,6 +4,8 @@ text in .txt files; the text field is configurable."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -72,7 +74,7 @@ def test_the_text_field_is_configurable(tmp_path, from_text):
 
 def test_parquet_without_the_text_column_is_an_error(tmp_path):
     path = write_parquet(tmp_path / "docs.parquet", "body", DOCS, 2)
-    with pytest.raises(DatasetError, match="no column 'text'"):
+    with pytest.raises(DatasetError, match="no column 'text'; its columns: body"):
         list(documents(path))
 
 
@@ -88,3 +90,13 @@ def test_jsonl_with_a_broken_line_names_it(tmp_path):
     path.write_text('{"text": "ok"}\n{not json\n')
     with pytest.raises(DatasetError, match="docs.jsonl:2"):
         list(documents(path))
+
+
+def test_data_prepare_names_the_columns_of_a_parquet_file_without_the_text_column(tmp_path):
+    path = write_parquet(tmp_path / "docs.parquet", "body", DOCS, 2)
+    argv = [sys.executable, "-m", "gauntlet.cli", "data", "prepare", "--source", str(path)]
+    argv += ["--data.dataset_dir", str(tmp_path / "ds")]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "has no column 'text'; its columns: body" in out.stderr
+    assert "Traceback" not in out.stderr

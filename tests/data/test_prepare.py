@@ -73,6 +73,51 @@ def test_max_tokens_caps_the_stream_before_paging(corpus, tmp_path):
     assert manifest.num_pages == 5
 
 
+def test_a_corpus_cut_by_max_tokens_is_reported_with_the_numbers(corpus, tmp_path):
+    cuts = []
+    prepare_dataset(
+        [corpus], tmp_path / "ds", page_tokens=PAGE, max_tokens=5 * PAGE, on_cap=cuts.append
+    )
+    (cut,) = cuts
+    assert (cut.max_tokens, cut.files) == (5 * PAGE, 4)
+    assert 1 <= cut.file_index <= cut.files and cut.bytes_before < cut.total_bytes
+    assert (
+        f"--data.max_tokens cap of {5 * PAGE:,} tokens in file {cut.file_index} of 4"
+        in cut.message()
+    )
+
+
+def test_a_corpus_under_max_tokens_is_not_reported(corpus, tmp_path):
+    cuts = []
+    prepare_dataset(
+        [corpus], tmp_path / "ds", page_tokens=PAGE, max_tokens=10**6, on_cap=cuts.append
+    )
+    assert cuts == []
+
+
+def test_the_cap_is_a_warning_in_the_log_by_default(corpus, tmp_path, caplog):
+    prepare_dataset([corpus], tmp_path / "ds", page_tokens=PAGE, max_tokens=5 * PAGE)
+    assert "stopped at the --data.max_tokens cap" in caplog.text
+
+
+def test_data_prepare_says_in_one_line_that_the_cap_cut_the_corpus(corpus, tmp_path):
+    argv = [sys.executable, "-m", "gauntlet.cli", "data", "prepare", "--source", str(corpus)]
+    argv += ["--data.dataset_dir", str(tmp_path / "ds"), "--data.page_tokens", str(PAGE)]
+    out = subprocess.run(
+        [*argv, "--data.max_tokens", "320"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    (line,) = [x for x in out.stderr.splitlines() if "max_tokens" in x]
+    assert line.startswith(
+        "gauntlet data prepare: stopped at the --data.max_tokens cap of 320 tokens"
+    )
+    assert json.loads(out.stdout)["num_tokens"] == 5 * PAGE
+    uncapped = subprocess.run(
+        [*argv, "--data.max_tokens", "0"], capture_output=True, text=True, timeout=120
+    )
+    assert uncapped.returncode == 0 and "max_tokens" not in uncapped.stderr
+
+
 def test_dataset_id_is_stable_across_runs(corpus, tmp_path):
     first = prepare_dataset([corpus], tmp_path / "one", page_tokens=PAGE)
     second = prepare_dataset([corpus], tmp_path / "two", page_tokens=PAGE)

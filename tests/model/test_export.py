@@ -103,3 +103,32 @@ def test_export_cli_rejects_a_checkpoint_of_another_config(tmp_path):
 def test_export_cli_rejects_an_unknown_config(tmp_path):
     with pytest.raises(ValueError, match="unknown model"):
         export_cli("nope", None, tmp_path)
+
+
+def test_export_cli_ships_a_byte_tokenizer_that_auto_tokenizer_loads(tmp_path):
+    out = export_cli("tiny", None, tmp_path / "hf")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out, local_files_only=True)
+    text = "héllo, wörld ☃\n"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert ids == list(text.encode("utf-8"))
+    assert tokenizer.decode(ids) == text
+
+
+def test_export_cli_copies_a_given_tokenizer_and_files_are_world_readable(tmp_path):
+    source = tmp_path / "tokenizer.json"
+    source.write_text('{"not": "checked"}')
+    out = export_cli("tiny", None, tmp_path / "hf", tokenizer=source)
+    assert (out / "tokenizer.json").read_text() == source.read_text()
+    assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == {
+        name: 0o644
+        for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+    }
+
+
+def test_model_export_takes_a_dtype(tmp_path, capsys):
+    from gauntlet.cli import main
+
+    assert main(["model", "export", "--out", str(tmp_path / "hf"), "--dtype", "bfloat16"]) == 0
+    assert "(bfloat16)" in capsys.readouterr().out
+    tensors = load_file(str(tmp_path / "hf" / "model.safetensors"))
+    assert {t.dtype for t in tensors.values()} == {torch.bfloat16}

@@ -108,3 +108,12 @@ def test_the_page_and_its_json_are_served_over_http() -> None:
     data = json.loads(pages["/status.json"][1])
     assert data["window"] == 9 and data["leaderboard"][0]["uid"] == 4
     assert data["history"]["4"][0] == {"window": 9, "status": "ok", "score": 0.4, "weight": 1.0}
+
+
+def test_the_reason_is_shown_whole_and_left_aligned() -> None:
+    reason = "signature does not verify for netuid 1, window 3: " + "r" * 150
+    board = StatusBoard(history=5)
+    board.add(report(3, peer(1, status="invalid", reason=reason)))
+    page = render_html(board.snapshot())
+    assert reason in page
+    assert "#leaderboard td:last-child{text-align:left}" in page

@@ -38,6 +38,7 @@ from gauntlet.chain.sim.wire import (
 )
 
 log = logging.getLogger(__name__)
+DEFAULT_BLOCK_TIME = 12.0  # seconds, as on finney
 STATE: web.AppKey[ChainState] = web.AppKey("state", ChainState)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -181,7 +182,7 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     db_path: Path,
-    block_time: float = 12.0,
+    block_time: float | None = None,
     tempo: int | None = None,
     weights_rate_limit: int | None = None,
     max_uids: int | None = None,
@@ -193,8 +194,10 @@ async def serve(
     """Serve until cancelled or SIGTERM/SIGINT. ``port=0`` binds a free port.
 
     Hyperparameter overrides apply to subnets created from now on; an existing subnet
-    keeps the parameters stored when it was created (as does a reopened chain's block time).
-    The actual URL (``http://host:port``) is written to ``ready_file`` once listening.
+    keeps the parameters stored when it was created. A reopened chain keeps its block time
+    (``None``: the stored one, or :data:`DEFAULT_BLOCK_TIME` for a new chain); another one
+    asked for is ignored with a warning. The actual URL (``http://host:port``) is written to
+    ``ready_file`` once listening.
     """
     overrides = {
         "tempo": tempo,
@@ -207,7 +210,14 @@ async def serve(
     defaults = replace(
         DEFAULT_HYPERPARAMETERS, **{k: v for k, v in overrides.items() if v is not None}
     )
-    state = ChainState(db_path, SystemClock(), block_time=block_time, defaults=defaults)
+    asked = DEFAULT_BLOCK_TIME if block_time is None else block_time
+    state = ChainState(db_path, SystemClock(), block_time=asked, defaults=defaults)
+    if block_time is not None and state.block_time != block_time:
+        log.warning(
+            "%s already holds a chain with %gs blocks: --block-time %g is ignored (block numbers "
+            "would jump); start a new --db for another block time",
+            db_path, state.block_time, block_time,
+        )  # fmt: skip
     runner = web.AppRunner(build_app(state), access_log=None)
     await runner.setup()
     stop = asyncio.Event()
@@ -244,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 binds a free port")
     p.add_argument("--db", type=Path, required=True, help="SQLite file (created if missing)")
-    p.add_argument("--block-time", type=float, default=12.0, help="seconds per block")
+    p.add_argument("--block-time", type=float, help="seconds per block of a new chain")
     p.add_argument("--ready-file", type=Path, help="write the service URL here when listening")
     for name in asdict(DEFAULT_HYPERPARAMETERS):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, help="subnet default override")
