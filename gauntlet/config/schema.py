@@ -156,12 +156,30 @@ class DataConfig(Section):
         "--source) and by a node building the default one; a larger corpus is cut there, "
         "with a warning (0: no cap)",
     )
-    pages_per_window: int = Field(2, ge=1, description="Pages assigned to each miner per window")
+    pages_per_window: int = Field(
+        16,
+        ge=1,
+        le=4096,
+        description="Length of each miner's ordered page stream per window: a miner trains on "
+        "a prefix of it (as many pages as its compute allows: train.pages) and declares how "
+        "many; 16 leaves room for hosts 8x faster than the default budget",
+    )
 
 
 class TrainConfig(Section):
     device: str = Field("cpu", description="Torch device: cpu, cuda, cuda:N")
-    inner_steps: int = Field(20, ge=1, description="Optimizer steps a miner runs per window")
+    pages: int = Field(
+        2,
+        ge=1,
+        description="Pages of the window's stream this miner trains on (its compute budget; at "
+        "most data.pages_per_window). More pages, more data processed: what validators reward",
+    )
+    inner_steps: int = Field(
+        0,
+        ge=0,
+        description="Optimizer steps per window; 0: one pass over the trained pages (each "
+        "step one batch), so compute follows the pages processed",
+    )
     batch_size: int = Field(8, ge=1, description="Sequences per inner step")
     seq_len: int = Field(128, ge=8, description="Tokens per training sequence")
     inner_optimizer: Literal["adamw", "sgd"] = Field("adamw", description="Inner optimizer")
@@ -221,6 +239,13 @@ class ValidatorConfig(Section):
         ge=1,
         description="Secret random pages per window for the own-vs-random check; more than a "
         "miner's own pages, so their draw adds little noise common to every peer",
+    )
+    own_pages: int = Field(
+        2,
+        ge=1,
+        description="Pages of a miner's declared ones on which its own-page improvement is "
+        "measured, drawn with the validator's secret: a miner declaring pages it did not "
+        "train on is caught on those with probability about the untrained share",
     )
     validation_pages: int = Field(
         4, ge=1, description="Held-out pages for the global model's validation loss"

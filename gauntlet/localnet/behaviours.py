@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,15 +19,10 @@ import torch
 from torch import nn
 
 from gauntlet.compress.aggregate import Delta
+from gauntlet.localnet.adaptive import ADAPTIVE
+from gauntlet.localnet.reading import like, read_current
 from gauntlet.node.behaviour import Honest
-from gauntlet.node.peers import Peer
-from gauntlet.node.reveals import read_reveal
-from gauntlet.storage.base import StorageError
 from protocol.assignment import assign_pages
-from protocol.container import Limits, Payload, decode_payload
-from protocol.errors import ProtocolError
-from protocol.keys import contribution_key
-from protocol.sealed import open_sealed, unseal
 
 if TYPE_CHECKING:
     from gauntlet.node.runtime import Runtime
@@ -58,36 +52,6 @@ async def _block_seconds(rt: Runtime, block: int) -> float:
     """Seconds until ``block`` on the chain clock (0 if it has passed)."""
     now = await rt.chain.current_block()
     return max(0.0, (block - now) * await rt.chain.block_time())
-
-
-async def read_current(rt: Runtime, peer: Peer, window: int) -> Payload | None:
-    """``peer``'s payload for ``window`` if it can be read now: the sealed object and its
-    reveal (which exists only after the window's observation closed), else None."""
-    if peer.store is None:
-        return None
-    limits = Limits(max_bytes=rt.config.storage.max_payload_bytes)
-    netuid = rt.config.chain.netuid
-    try:
-        raw = await peer.store.get(
-            contribution_key(window, peer.hotkey), max_bytes=limits.max_bytes
-        )
-        sealed = open_sealed(
-            raw,
-            expected_hotkey=peer.hotkey,
-            expected_window=window,
-            expected_netuid=netuid,
-            max_bytes=limits.max_bytes,
-        )
-        key = await read_reveal(peer.store, window, peer.hotkey, netuid)
-        return decode_payload(
-            unseal(sealed, key),
-            limits=limits,
-            expected_hotkey=peer.hotkey,
-            expected_window=window,
-            expected_netuid=netuid,
-        )
-    except (StorageError, ProtocolError):
-        return None
 
 
 async def _give_up_block(rt: Runtime, window: int) -> int:
@@ -216,10 +180,6 @@ class WrongData(Honest):
         )
 
 
-def _like(delta: Delta, make: Callable[[torch.Tensor], torch.Tensor]) -> Delta:
-    return {name: make(t) for name, t in delta.items()}
-
-
 @behaviour
 class Noise(Honest):
     """Uploads Gaussian noise with the norm of an honest update (so a norm check cannot tell)."""
@@ -234,7 +194,7 @@ class Noise(Honest):
             n = torch.randn(t.shape, generator=self.generator).to(t.device, t.dtype)
             return n * (t.norm() / n.norm().clamp_min(1e-12))
 
-        return _like(delta, noise)
+        return like(delta, noise)
 
 
 @behaviour
@@ -247,7 +207,7 @@ class Scaled(Honest):
         self.factor = factor
 
     async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
-        return _like(delta, lambda t: t * self.factor)
+        return like(delta, lambda t: t * self.factor)
 
 
 @behaviour
@@ -316,3 +276,7 @@ class Malformed(Honest):
         if mode == "truncate":
             return payload[: len(payload) // 3]
         return np.random.default_rng(window).bytes(len(payload))
+
+
+for _adaptive in ADAPTIVE:  # the adaptive adversaries of scenarios/adaptive.toml
+    behaviour(_adaptive)

@@ -73,7 +73,7 @@ def _nodes_table(results: RunResults) -> str:
     last = results.windows[-1].peers if results.windows else {}
     rows, classes = [], []
     for n in results.nodes:
-        budget = n.inner_steps if n.role == "miner" else None
+        budget = n.pages if n.role == "miner" else None
         rows.append(
             [
                 str(n.uid),
@@ -88,7 +88,7 @@ def _nodes_table(results: RunResults) -> str:
             ]
         )
         classes.append("adversarial" if n.role == "miner" and not n.honest else "")
-    headers = ["uid", "name", "role", "behaviour", "inner steps", "stake", "status"]
+    headers = ["uid", "name", "role", "behaviour", "pages", "stake", "status"]
     return _table([*headers, "final weight", "final incentive"], rows, classes)
 
 

@@ -223,8 +223,8 @@ def _miner_argv(
 ) -> list[str]:
     """Honest miners run the production command; the others the same loop with a behaviour."""
     args = [*common, "--wallet.name", node.name]
-    if node.inner_steps:
-        args += ["--train.inner_steps", str(node.inner_steps)]
+    if node.pages:
+        args += ["--train.pages", str(node.pages)]
     if node.behaviour == "honest":
         return _miner_command(config.localnet.miner_processes, *args)
     behaviour_args = dict(node.args)
@@ -303,8 +303,8 @@ def _run(
     for v in validators:
         results.add_node(v.name, uid_of[v.name], "validator", "validator", stake=v.stake)
     for m in miners:
-        budget = m.inner_steps or config.train.inner_steps
-        results.add_node(m.name, uid_of[m.name], "miner", m.behaviour, inner_steps=budget)
+        budget = m.pages or config.train.pages
+        results.add_node(m.name, uid_of[m.name], "miner", m.behaviour, pages=budget)
         summary.budgets[uid_of[m.name]] = budget
     lead = _lead(validators)
     # Reports are read straight from the lead's bucket directory (rclone serves plain files).

@@ -23,7 +23,7 @@ class RunSummary:
     incentive: dict[int, float] = field(default_factory=dict)
     roles: dict[int, str] = field(default_factory=dict)  # uid -> node name
     behaviours: dict[int, str] = field(default_factory=dict)  # uid -> behaviour or "validator"
-    budgets: dict[int, int] = field(default_factory=dict)  # miner uid -> inner steps per window
+    budgets: dict[int, int] = field(default_factory=dict)  # miner uid -> pages trained per window
     completed: bool = False
     wall_seconds: float = 0.0
     peak_rss_bytes: int = 0  # all processes of the run together, sampled once per poll

@@ -48,7 +48,9 @@ class NodeInfo(_Model):
     uid: int = Field(ge=0)
     role: Literal["validator", "miner"]
     behaviour: str = HONEST
-    inner_steps: int | None = Field(default=None, description="compute budget per window")
+    pages: int | None = Field(
+        default=None, description="compute budget: pages trained on per window"
+    )
     stake: float | None = None
 
     @property
@@ -102,12 +104,12 @@ class RunResults(_Model):
         role: Literal["validator", "miner"],
         behaviour: str = HONEST,
         *,
-        inner_steps: int | None = None,
+        pages: int | None = None,
         stake: float | None = None,
     ) -> NodeInfo:
         """Record a node; a second node with the same uid replaces the first."""
         node = NodeInfo(
-            name=name, uid=uid, role=role, behaviour=behaviour, inner_steps=inner_steps, stake=stake
+            name=name, uid=uid, role=role, behaviour=behaviour, pages=pages, stake=stake
         )
         self.nodes = [n for n in self.nodes if n.uid != uid] + [node]
         self.nodes.sort(key=lambda n: n.uid)
@@ -184,7 +186,7 @@ class RunResults(_Model):
     def summary(self) -> Summary:
         final = self.final_incentive()
         shares = incentive_shares(final, self.behaviours()) if final is not None else None
-        honest = {n.uid: n.inner_steps for n in self.miners() if n.honest}
+        honest = {n.uid: n.pages for n in self.miners() if n.honest}
         return Summary(
             honest_share=shares[0] if shares else None,
             adversarial_share=shares[1] if shares else None,
@@ -278,16 +280,16 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
 
 
 def compute_incentive_correlation(
-    inner_steps: Mapping[int, int | None], incentive: Mapping[int, float]
+    pages: Mapping[int, int | None], incentive: Mapping[int, float]
 ) -> float | None:
     """Spearman correlation of honest miners' compute budget with their incentive.
 
-    ``inner_steps`` holds the honest miners (uid -> budget); those without a
+    ``pages`` holds the honest miners (uid -> budget); those without a
     budget are left out, one missing from ``incentive`` earned 0.
     """
-    uids = sorted(uid for uid, steps in inner_steps.items() if steps is not None)
+    uids = sorted(uid for uid, budget in pages.items() if budget is not None)
     return spearman(
-        [float(inner_steps[uid] or 0) for uid in uids], [incentive.get(uid, 0.0) for uid in uids]
+        [float(pages[uid] or 0) for uid in uids], [incentive.get(uid, 0.0) for uid in uids]
     )
 
 

@@ -19,7 +19,7 @@ any node setting. Unknown keys are errors, as in the node config. Example::
     args = { target = "miner0" }   # node names in "target" become hotkeys
 
     [config.train]            # overrides for every node, like a config file
-    inner_steps = 10
+    batch_size = 8
 
 See docs/localnet.md for every field and behaviour.
 """
@@ -51,8 +51,11 @@ class MinerSpec(_Strict):
     name: str = Field("", description="node name (count must be 1); empty: miner<i>")
     behaviour: str = Field("honest", description="a name from gauntlet.localnet.behaviours")
     count: int = Field(1, ge=1, description="how many miners of this kind")
-    inner_steps: int | None = Field(
-        None, ge=1, description="compute budget: inner steps per window (default: train config)"
+    pages: int | None = Field(
+        None,
+        ge=1,
+        description="compute budget: pages of its stream trained on per window (default: "
+        "train.pages)",
     )
     args: dict[str, Any] = Field(default_factory=dict, description="behaviour keyword arguments")
 
@@ -111,7 +114,7 @@ def honest_scenario(miners: int, validators: int) -> Scenario:
 class MinerNode(_Strict):
     name: str
     behaviour: str
-    inner_steps: int | None
+    pages: int | None
     args: dict[str, Any]
 
 
@@ -134,7 +137,7 @@ def expand(scenario: Scenario) -> tuple[list[ValidatorNode], list[MinerNode]]:
                 MinerNode(
                     name=name,
                     behaviour=spec.behaviour,
-                    inner_steps=spec.inner_steps,
+                    pages=spec.pages,
                     args=spec.args,
                 )
             )

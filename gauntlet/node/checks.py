@@ -20,7 +20,7 @@ from gauntlet.node.gather import Contribution
 from gauntlet.score.config import COPY, DESYNCED, OK, OUTLIER, REPLAY, WRONG_PAGES, ScoringConfig
 from gauntlet.score.copies import copiers, near_duplicate_pairs
 from gauntlet.score.norms import norm_outliers
-from gauntlet.score.pages import check_pages
+from gauntlet.score.pages import check_declared_pages
 from gauntlet.score.replay import SketchEntry, find_replay, sketch_at
 from gauntlet.score.sync import estimate_steps_behind, sync_score
 from gauntlet.train.fingerprint import coordinates
@@ -89,14 +89,18 @@ def check_window(
     config: ScoringConfig,
 ) -> dict[int, Verdict]:
     """Each miner's outcome for ``window``; ``sketches`` and ``norms`` hold one per valid
-    contribution. Order: pages, sync, norm outlier, replay, then copies among the rest."""
+    contribution. Order: pages, sync, norm outlier, replay, then copies among the rest.
+
+    The window's norm statistics are taken only over contributions that passed the page
+    and sync checks: sybil uploads with garbage fingerprints or pages cannot move the
+    median that decides who is an outlier."""
     verdicts: dict[int, Verdict] = {}
-    outliers = norm_outliers(norms, config.norm_ratio_limit)
+    in_sync: dict[int, float] = {}
     for c in contributions:
         if not c.ok or c.manifest is None:
             verdicts[c.uid] = Verdict(c.uid, c.hotkey, c.status, reason=c.reason)
             continue
-        pages = check_pages(c.manifest.page_ids, assigned(c.uid, c.hotkey))
+        pages = check_declared_pages(c.manifest.page_ids, assigned(c.uid, c.hotkey))
         if not pages.ok:
             verdicts[c.uid] = Verdict(c.uid, c.hotkey, WRONG_PAGES, reason=pages.reason)
             continue
@@ -107,6 +111,12 @@ def check_window(
                 c.uid, c.hotkey, DESYNCED, 0.0, f"about {behind:.1f} windows behind"
             )
             continue
+        in_sync[c.uid] = sync
+    outliers = norm_outliers({uid: norms[uid] for uid in in_sync}, config.norm_ratio_limit)
+    for c in contributions:
+        if c.uid not in in_sync:
+            continue
+        sync = in_sync[c.uid]
         if c.uid in outliers:
             reason = f"update norm {outliers[c.uid]:.1f}x the window's median"
             verdicts[c.uid] = Verdict(c.uid, c.hotkey, OUTLIER, sync, reason)
@@ -132,4 +142,4 @@ def check_window(
         verdicts[uid] = Verdict(
             uid, v.hotkey, COPY, v.sync, f"near-duplicate of uid {original}, observed later"
         )
-    return verdicts
+    return dict(sorted(verdicts.items()))

@@ -17,7 +17,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from gauntlet.compress.aggregate import Delta
+from gauntlet.compress.aggregate import Delta, Normalise, l2_norm_sq, peer_scales
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import PageDataset
 from gauntlet.model import causal_lm_loss
@@ -51,6 +51,35 @@ def window_seed(secret: bytes, window: int) -> bytes:
     ).digest()
 
 
+def _peer_draw(secret: bytes, window: int, uid: int, tag: bytes) -> bytes:
+    return hashlib.sha256(
+        b"gauntlet/validator-peer/v1" + tag + secret + window.to_bytes(8, "big")
+        + uid.to_bytes(8, "big")
+    ).digest()  # fmt: skip
+
+
+def own_sample(secret: bytes, window: int, uid: int, declared: list[int], count: int) -> list[int]:
+    """A secret sample of ``count`` of the pages a miner declared (all if it declared fewer),
+    in declaration order: a miner that declares pages it did not train on cannot know which
+    ones will be measured."""
+    if count >= len(declared):
+        return list(declared)
+    keyed = sorted(
+        range(len(declared)),
+        key=lambda i: _peer_draw(
+            secret, window, uid, b"page" + bytes([i % 256]) + i.to_bytes(4, "big")
+        ),
+    )
+    return [declared[i] for i in sorted(keyed[:count])]
+
+
+def own_batch_seed(secret: bytes, window: int, uid: int) -> int:
+    """Seed of the batches cut from a peer's own pages: secret, so a miner cannot fit the
+    exact sequences it will be measured on (with seed = window it could: they are its
+    first training batches)."""
+    return int.from_bytes(_peer_draw(secret, window, uid, b"batches")[:4], "big")
+
+
 def loss_on(rt: EvalNode, pages: list[int], seed: int) -> float:
     cfg = rt.config
     batches = rt.dataset.batches(
@@ -74,7 +103,8 @@ def secret_pages(rt: EvalNode, secret: bytes, window: int) -> list[int]:
 def evaluate_peers(
     rt: EvalNode, window: int, secret: bytes, updates: dict[int, tuple[list[int], Delta]]
 ) -> dict[int, Evaluation]:
-    """``updates``: uid -> (its own pages, its decoded Δ). Returns each peer's four losses."""
+    """``updates``: uid -> (the own pages to measure, Δ as the aggregate would apply it:
+    normalised like every peer). Returns each peer's four losses."""
     if not updates:
         return {}
     base = snapshot(rt.model)
@@ -83,9 +113,22 @@ def evaluate_peers(
     random_before = loss_on(rt, random, seed=window)
     out = {}
     for uid, (pages, delta) in sorted(updates.items()):
-        own_before = loss_on(rt, pages, seed=window)
+        own_seed = own_batch_seed(secret, window, uid)
+        own_before = loss_on(rt, pages, seed=own_seed)
         with applied(rt.model, delta, lr, base):
-            own_after = loss_on(rt, pages, seed=window)
+            own_after = loss_on(rt, pages, seed=own_seed)
             random_after = loss_on(rt, random, seed=window)
         out[uid] = Evaluation(own_before, own_after, random_before, random_after)
     return out
+
+
+def aggregate_scales(
+    deltas: dict[int, Delta], normalise: Normalise, clip_norm: float | None
+) -> dict[int, float]:
+    """uid -> the factor the aggregate would give its update among ``deltas`` (the
+    window's contributions that passed every check). Scoring applies each update at that
+    scale, so sending a scaled-down (or scaled-up) update, or doing less work, gains
+    nothing over what the aggregate makes of it."""
+    uids = sorted(deltas)
+    norms = [sum(l2_norm_sq(t) for t in deltas[uid].values()) ** 0.5 for uid in uids]
+    return dict(zip(uids, peer_scales(norms, normalise, clip_norm), strict=True))

@@ -63,8 +63,10 @@ def assigned_pages(rt: Runtime, window: int) -> list[int]:
     )
 
 
-def inner_settings(cfg: TrainConfig, window: int) -> InnerSettings:
-    first_step = (window - cfg.start_window) * cfg.inner_steps
+def inner_settings(cfg: TrainConfig, window: int, steps: int) -> InnerSettings:
+    """``steps`` optimizer steps for ``window``; the learning-rate schedule counts
+    ``steps`` per window since ``start_window``."""
+    first_step = (window - cfg.start_window) * steps
 
     def lr(step: int) -> float:
         return inner_lr(
@@ -76,7 +78,7 @@ def inner_settings(cfg: TrainConfig, window: int) -> InnerSettings:
         )
 
     return InnerSettings(
-        steps=cfg.inner_steps,
+        steps=steps,
         lr=lr,
         weight_decay=cfg.weight_decay,
         grad_clip=cfg.grad_clip,
@@ -94,14 +96,20 @@ def train_window(
     device: torch.device,
     dist: DistContext,
 ) -> InnerResult:
-    """Train from θ_w on the plan's pages; θ_w is restored afterwards (the outer step decides θ_{w+1})."""
+    """Train from θ_w on the plan's pages, one pass unless ``cfg.inner_steps`` fixes the
+    step count; θ_w is restored afterwards (the outer step decides θ_{w+1})."""
     start = snapshot(model)
-    batches = dataset.batches(
-        plan.pages, seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=plan.window
+    batches = list(
+        dataset.batches(
+            plan.pages, seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=plan.window
+        )
     )
-    result = train_inner(
-        model, batches, causal_lm_loss, inner_settings(cfg, plan.window), device=device, dist=dist
-    )
+    if not batches:
+        raise ValueError(
+            f"pages {plan.pages} hold less than one batch of {cfg.batch_size} x {cfg.seq_len} tokens"
+        )
+    settings = inner_settings(cfg, plan.window, cfg.inner_steps or len(batches))
+    result = train_inner(model, batches, causal_lm_loss, settings, device=device, dist=dist)
     restore(model, start)
     return result
 
@@ -161,7 +169,8 @@ async def plan_window(rt: Runtime) -> WindowPlan:
         log.warning("window %d closed while syncing; skipping it", window)
         METRICS.error("window_skipped")
         return WindowPlan(window, [], train=False)
-    return WindowPlan(window, assigned_pages(rt, window), train=True)
+    budget = min(rt.config.train.pages, rt.config.data.pages_per_window)
+    return WindowPlan(window, assigned_pages(rt, window)[:budget], train=True)
 
 
 async def publish(

@@ -37,7 +37,13 @@ from gauntlet.node.checks import (
     sketch_delta,
     step_magnitudes,
 )
-from gauntlet.node.evaluation import evaluate_peers, loss_on, window_seed
+from gauntlet.node.evaluation import (
+    aggregate_scales,
+    evaluate_peers,
+    loss_on,
+    own_sample,
+    window_seed,
+)
 from gauntlet.node.gather import Contribution, judge_window
 from gauntlet.node.lead import PUBLISH_POLICY, aggregation_record, publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_transient
@@ -52,7 +58,7 @@ from gauntlet.node.runtime import Runtime, open_runtime
 from gauntlet.node.status_page import StatusBoard, status_routes
 from gauntlet.node.validator_state import ValidatorFiles
 from gauntlet.score.config import LATE, MISSING, ScoringConfig
-from gauntlet.score.loss import Evaluation
+from gauntlet.score.loss import Evaluation, passes_member_check
 from gauntlet.score.replay import AGGREGATE_UID, SketchEntry
 from gauntlet.score.selection import select_peers
 from gauntlet.score.state import ValidatorScores
@@ -117,12 +123,10 @@ class Validator:
         )
         return verdicts, sketches
 
-    def evaluate(
-        self, window: int, contributions: list[Contribution], passed: list[int]
-    ) -> dict[int, Evaluation]:
-        """Loss evaluation of the peers chosen this window among ``passed``."""
+    def choose(self, window: int, passed: list[int]) -> list[int]:
+        """The peers this validator evaluates for ``window``: a secret, unpredictable draw."""
         cfg = self.scoring
-        chosen = select_peers(
+        return select_peers(
             passed,
             self.state.ordinals(cfg.ordinal_z),
             self.state.starvation(),
@@ -132,13 +136,35 @@ class Validator:
             bins=cfg.rating_bins,
             starvation_limit=cfg.starvation_limit,
         )
+
+    def measure(
+        self, window: int, contributions: list[Contribution], passed: list[int], uids: list[int]
+    ) -> dict[int, Evaluation]:
+        """Losses of ``uids``' contributions applied alone as the aggregate would apply them
+        (scaled among ``passed``), on a secret sample of their declared pages and on the
+        window's secret random pages."""
         by_uid = {c.uid: c for c in contributions}
+        scales = aggregate_scales(
+            {uid: by_uid[uid].delta for uid in passed},  # type: ignore[misc]
+            self.rt.config.compress.normalise,
+            self.rt.config.compress.clip_norm,
+        )
+        sample = self.rt.config.validator.own_pages
         updates = {
-            uid: (by_uid[uid].manifest.page_ids, by_uid[uid].delta)  # type: ignore[union-attr]
-            for uid in chosen
-            if by_uid[uid].delta is not None
+            uid: (
+                own_sample(self.secret, window, uid, list(c.manifest.page_ids), sample),
+                {name: t * scales[uid] for name, t in c.delta.items()},
+            )
+            for uid in uids
+            if (c := by_uid[uid]).delta is not None and c.manifest is not None
         }
-        return evaluate_peers(self.rt, window, self.secret, updates)  # type: ignore[arg-type]
+        return evaluate_peers(self.rt, window, self.secret, updates)
+
+    def evaluate(
+        self, window: int, contributions: list[Contribution], passed: list[int]
+    ) -> dict[int, Evaluation]:
+        """Loss evaluation of the peers chosen this window among ``passed``."""
+        return self.measure(window, contributions, passed, self.choose(window, passed))
 
     async def contributions(self, window: int, lead: Lead | None) -> list[Contribution] | None:
         """Every miner's verdict and opened update for ``window``; None when this validator
@@ -168,14 +194,36 @@ class Validator:
         return await asyncio.to_thread(judge_window, miners, window, arrivals, reveals, rt.decoder)
 
     async def lead_record(
-        self, window: int, lead: Lead, contributions: list[Contribution], passed: list[int]
-    ) -> list[Contribution] | None:
-        """Lead: choose and publish the window's aggregate; what it applies (None: the record
-        did not count, so the window is skipped like on every other node)."""
-        rt = self.rt
+        self,
+        window: int,
+        lead: Lead,
+        contributions: list[Contribution],
+        passed: list[int],
+        evaluations: dict[int, Evaluation],
+    ) -> tuple[list[Contribution] | None, set[int]]:
+        """Lead: choose, check and publish the window's aggregate. Returns what it applies
+        (None: the record did not count, so the window is skipped like on every other
+        node) and the members that failed their loss check (they lose their place)."""
+        rt, cfg = self.rt, self.scoring
         peer_set = await peer_set_for(rt, lead.hotkey, lead.store, window)
         rt.peer_set_window = peer_set.window if peer_set is not None else 0
-        used = members_to_aggregate(contributions, passed, peer_set)
+        members = members_to_aggregate(contributions, passed, peer_set)
+        unmeasured = [c.uid for c in members if c.uid not in evaluations]
+        checks = evaluations | await asyncio.to_thread(
+            self.measure, window, contributions, passed, unmeasured
+        )
+        failed = {
+            c.uid
+            for c in members
+            if not passes_member_check(
+                checks[c.uid],
+                nonfinite_penalty=cfg.nonfinite_loss_penalty,
+                relative=cfg.relative_improvement,
+            )
+        }
+        if failed:
+            log.info("window %d: peer-set members %s fail the loss check", window, sorted(failed))
+        used = [c for c in members if c.uid not in failed]
         update = rt.aggregate(used)
         record = aggregation_record(
             netuid=rt.config.chain.netuid,
@@ -185,7 +233,7 @@ class Validator:
             fingerprint=fingerprint_after(rt.model, update, rt.config.train.outer_lr, window + 1),
             peer_set_window=rt.peer_set_window,
         )
-        return used if await publish_record(rt, record) else None
+        return (used if await publish_record(rt, record) else None), failed
 
     async def process(self, window: int) -> WindowReport:
         rt, cfg = self.rt, self.scoring
@@ -196,11 +244,12 @@ class Validator:
             return await self.unobserved(window, lead)
         verdicts, sketches = await asyncio.to_thread(self.check, window, contributions)
         passed = passed_uids(verdicts)
-        used = None
+        evaluations = await asyncio.to_thread(self.evaluate, window, contributions, passed)
+        used: list[Contribution] | None = None
+        failed: set[int] = set()
         if is_lead:
             assert lead is not None
-            used = await self.lead_record(window, lead, contributions, passed)
-        evaluations = await asyncio.to_thread(self.evaluate, window, contributions, passed)
+            used, failed = await self.lead_record(window, lead, contributions, passed, evaluations)
         _, miners = await rt.peers.miners(rt.chain)
         await mark_late(verdicts, miners, window, (await rt.timeline()).observation_close(window))
         validation = rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages]
@@ -227,7 +276,8 @@ class Validator:
         }
         self.state = advance_window(self.state, window, observations, cfg, new_sketches)
         report = self.report(window, verdicts, evaluations, loss_before, loss_after)
-        await self.finish(window, report, lambda: self._lead_artifacts(is_lead, window, passed))
+        eligible = [uid for uid in passed if uid not in failed]
+        await self.finish(window, report, lambda: self._lead_artifacts(is_lead, window, eligible))
         return report
 
     async def _lead_artifacts(self, is_lead: bool, window: int, passed: list[int]) -> None:

@@ -54,3 +54,17 @@ class Evaluation:
             nonfinite_penalty=nonfinite_penalty,
             relative=relative,
         )
+
+
+def passes_member_check(
+    evaluation: Evaluation, *, nonfinite_penalty: float = 1.0, relative: bool = True
+) -> bool:
+    """The lead's loss check on a peer-set member before its update enters the aggregate:
+    applied alone (at the aggregate's scale) it must lower the loss on the miner's own
+    pages, and must not raise the loss on secret random pages by more than it lowered its
+    own. An honest update passes both (it trained on those pages); a sign-flipped or
+    noise update fails the first; one fitted to its own pages at the cost of everything
+    else fails the second."""
+    own = evaluation.own_improvement(nonfinite_penalty=nonfinite_penalty, relative=relative)
+    rand = evaluation.random_improvement(nonfinite_penalty=nonfinite_penalty, relative=relative)
+    return own > 0 and rand > -own

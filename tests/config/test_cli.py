@@ -71,7 +71,7 @@ def test_config_show_prints_the_effective_config_with_secrets_masked(
 
 
 def test_invalid_configuration_exits_2_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["config", "show", "--train.inner_steps", "0"]) == 2
+    assert main(["config", "show", "--train.pages", "0"]) == 2
     assert "invalid configuration" in capsys.readouterr().err
 
 

@@ -61,7 +61,7 @@ def test_unknown_environment_variables_are_errors(name: str) -> None:
 
 def test_invalid_values_are_errors_naming_the_key() -> None:
     with pytest.raises(ConfigError, match="inner_steps"):
-        load_config(environ={"GAUNTLET_TRAIN__INNER_STEPS": "0"})
+        load_config(environ={"GAUNTLET_TRAIN__INNER_STEPS": "-1"})
 
 
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:

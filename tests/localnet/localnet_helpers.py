@@ -42,9 +42,9 @@ def small_run() -> RunResults:
     """
     results = RunResults(meta=RunMeta(scenario="mixed", seed=7, model="tiny", windows=2))
     results.add_node("validator0", 0, "validator", stake=1000.0)
-    results.add_node("miner1", 1, "miner", "honest", inner_steps=10)
-    results.add_node("miner2", 2, "miner", "honest", inner_steps=20)
-    results.add_node("miner3", 3, "miner", "honest", inner_steps=40)
+    results.add_node("miner1", 1, "miner", "honest", pages=1)
+    results.add_node("miner2", 2, "miner", "honest", pages=2)
+    results.add_node("miner3", 3, "miner", "honest", pages=4)
     results.add_node("miner4", 4, "miner", "copycat")
     results.add_report(
         report(

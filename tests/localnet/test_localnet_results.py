@@ -157,7 +157,7 @@ def test_summary_line_of_a_small_run() -> None:
 
 def test_summary_of_a_run_without_incentive_says_what_is_unknown() -> None:
     results = RunResults()
-    results.add_node("miner1", 1, "miner", inner_steps=10)
+    results.add_node("miner1", 1, "miner", pages=1)
     results.add_report(report(0, 5.0, 4.5, [peer(1, 1.0)]))
     summary = results.summary()
     assert summary.honest_share is None and summary.rank_correlation is None

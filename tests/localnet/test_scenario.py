@@ -68,7 +68,7 @@ stake = 5000.0
 
 [[miners]]
 count = 2
-inner_steps = 7
+pages = 7
 
 [[miners]]
 behaviour = "copycat"
@@ -81,7 +81,7 @@ name = "solo"
     )
     validators, miners = expand(scenario)
     assert [(v.name, v.stake) for v in validators] == [("validator0", 1000.0), ("lead", 5000.0)]
-    assert [(m.name, m.behaviour, m.inner_steps) for m in miners] == [
+    assert [(m.name, m.behaviour, m.pages) for m in miners] == [
         ("miner0", "honest", 7),
         ("miner1", "honest", 7),
         ("miner2", "copycat", None),
@@ -213,7 +213,7 @@ def test_config_overrides_merge_section_by_section() -> None:
     [
         {"train": {"no_such_knob": 1}},
         {"no_such_section": {"x": 1}},
-        {"train": {"inner_steps": 0}},
+        {"train": {"pages": 0}},
     ],
 )
 def test_bad_config_overrides_raise_scenario_error(overrides: dict) -> None:

@@ -28,7 +28,7 @@ from protocol.signing import keypair_from_uri
 
 WINDOW, NETUID = 12, 1
 CONFIG = ScoringConfig()
-HOTKEYS = {uid: keypair_from_uri(f"//miner/{uid}").ss58_address for uid in range(8)}
+HOTKEYS = {uid: keypair_from_uri(f"//miner/{uid}").ss58_address for uid in range(10)}
 # Our own θ_w at four fingerprint coordinates, and how far each moved in a typical step:
 # the mean step is (0.1 + 0.2 + 0.3 + 0.4) / 4 = 0.25.
 OWN_FP = [0.0, 0.0, 0.0, 0.0]
@@ -107,7 +107,22 @@ def test_pages_other_than_the_assignment_are_wrong_pages() -> None:
     )
     assert outcomes(verdicts) == {0: OK, 1: WRONG_PAGES, 2: WRONG_PAGES}
     assert verdicts[1].reason == "page ids differ from the assignment"
-    assert verdicts[2].reason == "page ids out of order"
+    assert verdicts[2].reason == "page ids are not the stream's first pages, in order"
+
+
+def test_a_prefix_of_the_stream_is_a_valid_declaration_and_a_gap_is_not() -> None:
+    """Compute is data: a miner declares the first n pages of its stream that it trained on."""
+    stream = assigned(1, HOTKEYS[1])
+    verdicts = check(
+        [
+            contribution(0, update(0)),
+            contribution(1, update(1), page_ids=stream[:1]),
+            contribution(2, update(2), page_ids=[assigned(2, HOTKEYS[2])[1]]),  # skips page 0
+            contribution(3, update(3), page_ids=[]),
+        ]
+    )
+    assert outcomes(verdicts) == {0: OK, 1: OK, 2: WRONG_PAGES, 3: WRONG_PAGES}
+    assert verdicts[3].reason == "no pages declared"
 
 
 def test_a_fingerprint_four_typical_steps_off_is_desynced() -> None:
@@ -299,3 +314,16 @@ def test_sketch_delta_samples_every_kth_coordinate_of_a_large_update() -> None:
     s, c, o = (sketch_delta(d, config) for d in (update, copy, other))
     assert float(s @ c / np.linalg.norm(s) / np.linalg.norm(c)) == pytest.approx(1.0)
     assert abs(float(s @ o / np.linalg.norm(s) / np.linalg.norm(o))) < 0.5
+
+
+def test_sybils_with_garbage_fingerprints_cannot_move_the_norm_median() -> None:
+    """Four honest updates (norm 1) and five tiny sybil uploads out of sync: the honest ones
+    are not outliers, because the median is taken only over in-sync contributions."""
+    honest = [contribution(uid, update(uid, 1.0)) for uid in range(4)]
+    sybils = [
+        contribution(uid, update(uid, 0.01), fingerprint=[9.0, -9.0, 9.0, 9.0])
+        for uid in range(4, 9)
+    ]
+    verdicts = check([*honest, *sybils])
+    assert [verdicts[uid].outcome for uid in range(4)] == [OK] * 4
+    assert {verdicts[uid].outcome for uid in range(4, 9)} == {DESYNCED}

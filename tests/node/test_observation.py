@@ -16,7 +16,7 @@ import torch
 from node_helpers import LIMITS, NETUID, Miner, ScriptedChain, make_miner, payload, upload_sealed
 
 from gauntlet.compress.codec import DenseCodec, param_shapes
-from gauntlet.localnet.behaviours import read_current
+from gauntlet.localnet.reading import read_current
 from gauntlet.model import build_model
 from gauntlet.node.checks import Verdict, check_window, delta_norm, sketch_delta
 from gauntlet.node.gather import Contribution, Decoder, judge_window

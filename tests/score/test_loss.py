@@ -34,3 +34,20 @@ def test_evaluation_reports_own_and_random_improvements() -> None:
     e = Evaluation(own_before=3.0, own_after=2.0, random_before=3.0, random_after=2.5)
     assert e.own_improvement() == pytest.approx(1.0)
     assert e.random_improvement(relative=True) == pytest.approx(0.5 / 3.0)
+
+
+@pytest.mark.parametrize(
+    ("evaluation", "passes"),
+    [
+        (Evaluation(4.0, 3.8, 4.0, 3.9), True),  # honest: own pages and random pages improve
+        (Evaluation(4.0, 3.8, 4.0, 4.05), True),  # own gain outweighs a small general cost
+        (Evaluation(4.0, 4.2, 4.0, 4.1), False),  # sign-flipped: its own pages get worse
+        (Evaluation(4.0, 4.0, 4.0, 4.0), False),  # no effect at all (noise, empty)
+        (Evaluation(4.0, 3.9, 4.0, 4.3), False),  # fits its pages by breaking everything else
+        (Evaluation(4.0, math.nan, 4.0, 3.9), False),  # non-finite after
+    ],
+)
+def test_the_member_loss_check(evaluation: Evaluation, passes: bool) -> None:
+    from gauntlet.score.loss import passes_member_check
+
+    assert passes_member_check(evaluation) is passes

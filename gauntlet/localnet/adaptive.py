@@ -1,0 +1,149 @@
+"""Adaptive adversaries: miners that know the scoring code and try to earn more than their
+compute is worth (issue 14; ``scenarios/adaptive.toml``).
+
+Each one is the cheapest attack on one rule, run through the real miner loop like the
+classic adversaries in :mod:`gauntlet.localnet.behaviours` (which registers them). Their
+compute, for the "incentive per unit of compute" comparison, is the pages they actually
+train on per window (0 for those that train nothing useful).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from gauntlet.compress.aggregate import Delta
+from gauntlet.localnet.reading import like, read_update
+from gauntlet.node.behaviour import Honest
+
+if TYPE_CHECKING:
+    from gauntlet.node.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class Sybil(Honest):
+    """One of several hotkeys of one operator that upload tiny updates from a perturbed
+    model (garbage fingerprints), to drag the window's norm median down so honest updates
+    look like outliers. Trains one page; its update is worth nothing."""
+
+    name = "sybil"
+
+    def __init__(self, scale: float = 0.01, seed: int = 0) -> None:
+        self.scale = scale
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
+        return assigned[:1]
+
+    def training_model(self, rt: Runtime, window: int) -> nn.Module:
+        model = copy.deepcopy(rt.model)
+        with torch.no_grad():
+            for p in model.parameters():
+                noise = torch.randn(p.shape, generator=self.generator).to(p.device, p.dtype)
+                p.add_(noise * 0.05)
+        return model
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        return like(delta, lambda t: t * self.scale)
+
+
+class Shrink(Honest):
+    """An honest update scaled down (``factor`` < 1): a smaller step hurts the loss less
+    when the evaluation applies the raw update, so it used to rank first."""
+
+    name = "shrink"
+
+    def __init__(self, factor: float = 0.5) -> None:
+        self.factor = factor
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        return like(delta, lambda t: t * self.factor)
+
+
+class Lazy(Honest):
+    """Declares its whole page budget but trains only the first ``trained`` pages: claims
+    more data than it processed."""
+
+    name = "lazy"
+
+    def __init__(self, trained: int = 1) -> None:
+        self.trained = trained
+
+    def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
+        return assigned[: self.trained]
+
+
+class PartTimer(Honest):
+    """Works honestly one window in ``period`` (when it guesses it is evaluated) and
+    uploads noise with an honest norm in the others, hoping to keep the score it earned."""
+
+    name = "part-timer"
+
+    def __init__(self, period: int = 4, seed: int = 0) -> None:
+        self.period = period
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def working(self, window: int) -> bool:
+        return window % self.period == 0
+
+    def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
+        return assigned if self.working(window) else assigned[:1]
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        if self.working(window):
+            return delta
+
+        def noise(t: torch.Tensor) -> torch.Tensor:
+            n = torch.randn(t.shape, generator=self.generator).to(t.device, t.dtype)
+            return n * (t.norm() / n.norm().clamp_min(1e-12))
+
+        return like(delta, noise)
+
+
+class MixPrevious(Honest):
+    """Trains nothing useful: uploads the mean of the other miners' updates of the previous
+    window (revealed, so readable), rescaled to an honest norm. Sealing stops mixing the
+    current window; this is the best that is left."""
+
+    name = "mix-previous"
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        if window == 0:
+            return delta
+        _, miners = await rt.peers.miners(rt.chain)
+        read = [
+            d
+            for p in miners
+            if p.hotkey != rt.hotkey and (d := await read_update(rt, p, window - 1)) is not None
+        ]
+        if not read:
+            return delta
+        norm = sum(float(t.norm()) ** 2 for t in delta.values()) ** 0.5
+        mixed = {name: torch.stack([d[name] for d in read]).mean(0) for name in delta}
+        mixed_norm = sum(float(t.norm()) ** 2 for t in mixed.values()) ** 0.5
+        return like(mixed, lambda t: t * (norm / max(mixed_norm, 1e-12)))
+
+
+class SignFlip(Honest):
+    """Honest for its first ``honest_windows`` windows (to earn a place in the peer set),
+    then uploads its update with the sign flipped: pushes the model uphill."""
+
+    name = "sign-flip"
+
+    def __init__(self, honest_windows: int = 4) -> None:
+        self.honest_windows = honest_windows
+        self.first: int | None = None
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        self.first = window if self.first is None else self.first
+        if window - self.first < self.honest_windows:
+            return delta
+        return like(delta, lambda t: -t)
+
+
+ADAPTIVE: tuple[type[Honest], ...] = (Sybil, Shrink, Lazy, PartTimer, MixPrevious, SignFlip)

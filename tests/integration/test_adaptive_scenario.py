@@ -1,0 +1,111 @@
+"""The adaptive scenario: miners that know the scoring code against five honest miners with
+1-5 pages of compute per window, two validators, 20 windows (scenarios/adaptive.toml).
+
+The measure of the mechanism: adversaries that do no useful training end under 1% of the
+incentive, no adversary earns more incentive per unit of compute than the median honest
+miner, honest miners are ranked by the data they process, the useless adversaries never
+reach the model after the warm-up, and the model trains. One run serves every test; the
+seed comes from GAUNTLET_ADAPTIVE_SEED (default 0; docs/localnet.md records three).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from pathlib import Path
+
+import pytest
+from integration_helpers import run_localnet
+
+from gauntlet.localnet.results import spearman
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "adaptive.toml"
+SEED = os.environ.get("GAUNTLET_ADAPTIVE_SEED", "0")
+# Pages each adversary actually trains on per window (its compute), from the scenario:
+# a part-timer works one window in four on 3 pages and trains 1 page otherwise.
+COMPUTE = {"sybil": 1.0, "shrink": 3.0, "lazy": 1.0, "part-timer": 1.5, "mix-previous": 1.0,
+           "sign-flip": 3.0}  # fmt: skip
+USELESS = {"sybil", "mix-previous", "sign-flip"}  # nothing they upload helps the model
+WARM_UP = 6  # windows after the first scored one before the records must be clean
+
+
+@pytest.fixture(scope="module")
+def adaptive_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
+    run_dir = tmp_path_factory.mktemp("adaptive")
+    completed = run_localnet(
+        run_dir, stdlib_dataset_dir,
+        "--localnet.scenario", str(SCENARIO), "--model.seed", SEED,
+        timeout=1200,
+    )  # fmt: skip
+    (run,) = run_dir.iterdir()
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    summary = json.loads((run / "summary.json").read_text())
+    return {"summary": summary, "run": run, "stdout": completed.stdout}
+
+
+def _miners(summary: dict) -> dict[int, str]:
+    return {int(u): b for u, b in summary["behaviours"].items() if b != "validator"}
+
+
+def _incentive(summary: dict) -> dict[int, float]:
+    return {int(u): v for u, v in summary["incentive"].items()}
+
+
+def test_adversaries_that_train_nothing_useful_earn_under_one_percent(adaptive_run) -> None:
+    summary = adaptive_run["summary"]
+    incentive = _incentive(summary)
+    for uid, behaviour in _miners(summary).items():
+        if behaviour in USELESS:
+            assert incentive.get(uid, 0.0) < 0.01, (uid, behaviour, incentive)
+
+
+def test_no_adversary_earns_more_per_unit_of_compute_than_the_median_honest_miner(
+    adaptive_run,
+) -> None:
+    summary = adaptive_run["summary"]
+    incentive, budgets = _incentive(summary), summary["budgets"]
+    miners = _miners(summary)
+    honest = [incentive.get(u, 0.0) / budgets[str(u)] for u, b in miners.items() if b == "honest"]
+    median = statistics.median(honest)
+    for uid, behaviour in miners.items():
+        if behaviour != "honest":
+            per_compute = incentive.get(uid, 0.0) / COMPUTE[behaviour]
+            assert per_compute <= median, (uid, behaviour, per_compute, median, incentive)
+
+
+def test_honest_miners_are_ranked_by_the_pages_they_process(adaptive_run) -> None:
+    summary = adaptive_run["summary"]
+    incentive = _incentive(summary)
+    honest = sorted(u for u, b in _miners(summary).items() if b == "honest")
+    pages = [float(summary["budgets"][str(u)]) for u in honest]
+    earned = [incentive.get(u, 0.0) for u in honest]
+    assert (spearman(pages, earned) or 0.0) >= 0.8, (pages, earned)
+
+
+def test_after_the_warm_up_no_useless_adversary_is_aggregated(adaptive_run) -> None:
+    from bittensor import Wallet
+
+    from protocol.envelope import open_envelope
+    from protocol.schemas import AggregationRecord
+
+    run, summary = adaptive_run["run"], adaptive_run["summary"]
+    lead = Wallet(name="validator0", path=str(run / "wallets")).hotkey.ss58_address
+    records = [
+        open_envelope(p.read_bytes(), AggregationRecord, expected_signer=lead)
+        for p in sorted(run.rglob(f"aggregations/*/{lead}.json"))
+    ]
+    assert records
+    useless = {u for u, b in _miners(summary).items() if b in USELESS}
+    first = min(summary["windows"])
+    late = [r for r in records if r.window >= first + WARM_UP]
+    assert late and all(not ({c.uid for c in r.contributions} & useless) for r in late), [
+        (r.window, [c.uid for c in r.contributions]) for r in late
+    ]
+
+
+def test_the_model_trains(adaptive_run) -> None:
+    summary = adaptive_run["summary"]
+    assert summary["validation_loss_last"] < summary["validation_loss_first"]

@@ -1,0 +1,45 @@
+"""The adaptive adversaries deviate exactly where they say they do."""
+
+from __future__ import annotations
+
+import asyncio
+
+import torch
+
+from gauntlet.localnet.adaptive import Lazy, PartTimer, Shrink, SignFlip, Sybil
+from gauntlet.localnet.behaviours import BEHAVIOURS
+
+
+def _delta(value: float = 1.0) -> dict[str, torch.Tensor]:
+    return {"w": torch.full((4, 4), value), "b": torch.full((4,), value)}
+
+
+def test_every_adaptive_behaviour_is_registered() -> None:
+    for cls in (Sybil, Shrink, Lazy, PartTimer, SignFlip):
+        assert BEHAVIOURS[cls.name] is cls
+
+
+def test_lazy_trains_fewer_pages_than_it_declares() -> None:
+    assert Lazy(trained=1).training_pages(None, 3, [5, 6, 7, 8, 9]) == [5]  # type: ignore[arg-type]
+
+
+def test_shrink_scales_the_update() -> None:
+    out = asyncio.run(Shrink(factor=0.5).update(None, 3, _delta()))  # type: ignore[arg-type]
+    assert float(out["w"][0, 0]) == 0.5
+
+
+def test_sign_flip_is_honest_first_then_flips() -> None:
+    flip = SignFlip(honest_windows=2)
+    signs = [float(asyncio.run(flip.update(None, w, _delta()))["b"][0]) for w in range(10, 14)]  # type: ignore[arg-type]
+    assert signs == [1.0, 1.0, -1.0, -1.0]
+
+
+def test_a_part_timer_uploads_noise_of_an_honest_norm_when_not_working() -> None:
+    timer = PartTimer(period=4)
+    delta = _delta(0.25)
+    worked = asyncio.run(timer.update(None, 8, delta))  # type: ignore[arg-type]
+    idle = asyncio.run(timer.update(None, 9, delta))  # type: ignore[arg-type]
+    assert worked is delta
+    assert not torch.equal(idle["w"], delta["w"])
+    torch.testing.assert_close(idle["w"].norm(), delta["w"].norm())
+    assert timer.training_pages(None, 9, [1, 2, 3]) == [1]  # type: ignore[arg-type]
