@@ -79,6 +79,8 @@ def _observe(peer: PeerState, seen: PeerWindow, window: int, config: ScoringConf
         peer = replace(peer, starvation=0, evaluations=peer.evaluations + 1, last_evaluated=window)
     elif alive:
         peer = replace(peer, starvation=peer.starvation + 1)
+        if seen.outcome == OK:  # a score not re-measured fades: no coasting on a stale one
+            peer = replace(peer, score=peer.score * config.unmeasured_decay)
     if seen.outcome in _NOT_UNIQUE:
         peer = replace(
             peer, uniqueness=update_uniqueness(peer.uniqueness, -1.0, config.uniqueness_ema)
@@ -100,7 +102,8 @@ def advance_window(
        missing decays the score by ``inactivity_decay`` and after
        ``reset_after_inactive`` consecutive missing windows resets the peer
        (or forgets it, when it was not observed at all).
-    3. Faulty outcomes multiply the score by ``config.penalty(outcome)``;
+    3. A live ``ok`` peer that was not evaluated: score times ``unmeasured_decay``.
+       Faulty outcomes multiply the score by ``config.penalty(outcome)``;
        copy/replay/wrong_pages also push -1 into the uniqueness average.
     4. Evaluated ``ok`` peers: own-vs-random indicator into the uniqueness
        average; one Plackett-Luce match scored by random-page improvement;

@@ -155,10 +155,16 @@ def test_a_new_hotkey_on_a_uid_starts_fresh() -> None:
     assert after.peers[1].rating == Rating() and after.peers[1].score == 0.0
 
 
-def test_live_unevaluated_peer_keeps_its_score_and_starves() -> None:
+def test_a_live_unevaluated_score_fades_until_it_is_measured_again() -> None:
+    """A miner that works only when it expects evaluation cannot coast on a stale score."""
     state = ValidatorScores(peers={1: _strong()})
-    after = advance_window(state, 1, {1: PeerWindow("hk1")}, CFG)
-    assert after.peers[1].score == 8.0 and after.peers[1].starvation == 1
+    for window in range(1, 4):
+        state = advance_window(state, window, {1: PeerWindow("hk1")}, CFG)
+    assert state.peers[1].score == pytest.approx(8.0 * 0.9**3)  # default unmeasured_decay
+    assert state.peers[1].starvation == 3
+    kept = CFG.model_copy(update={"unmeasured_decay": 1.0})
+    after = advance_window(ValidatorScores(peers={1: _strong()}), 1, {1: PeerWindow("hk1")}, kept)
+    assert after.peers[1].score == 8.0
 
 
 def test_new_sketches_join_the_bounded_history() -> None:
