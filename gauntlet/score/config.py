@@ -88,11 +88,11 @@ class ScoringConfig(BaseModel):
     """(>0) scale of the graded indicator, same units as the improvements."""
     uniqueness_ema: float = 0.2
     """(0,1] weight of the newest window in the uniqueness (indicator) moving average."""
-    uniqueness_prior: float | None = 0.3
-    """[-1,1] uniqueness of a fresh peer (benefit of the doubt: in the first windows own and
-    random pages improve alike, so one unlucky draw must not zero an honest newcomer: that
-    needs prior > ema / (1 - ema), 0.25 at the default ema); None seeds the average with the
-    first indicator instead."""
+    uniqueness_prior: float | None = 0.0
+    """[-1,1] uniqueness of a fresh or reset peer. 0: no benefit of the doubt, so a new hotkey
+    earns nothing until its own indicators lift the average above 0 (one good window does; after
+    an unlucky first -1 it takes two); a higher prior lets a bad peer wash its record by
+    re-registering. None seeds the average with the first indicator instead."""
     copy_threshold: float = 0.95
     """[-1,1] cosine at or above which two same-window contributions are near-duplicates."""
     replay_threshold: float = 0.95
@@ -138,7 +138,13 @@ class ScoringConfig(BaseModel):
     evaluation while coasting. 0.9 halves it in 6.6 windows, about the mean evaluation gap at
     64 miners and budget 8; every live peer fades alike, so shares stay fair in expectation."""
     reset_after_inactive: int = 25
-    """(>=1) consecutive missing windows after which a uid's state is reset to fresh."""
+    """(>=1) consecutive missing windows after which a uid restarts: score 0 and no evaluations,
+    every other value the worse of its own and a fresh peer's."""
+    peer_set_min_evaluations: int = 3
+    """(>=0) evaluated windows a miner needs before it may join a peer set: one evaluation is
+    one noisy match (a lucky start put a sign-flipper in a set, issue 14); three give three
+    indicators and matches, and the first sets cannot go to whoever uploads first. Costs a
+    newcomer about 3 x miners / eval_budget windows."""
     weight_power: float = 2.0
     """(>0) power normalisation: w_i = s_i^p / sum_j s_j^p."""
 
@@ -173,6 +179,7 @@ class ScoringConfig(BaseModel):
         for name in ("inactivity_decay", "unmeasured_decay"):
             _check(0 <= getattr(self, name) <= 1, f"{name} must be in [0, 1]")
         _check(self.reset_after_inactive >= 1, "reset_after_inactive must be >= 1")
+        _check(self.peer_set_min_evaluations >= 0, "peer_set_min_evaluations must be >= 0")
         return self
 
     def penalty(self, outcome: str) -> float:
