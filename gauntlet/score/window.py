@@ -27,7 +27,7 @@ from gauntlet.score.config import (
 from gauntlet.score.indicator import own_vs_random_indicator, update_uniqueness
 from gauntlet.score.loss import Evaluation
 from gauntlet.score.ratings import Rating, update_ratings
-from gauntlet.score.replay import SketchEntry, remember
+from gauntlet.score.replay import SketchEntry, recent
 from gauntlet.score.state import PeerState, ValidatorScores, entry_rating
 from gauntlet.score.sync import update_liveness
 from gauntlet.score.weights import final_score
@@ -113,7 +113,8 @@ def advance_window(
     4. Evaluated ``ok`` peers: own-vs-random indicator into the uniqueness
        average; one Plackett-Luce match scored by random-page improvement;
        then ``score = final_score(ordinal, uniqueness, sync)``.
-    5. ``new_sketches`` join the bounded replay history.
+    5. ``new_sketches`` join the replay history, which keeps the last
+       ``replay_history_windows`` windows.
     """
     if window <= state.last_window:
         raise ValueError(f"window {window} already processed (last {state.last_window})")
@@ -131,7 +132,7 @@ def advance_window(
         if uid in observations or peer.inactive_windows > 0:
             peers[uid] = peer  # forget unobserved uids once their reset comes
     peers = _play_match(peers, observations, config)
-    sketches = remember(state.sketches, new_sketches, config.sketch_history)
+    sketches = recent(state.sketches, new_sketches, window, config.replay_history_windows)
     return ValidatorScores(peers=peers, sketches=tuple(sketches), last_window=window)
 
 

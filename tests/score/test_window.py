@@ -229,11 +229,13 @@ def test_a_live_unevaluated_score_fades_until_it_is_measured_again() -> None:
     assert after.peers[1].score == 8.0
 
 
-def test_new_sketches_join_the_bounded_history() -> None:
-    cfg = ScoringConfig(sketch_history=2)
-    entries = [SketchEntry(w, 1, (float(w),)) for w in range(3)]
-    state = advance_window(ValidatorScores(), 0, {}, cfg, new_sketches=entries)
-    assert state.sketches == tuple(entries[1:])
+def test_new_sketches_join_a_history_of_the_last_windows() -> None:
+    cfg = ScoringConfig(replay_history_windows=2)
+    old = tuple(SketchEntry(w, uid, (float(w),)) for w in range(3) for uid in range(50))
+    new = [SketchEntry(3, uid, (3.0,)) for uid in range(50)]
+    state = advance_window(ValidatorScores(sketches=old, last_window=2), 3, {}, cfg, new)
+    assert {e.window for e in state.sketches} == {2, 3}  # the last two windows stay whole
+    assert len(state.sketches) == 100  # however many entries each has
 
 
 def test_defaults_zero_a_miner_no_better_on_its_own_pages_but_pay_a_clear_gap() -> None:
