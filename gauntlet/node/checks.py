@@ -2,9 +2,10 @@
 
 Fast filter verdicts (missing, late, invalid, unreadable) come from gathering;
 here the valid contributions are checked further: pages must be the assigned
-ones, the model fingerprint must be in sync, and the update must be neither a
-copy of another miner's this window nor a replay of anything seen before
-(including the previous aggregate). The maths is in :mod:`gauntlet.score`.
+ones, the model fingerprint must be in sync, the norm no outlier, and the update
+must not be mostly explained by known updates: a combination of contributions of this
+window observed before it (a copy) or of recent windows' contributions and aggregates
+(a replay). The maths is in :mod:`gauntlet.score`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import torch
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.node.gather import Contribution
-from gauntlet.score.config import COPY, DESYNCED, OK, OUTLIER, REPLAY, WRONG_PAGES, ScoringConfig
-from gauntlet.score.copies import copiers, near_duplicate_pairs
+from gauntlet.score.config import DESYNCED, OK, OUTLIER, WRONG_PAGES, ScoringConfig
+from gauntlet.score.copies import find_copies
 from gauntlet.score.norms import norm_outliers
 from gauntlet.score.pages import check_declared_pages
-from gauntlet.score.replay import SketchEntry, find_replay, sketch_at
+from gauntlet.score.replay import SketchEntry, sketch_at
 from gauntlet.score.sync import estimate_steps_behind, sync_score
 from gauntlet.train.fingerprint import coordinates
 
@@ -89,7 +90,8 @@ def check_window(
     config: ScoringConfig,
 ) -> dict[int, Verdict]:
     """Each miner's outcome for ``window``; ``sketches`` and ``norms`` hold one per valid
-    contribution. Order: pages, sync, norm outlier, replay, then copies among the rest.
+    contribution. Order: pages, sync, norm outlier, then copies and replays among the rest
+    (:func:`gauntlet.score.copies.find_copies`).
 
     The window's norm statistics are taken only over contributions that passed the page
     and sync checks: sybil uploads with garbage fingerprints or pages cannot move the
@@ -121,25 +123,16 @@ def check_window(
             reason = f"update norm {outliers[c.uid]:.1f}x the window's median"
             verdicts[c.uid] = Verdict(c.uid, c.hotkey, OUTLIER, sync, reason)
             continue
-        replay = find_replay(sketches[c.uid], history, window, config.replay_threshold)
-        if replay is not None:
-            source = "the aggregate" if replay.entry.uid < 0 else f"uid {replay.entry.uid}"
-            reason = (
-                f"matches {source} of window {replay.entry.window} (cosine {replay.similarity:.3f})"
-            )
-            verdicts[c.uid] = Verdict(c.uid, c.hotkey, REPLAY, sync, reason)
-            continue
         verdicts[c.uid] = Verdict(c.uid, c.hotkey, OK, sync)
-    candidates = {uid: sketches[uid] for uid in passed_uids(verdicts)}
-    pairs = near_duplicate_pairs(candidates, config.copy_threshold)
-    times = {c.uid: float(c.observed_block) for c in contributions}
-    for uid in copiers(pairs, times):
-        partners = [
-            (p.first if p.second == uid else p.second) for p in pairs if uid in (p.first, p.second)
-        ]
-        original = min(partners, key=lambda other: (times[other], other))  # first observed
+    found = find_copies(
+        {uid: sketches[uid] for uid in passed_uids(verdicts)},
+        {c.uid: float(c.observed_block) for c in contributions},
+        history,
+        window,
+        threshold=config.explained_threshold,
+        max_sources=config.explain_max_sources,
+    )
+    for uid, finding in found.items():
         v = verdicts[uid]
-        verdicts[uid] = Verdict(
-            uid, v.hotkey, COPY, v.sync, f"near-duplicate of uid {original}, observed later"
-        )
+        verdicts[uid] = Verdict(uid, v.hotkey, finding.outcome, v.sync, finding.reason(window))
     return dict(sorted(verdicts.items()))

@@ -45,11 +45,19 @@ def choose_peers(
     size: int,
     passed: Collection[int],
     min_score_ratio: float = 0.0,
+    *,
+    min_evaluations: int = 0,
 ) -> list[PeerEntry]:
     """The ``size`` highest-scoring peers among ``passed`` (the uids whose contribution passed
-    every check in the window just scored) with a score > 0 and at least ``min_score_ratio``
-    times the best such score, in uid order; ties go to the lower uid."""
-    eligible = [uid for uid in passed if uid in peers and peers[uid].score > 0]
+    every check in the window just scored) with a score > 0, at least ``min_evaluations``
+    evaluated windows (``scoring.peer_set_min_evaluations``: a warm-up, so the first sets do
+    not go to whoever uploads first) and at least ``min_score_ratio`` times the best such
+    score, in uid order; ties go to the lower uid."""
+    eligible = [
+        uid
+        for uid in passed
+        if uid in peers and peers[uid].score > 0 and peers[uid].evaluations >= min_evaluations
+    ]
     best = max((peers[uid].score for uid in eligible), default=0.0)
     kept = [uid for uid in eligible if peers[uid].score >= min_score_ratio * best]
     ranked = sorted(kept, key=lambda u: (-peers[u].score, u))
@@ -78,7 +86,13 @@ async def publish_peer_set(
     """Lead only: publish the set taking effect ``peer_set_lag`` windows after ``window``;
     ``passed`` holds the uids whose contribution passed every check in ``window``."""
     cfg = rt.config.validator
-    chosen = choose_peers(peers, cfg.peer_set_size, passed, cfg.peer_set_min_score_ratio)
+    chosen = choose_peers(
+        peers,
+        cfg.peer_set_size,
+        passed,
+        cfg.peer_set_min_score_ratio,
+        min_evaluations=rt.config.scoring.peer_set_min_evaluations,
+    )
     if not chosen:
         return  # nobody has earned a place yet: nodes keep aggregating everyone
     peer_set = PeerSet(

@@ -134,7 +134,7 @@ class Validator:
             cfg.eval_min_count,
             window_seed(self.secret, window),
             bins=cfg.rating_bins,
-            starvation_limit=cfg.starvation_limit,
+            starvation_power=cfg.starvation_power,
         )
 
     def measure(

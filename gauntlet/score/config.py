@@ -67,9 +67,14 @@ class ScoringConfig(BaseModel):
     eval_min_count: int = 2
     """(>=0) evaluate at least this many when that many are live (2 makes a rating match)."""
     rating_bins: int = 4
-    """(>=1) rating-sorted bins; each window draws its peers mostly from one bin."""
-    starvation_limit: int = 5
-    """(>=1) windows without evaluation after which a live peer is evaluated first."""
+    """(>=1) rating-sorted bins; the window's drawn bin weighs as much as the others together,
+    so a match mostly compares peers of similar strength (1: no preference)."""
+    starvation_power: float = 1.5
+    """(>=0) a live peer's selection weight is (1 + windows since its evaluation) ** this: the
+    chance grows with waiting, no turn is ever fixed. Simulated at 64 peers, budget 8 (mean gap
+    8): 1.5 keeps the longest gap near 23 windows (under 3x the mean; 0 -> 58, 1 -> 26, 2 -> 19)
+    while a miner working only in the half of the windows where evaluation is likelier is still
+    caught idle in about 1 evaluation in 5 (1: 1 in 4, 2: 1 in 7). docs/scoring.md."""
 
     # --- uniqueness (requirement 3) ---
     indicator_margin: float = 0.01
@@ -83,15 +88,21 @@ class ScoringConfig(BaseModel):
     """(>0) scale of the graded indicator, same units as the improvements."""
     uniqueness_ema: float = 0.2
     """(0,1] weight of the newest window in the uniqueness (indicator) moving average."""
-    uniqueness_prior: float | None = 0.3
-    """[-1,1] uniqueness of a fresh peer (benefit of the doubt: in the first windows own and
-    random pages improve alike, so one unlucky draw must not zero an honest newcomer: that
-    needs prior > ema / (1 - ema), 0.25 at the default ema); None seeds the average with the
-    first indicator instead."""
-    copy_threshold: float = 0.95
-    """[-1,1] cosine at or above which two same-window contributions are near-duplicates."""
-    replay_threshold: float = 0.95
-    """[-1,1] sketch cosine at or above which a contribution replays an earlier one."""
+    uniqueness_prior: float | None = 0.0
+    """[-1,1] uniqueness of a fresh or reset peer. 0: no benefit of the doubt, so a new hotkey
+    earns nothing until its own indicators lift the average above 0 (one good window does; after
+    an unlucky first -1 it takes two); a higher prior lets a bad peer wash its record by
+    re-registering. None seeds the average with the first indicator instead."""
+    explained_threshold: float = 0.9
+    """(0,1] fraction R² of a contribution's sketch that a combination of known updates must
+    explain for it to be a copy (sources include this window's, observed earlier) or a replay
+    (earlier windows only). One source: |cosine| >= 0.949 (the old pairwise 0.95). Honest-like
+    sketches (history of 64 miners x 16 windows, 8 sources) reach at most R² 0.35 / 0.57 /
+    0.80 / 0.86 at pairwise cosine 0 / 0.3 / 0.7 / 0.8: 0 of 2,560 flagged. docs/scoring.md."""
+    explain_max_sources: int = 8
+    """(>=1) most known updates one explanation may combine. Chance alone explains about
+    k x 2 ln(n) / sketch_dim of a new update (0.33 at k = 8, n = 4096, d = 256), so k must stay
+    well under sketch_dim / 10; a mix of more sources is left to the own-vs-random indicator."""
     norm_ratio_limit: float = 8.0
     """(>1) an update whose L2 norm exceeds this multiple of the window's median norm (over at
     least 3 valid contributions) is an outlier: scaled up to dominate, penalised, not evaluated."""
@@ -102,8 +113,12 @@ class ScoringConfig(BaseModel):
     k chosen to give about this many); 0 = all. Hashing every coordinate of a 1B-parameter
     update costs seconds per contribution; a sample of M adds about 1/sqrt(M) of error to a
     cosine, far below the sketch's own (about 1/sqrt(sketch_dim))."""
-    sketch_history: int = 1024
-    """(>=0) sketches kept for replay detection, oldest dropped first (~5 KB of JSON each)."""
+    replay_history_windows: int = 16
+    """(>=0) windows of sketches kept for replay detection (every contribution and aggregate).
+    A replay must still lower today's loss and pass the own-vs-random indicator, which a step
+    made for a model 16 outer steps older, on other pages, fails within a few evaluations;
+    the exact check covers the windows where it could still pass. Cost: (miners + 1) x 16
+    sketches of ~5 KB of JSON, 5 MB at 64 miners, 21 MB at 256."""
     sketch_seed: str = "gauntlet/sketch/v1"
     """Public seed (UTF-8) of the count-sketch hash; changing it invalidates the history."""
 
@@ -127,8 +142,19 @@ class ScoringConfig(BaseModel):
     """Outcome -> multiplier in [0,1] applied to the stored final score on a faulty window."""
     inactivity_decay: float = 0.5
     """[0,1] multiplier applied to the stored final score for each missing window."""
+    unmeasured_decay: float = 0.9
+    """[0,1] multiplier applied to the stored final score of a live ok peer that was not
+    evaluated this window: a score fades unless re-measured, so a miner cannot earn on one good
+    evaluation while coasting. 0.9 halves it in 6.6 windows, about the mean evaluation gap at
+    64 miners and budget 8; every live peer fades alike, so shares stay fair in expectation."""
     reset_after_inactive: int = 25
-    """(>=1) consecutive missing windows after which a uid's state is reset to fresh."""
+    """(>=1) consecutive missing windows after which a uid restarts: score 0 and no evaluations,
+    every other value the worse of its own and a fresh peer's."""
+    peer_set_min_evaluations: int = 3
+    """(>=0) evaluated windows a miner needs before it may join a peer set: one evaluation is
+    one noisy match (a lucky start put a sign-flipper in a set, issue 14); three give three
+    indicators and matches, and the first sets cannot go to whoever uploads first. Costs a
+    newcomer about 3 x miners / eval_budget windows."""
     weight_power: float = 2.0
     """(>0) power normalisation: w_i = s_i^p / sum_j s_j^p."""
 
@@ -142,16 +168,16 @@ class ScoringConfig(BaseModel):
         _check(self.eval_budget >= 1, "eval_budget must be >= 1")
         _check(self.eval_min_count >= 0, "eval_min_count must be >= 0")
         _check(self.rating_bins >= 1, "rating_bins must be >= 1")
-        _check(self.starvation_limit >= 1, "starvation_limit must be >= 1")
+        _check(self.starvation_power >= 0, "starvation_power must be >= 0")
         _check(self.indicator_margin >= 0, "indicator_margin must be >= 0")
         _check(self.indicator_scale > 0, "indicator_scale must be > 0")
         prior = self.uniqueness_prior
         _check(prior is None or -1 <= prior <= 1, "uniqueness_prior must be in [-1, 1]")
-        for name in ("copy_threshold", "replay_threshold"):
-            _check(-1 <= getattr(self, name) <= 1, f"{name} must be in [-1, 1]")
+        _check(0 < self.explained_threshold <= 1, "explained_threshold must be in (0, 1]")
+        _check(self.explain_max_sources >= 1, "explain_max_sources must be >= 1")
         _check(self.norm_ratio_limit > 1, "norm_ratio_limit must be > 1")
         _check(self.sketch_dim >= 8, "sketch_dim must be >= 8")
-        _check(self.sketch_history >= 0, "sketch_history must be >= 0")
+        _check(self.replay_history_windows >= 0, "replay_history_windows must be >= 0")
         _check(self.sketch_coordinates >= 0, "sketch_coordinates must be >= 0")
         _check(math.isfinite(self.rating_mu), "rating_mu must be finite")
         for name in ("rating_sigma", "rating_beta", "rating_tau", "weight_power"):
@@ -160,8 +186,10 @@ class ScoringConfig(BaseModel):
         for outcome, factor in self.penalties.items():
             _check(outcome in OUTCOMES and outcome not in (OK, MISSING), f"penalty for {outcome}")
             _check(0 <= factor <= 1, f"penalty for {outcome} must be in [0, 1]")
-        _check(0 <= self.inactivity_decay <= 1, "inactivity_decay must be in [0, 1]")
+        for name in ("inactivity_decay", "unmeasured_decay"):
+            _check(0 <= getattr(self, name) <= 1, f"{name} must be in [0, 1]")
         _check(self.reset_after_inactive >= 1, "reset_after_inactive must be >= 1")
+        _check(self.peer_set_min_evaluations >= 0, "peer_set_min_evaluations must be >= 0")
         return self
 
     def penalty(self, outcome: str) -> float:

@@ -1,10 +1,11 @@
-"""Replay detection: a contribution (near-)equal to an earlier one, or to an earlier aggregate.
+"""Count-sketches of updates and the history of recent windows' sketches.
 
-Whole pseudo-gradients are too big to keep, so the validator keeps a bounded
-history of compact *sketches*: a public count-sketch (each coordinate hashed to
+Whole pseudo-gradients are too big to keep, so the validator keeps the compact
+*sketches* of the last ``replay_history_windows`` windows' contributions and aggregates,
+against which :mod:`gauntlet.score.copies` finds replays: a public count-sketch (each coordinate hashed to
 one of ``dim`` buckets with a ±1 sign). Inner products, hence cosines, are
 preserved in expectation; two unrelated vectors have sketch cosine ~N(0, 1/dim),
-while a re-upload has sketch cosine ~1. The hash is a fixed function of the
+while a re-upload has sketch cosine ~1, and a sketch of a sum is the sum of sketches. The hash is a fixed function of the
 coordinate index and a public seed (splitmix64), so sketches are stable across
 numpy versions and restarts.
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from gauntlet.score.copies import as_vector, unit
+from gauntlet.score.vectors import as_vector
 
 AGGREGATE_UID = -1
 """The ``uid`` under which the sketch of a window's aggregate is remembered."""
@@ -93,43 +94,9 @@ class SketchEntry:
         return cls(window=window, uid=uid, values=tuple(float(v) for v in as_vector(values)))
 
 
-@dataclass(frozen=True)
-class ReplayMatch:
-    """The earlier entry a contribution replays, and their sketch cosine in [-1, 1]."""
-
-    entry: SketchEntry
-    similarity: float
-
-
-def find_replay(
-    candidate: Any, history: Sequence[SketchEntry], window: int, threshold: float
-) -> ReplayMatch | None:
-    """The most similar entry from a window before ``window`` with cosine >= ``threshold``.
-
-    ``candidate``: the sketch of a contribution for ``window``. Entries of the
-    same or later windows are ignored (same-window duplicates are copies, see
-    :mod:`gauntlet.score.copies`). Ties go to the earliest entry in ``history``.
-    A zero or non-finite candidate never matches.
-    """
-    c = unit(candidate)
-    if c is None:
-        return None
-    best: ReplayMatch | None = None
-    for entry in history:
-        if entry.window >= window or len(entry.values) != c.size:
-            continue
-        e = unit(entry.values)
-        if e is None:
-            continue
-        sim = max(-1.0, min(1.0, float(np.dot(c, e))))
-        if sim >= threshold and (best is None or sim > best.similarity):
-            best = ReplayMatch(entry, sim)
-    return best
-
-
-def remember(
-    history: Sequence[SketchEntry], new: Iterable[SketchEntry], max_entries: int
+def recent(
+    history: Sequence[SketchEntry], new: Iterable[SketchEntry], window: int, windows: int
 ) -> list[SketchEntry]:
-    """``history + new``, keeping only the newest ``max_entries`` (a new list; inputs untouched)."""
-    merged = [*history, *new]
-    return merged[max(0, len(merged) - max_entries) :] if max_entries > 0 else []
+    """``history + new`` without the entries older than the last ``windows`` windows up to
+    ``window`` (those of ``window - windows + 1`` .. ``window`` stay); a new list."""
+    return [e for e in [*history, *new] if e.window > window - windows]

@@ -1,16 +1,18 @@
-"""Which live peers the validator evaluates this window: regular, yet unpredictable.
+"""Which live peers the validator evaluates this window: fair, fresh and unpredictable.
 
 Evaluation (loss before/after per contribution) is the expensive step, so only
-``budget`` peers are evaluated per window. Two mechanisms make that fair:
+``budget`` peers are evaluated per window. They are a weighted random sample
+without replacement (Efraimidis-Spirakis keys) from the validator's secret seed:
 
-* a starvation counter per peer (windows since its last evaluation): peers at
-  or above ``starvation_limit`` are taken first, oldest first, so every live
-  peer is evaluated within about ``starvation_limit + n / budget`` windows;
-* the remaining slots come from rating bins: peers sorted by rating ordinal are
-  split into ``bins`` contiguous bins, the window draws one bin (probability
-  proportional to its size) and fills from it, then from its nearest bins, so
-  each match compares peers of similar strength. Inside a bin, peers are drawn
-  without replacement with weight ``1 + starvation``.
+* starvation (windows since a peer's last evaluation) raises its weight,
+  ``(1 + starvation) ** starvation_power``, so every live peer is evaluated within a
+  few mean gaps (``n / budget`` windows) with overwhelming probability; but it never
+  fixes a turn: every candidate has a chance each window and, unless the budget covers
+  them all, none is certain, so a miner cannot tell when to work;
+* rating bins keep matches informative: peers sorted by rating ordinal are split into
+  ``bins`` contiguous bins, the window draws one (probability proportional to its size)
+  and its peers weigh ``bins`` times more, so about half the window's peers come from
+  one strength level while, in expectation over windows, no bin is favoured.
 
 All draws come from BLAKE2b of the validator's secret per-window ``seed`` and
 the uid, so a miner cannot predict them and the same seed gives the same answer.
@@ -53,7 +55,7 @@ def select_peers(
     seed: bytes,
     *,
     bins: int = 4,
-    starvation_limit: int = 5,
+    starvation_power: float = 1.5,
 ) -> list[int]:
     """The uids to evaluate this window, sorted ascending; deterministic given ``seed``.
 
@@ -61,36 +63,28 @@ def select_peers(
     rating ordinal (missing uids rank lowest). ``starvation``: uid -> windows
     since last evaluated (missing: 0). Picks ``min(len(candidates),
     max(budget, min_count))`` uids: ``min_count`` (e.g. 2, so a rating match
-    can happen) overrides a smaller ``budget``.
+    can happen) overrides a smaller ``budget``. Each candidate weighs
+    ``(1 + starvation) ** starvation_power``, times the number of bins when it is in
+    the window's bin; the uids are a weighted sample without replacement, so every
+    candidate has a chance and, unless all are taken, none is certain.
     """
     pool = sorted(set(candidates))
     k = min(len(pool), max(budget, min_count))
     if k <= 0:
         return []
-    hungry = [uid for uid in pool if starvation.get(uid, 0) >= starvation_limit]
-    hungry.sort(key=lambda uid: (-starvation.get(uid, 0), _uniform(seed, b"starved", uid)))
-    chosen = hungry[:k]
-    taken = set(chosen)
-    rest = [uid for uid in pool if uid not in taken]
-    if len(chosen) < k:
-        rest.sort(key=lambda uid: (ratings.get(uid, -math.inf), uid))
-        groups = _bins(rest, max(1, bins))
-        # Drawing a uniformly random peer's bin = drawing a bin proportional to its size.
-        pick = min(int(_uniform(seed, b"bin", 0) * len(rest)), len(rest) - 1)
-        start = next(b for b, group in enumerate(groups) if rest[pick] in group)
-        order = sorted(range(len(groups)), key=lambda b: (abs(b - start), b))
-        for b in order:
-            # Efraimidis-Spirakis: weighted sampling without replacement via u^(1/w).
-            ranked = sorted(
-                groups[b],
-                key=lambda uid: (
-                    -(_uniform(seed, b"peer", uid) ** (1.0 / (1 + starvation.get(uid, 0))))
-                ),
-            )
-            chosen.extend(ranked[: k - len(chosen)])
-            if len(chosen) == k:
-                break
-    return sorted(chosen)
+    ordered = sorted(pool, key=lambda uid: (ratings.get(uid, -math.inf), uid))
+    groups = _bins(ordered, max(1, bins))
+    # Drawing a uniformly random peer's bin = drawing a bin proportional to its size.
+    pick = ordered[min(int(_uniform(seed, b"bin", 0) * len(ordered)), len(ordered) - 1)]
+    favoured = next(set(group) for group in groups if pick in group)
+
+    def weight(uid: int) -> float:
+        w = (1.0 + max(0, starvation.get(uid, 0))) ** starvation_power
+        return w * len(groups) if uid in favoured else w
+
+    # Efraimidis-Spirakis: the k largest u^(1/w), i.e. the k smallest -ln(u)/w.
+    ranked = sorted(pool, key=lambda uid: -math.log(_uniform(seed, b"peer", uid)) / weight(uid))
+    return sorted(ranked[:k])
 
 
 def update_starvation(

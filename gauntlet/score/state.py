@@ -8,6 +8,7 @@ no NaN or infinity is ever stored.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -47,12 +48,29 @@ class PeerState:
     last_evaluated: int = -1
 
     @classmethod
-    def fresh(cls, hotkey: str, config: ScoringConfig) -> PeerState:
-        """A new peer: default rating and uniqueness prior from the config, score 0."""
+    def fresh(cls, hotkey: str, config: ScoringConfig, rating: Rating | None = None) -> PeerState:
+        """A new peer: ``rating`` (default: the config's fresh rating; the network passes
+        :func:`entry_rating`), the config's uniqueness prior, score 0."""
         return cls(
             hotkey=hotkey,
-            rating=Rating(config.rating_mu, config.rating_sigma),
+            rating=Rating(config.rating_mu, config.rating_sigma) if rating is None else rating,
             uniqueness=config.uniqueness_prior,
+        )
+
+    def restarted(self, config: ScoringConfig, rating: Rating | None = None) -> PeerState:
+        """This peer after ``reset_after_inactive`` missing windows: fresh counters (score 0,
+        no evaluations, so it warms up again), but of each remembered value the worse of its
+        own and a fresh peer's: staying away never washes a record clean."""
+        fresh = PeerState.fresh(self.hotkey, config, rating)
+        z = config.ordinal_z
+        worse = min(self.rating, fresh.rating, key=lambda r: r.ordinal(z))  # tie: its own
+        return replace(
+            fresh,
+            rating=worse,
+            uniqueness=_worse(self.uniqueness, fresh.uniqueness),
+            sync=self.sync,  # a fresh None would let the next window seed it
+            liveness=self.liveness,
+            last_evaluated=self.last_evaluated,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +101,30 @@ class PeerState:
             inactive_windows=int(data["inactive_windows"]),
             last_evaluated=int(data["last_evaluated"]),
         )
+
+
+def _worse(own: float | None, fresh: float | None) -> float | None:
+    """The lower of two averages; None (no value yet: the next one seeds it) is not lower."""
+    if own is None or fresh is None:
+        return fresh if own is None else own
+    return min(own, fresh)
+
+
+def entry_rating(peers: Mapping[int, PeerState], config: ScoringConfig) -> Rating:
+    """The rating a newcomer (or a reset peer) starts from: the config's fresh rating, its mean
+    lowered so that its ordinal is no higher than that of the poorest peer still earning a
+    score (score > 0). A new hotkey thus starts below every earner and must win its way up;
+    at a network's start (no earners) everyone starts at the fresh rating."""
+    z, sigma = config.ordinal_z, config.rating_sigma
+    fresh = Rating(config.rating_mu, sigma)
+    earning = [p.rating.ordinal(z) for p in peers.values() if p.score > 0]
+    floor = min(earning, default=fresh.ordinal(z))
+    if floor >= fresh.ordinal(z):
+        return fresh
+    mu = floor + z * sigma
+    while mu - z * sigma > floor:  # rounding must not lift it above the floor
+        mu = math.nextafter(mu, -math.inf)
+    return Rating(mu, sigma)
 
 
 @dataclass(frozen=True)

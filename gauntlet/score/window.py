@@ -26,9 +26,9 @@ from gauntlet.score.config import (
 )
 from gauntlet.score.indicator import own_vs_random_indicator, update_uniqueness
 from gauntlet.score.loss import Evaluation
-from gauntlet.score.ratings import update_ratings
-from gauntlet.score.replay import SketchEntry, remember
-from gauntlet.score.state import PeerState, ValidatorScores
+from gauntlet.score.ratings import Rating, update_ratings
+from gauntlet.score.replay import SketchEntry, recent
+from gauntlet.score.state import PeerState, ValidatorScores, entry_rating
 from gauntlet.score.sync import update_liveness
 from gauntlet.score.weights import final_score
 
@@ -58,8 +58,11 @@ class PeerWindow:
             raise ValueError(f"unknown outcome {self.outcome!r}")
 
 
-def _observe(peer: PeerState, seen: PeerWindow, window: int, config: ScoringConfig) -> PeerState:
-    """Liveness, sync, inactivity, starvation and penalties of one peer (no rating yet)."""
+def _observe(
+    peer: PeerState, seen: PeerWindow, window: int, config: ScoringConfig, entry: Rating
+) -> PeerState:
+    """Liveness, sync, inactivity, starvation and penalties of one peer (no rating yet);
+    ``entry``: the rating a reset starts from (:func:`entry_rating`)."""
     alive = seen.outcome not in (MISSING, LATE)
     peer = replace(peer, liveness=update_liveness(peer.liveness, alive, config.liveness_ema))
     if seen.outcome == MISSING:
@@ -69,7 +72,7 @@ def _observe(peer: PeerState, seen: PeerWindow, window: int, config: ScoringConf
             score=peer.score * config.inactivity_decay,
         )
         if peer.inactive_windows >= config.reset_after_inactive:
-            return PeerState.fresh(peer.hotkey, config)
+            return peer.restarted(config, entry)
         return peer
     peer = replace(peer, inactive_windows=0)
     if seen.outcome not in _NO_FINGERPRINT:
@@ -79,6 +82,8 @@ def _observe(peer: PeerState, seen: PeerWindow, window: int, config: ScoringConf
         peer = replace(peer, starvation=0, evaluations=peer.evaluations + 1, last_evaluated=window)
     elif alive:
         peer = replace(peer, starvation=peer.starvation + 1)
+        if seen.outcome == OK:  # a score not re-measured fades: no coasting on a stale one
+            peer = replace(peer, score=peer.score * config.unmeasured_decay)
     if seen.outcome in _NOT_UNIQUE:
         peer = replace(
             peer, uniqueness=update_uniqueness(peer.uniqueness, -1.0, config.uniqueness_ema)
@@ -95,20 +100,25 @@ def advance_window(
 ) -> ValidatorScores:
     """The scoring state after ``window`` (which must be later than ``state.last_window``).
 
-    1. A uid with a new hotkey, or first seen, starts fresh.
+    1. A uid with a new hotkey, or first seen, starts fresh, at the entry rating (no
+       higher than the poorest earner's ordinal) and the uniqueness prior.
     2. uids in the state but absent from ``observations`` count as ``missing``;
        missing decays the score by ``inactivity_decay`` and after
-       ``reset_after_inactive`` consecutive missing windows resets the peer
-       (or forgets it, when it was not observed at all).
-    3. Faulty outcomes multiply the score by ``config.penalty(outcome)``;
+       ``reset_after_inactive`` consecutive missing windows restarts the peer,
+       keeping the worse of its own and fresh values (or forgets it, when it was
+       not observed at all).
+    3. A live ``ok`` peer that was not evaluated: score times ``unmeasured_decay``.
+       Faulty outcomes multiply the score by ``config.penalty(outcome)``;
        copy/replay/wrong_pages also push -1 into the uniqueness average.
     4. Evaluated ``ok`` peers: own-vs-random indicator into the uniqueness
        average; one Plackett-Luce match scored by random-page improvement;
        then ``score = final_score(ordinal, uniqueness, sync)``.
-    5. ``new_sketches`` join the bounded replay history.
+    5. ``new_sketches`` join the replay history, which keeps the last
+       ``replay_history_windows`` windows.
     """
     if window <= state.last_window:
         raise ValueError(f"window {window} already processed (last {state.last_window})")
+    entry = entry_rating(state.peers, config)
     peers: dict[int, PeerState] = {}
     for uid in sorted(set(state.peers) | set(observations)):
         old = state.peers.get(uid)
@@ -117,12 +127,12 @@ def advance_window(
             assert old is not None
             seen = PeerWindow(hotkey=old.hotkey, outcome=MISSING)
         if old is None or old.hotkey != seen.hotkey:
-            old = PeerState.fresh(seen.hotkey, config)
-        peer = _observe(old, seen, window, config)
+            old = PeerState.fresh(seen.hotkey, config, entry)
+        peer = _observe(old, seen, window, config, entry)
         if uid in observations or peer.inactive_windows > 0:
             peers[uid] = peer  # forget unobserved uids once their reset comes
     peers = _play_match(peers, observations, config)
-    sketches = remember(state.sketches, new_sketches, config.sketch_history)
+    sketches = recent(state.sketches, new_sketches, window, config.replay_history_windows)
     return ValidatorScores(peers=peers, sketches=tuple(sketches), last_window=window)
 
 

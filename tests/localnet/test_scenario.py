@@ -195,14 +195,14 @@ def test_config_overrides_merge_section_by_section() -> None:
     scenario = Scenario(
         config={
             "train": {"inner_steps": 4},
-            "scoring": {"copy_threshold": 0.9, "penalties": {"late": 0.25}},
+            "scoring": {"explained_threshold": 0.8, "penalties": {"late": 0.25}},
         }
     )
     config = apply_scenario(given, scenario)
     assert config.train.inner_steps == 4
     assert config.train.batch_size == 3  # the rest of the section is kept
     assert config.train.seq_len == TrainConfig().seq_len
-    assert config.scoring.copy_threshold == 0.9
+    assert config.scoring.explained_threshold == 0.8
     assert config.scoring.penalties["late"] == 0.25
     assert config.scoring.penalties["desynced"] == 0.5  # nested tables merge too
     assert given.train.inner_steps == 9  # the input config is untouched

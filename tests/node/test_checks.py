@@ -157,7 +157,7 @@ def test_a_replay_of_an_earlier_upload_names_its_source() -> None:
         [contribution(uid, update(uid)) for uid in range(3)] + [contribution(3, old)], history
     )
     assert outcomes(verdicts) == {0: OK, 1: OK, 2: OK, 3: REPLAY}
-    assert verdicts[3].reason == f"matches uid 7 of window {WINDOW - 2} (cosine 1.000)"
+    assert verdicts[3].reason == f"replays uid 7 of window {WINDOW - 2} (explains 100.0%)"
 
 
 def test_a_rescaled_replay_of_the_aggregate_is_a_replay_of_the_aggregate() -> None:
@@ -169,7 +169,7 @@ def test_a_rescaled_replay_of_the_aggregate_is_a_replay_of_the_aggregate() -> No
     resent = {name: 0.5 * t for name, t in aggregate.items()}  # same direction, half the norm
     verdicts = check([contribution(0, update(0)), contribution(1, resent)], history)
     assert outcomes(verdicts) == {0: OK, 1: REPLAY}
-    assert verdicts[1].reason == f"matches the aggregate of window {WINDOW - 1} (cosine 1.000)"
+    assert verdicts[1].reason == f"replays the aggregate of window {WINDOW - 1} (explains 100.0%)"
 
 
 def test_a_history_entry_of_this_window_is_not_a_replay() -> None:
@@ -189,7 +189,7 @@ def test_of_two_identical_updates_the_later_uploader_is_the_copy() -> None:
         ]
     )
     assert outcomes(verdicts) == {0: OK, 1: COPY, 2: OK}
-    assert verdicts[1].reason == "near-duplicate of uid 2, observed later"
+    assert verdicts[1].reason == "copy of uid 2, observed later (explains 100.0%)"
     assert verdicts[1].sync == 1.0
 
 
@@ -203,8 +203,52 @@ def test_a_copy_reason_names_the_earliest_uploader_of_its_duplicates() -> None:
         ]
     )
     assert outcomes(verdicts) == {1: COPY, 2: OK, 3: COPY}
-    assert verdicts[1].reason == "near-duplicate of uid 2, observed later"
-    assert verdicts[3].reason == "near-duplicate of uid 2, observed later"
+    assert verdicts[1].reason == "copy of uid 2, observed later (explains 100.0%)"
+    assert verdicts[3].reason == "copy of uid 2, observed later (explains 100.0%)"
+
+
+def _mix(*parts: tuple[float, Delta]) -> Delta:
+    return {name: sum(w * d[name] for w, d in parts) for name in parts[0][1]}  # type: ignore[misc]
+
+
+def test_a_mix_of_earlier_uploads_and_an_aggregate_is_a_replay_naming_every_source() -> None:
+    history = [
+        SketchEntry.of(WINDOW - 3, 7, sketch_delta(update(7), CONFIG)),
+        SketchEntry.of(WINDOW - 1, 8, sketch_delta(update(8), CONFIG)),
+        SketchEntry.of(WINDOW - 1, AGGREGATE_UID, sketch_delta(update(9), CONFIG)),
+        SketchEntry.of(WINDOW - 1, 5, sketch_delta(update(5), CONFIG)),
+    ]
+    mixed = _mix((0.6, update(7)), (0.5, update(8)), (-0.4, update(9)))
+    verdicts = check([contribution(0, update(0)), contribution(1, mixed)], history)
+    assert outcomes(verdicts) == {0: OK, 1: REPLAY}
+    assert verdicts[1].reason == (
+        f"replays uid 7 of window {WINDOW - 3} + the aggregate of window {WINDOW - 1} + uid 8 "
+        f"of window {WINDOW - 1} (explains 100.0%)"
+    )
+
+
+def test_a_combination_of_uploads_observed_earlier_in_the_window_is_a_copy() -> None:
+    a, b = update(1), update(2)
+    verdicts = check(
+        [
+            contribution(0, update(0), observed_block=40),
+            contribution(1, a, observed_block=50),
+            contribution(2, b, observed_block=60),
+            contribution(3, _mix((0.7, a), (0.3, b)), observed_block=100),
+        ]
+    )
+    assert outcomes(verdicts) == {0: OK, 1: OK, 2: OK, 3: COPY}
+    assert verdicts[3].reason == "copy of uid 1 + uid 2, observed later (explains 100.0%)"
+    # Observed first, the combination is the original; the last of the three is the copy.
+    verdicts = check(
+        [
+            contribution(1, a, observed_block=50),
+            contribution(2, b, observed_block=60),
+            contribution(3, _mix((0.7, a), (0.3, b)), observed_block=10),
+        ]
+    )
+    assert outcomes(verdicts) == {1: OK, 2: COPY, 3: OK}
+    assert verdicts[2].reason == "copy of uid 1 + uid 3, observed later (explains 100.0%)"
 
 
 @pytest.mark.parametrize(

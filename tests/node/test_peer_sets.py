@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.node.peer_sets import choose_peers, peer_set_for
+from gauntlet.score.config import ScoringConfig
 from gauntlet.score.ratings import Rating
 from gauntlet.score.state import PeerState
 from gauntlet.storage.filesystem import FilesystemStore
@@ -60,6 +61,20 @@ def test_a_sliver_of_the_best_score_stays_out_of_the_set() -> None:
     assert [p.uid for p in choose_peers(peers, 16, peers, 0.5)] == [1, 2]
     assert [p.uid for p in choose_peers(peers, 16, peers, 0.0)] == [1, 2, 3, 4]
     assert [p.uid for p in choose_peers(peers, 16, [3], 0.5)] == [3]  # the best among passing
+
+
+def test_a_miner_joins_a_peer_set_only_after_its_warm_up_evaluations() -> None:
+    """A network's first sets must not go to whoever uploads (and scores once) first."""
+    warm_up = ScoringConfig().peer_set_min_evaluations
+    assert warm_up == 3
+    peers = {
+        1: replace(_peer("a", 9.0), evaluations=1),  # one lucky evaluation, the best score
+        2: replace(_peer("b", 4.0), evaluations=warm_up),
+        3: replace(_peer("c", 5.0), evaluations=warm_up - 1),
+    }
+    chosen = choose_peers(peers, 16, peers, 0.0, min_evaluations=warm_up)
+    assert [p.uid for p in chosen] == [2]
+    assert choose_peers({1: peers[1]}, 16, [1], min_evaluations=warm_up) == []  # none yet
 
 
 @dataclass

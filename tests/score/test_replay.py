@@ -1,12 +1,14 @@
-"""Replay detection with public count-sketches."""
+"""Public count-sketches, the window-bounded history, and replays found against it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gauntlet.score.copies import cosine
-from gauntlet.score.replay import AGGREGATE_UID, SketchEntry, find_replay, remember, sketch
+from gauntlet.score.config import REPLAY
+from gauntlet.score.copies import Finding, find_copies
+from gauntlet.score.replay import AGGREGATE_UID, SketchEntry, recent, sketch
+from gauntlet.score.vectors import cosine
 
 SEED = b"gauntlet/sketch/v1"
 DIM = 256
@@ -45,40 +47,49 @@ def test_sketch_roughly_preserves_cosine(updates: dict[str, np.ndarray]) -> None
     )
 
 
+def _replay(candidate: np.ndarray, history: list[SketchEntry], window: int) -> Finding | None:
+    """The finding for one contribution of ``window`` checked alone against ``history``."""
+    found = find_copies({0: candidate}, {0: 0.0}, history, window, threshold=0.9, max_sources=8)
+    return found.get(0)
+
+
 def test_reupload_of_an_old_contribution_is_a_replay(updates: dict[str, np.ndarray]) -> None:
     noisy = updates["old"] + 0.05 * updates["fresh"]
-    match = find_replay(sketch(noisy, DIM, SEED), _history(updates), window=5, threshold=0.95)
-    assert match is not None
-    assert (match.entry.window, match.entry.uid) == (3, 5)
+    found = _replay(sketch(noisy, DIM, SEED), _history(updates), window=5)
+    assert found is not None and found.outcome == REPLAY
+    assert found.sources == ((3, 5),)
 
 
 def test_reupload_of_the_previous_aggregate_is_a_replay(updates: dict[str, np.ndarray]) -> None:
-    match = find_replay(
-        sketch(updates["aggregate"], DIM, SEED), _history(updates), window=5, threshold=0.95
-    )
-    assert match is not None
-    assert match.entry.uid == AGGREGATE_UID
+    found = _replay(sketch(updates["aggregate"], DIM, SEED), _history(updates), window=5)
+    assert found is not None and found.sources == ((4, AGGREGATE_UID),)
+
+
+def test_a_sign_flipped_reupload_is_a_replay_too(updates: dict[str, np.ndarray]) -> None:
+    found = _replay(-sketch(updates["old"], DIM, SEED), _history(updates), window=5)
+    assert found is not None and found.sources == ((3, 5),)
 
 
 def test_fresh_honest_contribution_is_not_a_replay(updates: dict[str, np.ndarray]) -> None:
-    fresh = sketch(updates["fresh"], DIM, SEED)
-    assert find_replay(fresh, _history(updates), window=5, threshold=0.95) is None
+    assert _replay(sketch(updates["fresh"], DIM, SEED), _history(updates), window=5) is None
 
 
 def test_same_window_entries_are_not_replays(updates: dict[str, np.ndarray]) -> None:
-    candidate = sketch(updates["old"], DIM, SEED)
-    assert find_replay(candidate, _history(updates), window=3, threshold=0.95) is None
+    assert _replay(sketch(updates["old"], DIM, SEED), _history(updates), window=3) is None
 
 
 def test_zero_contribution_never_matches(updates: dict[str, np.ndarray]) -> None:
-    assert find_replay(np.zeros(DIM), _history(updates), window=5, threshold=0.0) is None
+    assert _replay(np.zeros(DIM), _history(updates), window=5) is None
 
 
-def test_history_keeps_only_the_newest_entries() -> None:
-    entries = [SketchEntry(w, 1, (1.0,)) for w in range(5)]
-    assert [e.window for e in remember(entries[:3], entries[3:], 4)] == [1, 2, 3, 4]
-    assert [e.window for e in remember(entries[:1], entries[1:2], 4)] == [0, 1]
-    assert remember(entries, [], 0) == []
+def test_history_keeps_the_last_windows_however_many_entries_each_has() -> None:
+    """Sized in windows, not entries: 100 miners in a window do not push out the last one."""
+    busy = [SketchEntry(3, uid, (1.0,)) for uid in range(100)]
+    older = [SketchEntry(w, 1, (1.0,)) for w in range(3)]
+    kept = recent(older, busy, window=3, windows=2)
+    assert {e.window for e in kept} == {2, 3} and len(kept) == 101
+    assert [e.window for e in recent(older, [], window=2, windows=16)] == [0, 1, 2]
+    assert recent(older, busy, window=3, windows=0) == []
 
 
 def test_sketch_entry_round_trips_through_a_dict() -> None:

@@ -21,7 +21,8 @@ def test_defaults_follow_the_gauntlet_run() -> None:
         {"rating_tau": 0.0},
         {"penalties": {"late": 1.5}},
         {"penalties": {"bogus": 0.5}},
-        {"copy_threshold": 1.5},
+        {"explained_threshold": 1.5},
+        {"explain_max_sources": 0},
     ],
 )
 def test_out_of_range_knobs_are_rejected(bad: dict) -> None:

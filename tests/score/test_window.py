@@ -52,23 +52,18 @@ def test_with_the_default_ordinal_the_loser_of_a_close_match_keeps_a_positive_sc
     assert two.score == pytest.approx(two.rating.ordinal(1.0))
 
 
-def test_the_uniqueness_prior_keeps_a_newcomer_positive_after_one_unlucky_window() -> None:
-    # Defaults: prior 0.3, ema 0.2, graded indicator tanh((own - random - 0.01) / 0.02).
+def test_a_newcomer_gets_no_benefit_of_the_doubt_but_earns_after_one_good_window() -> None:
+    # Defaults: prior 0, ema 0.2, graded indicator tanh((own - random - 0.01) / 0.02).
     unlucky = Evaluation(own_before=3.0, own_after=2.905, random_before=3.0, random_after=2.9)
+    good = Evaluation(own_before=3.0, own_after=2.8, random_before=3.0, random_after=2.9)
     cfg = ScoringConfig(relative_improvement=False)
     indicator = math.tanh((0.095 - 0.1 - 0.01) / 0.02)
     first = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=unlucky)}, cfg)
-    assert first.peers[1].uniqueness == pytest.approx(0.8 * 0.3 + 0.2 * indicator)
-    assert first.peers[1].score > 0
-    # Without the prior the first indicator seeds the average and the newcomer earns nothing.
-    bare = cfg.model_copy(update={"uniqueness_prior": None})
-    state = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=unlucky)}, bare)
-    assert state.peers[1].uniqueness == pytest.approx(indicator) and state.peers[1].score == 0.0
-    # A miner that keeps failing the indicator reaches zero within a few windows despite it.
-    state = first
-    for window in range(1, 3):
-        state = advance_window(state, window, {1: PeerWindow("a", evaluation=unlucky)}, cfg)
-    assert state.peers[1].score == 0.0
+    assert first.peers[1].uniqueness == pytest.approx(0.2 * indicator)
+    assert first.peers[1].score == 0.0  # the old prior (0.3) paid this window
+    state = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=good)}, cfg)
+    assert state.peers[1].uniqueness == pytest.approx(0.2 * math.tanh(0.09 / 0.02))
+    assert state.peers[1].score > 0
 
 
 def test_no_peers_gives_empty_state_and_no_weights() -> None:
@@ -140,7 +135,74 @@ def test_missing_windows_decay_the_score_then_reset_the_peer() -> None:
     assert state.peers[1].score == pytest.approx(2.0)
     assert state.peers[1].inactive_windows == 2
     state = advance_window(state, 3, {1: PeerWindow("hk1", outcome=MISSING)}, cfg)
-    assert state.peers[1] == PeerState.fresh("hk1", cfg)
+    reset = state.peers[1]
+    assert (reset.score, reset.evaluations, reset.inactive_windows) == (0.0, 0, 0)
+    assert reset.rating == PeerState.fresh("hk1", cfg).rating  # fresh is worse than 40 ± 2
+    assert reset.uniqueness == cfg.uniqueness_prior  # and 0 worse than 1.0
+
+
+def test_staying_away_never_washes_a_bad_record() -> None:
+    """A peer with a poor record that goes missing until its reset comes back no better in
+    any value (issue 14: the reset used to restore the 25 ± 8.3 rating and a 0.3 prior)."""
+    cfg = ScoringConfig(reset_after_inactive=25)
+    bad = PeerState(
+        "hk1", Rating(12.0, 3.0), uniqueness=-0.6, sync=0.4, liveness=0.9, score=0.0,
+        evaluations=9, last_evaluated=4,
+    )  # fmt: skip
+    state = ValidatorScores(peers={1: bad, 2: _strong("hk2")}, last_window=4)
+    for window in range(5, 5 + cfg.reset_after_inactive):
+        seen = {1: PeerWindow("hk1", outcome=MISSING), 2: PeerWindow("hk2")}  # registered
+        state = advance_window(state, window, seen, cfg)
+    back = state.peers[1]
+    assert back.inactive_windows == 0 and back.evaluations == 0  # it was reset
+    assert back.rating.ordinal(cfg.ordinal_z) <= bad.rating.ordinal(cfg.ordinal_z)
+    assert back.uniqueness is not None and back.uniqueness <= bad.uniqueness
+    assert back.sync == bad.sync and back.score == 0.0
+    assert back.liveness is not None and back.liveness <= bad.liveness
+    after = advance_window(state, 30, {1: PeerWindow("hk1", evaluation=GOOD)}, cfg)
+    assert after.peers[1].uniqueness is not None and after.peers[1].uniqueness < 0
+
+
+def _poor(hotkey: str = "hk2") -> PeerState:
+    """An established peer with a poor but still earning record."""
+    return PeerState(hotkey, Rating(14.0, 4.0), uniqueness=0.1, sync=1.0, score=1.0, evaluations=12)
+
+
+def test_a_new_hotkey_starts_no_better_than_an_established_poor_peer() -> None:
+    cfg = ScoringConfig()
+    z = cfg.ordinal_z
+    state = ValidatorScores(peers={1: _strong("hk1"), 2: _poor()}, last_window=0)
+    seen = {1: PeerWindow("hk1"), 2: PeerWindow("hk2"), 3: PeerWindow("new"), 4: PeerWindow("x")}
+    state = ValidatorScores(peers={**state.peers, 4: _strong("old")}, last_window=0)
+    after = advance_window(state, 1, seen, cfg)
+    poor = after.peers[2]
+    for uid in (3, 4):  # a uid first seen; a re-registered uid
+        newcomer = after.peers[uid]
+        assert newcomer.score == 0.0 <= poor.score
+        assert newcomer.rating.ordinal(z) <= poor.rating.ordinal(z)
+        assert newcomer.uniqueness is not None and poor.uniqueness is not None
+        assert newcomer.uniqueness <= poor.uniqueness
+
+
+def test_an_honest_newcomer_earns_a_positive_score_within_three_good_windows() -> None:
+    """The trade-off of starting at the bottom: one unlucky first window (indicator -1), then
+    three good ones, against an established strong and an established poor peer."""
+    cfg = ScoringConfig(relative_improvement=False)
+    worst = Evaluation(own_before=3.0, own_after=3.0, random_before=3.0, random_after=2.7)
+    honest = Evaluation(own_before=3.0, own_after=2.6, random_before=3.0, random_after=2.8)
+    strong = Evaluation(own_before=3.0, own_after=2.5, random_before=3.0, random_after=2.7)
+    weak = Evaluation(own_before=3.0, own_after=2.9, random_before=3.0, random_after=2.95)
+    state = ValidatorScores(peers={1: _strong("hk1"), 2: _poor()}, last_window=0)
+    scores = []
+    for window, mine in enumerate([worst, honest, honest, honest], start=1):
+        seen = {
+            1: PeerWindow("hk1", evaluation=strong),
+            2: PeerWindow("hk2", evaluation=weak),
+            3: PeerWindow("new", evaluation=mine),
+        }
+        state = advance_window(state, window, seen, cfg)
+        scores.append(state.peers[3].score)
+    assert scores[0] == 0.0 and scores[-1] > 0
 
 
 def test_unobserved_peer_is_forgotten_at_reset() -> None:
@@ -155,17 +217,25 @@ def test_a_new_hotkey_on_a_uid_starts_fresh() -> None:
     assert after.peers[1].rating == Rating() and after.peers[1].score == 0.0
 
 
-def test_live_unevaluated_peer_keeps_its_score_and_starves() -> None:
+def test_a_live_unevaluated_score_fades_until_it_is_measured_again() -> None:
+    """A miner that works only when it expects evaluation cannot coast on a stale score."""
     state = ValidatorScores(peers={1: _strong()})
-    after = advance_window(state, 1, {1: PeerWindow("hk1")}, CFG)
-    assert after.peers[1].score == 8.0 and after.peers[1].starvation == 1
+    for window in range(1, 4):
+        state = advance_window(state, window, {1: PeerWindow("hk1")}, CFG)
+    assert state.peers[1].score == pytest.approx(8.0 * 0.9**3)  # default unmeasured_decay
+    assert state.peers[1].starvation == 3
+    kept = CFG.model_copy(update={"unmeasured_decay": 1.0})
+    after = advance_window(ValidatorScores(peers={1: _strong()}), 1, {1: PeerWindow("hk1")}, kept)
+    assert after.peers[1].score == 8.0
 
 
-def test_new_sketches_join_the_bounded_history() -> None:
-    cfg = ScoringConfig(sketch_history=2)
-    entries = [SketchEntry(w, 1, (float(w),)) for w in range(3)]
-    state = advance_window(ValidatorScores(), 0, {}, cfg, new_sketches=entries)
-    assert state.sketches == tuple(entries[1:])
+def test_new_sketches_join_a_history_of_the_last_windows() -> None:
+    cfg = ScoringConfig(replay_history_windows=2)
+    old = tuple(SketchEntry(w, uid, (float(w),)) for w in range(3) for uid in range(50))
+    new = [SketchEntry(3, uid, (3.0,)) for uid in range(50)]
+    state = advance_window(ValidatorScores(sketches=old, last_window=2), 3, {}, cfg, new)
+    assert {e.window for e in state.sketches} == {2, 3}  # the last two windows stay whole
+    assert len(state.sketches) == 100  # however many entries each has
 
 
 def test_defaults_zero_a_miner_no_better_on_its_own_pages_but_pay_a_clear_gap() -> None:
@@ -182,16 +252,6 @@ def test_defaults_zero_a_miner_no_better_on_its_own_pages_but_pay_a_clear_gap() 
         seen = {1: PeerWindow("a", evaluation=honest), 2: PeerWindow("b", evaluation=other)}
         state = advance_window(state, window, seen, cfg)
     clear = math.tanh((0.1 - 0.05 - 0.01) / 0.02)  # relative improvements 0.1 and 0.05
-    assert state.peers[1].uniqueness == pytest.approx(clear + (0.3 - clear) * 0.8**4)
+    assert state.peers[1].uniqueness == pytest.approx(clear * (1 - 0.8**4))  # from a prior of 0
     assert state.peers[2].uniqueness is not None and state.peers[2].uniqueness < 0
     assert state.peers[2].score == 0.0 and state.peers[1].score > 0
-
-
-def test_the_default_prior_survives_the_worst_first_indicator() -> None:
-    """One indicator of -1 (own pages improve far less than random ones) in a newcomer's
-    first window leaves its uniqueness, hence its score, above zero."""
-    worst = Evaluation(own_before=3.0, own_after=3.0, random_before=3.0, random_after=2.0)
-    cfg = ScoringConfig(relative_improvement=False)
-    state = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=worst)}, cfg)
-    assert state.peers[1].uniqueness == pytest.approx(0.8 * 0.3 - 0.2, abs=1e-6)
-    assert state.peers[1].score > 0
