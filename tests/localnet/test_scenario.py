@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gauntlet.config.schema import GauntletConfig, LocalnetConfig, ModelConfig, TrainConfig
+from gauntlet.localnet.adaptive import ADAPTIVE
 from gauntlet.localnet.behaviours import BEHAVIOURS, make_behaviour
 from gauntlet.localnet.orchestrator import apply_scenario
 from gauntlet.localnet.scenario import (
@@ -49,11 +50,19 @@ def test_every_shipped_scenario_parses_and_expands(path: Path) -> None:
         make_behaviour(miner.behaviour, miner.args)
 
 
-def test_the_adversarial_scenario_has_one_miner_of_each_behaviour() -> None:
+def test_the_adversarial_scenario_has_one_miner_of_each_classic_behaviour() -> None:
     _, miners = expand(load_scenario(SCENARIO_DIR / "adversarial.toml"))
     behaviours = [m.behaviour for m in miners]
     assert behaviours.count("honest") == 3
-    assert sorted(b for b in behaviours if b != "honest") == sorted(set(BEHAVIOURS) - {"honest"})
+    classic = set(BEHAVIOURS) - {"honest"} - {cls.name for cls in ADAPTIVE}
+    assert sorted(b for b in behaviours if b != "honest") == sorted(classic)
+
+
+def test_the_adaptive_scenario_has_every_adaptive_behaviour_and_five_honest_budgets() -> None:
+    _, miners = expand(load_scenario(SCENARIO_DIR / "adaptive.toml"))
+    assert {m.behaviour for m in miners} - {"honest"} == {cls.name for cls in ADAPTIVE}
+    budgets = sorted(m.pages for m in miners if m.behaviour == "honest")
+    assert len(budgets) >= 5 and budgets[-1] >= 5 * budgets[0]
 
 
 def test_unnamed_nodes_are_numbered_across_specs_in_order(tmp_path: Path) -> None:
