@@ -158,7 +158,11 @@ class Validator:
             for uid in uids
             if (c := by_uid[uid]).delta is not None and c.manifest is not None
         }
-        return evaluate_peers(self.rt, window, self.secret, updates)
+        measured = evaluate_peers(self.rt, window, self.secret, updates)
+        return {
+            uid: replace(ev, declared_pages=len(by_uid[uid].manifest.page_ids))  # type: ignore[union-attr]
+            for uid, ev in measured.items()
+        }
 
     def evaluate(
         self, window: int, contributions: list[Contribution], passed: list[int]

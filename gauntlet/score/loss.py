@@ -37,6 +37,7 @@ class Evaluation:
     own_after: float
     random_before: float
     random_after: float
+    declared_pages: int = 1  # pages the miner declared (its own pages were sampled from them)
 
     def own_improvement(self, *, nonfinite_penalty: float = 1.0, relative: bool = False) -> float:
         """:func:`improvement` on the peer's assigned pages."""

@@ -147,8 +147,11 @@ def _play_match(
             continue
         own = seen.evaluation.own_improvement(nonfinite_penalty=penalty, relative=relative)
         random = seen.evaluation.random_improvement(nonfinite_penalty=penalty, relative=relative)
+        # Compute is data: an update made from n pages moves each of them about 1/n as much
+        # as a one-page update would, so the own-page advantage is compared per page.
+        pages = max(1, seen.evaluation.declared_pages)
         indicator = own_vs_random_indicator(
-            own,
+            random + pages * (own - random),
             random,
             margin=config.indicator_margin,
             graded=config.indicator_graded,
@@ -172,6 +175,7 @@ def _play_match(
             peer.rating.ordinal(config.ordinal_z),
             peer.uniqueness if peer.uniqueness is not None else 0.0,
             peer.sync if peer.sync is not None else 0.0,
+            saturation=config.uniqueness_saturation,
         )
         peers[uid] = replace(peer, score=score)
     return peers
