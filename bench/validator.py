@@ -312,7 +312,9 @@ def bench_model(
             for name, seconds in budgets.items()
         },
         "losses_first_peer": {
-            k: round(v, 4) for k, v in dataclasses.asdict(evaluations[min(evaluations)]).items()
+            k: round(v, 4)
+            for k, v in dataclasses.asdict(evaluations[min(evaluations)]).items()
+            if k != "declared_pages"
         },
     }
 
