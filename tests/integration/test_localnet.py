@@ -10,11 +10,18 @@ from integration_helpers import alive, run_localnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+# A newcomer gets no benefit of the doubt (uniqueness starts at 0): an honest miner earns
+# once its own pages have shown they gain more than random ones, which in the first
+# windows of training (everything improves alike) takes a few windows.
+WINDOWS = 5
+
 
 @pytest.fixture(scope="module")
 def localnet_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
     run_dir = tmp_path_factory.mktemp("localnet")
-    completed = run_localnet(run_dir, stdlib_dataset_dir, "--localnet.windows", "3", timeout=400)
+    completed = run_localnet(
+        run_dir, stdlib_dataset_dir, "--localnet.windows", str(WINDOWS), timeout=400
+    )
     (summary_path,) = run_dir.glob("*/summary.json")
     summary = json.loads(summary_path.read_text())
     summary["stdout"], summary["returncode"] = completed.stdout, completed.returncode
@@ -22,10 +29,10 @@ def localnet_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: P
     return summary
 
 
-def test_localnet_runs_three_windows_and_prints_a_table_per_window(localnet_run: dict) -> None:
+def test_localnet_runs_its_windows_and_prints_a_table_per_window(localnet_run: dict) -> None:
     assert localnet_run["completed"]
-    assert len(localnet_run["windows"]) == 3
-    assert localnet_run["stdout"].count("validation loss") >= 3
+    assert len(localnet_run["windows"]) == WINDOWS
+    assert localnet_run["stdout"].count("validation loss") >= WINDOWS
     for header in ("uid", "status", "sync", "own", "random", "rating", "final", "weight"):
         assert header in localnet_run["stdout"]
 
