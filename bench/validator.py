@@ -314,7 +314,7 @@ def bench_model(
         "losses_first_peer": {
             k: round(v, 4)
             for k, v in dataclasses.asdict(evaluations[min(evaluations)]).items()
-            if k != "declared_pages"
+            if k in ("own_before", "own_after", "random_before", "random_after")
         },
     }
 

@@ -105,6 +105,12 @@ class PeerResult(_Strict):
     loss_after: float | None = Field(default=None, description="own pages, θ_w with this Δ alone")
     own_improvement: float | None = None
     random_improvement: float | None = None
+    own_improvement_se: float | None = Field(
+        default=None, description="standard error of own_improvement over the paired batches"
+    )
+    random_improvement_se: float | None = Field(
+        default=None, description="standard error of random_improvement over the paired batches"
+    )
     sync: float | None = Field(default=None, description="sync score moving average in [0, 1]")
     uniqueness: float | None = Field(default=None, description="own-vs-random indicator average")
     rating: float | None = Field(

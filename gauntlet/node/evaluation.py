@@ -22,7 +22,7 @@ from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import PageDataset
 from gauntlet.model import causal_lm_loss
 from gauntlet.score.loss import Evaluation
-from gauntlet.train.evaluate import mean_loss
+from gauntlet.train.evaluate import batch_losses
 from gauntlet.train.inner import snapshot
 from gauntlet.train.outer import applied
 from protocol.assignment import random_pages
@@ -80,14 +80,32 @@ def own_batch_seed(secret: bytes, window: int, uid: int) -> int:
     return int.from_bytes(_peer_draw(secret, window, uid, b"batches")[:4], "big")
 
 
-def loss_on(rt: EvalNode, pages: list[int], seed: int) -> float:
+def losses_on(rt: EvalNode, pages: list[int], seed: int) -> list[float]:
+    """Per-batch losses (nats/token) of the model on ``pages``, batches cut with ``seed``."""
     cfg = rt.config
     batches = rt.dataset.batches(
         pages, seq_len=cfg.train.seq_len, batch_size=cfg.validator.eval_batch_size, seed=seed
     )
-    return mean_loss(
+    return batch_losses(
         rt.model, batches, causal_lm_loss, max_batches=cfg.validator.eval_batches, device=rt.device
     )
+
+
+def loss_on(rt: EvalNode, pages: list[int], seed: int) -> float:
+    losses = losses_on(rt, pages, seed)
+    return sum(losses) / len(losses)
+
+
+def paired_standard_error(before: list[float], after: list[float]) -> float:
+    """Standard error of the mean improvement ``before - after`` over paired batches (the
+    same batches measured before and after): how far the measured improvement could be
+    from the true one on these pages. 0 with fewer than two batches."""
+    diffs = [b - a for b, a in zip(before, after, strict=True)]
+    if len(diffs) < 2:
+        return 0.0
+    mean = sum(diffs) / len(diffs)
+    variance = sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)
+    return (variance / len(diffs)) ** 0.5
 
 
 def secret_pages(rt: EvalNode, secret: bytes, window: int) -> list[int]:
@@ -110,16 +128,27 @@ def evaluate_peers(
     base = snapshot(rt.model)
     lr = rt.config.train.outer_lr
     random = secret_pages(rt, secret, window)
-    random_before = loss_on(rt, random, seed=window)
+    random_before = losses_on(rt, random, seed=window)
     out = {}
     for uid, (pages, delta) in sorted(updates.items()):
         own_seed = own_batch_seed(secret, window, uid)
-        own_before = loss_on(rt, pages, seed=own_seed)
+        own_before = losses_on(rt, pages, seed=own_seed)
         with applied(rt.model, delta, lr, base):
-            own_after = loss_on(rt, pages, seed=own_seed)
-            random_after = loss_on(rt, random, seed=window)
-        out[uid] = Evaluation(own_before, own_after, random_before, random_after)
+            own_after = losses_on(rt, pages, seed=own_seed)
+            random_after = losses_on(rt, random, seed=window)
+        out[uid] = Evaluation(
+            _mean(own_before),
+            _mean(own_after),
+            _mean(random_before),
+            _mean(random_after),
+            own_se=paired_standard_error(own_before, own_after),
+            random_se=paired_standard_error(random_before, random_after),
+        )
     return out
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
 
 
 def aggregate_scales(

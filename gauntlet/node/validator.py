@@ -347,21 +347,7 @@ class Validator:
                     hotkey=v.hotkey,
                     status=v.outcome,
                     reason=v.reason[:256],
-                    evaluated=ev is not None,
-                    loss_before=ev.own_before if ev else None,
-                    loss_after=ev.own_after if ev else None,
-                    own_improvement=ev.own_improvement(
-                        nonfinite_penalty=cfg.nonfinite_loss_penalty,
-                        relative=cfg.relative_improvement,
-                    )
-                    if ev
-                    else None,
-                    random_improvement=ev.random_improvement(
-                        nonfinite_penalty=cfg.nonfinite_loss_penalty,
-                        relative=cfg.relative_improvement,
-                    )
-                    if ev
-                    else None,
+                    **(measured(ev, cfg) if ev else {}),
                     sync=state.sync if state else None,
                     uniqueness=state.uniqueness if state else None,
                     rating=state.rating.ordinal(cfg.ordinal_z) if state else None,
@@ -376,6 +362,22 @@ class Validator:
             validation_loss_after=loss_after,
             peers=peers,
         )
+
+
+def measured(ev: Evaluation, cfg: ScoringConfig) -> dict[str, float | bool]:
+    """A window report's measurement fields for one evaluated peer."""
+    penalty, relative = cfg.nonfinite_loss_penalty, cfg.relative_improvement
+    own = ev.own_improvement(nonfinite_penalty=penalty, relative=relative)
+    rand = ev.random_improvement(nonfinite_penalty=penalty, relative=relative)
+    return {
+        "evaluated": True,
+        "loss_before": ev.own_before,
+        "loss_after": ev.own_after,
+        "own_improvement": own,
+        "random_improvement": rand,
+        "own_improvement_se": ev.standard_error(own=True, relative=relative),
+        "random_improvement_se": ev.standard_error(own=False, relative=relative),
+    }
 
 
 async def mark_late(

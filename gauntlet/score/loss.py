@@ -38,6 +38,8 @@ class Evaluation:
     random_before: float
     random_after: float
     declared_pages: int = 1  # pages the miner declared (its own pages were sampled from them)
+    own_se: float = 0.0  # standard error of own_before - own_after over paired batches
+    random_se: float = 0.0  # the same for the random pages
 
     def own_improvement(self, *, nonfinite_penalty: float = 1.0, relative: bool = False) -> float:
         """:func:`improvement` on the peer's assigned pages."""
@@ -55,6 +57,14 @@ class Evaluation:
             nonfinite_penalty=nonfinite_penalty,
             relative=relative,
         )
+
+    def standard_error(self, *, own: bool, relative: bool = False) -> float:
+        """Standard error of the own (or random) improvement, in its units: over the paired
+        batches of the measurement, divided by the loss before when ``relative``."""
+        se, before = (self.own_se, self.own_before) if own else (self.random_se, self.random_before)
+        if not relative:
+            return se
+        return se / before if math.isfinite(before) and before > 0 else 0.0
 
 
 def passes_member_check(

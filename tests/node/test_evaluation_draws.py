@@ -44,3 +44,25 @@ def test_own_batches_are_seeded_by_the_secret_not_the_window() -> None:
     seeds = {own_batch_seed(SECRET, 5, uid) for uid in range(20)}
     assert len(seeds) == 20 and 5 not in seeds
     assert own_batch_seed(SECRET, 5, 1) != own_batch_seed(OTHER, 5, 1)
+
+
+def test_the_standard_error_of_an_improvement_is_over_paired_batches() -> None:
+    from gauntlet.node.evaluation import paired_standard_error
+
+    before, after = [4.0, 4.2, 3.8, 4.1], [3.9, 4.0, 3.75, 3.95]
+    diffs = [0.1, 0.2, 0.05, 0.15]
+    mean = sum(diffs) / 4
+    expected = (sum((d - mean) ** 2 for d in diffs) / 3 / 4) ** 0.5
+    assert abs(paired_standard_error(before, after) - expected) < 1e-12
+    # A constant shift of every batch is measured exactly, however noisy the batches are.
+    assert paired_standard_error([1.0, 9.0, 5.0], [0.5, 8.5, 4.5]) == 0.0
+    assert paired_standard_error([1.0], [0.5]) == 0.0
+
+
+def test_a_relative_standard_error_is_divided_by_the_loss_before() -> None:
+    from gauntlet.score.loss import Evaluation
+
+    ev = Evaluation(4.0, 3.8, 5.0, 4.9, own_se=0.04, random_se=0.05)
+    assert ev.standard_error(own=True, relative=False) == 0.04
+    assert ev.standard_error(own=True, relative=True) == 0.01
+    assert ev.standard_error(own=False, relative=True) == 0.01
