@@ -47,6 +47,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
 MAX_HEADER_BYTES = 16 << 10  # a header is ~700 bytes; anything larger is not one
+MAX_REVEAL_BYTES = 4096  # a signed reveal is ~400 bytes
 _PREFIX = struct.Struct("<8sI")
 
 Hex32 = Annotated[str, Field(pattern=rf"^[0-9a-f]{{{2 * KEY_BYTES}}}$")]
@@ -205,9 +206,6 @@ def make_reveal(*, netuid: int, window: int, key: bytes, signer: Signer) -> byte
     """The signed reveal of ``key`` for ``window``: envelope JSON bytes."""
     reveal = Reveal(netuid=netuid, window=window, hotkey=signer.ss58_address, key=key.hex())
     return seal(reveal, signer)
-
-
-MAX_REVEAL_BYTES = 4096
 
 
 def open_reveal(raw: bytes, *, expected_hotkey: str, expected_window: int, netuid: int) -> bytes:

@@ -50,7 +50,12 @@ from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.observer import Observer
 from gauntlet.node.peer_sets import members_to_aggregate, peer_set_for
 from gauntlet.node.peers import Peer
-from gauntlet.node.records import follow_record, publish_record
+from gauntlet.node.records import (
+    fetch_record,
+    follow_record,
+    publish_record,
+    recorded_contributions,
+)
 from gauntlet.node.replay import Lead, find_lead
 from gauntlet.node.report_table import window_table
 from gauntlet.node.reveals import collect_reveals, stored_late
@@ -209,6 +214,15 @@ class Validator:
         (None: the record did not count, so the window is skipped like on every other
         node) and the members that failed their loss check (they lose their place)."""
         rt, cfg = self.rt, self.scoring
+        published = await fetch_record(rt, lead, window)
+        if published is not None:  # restarted after publishing: the record stands as it is
+            rt.peer_set_window = published.peer_set_window
+            have = {c.uid: c for c in contributions}
+            named = await recorded_contributions(rt, published, have)
+            if all(c.ok for c in named):
+                return named, set()
+            rt.mark_diverged(window)  # as any node that cannot fetch a recorded payload
+            return None, set()
         peer_set = await peer_set_for(rt, lead.hotkey, lead.store, window)
         rt.peer_set_window = peer_set.window if peer_set is not None else 0
         members = members_to_aggregate(contributions, passed, peer_set)
