@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from gauntlet.config.schema import GauntletConfig, TrainConfig
 from gauntlet.data import PageDataset
 from gauntlet.model import causal_lm_loss
 from gauntlet.node.behaviour import Honest
+from gauntlet.node.feedback import check_feedback
 from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.miner_state import MinerState, load_state, save_state, state_path
 from gauntlet.node.reveals import publish_reveal
@@ -122,9 +124,11 @@ async def upload(
     sync_print: list[float],
     error_feedback: Delta,
     behaviour: Honest,
+    before_store: Callable[[Delta, bytes], None] = lambda residual, key: None,
 ) -> tuple[int, Delta, bytes]:
     """Compress Δ plus the carried residual, sign, seal, store; returns (bytes stored, the new
-    residual, the key to reveal after the observation closes); nothing stored: (0, ..., b"")."""
+    residual, the key to reveal after the observation closes); nothing stored: (0, ..., b"").
+    ``before_store(residual, key)`` runs right before the upload is made visible."""
     delta = await behaviour.update(rt, window, result.delta)
     tensors, residual = rt.codec.encode(delta, error_feedback or None)
     wire = await behaviour.wire_tensors(rt, window, tensors)
@@ -146,6 +150,7 @@ async def upload(
         payload, netuid=rt.config.chain.netuid, window=window, uid=rt.uid, signer=rt.keypair
     )
     await behaviour.before_upload(rt, window)
+    before_store(residual, key)
     with METRICS.upload("contribution", len(data)):
         await rt.store.put(contribution_key(window, rt.hotkey), data)
     return len(data), residual, key
@@ -158,6 +163,17 @@ async def reveal(rt: Runtime, window: int, key: bytes) -> None:
     await publish_reveal(
         rt.store, netuid=rt.config.chain.netuid, window=window, key=key, signer=rt.keypair
     )
+
+
+async def reveal_pending(rt: Runtime, state: MinerState) -> None:
+    """After a restart: reveal the upload the saved state holds a key for, while it counts."""
+    if not state.reveal_key or state.window < 0:
+        return
+    timeline = await rt.timeline()
+    if await rt.chain.current_block() >= timeline.reveal_close(state.window):
+        return
+    log.info("revealing the key of window %d's upload, made before the restart", state.window)
+    await retry_transient(reveal, rt, state.window, state.reveal_key)
 
 
 async def plan_window(rt: Runtime) -> WindowPlan:
@@ -195,14 +211,19 @@ async def publish(
         log.error("window %d: the model or its loss is not finite; not uploading", window)
         METRICS.error("nonfinite_model")
         return state, b""
+    steps = state.step + len(result.losses)
+
+    def commit(residual: Delta, key: bytes) -> None:  # durable before anyone can see the upload
+        after = MinerState(window=window, step=steps, error_feedback=residual, reveal_key=key)
+        save_state(miner_state_file(rt), after, model_name=rt.config.model.name)
+
     size, residual, key = await upload(
-        rt, window, result, plan.pages, sync_print, state.error_feedback, behaviour
+        rt, window, result, plan.pages, sync_print, state.error_feedback, behaviour, commit
     )
     if not size:
         log.info("window %d: nothing uploaded", window)
         return state, b""
-    state = MinerState(window=window, step=state.step + len(result.losses), error_feedback=residual)
-    save_state(miner_state_file(rt), state, model_name=rt.config.model.name)
+    state = MinerState(window=window, step=steps, error_feedback=residual, reveal_key=key)
     log.info(
         "window %d pages %s loss %.3f -> %.3f %.0f tok/s uploaded %d bytes",
         window,
@@ -240,6 +261,7 @@ async def _lead(config: GauntletConfig, dist: DistContext, behaviour: Honest) ->
                  state.window, state.step, len(state.error_feedback))  # fmt: skip
     try:
         await rt.serve_telemetry("miner")
+        await reveal_pending(rt, state)
         done = 0
         while not config.node.max_windows or done < config.node.max_windows:
             plan = await retry_transient(plan_window, rt)
@@ -264,6 +286,8 @@ async def _lead(config: GauntletConfig, dist: DistContext, behaviour: Honest) ->
             done += 1
             if key:
                 await retry_transient(reveal, rt, plan.window, key)
+            if plan.window > 0:
+                await retry_transient(check_feedback, rt, plan.window - 1)
             else:
                 await retry_transient(
                     rt.chain.wait_for_block, window_end(plan.window, config.chain.blocks_per_window)

@@ -1,8 +1,11 @@
-"""What a miner must not lose in a crash: its error-feedback buffer, step and window.
+"""What a miner must not lose in a crash: its error-feedback buffer, step and window, and
+the key of the sealed upload it has yet to reveal.
 
-One safetensors file (the buffer's tensors, the counters in its metadata),
-replaced atomically each window, so a miner killed at any instant restarts from
-the last complete state. It is the miner's own file: still, nothing is unpickled.
+One safetensors file (the buffer's tensors, the counters and the key in its metadata),
+replaced atomically each window *before* the window's upload is made visible, so a
+miner killed at any instant restarts from the last complete state: never with a
+residual that was already sent, and able to reveal an upload it made before dying.
+It is the miner's own file: still, nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class MinerState:
     window: int  # last window whose contribution was produced
     step: int  # global inner steps taken
     error_feedback: Delta  # empty until the first sparse contribution
+    reveal_key: bytes = b""  # the key of window ``window``'s sealed upload (b"": none)
 
     @staticmethod
     def fresh() -> MinerState:
@@ -44,6 +48,7 @@ def save_state(path: Path, state: MinerState, *, model_name: str) -> None:
         "window": str(state.window),
         "step": str(state.step),
         "model": model_name,
+        "reveal_key": state.reveal_key.hex(),
     }
     data = save_safetensors(tensors, metadata=metadata)
     write_atomically(path, lambda fh: fh.write(data))
@@ -66,6 +71,10 @@ def load_state(path: Path, *, model_name: str, shapes: dict[str, tuple[int, ...]
     if any(name not in shapes or tuple(t.shape) != shapes[name] for name, t in tensors.items()):
         log.warning("miner state %s does not match the model's shapes; starting fresh", path)
         return MinerState.fresh()
+    key = metadata.get("reveal_key", "")
     return MinerState(
-        window=int(metadata["window"]), step=int(metadata["step"]), error_feedback=tensors
+        window=int(metadata["window"]),
+        step=int(metadata["step"]),
+        error_feedback=tensors,
+        reveal_key=bytes.fromhex(key) if len(key) == 64 else b"",
     )

@@ -108,6 +108,12 @@ class NodeMetrics:
             "Peer contributions fetched at outer steps, by gather status",
             ["status"],
         )
+        self.reported_fault = gauge(
+            "gauntlet_reported_fault",
+            "Miner: validators whose report of the previous window scores this miner "
+            "unreadable or invalid (a set-up fault it can fix), by status",
+            ["status"],
+        )
         self.model_diverged = gauge(
             "gauntlet_model_diverged",
             "1 while this node's model differs from the lead's record (fingerprint mismatch or "

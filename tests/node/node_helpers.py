@@ -194,3 +194,17 @@ def dense_config(tmp: Path, dataset_dir: Path, **sections: dict) -> GauntletConf
 
 
 LIMITS = Limits(max_bytes=4 * 2**20)
+
+
+def node_runtime(tmp: Path, dataset: Path, uri: str, chain: Chain, peers: object, window: int):
+    """A real :class:`Runtime` (tiny model, dense codec, a flaky filesystem bucket of its
+    own) on ``chain``, reading peers' buckets through ``peers``, holding θ_window."""
+    from gauntlet.node.runtime import Runtime, load_data_and_model
+
+    config = dense_config(tmp, dataset, train={"start_window": window})
+    store = FlakyStore(FilesystemStore(tmp, uri.strip("/").replace("/", "-")))
+    data, model = load_data_and_model(config, torch.device("cpu"))
+    return Runtime(
+        config=config, keypair=keypair_from_uri(uri), chain=chain, store=store, dataset=data,
+        model=model, uid=0, device=torch.device("cpu"), window=window, peers=peers,  # type: ignore[arg-type]
+    )  # fmt: skip

@@ -40,3 +40,12 @@ def test_corrupt_file_is_a_fresh_state(tmp_path: Path) -> None:
     path = tmp_path / "s.safetensors"
     path.write_bytes(b"\xff" * 64)
     assert load_state(path, model_name="tiny", shapes=SHAPES).window == -1
+
+
+def test_the_key_of_an_unrevealed_upload_survives_a_restart(tmp_path) -> None:
+    from gauntlet.node.miner_state import MinerState, load_state, save_state
+
+    state = MinerState(window=7, step=40, error_feedback={}, reveal_key=bytes(range(32)))
+    save_state(tmp_path / "m.safetensors", state, model_name="tiny")
+    loaded = load_state(tmp_path / "m.safetensors", model_name="tiny", shapes={})
+    assert loaded.reveal_key == bytes(range(32)) and loaded.window == 7

@@ -11,13 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from node_helpers import (
     FlakyStore,
     Miner,
     ScriptedChain,
-    dense_config,
     make_miner,
+    node_runtime,
     payload,
     upload_sealed,
 )
@@ -29,14 +28,12 @@ from gauntlet.node.gather import Contribution
 from gauntlet.node.records import follow_record, publish_record
 from gauntlet.node.replay import Lead
 from gauntlet.node.reveals import publish_reveal
-from gauntlet.node.runtime import Runtime, load_data_and_model
-from gauntlet.storage.filesystem import FilesystemStore
+from gauntlet.node.runtime import Runtime
 from gauntlet.storage.retry import RetryPolicy
 from gauntlet.telemetry import METRICS
 from gauntlet.train.fingerprint import fingerprint, fingerprint_after, max_abs_difference
 from protocol.commitment import FilesystemCommitment, encode_commitment
 from protocol.schemas import AggregatedContribution, AggregationRecord
-from protocol.signing import keypair_from_uri
 
 WINDOW = 3
 RECORD_DEADLINE = 48
@@ -55,25 +52,16 @@ class MinerStores:
         return None
 
 
-def _runtime(tmp: Path, dataset: Path, uri: str, chain: ScriptedChain, miners: list[Miner]):
-    config = dense_config(tmp, dataset, train={"start_window": WINDOW})
-    keypair = keypair_from_uri(uri)
-    store = FlakyStore(FilesystemStore(tmp, uri.strip("/").replace("/", "-")))
-    data, model = load_data_and_model(config, torch.device("cpu"))
-    return Runtime(
-        config=config, keypair=keypair, chain=chain, store=store, dataset=data, model=model,
-        uid=0, device=torch.device("cpu"), window=WINDOW, peers=MinerStores(miners),  # type: ignore[arg-type]
-    )  # fmt: skip
-
-
 @pytest.fixture
 def network(tmp_path: Path, stdlib_dataset_dir: Path):
     """Two miners that uploaded and revealed window 3, a lead and a second validator."""
     chain = ScriptedChain(block=44)
     chain.genesis = time.time()  # block 48's chain time is in the future: records are on time
     miners = [make_miner(tmp_path, uid) for uid in (1, 2)]
-    lead = _runtime(tmp_path, stdlib_dataset_dir, "//lead", chain, miners)
-    follower = _runtime(tmp_path, stdlib_dataset_dir, "//follower", chain, miners)
+    lead = node_runtime(tmp_path, stdlib_dataset_dir, "//lead", chain, MinerStores(miners), WINDOW)
+    follower = node_runtime(
+        tmp_path, stdlib_dataset_dir, "//follower", chain, MinerStores(miners), WINDOW
+    )
 
     async def setup() -> None:
         for m in miners:

@@ -1,0 +1,53 @@
+"""A miner's state is durable before its upload is visible: killed in between, it never
+resends part of an update, and it can still reveal the upload it made."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from node_helpers import ScriptedChain, node_runtime
+
+from gauntlet.node.behaviour import Honest
+from gauntlet.node.miner import WindowPlan, miner_state_file, publish
+from gauntlet.node.miner_state import MinerState, load_state
+from gauntlet.storage.base import StoreUnavailable
+from gauntlet.train.inner import InnerResult
+from protocol.keys import contribution_key
+
+WINDOW = 3
+
+
+class NoPeers:
+    def store_for(self, hotkey: str, raw: str | None) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def test_the_state_and_the_key_are_saved_before_the_upload_is_made(
+    tmp_path: Path, stdlib_dataset_dir: Path
+) -> None:
+    chain = ScriptedChain(block=35)
+    chain.genesis = time.time()
+    rt = node_runtime(tmp_path, stdlib_dataset_dir, "//miner/1", chain, NoPeers(), WINDOW)
+    delta = {name: torch.full_like(p, 1e-3) for name, p in rt.model.named_parameters()}
+    result = InnerResult(delta, [4.0, 3.5], tokens=2048, seconds=1.0)
+    plan = WindowPlan(WINDOW, [1, 2], train=True)
+    rt.store.failing_puts = 1  # dies between saving and storing (as a kill would)
+
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(publish(rt, plan, result, [0.0] * 16, MinerState.fresh(), Honest()))
+
+    saved = load_state(miner_state_file(rt), model_name="tiny", shapes=rt.shapes)
+    assert saved.window == WINDOW and saved.step == 2 and len(saved.reveal_key) == 32
+    assert not (rt.store.inner.base / contribution_key(WINDOW, rt.hotkey)).exists()  # type: ignore[attr-defined]
+
+    state, key = asyncio.run(publish(rt, plan, result, [0.0] * 16, MinerState.fresh(), Honest()))
+    assert key and state.reveal_key == key and state.window == WINDOW
+    assert load_state(miner_state_file(rt), model_name="tiny", shapes=rt.shapes).reveal_key == key
+    assert (rt.store.inner.base / contribution_key(WINDOW, rt.hotkey)).exists()  # type: ignore[attr-defined]
