@@ -53,7 +53,7 @@ class ChainConfig(Section):
         description="Blocks after the reveal phase by which the lead's aggregation record must "
         "be stored; every node applies exactly that record, and with none in time no node "
         "changes the model for the window. Half a default window: the lead publishes right "
-        "after its cheap checks, before the costly evaluation",
+        "once its checks and evaluations of the window are done",
     )
 
 
