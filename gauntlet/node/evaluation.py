@@ -12,12 +12,13 @@ can a benchmark (bench/validator.py) that has no chain or store.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Protocol
 
 import torch
 from torch import nn
 
-from gauntlet.compress.aggregate import Delta, Normalise, l2_norm_sq, peer_scales
+from gauntlet.compress.aggregate import Delta, Normalise, peer_scales
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import PageDataset
 from gauntlet.model import causal_lm_loss
@@ -152,12 +153,12 @@ def _mean(values: list[float]) -> float:
 
 
 def aggregate_scales(
-    deltas: dict[int, Delta], normalise: Normalise, clip_norm: float | None
+    norms: Mapping[int, float], normalise: Normalise, clip_norm: float | None
 ) -> dict[int, float]:
-    """uid -> the factor the aggregate would give its update among ``deltas`` (the
-    window's contributions that passed every check). Scoring applies each update at that
-    scale, so sending a scaled-down (or scaled-up) update, or doing less work, gains
-    nothing over what the aggregate makes of it."""
-    uids = sorted(deltas)
-    norms = [sum(l2_norm_sq(t) for t in deltas[uid].values()) ** 0.5 for uid in uids]
-    return dict(zip(uids, peer_scales(norms, normalise, clip_norm), strict=True))
+    """uid -> the factor the aggregate would give its update among ``norms`` (the L2 norms
+    of the window's contributions that passed every check, as the checks measured them).
+    Scoring applies each update at that scale, so sending a scaled-down (or scaled-up)
+    update, or doing less work, gains nothing over what the aggregate makes of it."""
+    uids = sorted(norms)
+    scales = peer_scales([norms[uid] for uid in uids], normalise, clip_norm)
+    return dict(zip(uids, scales, strict=True))

@@ -105,8 +105,11 @@ class Validator:
 
     def check(
         self, window: int, contributions: list[Contribution]
-    ) -> tuple[dict[int, Verdict], dict]:
+    ) -> tuple[dict[int, Verdict], dict, dict[int, float]]:
+        """Verdicts, and the sketch and L2 norm of each valid update (measured once here,
+        used again by evaluation)."""
         rt = self.rt
+        norms = {c.uid: delta_norm(c.delta) for c in contributions if c.ok and c.delta}
         sketches = {
             c.uid: sketch_delta(c.delta, self.scoring) for c in contributions if c.ok and c.delta
         }
@@ -122,11 +125,11 @@ class Validator:
             own_fingerprint=own_print,
             magnitudes=magnitudes,
             sketches=sketches,
-            norms={c.uid: delta_norm(c.delta) for c in contributions if c.ok and c.delta},
+            norms=norms,
             history=self.state.sketches,
             config=self.scoring,
         )
-        return verdicts, sketches
+        return verdicts, sketches, norms
 
     def choose(self, window: int, passed: list[int]) -> list[int]:
         """The peers this validator evaluates for ``window``: a secret, unpredictable draw."""
@@ -143,17 +146,16 @@ class Validator:
         )
 
     def measure(
-        self, window: int, contributions: list[Contribution], passed: list[int], uids: list[int]
+        self,
+        window: int,
+        contributions: list[Contribution],
+        scales: dict[int, float],
+        uids: list[int],
     ) -> dict[int, Evaluation]:
         """Losses of ``uids``' contributions applied alone as the aggregate would apply them
-        (scaled among ``passed``), on a secret sample of their declared pages and on the
+        (times their ``scales``), on a secret sample of their declared pages and on the
         window's secret random pages."""
         by_uid = {c.uid: c for c in contributions}
-        scales = aggregate_scales(
-            {uid: by_uid[uid].delta for uid in passed},  # type: ignore[misc]
-            self.rt.config.compress.normalise,
-            self.rt.config.compress.clip_norm,
-        )
         sample = self.rt.config.validator.own_pages
         updates = {
             uid: (
@@ -169,11 +171,18 @@ class Validator:
             for uid, ev in measured.items()
         }
 
+    def scales(self, norms: dict[int, float], passed: list[int]) -> dict[int, float]:
+        """The aggregate's factor for each of ``passed``, from the norms the checks measured."""
+        compress = self.rt.config.compress
+        passed_norms = {uid: norms[uid] for uid in passed}
+        return aggregate_scales(passed_norms, compress.normalise, compress.clip_norm)
+
     def evaluate(
-        self, window: int, contributions: list[Contribution], passed: list[int]
+        self, window: int, contributions: list[Contribution], scales: dict[int, float]
     ) -> dict[int, Evaluation]:
-        """Loss evaluation of the peers chosen this window among ``passed``."""
-        return self.measure(window, contributions, passed, self.choose(window, passed))
+        """Loss evaluation of the peers chosen this window among those ``scales`` covers
+        (the ones that passed every check)."""
+        return self.measure(window, contributions, scales, self.choose(window, sorted(scales)))
 
     async def contributions(self, window: int, lead: Lead | None) -> list[Contribution] | None:
         """Every miner's verdict and opened update for ``window``; None when this validator
@@ -209,6 +218,7 @@ class Validator:
         contributions: list[Contribution],
         passed: list[int],
         evaluations: dict[int, Evaluation],
+        scales: dict[int, float],
     ) -> tuple[list[Contribution] | None, set[int]]:
         """Lead: choose, check and publish the window's aggregate. Returns what it applies
         (None: the record did not count, so the window is skipped like on every other
@@ -228,7 +238,7 @@ class Validator:
         members = members_to_aggregate(contributions, passed, peer_set)
         unmeasured = [c.uid for c in members if c.uid not in evaluations]
         checks = evaluations | await asyncio.to_thread(
-            self.measure, window, contributions, passed, unmeasured
+            self.measure, window, contributions, scales, unmeasured
         )
         failed = {
             c.uid
@@ -260,14 +270,17 @@ class Validator:
         contributions = await self.contributions(window, lead)
         if contributions is None:
             return await self.unobserved(window, lead)
-        verdicts, sketches = await asyncio.to_thread(self.check, window, contributions)
+        verdicts, sketches, norms = await asyncio.to_thread(self.check, window, contributions)
         passed = passed_uids(verdicts)
-        evaluations = await asyncio.to_thread(self.evaluate, window, contributions, passed)
+        scales = self.scales(norms, passed)
+        evaluations = await asyncio.to_thread(self.evaluate, window, contributions, scales)
         used: list[Contribution] | None = None
         failed: set[int] = set()
         if is_lead:
             assert lead is not None
-            used, failed = await self.lead_record(window, lead, contributions, passed, evaluations)
+            used, failed = await self.lead_record(
+                window, lead, contributions, passed, evaluations, scales
+            )
         _, miners = await rt.peers.miners(rt.chain)
         await mark_late(verdicts, miners, window, (await rt.timeline()).observation_close(window))
         validation = rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages]

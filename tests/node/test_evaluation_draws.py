@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from gauntlet.compress.aggregate import l2_norm_sq
+from gauntlet.node.checks import delta_norm
 from gauntlet.node.evaluation import aggregate_scales, own_batch_seed, own_sample
 
 SECRET, OTHER = b"\x01" * 32, b"\x02" * 32
@@ -17,15 +18,19 @@ def _update(seed: int, norm: float) -> dict[str, torch.Tensor]:
     return {"w": t * (norm / float(t.norm()))}
 
 
+def _norms(deltas: dict[int, dict[str, torch.Tensor]]) -> dict[int, float]:
+    return {uid: delta_norm(d) for uid, d in deltas.items()}
+
+
 def test_an_update_is_measured_at_the_aggregates_scale_so_shrinking_it_gains_nothing() -> None:
     honest = {uid: _update(uid, 1.0) for uid in range(5)}
     shrunk = dict(honest) | {4: {"w": honest[4]["w"] * 0.5}}
     for deltas in (honest, shrunk):
-        scales = aggregate_scales(deltas, "per_peer", None)
+        scales = aggregate_scales(_norms(deltas), "per_peer", None)
         measured = {uid: deltas[uid]["w"] * scales[uid] for uid in deltas}
         assert {round(l2_norm_sq(t) ** 0.5, 6) for t in measured.values()} == {1.0}
-    a = honest[4]["w"] * aggregate_scales(honest, "per_peer", None)[4]
-    b = shrunk[4]["w"] * aggregate_scales(shrunk, "per_peer", None)[4]
+    a = honest[4]["w"] * aggregate_scales(_norms(honest), "per_peer", None)[4]
+    b = shrunk[4]["w"] * aggregate_scales(_norms(shrunk), "per_peer", None)[4]
     torch.testing.assert_close(a, b)  # identical to what the aggregate applies either way
 
 
