@@ -126,6 +126,9 @@ def advance_window(
         if seen is None:
             assert old is not None
             seen = PeerWindow(hotkey=old.hotkey, outcome=MISSING)
+        if old is None and seen.outcome == MISSING:
+            continue  # never seen and absent: nothing to remember (validators that started a
+            # window apart must reach the same state)
         if old is None or old.hotkey != seen.hotkey:
             old = PeerState.fresh(seen.hotkey, config, entry)
         peer = _observe(old, seen, window, config, entry)
