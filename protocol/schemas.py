@@ -111,8 +111,16 @@ class PeerResult(_Strict):
     random_improvement_se: float | None = Field(
         default=None, description="standard error of random_improvement over the paired batches"
     )
+    own_advantage: float | None = Field(
+        default=None,
+        description="own-page improvement beyond the other helpful updates' mean on the same "
+        "batches (None: no control; the indicator then compares with random pages)",
+    )
+    own_advantage_se: float | None = Field(
+        default=None, description="standard error of own_advantage over the paired batches"
+    )
     sync: float | None = Field(default=None, description="sync score moving average in [0, 1]")
-    uniqueness: float | None = Field(default=None, description="own-vs-random indicator average")
+    uniqueness: float | None = Field(default=None, description="own-page advantage indicator average")
     rating: float | None = Field(
         default=None, description="OpenSkill ordinal (mu - ordinal_z sigma)"
     )

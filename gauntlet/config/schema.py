@@ -241,11 +241,24 @@ class ValidatorConfig(Section):
         "miner's own pages, so their draw adds little noise common to every peer",
     )
     own_pages: int = Field(
-        2,
+        4,
         ge=1,
         description="Pages of a miner's declared ones on which its own-page improvement is "
         "measured, drawn with the validator's secret: a miner declaring pages it did not "
-        "train on is caught on those with probability about the untrained share",
+        "train on is caught on those with probability about the untrained share. The "
+        "measurement is eval_batches batches whatever the count, so more pages cost nothing "
+        "and spread the same tokens over more pages: less of the page-to-page variation "
+        "that made a wrong-data miner look trained in some windows (2 before issue 14's fix)",
+    )
+    control_updates: int = Field(
+        2,
+        ge=0,
+        description="Other helpful updates of the window applied, one at a time, to a "
+        "miner's own pages as the control of its own-page advantage (each one more pass "
+        "over those pages). 0: compare with the random pages instead, which differ from the "
+        "own pages in how easy they are: on the adversarial scenario that gave a wrong-data "
+        "miner gaps of +0.02 to +0.05 in some windows and 4 (of 100) of the incentive in one "
+        "run. 2 averages out most of one other update's quirks",
     )
     validation_pages: int = Field(
         4, ge=1, description="Held-out pages for the global model's validation loss"

@@ -22,6 +22,7 @@ from gauntlet.compress.aggregate import Delta, Normalise, peer_scales
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import PageDataset
 from gauntlet.model import causal_lm_loss
+from gauntlet.score.control import scaled_control, strong_controls
 from gauntlet.score.loss import Evaluation
 from gauntlet.train.evaluate import batch_losses
 from gauntlet.train.inner import snapshot
@@ -123,29 +124,71 @@ def evaluate_peers(
     rt: EvalNode, window: int, secret: bytes, updates: dict[int, tuple[list[int], Delta]]
 ) -> dict[int, Evaluation]:
     """``updates``: uid -> (the own pages to measure, Δ as the aggregate would apply it:
-    normalised like every peer). Returns each peer's four losses."""
+    normalised like every peer). Returns each peer's losses: on its own pages before and
+    after, on the window's random pages before and after, and on its own pages after other
+    updates of the window (:func:`control_peers`; each one's effect scaled to this update's
+    strength and averaged per batch), the control its own-page advantage is measured
+    against."""
     if not updates:
         return {}
     base = snapshot(rt.model)
     lr = rt.config.train.outer_lr
     random = secret_pages(rt, secret, window)
     random_before = losses_on(rt, random, seed=window)
-    out = {}
+    own: dict[int, tuple[list[float], list[float]]] = {}
+    random_after: dict[int, list[float]] = {}
     for uid, (pages, delta) in sorted(updates.items()):
         own_seed = own_batch_seed(secret, window, uid)
-        own_before = losses_on(rt, pages, seed=own_seed)
+        before = losses_on(rt, pages, seed=own_seed)
         with applied(rt.model, delta, lr, base):
-            own_after = losses_on(rt, pages, seed=own_seed)
-            random_after = losses_on(rt, random, seed=window)
+            own[uid] = (before, losses_on(rt, pages, seed=own_seed))
+            random_after[uid] = losses_on(rt, random, seed=window)
+    gains = {uid: _mean(random_before) - _mean(random_after[uid]) for uid in updates}
+    strong = strong_controls(gains)
+    count = rt.config.validator.control_updates
+    out = {}
+    for uid, (pages, _) in sorted(updates.items()):
+        before, after = own[uid]
+        own_seed = own_batch_seed(secret, window, uid)
+        controls = []
+        for other in control_peers(secret, window, uid, strong, count):
+            with applied(rt.model, updates[other][1], lr, base):
+                controls.append((losses_on(rt, pages, seed=own_seed), gains[other]))
+        control = scaled_control(before, controls, gains[uid]) if controls else None
         out[uid] = Evaluation(
-            _mean(own_before),
-            _mean(own_after),
+            _mean(before),
+            _mean(after),
             _mean(random_before),
-            _mean(random_after),
-            own_se=paired_standard_error(own_before, own_after),
-            random_se=paired_standard_error(random_before, random_after),
+            _mean(random_after[uid]),
+            own_se=paired_standard_error(before, after),
+            random_se=paired_standard_error(random_before, random_after[uid]),
+            control_after=None if control is None else _mean(control),
+            control_se=0.0 if control is None else paired_standard_error(control, after),
         )
     return out
+
+
+def control_peers(
+    secret: bytes, window: int, uid: int, helpful: list[int], count: int
+) -> list[int]:
+    """Up to ``count`` of the window's other ``helpful`` updates (strong enough on the random
+    pages: :func:`gauntlet.score.control.strong_controls`), drawn with the validator's
+    secret, whose effect on ``uid``'s own pages is the control of its own-page advantage.
+
+    Each is applied alone, at the same aggregate scale as ``uid``'s update, on the same
+    batches: it shows what an update of this window that did not train on those pages
+    does for them (how easy they are, what the window's data shares with them), so the
+    pages' own variation cancels (random pages differ from them: issue 14). A mean of
+    several updates would not do: it is a shorter step, and early in training a longer one
+    gains more everywhere. Only strong updates qualify, and their effect is scaled to the
+    strength of ``uid``'s (:func:`gauntlet.score.control.scaled_control`), so noise, a
+    sign-flip or a stale update cannot weaken the control; the draw is secret, so no miner knows whose update it is compared
+    with."""
+    others = [other for other in helpful if other != uid]
+    others.sort(
+        key=lambda other: _peer_draw(secret, window, uid, b"control" + other.to_bytes(8, "big"))
+    )
+    return sorted(others[:count])
 
 
 def _mean(values: list[float]) -> float:

@@ -391,7 +391,7 @@ class Validator:
         )
 
 
-def measured(ev: Evaluation, cfg: ScoringConfig) -> dict[str, float | bool]:
+def measured(ev: Evaluation, cfg: ScoringConfig) -> dict[str, float | bool | None]:
     """A window report's measurement fields for one evaluated peer."""
     penalty, relative = cfg.nonfinite_loss_penalty, cfg.relative_improvement
     own = ev.own_improvement(nonfinite_penalty=penalty, relative=relative)
@@ -404,6 +404,8 @@ def measured(ev: Evaluation, cfg: ScoringConfig) -> dict[str, float | bool]:
         "random_improvement": rand,
         "own_improvement_se": ev.standard_error(own=True, relative=relative),
         "random_improvement_se": ev.standard_error(own=False, relative=relative),
+        "own_advantage": ev.own_advantage(nonfinite_penalty=penalty, relative=relative),
+        "own_advantage_se": ev.advantage_standard_error(relative=relative),
     }
 
 

@@ -40,6 +40,10 @@ class Evaluation:
     declared_pages: int = 1  # pages the miner declared (its own pages were sampled from them)
     own_se: float = 0.0  # standard error of own_before - own_after over paired batches
     random_se: float = 0.0  # the same for the random pages
+    # Own pages after the other helpful updates' mean instead of this one (None: no other
+    # update of the window helped): the control of the own-page advantage.
+    control_after: float | None = None
+    control_se: float = 0.0  # standard error of control_after - own_after (paired batches)
 
     def own_improvement(self, *, nonfinite_penalty: float = 1.0, relative: bool = False) -> float:
         """:func:`improvement` on the peer's assigned pages."""
@@ -57,6 +61,31 @@ class Evaluation:
             nonfinite_penalty=nonfinite_penalty,
             relative=relative,
         )
+
+    def own_advantage(
+        self, *, nonfinite_penalty: float = 1.0, relative: bool = False
+    ) -> float | None:
+        """How much more this update lowered the loss on its own pages than the window's
+        other helpful updates did on the same batches (``control_after - own_after``, over
+        ``own_before`` when ``relative``): what it learned from those pages. None when there
+        was no control (no other helpful update) or the control's own loss is not finite
+        (the validator's measurement, not the peer's fault). A non-finite loss after this
+        update is its fault: ``-nonfinite_penalty``."""
+        if self.control_after is None or not math.isfinite(self.control_after):
+            return None
+        if relative and not (math.isfinite(self.own_before) and self.own_before > 0):
+            return None
+        if not math.isfinite(self.own_after):
+            return -nonfinite_penalty
+        delta = self.control_after - self.own_after
+        return delta / self.own_before if relative else delta
+
+    def advantage_standard_error(self, *, relative: bool = False) -> float:
+        """Standard error of :meth:`own_advantage`, in its units."""
+        if not relative:
+            return self.control_se
+        ok = math.isfinite(self.own_before) and self.own_before > 0
+        return self.control_se / self.own_before if ok else 0.0
 
     def standard_error(self, *, own: bool, relative: bool = False) -> float:
         """Standard error of the own (or random) improvement, in its units: over the paired

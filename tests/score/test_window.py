@@ -255,3 +255,32 @@ def test_defaults_zero_a_miner_no_better_on_its_own_pages_but_pay_a_clear_gap() 
     assert state.peers[1].uniqueness == pytest.approx(clear * (1 - 0.8**4))  # from a prior of 0
     assert state.peers[2].uniqueness is not None and state.peers[2].uniqueness < 0
     assert state.peers[2].score == 0.0 and state.peers[1].score > 0
+
+
+def test_easy_own_pages_earn_nothing_unless_the_update_beats_other_updates_on_them() -> None:
+    """The own-page advantage is measured against other updates of the window on the same
+    batches (the control), not against random pages: pages that any update improves a lot
+    lift a wrong-data miner's own improvement above the random pages' (issue 14), but not
+    above the control's."""
+    easy = dict(own_before=3.0, own_after=2.7, random_before=3.0, random_after=2.85)
+    elsewhere = Evaluation(**easy, control_after=2.7)  # the others did as much for them
+    trained = Evaluation(**easy, control_after=2.85)  # the others did half as much
+    seen = {1: PeerWindow("a", evaluation=trained), 2: PeerWindow("b", evaluation=elsewhere)}
+    state = advance_window(ValidatorScores(), 0, seen, ScoringConfig())
+    assert state.peers[2].uniqueness is not None and state.peers[2].uniqueness < 0
+    assert state.peers[2].score == 0.0
+    assert state.peers[1].uniqueness is not None and state.peers[1].uniqueness > 0
+    no_control = Evaluation(**easy)  # falls back to the random pages: looks trained
+    state = advance_window(ValidatorScores(), 0, {2: PeerWindow("b", evaluation=no_control)},
+                           ScoringConfig())  # fmt: skip
+    assert state.peers[2].uniqueness is not None and state.peers[2].uniqueness > 0
+
+
+def test_the_own_advantage_is_the_control_loss_minus_the_loss_after() -> None:
+    ev = Evaluation(4.0, 3.6, 4.0, 3.9, control_after=3.8, control_se=0.02)
+    assert ev.own_advantage() == pytest.approx(0.2)
+    assert ev.own_advantage(relative=True) == pytest.approx(0.05)
+    assert ev.advantage_standard_error(relative=True) == pytest.approx(0.005)
+    assert Evaluation(4.0, 3.6, 4.0, 3.9).own_advantage() is None  # no control
+    assert Evaluation(4.0, math.nan, 4.0, 3.9, control_after=3.8).own_advantage() == -1.0
+    assert Evaluation(4.0, 3.6, 4.0, 3.9, control_after=math.inf).own_advantage() is None

@@ -1,0 +1,65 @@
+"""The control of the own-page advantage: what other updates of the window do for a miner's
+own pages, scaled to the miner's update's strength (pure functions; the validator measures
+the losses in ``gauntlet.node.evaluation``).
+
+A miner that trained on its pages helps them more than an update that did not. Another
+update of the window, applied alone to the same batches, shows what an update that did not
+train on those pages does for them: how easy they are and what the window's data shares
+with them. Two things make a raw comparison unfair, both measured on the localnet
+(issue 14): updates differ in strength (an out-of-sync or tiny update helps every page
+less, so anyone compared with it looks trained: a wrong-data miner reached advantages of
++0.05 to +0.08 in the windows where a desynced miner was among its controls), and a
+miner's sybils could upload weak updates on purpose. So only updates of comparable
+strength serve as controls, and each one's effect is scaled by how much the miner's update
+helped the random pages relative to it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+
+# A control must help the random pages at least this fraction of the window's median
+# helpful update: weaker ones (stale, tiny, diluted) would flatter whoever they are
+# compared with, and the scaling below would have to multiply their noise.
+MIN_CONTROL_STRENGTH = 0.5
+# Cap on the strength scaling: a miner whose update helped the random pages 4 times as much
+# as a control's is compared with 4 times that control's effect, no more (a control's gain
+# near the floor is itself noisy).
+MAX_STRENGTH_RATIO = 4.0
+
+
+def strong_controls(random_gains: Mapping[int, float]) -> list[int]:
+    """uids whose update may serve as a control: it lowered the loss on the random pages
+    (``random_gains[uid] = loss before - loss after``, > 0) by at least
+    ``MIN_CONTROL_STRENGTH`` of the median among those that lowered it."""
+    helpful = {uid: gain for uid, gain in random_gains.items() if gain > 0}
+    if not helpful:
+        return []
+    floor = MIN_CONTROL_STRENGTH * statistics.median(helpful.values())
+    return sorted(uid for uid, gain in helpful.items() if gain >= floor)
+
+
+def scaled_control(
+    before: Sequence[float],
+    controls: Sequence[tuple[Sequence[float], float]],
+    own_gain: float,
+) -> list[float]:
+    """Per batch, the loss a control predicts for the miner's update on its own pages.
+
+    ``before``: the own batches' losses at θ_w; ``controls``: for each control update, its
+    losses on the same batches and its gain on the random pages (> 0); ``own_gain``: the
+    miner's update's gain on the random pages. Each control's improvement on a batch is
+    scaled by ``own_gain / its gain`` (clamped to [0, ``MAX_STRENGTH_RATIO``]: an update
+    that did not help the random pages is predicted to do nothing for its own), then the
+    controls are averaged."""
+    if not controls:
+        raise ValueError("no control")
+    out = []
+    for b, *after in zip(before, *(losses for losses, _ in controls), strict=True):
+        gains = [
+            (b - a) * min(MAX_STRENGTH_RATIO, max(0.0, own_gain / gain))
+            for a, (_, gain) in zip(after, controls, strict=True)
+        ]
+        out.append(b - sum(gains) / len(gains))
+    return out

@@ -1,0 +1,44 @@
+"""The own-page advantage's control: only updates of comparable strength, each scaled to the
+measured miner's strength (gauntlet.score.control)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gauntlet.score.control import MAX_STRENGTH_RATIO, scaled_control, strong_controls
+
+
+def test_weak_or_harmful_updates_never_serve_as_controls() -> None:
+    gains = {1: 0.10, 2: 0.12, 3: 0.09, 4: 0.02, 5: -0.03, 6: 0.0}  # 4: stale, 5: noise
+    assert strong_controls(gains) == [1, 2, 3]
+    assert strong_controls({1: -0.1, 2: 0.0}) == []
+
+
+def test_sybils_with_weak_updates_cannot_become_a_partners_controls() -> None:
+    """Weak helpful sybils (a fifth of an honest update's gain) stay out while they are a
+    minority of the evaluated updates; as a majority they would pull the median down to
+    their strength and qualify, and then the strength scaling (next test) multiplies their
+    effect to the measured update's strength (up to MAX_STRENGTH_RATIO times), so a partner
+    compared with them gains nothing from their weakness unless they are weaker still."""
+    honest = {uid: 0.1 for uid in range(4)}
+    sybils = {10 + i: 0.02 for i in range(3)}
+    assert strong_controls(honest | sybils) == [0, 1, 2, 3]
+    many = {10 + i: 0.02 for i in range(6)}
+    assert strong_controls(honest | many) == sorted(honest | many)
+
+
+def test_a_control_is_scaled_to_the_strength_of_the_measured_update() -> None:
+    before = [3.0, 3.2]
+    weak = ([2.9, 3.1], 0.05)  # improves each batch by 0.1; helped random pages by 0.05
+    # An update that helps the random pages twice as much is predicted to improve its own
+    # pages twice as much as this control did: 0.2 per batch.
+    assert scaled_control(before, [weak], 0.10) == pytest.approx([2.8, 3.0])
+    # Two controls average; an update that did not help the random pages is predicted to
+    # do nothing for its own pages either.
+    strong = ([2.7, 2.9], 0.15)
+    assert scaled_control(before, [weak, strong], 0.15) == pytest.approx([2.7, 2.9])
+    assert scaled_control(before, [weak], -0.02) == pytest.approx(before)
+    capped = scaled_control(before, [weak], 10.0)
+    assert capped == pytest.approx([3.0 - 0.1 * MAX_STRENGTH_RATIO, 3.2 - 0.1 * MAX_STRENGTH_RATIO])
+    with pytest.raises(ValueError):
+        scaled_control(before, [], 0.1)
