@@ -86,13 +86,15 @@ class ScoringConfig(BaseModel):
     so noise around the margin moves the average little and clear gaps count fully."""
     indicator_scale: float = 0.02
     """(>0) scale of the graded indicator, same units as the improvements."""
-    uniqueness_saturation: float = 1.0
+    uniqueness_saturation: float = 0.5
     """(0,1] uniqueness at and above which it counts fully in the final score (1: it
-    multiplies the score). Measured trade-off (docs/localnet.md, "Adaptive run"): at 0.25
-    uniqueness gates and the rating alone ranks, which ranked honest miners by pages in 3
-    of 3 adaptive seeds (Spearman 1.00), but a wrong-data miner whose noisy average
-    crossed 0.18 for one window took 9.7 percent of the adversarial scenario's incentive; at 1.0
-    the adversarial scenario holds (wrong-data earns 0) and adaptive seed 0 ranked 0.70."""
+    multiplies the score). 0.5: honest miners' averages sit at 0.75-0.95 (adaptive and
+    adversarial scenarios, docs/localnet.md), so among them the rating alone ranks, by the
+    data processed; a wrong-data miner's average, measured against the control, stays
+    below 0 (-0.6 at the end of both adversarial runs) and earns nothing. At 1.0 the noise
+    in honest averages reordered honest miners (adaptive Spearman 0.70 before the control);
+    at 0.25 a wrong-data average that crossed 0.18 once (before the control) took 9.7
+    percent of the adversarial scenario."""
     uniqueness_ema: float = 0.2
     """(0,1] weight of the newest window in the uniqueness (indicator) moving average."""
     uniqueness_prior: float | None = 0.0

@@ -162,15 +162,13 @@ def _play_match(
         ev = seen.evaluation
         random = ev.random_improvement(nonfinite_penalty=penalty, relative=relative)
         advantage = own_advantage(ev, penalty, relative)
-        # Compute is data: an update made from more pages moves each of them less, so the
-        # advantage is scaled by sqrt(pages declared): measured on the localnet, honest
-        # advantages fell about as 1/sqrt(n) from 1 to 5 pages, so sqrt(n) * advantage is
-        # about flat across budgets. A factor n (the older rule) also multiplied the noise by
-        # n: declaring many pages made the indicator a coin flip that a useless miner won
-        # half the time.
+        # Compute is data: an update made from n pages moves each of them less than a
+        # one-page update would, so the advantage is compared per page declared. Measured on
+        # the adaptive scenario (docs/scoring.md), honest advantages fell about as 1/n from 1
+        # to 5 pages, so n * advantage is about flat across budgets.
         pages = max(1, ev.declared_pages)
         indicator = own_vs_random_indicator(
-            math.sqrt(pages) * advantage,
+            pages * advantage,
             0.0,
             margin=config.indicator_margin,
             graded=config.indicator_graded,
