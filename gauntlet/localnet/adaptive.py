@@ -146,4 +146,30 @@ class SignFlip(Honest):
         return like(delta, lambda t: -t)
 
 
-ADAPTIVE: tuple[type[Honest], ...] = (Sybil, Shrink, Lazy, PartTimer, MixPrevious, SignFlip)
+class WeakControl(Honest):
+    """A sybil that serves a partner's wrong-data miner: trains one page, then buries its
+    update in noise (``noise`` times its norm), so it still lowers the loss on random pages
+    a little, stays in sync and passes every check. Among a partner's controls it would
+    make any update look specific to its pages; the control takes only updates at least
+    half the median's strength and scales each to the measured one's."""
+
+    name = "weak-control"
+
+    def __init__(self, noise: float = 3.0, seed: int = 0) -> None:
+        self.noise = noise
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
+        return assigned[:1]
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        def bury(t: torch.Tensor) -> torch.Tensor:
+            n = torch.randn(t.shape, generator=self.generator).to(t.device, t.dtype)
+            return t + n * (self.noise * t.norm() / n.norm().clamp_min(1e-12))
+
+        return like(delta, bury)
+
+
+ADAPTIVE: tuple[type[Honest], ...] = (
+    Sybil, Shrink, Lazy, PartTimer, MixPrevious, SignFlip, WeakControl,
+)  # fmt: skip

@@ -23,9 +23,15 @@ from collections.abc import Mapping, Sequence
 # helpful update: weaker ones (stale, tiny, diluted) would flatter whoever they are
 # compared with, and the scaling below would have to multiply their noise.
 MIN_CONTROL_STRENGTH = 0.5
-# Cap on the strength scaling: a miner whose update helped the random pages 4 times as much
-# as a control's is compared with 4 times that control's effect, no more (a control's gain
-# near the floor is itself noisy).
+# Bounds of the strength scaling. Above: a miner whose update helped the random pages 4
+# times as much as a control's is compared with 4 times that control's effect, no more (a
+# control's gain near the floor is itself noisy). Below: an update is predicted at least
+# half a control's effect on its own pages, however little it helped the random pages. Late
+# in training gains are about 0.02 with a standard error near 0.005, and a wrong-data
+# update whose random gain came out at -0.008 was predicted to do nothing for its pages, so
+# its whole generic effect on them (+0.019) counted as learned; noise and sign-flips, which
+# do hurt the random pages, only lose more against a floor.
+MIN_STRENGTH_RATIO = 0.5
 MAX_STRENGTH_RATIO = 4.0
 
 
@@ -50,15 +56,14 @@ def scaled_control(
     ``before``: the own batches' losses at θ_w; ``controls``: for each control update, its
     losses on the same batches and its gain on the random pages (> 0); ``own_gain``: the
     miner's update's gain on the random pages. Each control's improvement on a batch is
-    scaled by ``own_gain / its gain`` (clamped to [0, ``MAX_STRENGTH_RATIO``]: an update
-    that did not help the random pages is predicted to do nothing for its own), then the
-    controls are averaged."""
+    scaled by ``own_gain / its gain``, clamped to [``MIN_STRENGTH_RATIO``,
+    ``MAX_STRENGTH_RATIO``], then the controls are averaged."""
     if not controls:
         raise ValueError("no control")
     out = []
     for b, *after in zip(before, *(losses for losses, _ in controls), strict=True):
         gains = [
-            (b - a) * min(MAX_STRENGTH_RATIO, max(0.0, own_gain / gain))
+            (b - a) * min(MAX_STRENGTH_RATIO, max(MIN_STRENGTH_RATIO, own_gain / gain))
             for a, (_, gain) in zip(after, controls, strict=True)
         ]
         out.append(b - sum(gains) / len(gains))

@@ -78,7 +78,7 @@ def _by_behaviour(summary: dict) -> dict[str, list[int]]:
 def test_every_behaviour_ran(adversarial_run: dict) -> None:
     behaviours = _by_behaviour(adversarial_run["summary"])
     assert len(behaviours.pop("honest")) == 3
-    assert set(behaviours) == set(CAUGHT_AS) | {"wrongdata", "noise"}
+    assert set(behaviours) == set(CAUGHT_AS) | {"wrongdata", "noise", "weak-control"}
     assert adversarial_run["summary"]["completed"]
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import torch
 
-from gauntlet.localnet.adaptive import Lazy, PartTimer, Shrink, SignFlip, Sybil
+from gauntlet.localnet.adaptive import Lazy, PartTimer, Shrink, SignFlip, Sybil, WeakControl
 from gauntlet.localnet.behaviours import BEHAVIOURS
 
 
@@ -15,7 +15,7 @@ def _delta(value: float = 1.0) -> dict[str, torch.Tensor]:
 
 
 def test_every_adaptive_behaviour_is_registered() -> None:
-    for cls in (Sybil, Shrink, Lazy, PartTimer, SignFlip):
+    for cls in (Sybil, Shrink, Lazy, PartTimer, SignFlip, WeakControl):
         assert BEHAVIOURS[cls.name] is cls
 
 
@@ -43,3 +43,14 @@ def test_a_part_timer_uploads_noise_of_an_honest_norm_when_not_working() -> None
     assert not torch.equal(idle["w"], delta["w"])
     torch.testing.assert_close(idle["w"].norm(), delta["w"].norm())
     assert timer.training_pages(None, 9, [1, 2, 3]) == [1]  # type: ignore[arg-type]
+
+
+def test_a_weak_control_keeps_its_update_buried_in_noise_of_a_set_size() -> None:
+    weak = WeakControl(noise=3.0)
+    delta = {"w": torch.randn(64, 64, generator=torch.Generator().manual_seed(1))}
+    out = asyncio.run(weak.update(None, 4, delta))  # type: ignore[arg-type]
+    buried = out["w"] - delta["w"]
+    torch.testing.assert_close(buried.norm(), 3.0 * delta["w"].norm())
+    cosine = float((out["w"] * delta["w"]).sum() / (out["w"].norm() * delta["w"].norm()))
+    assert 0.2 < cosine < 0.45  # about 1 / sqrt(1 + 3²): still points the honest way, weakly
+    assert weak.training_pages(None, 4, [1, 2, 3]) == [1]  # type: ignore[arg-type]

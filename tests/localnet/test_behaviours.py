@@ -61,7 +61,7 @@ def test_the_registry_holds_the_honest_miner_and_every_adversary() -> None:
     assert set(BEHAVIOURS) == {
         "honest", "copycat", "crowd-mix", "replay", "freerider", "wrongdata", "noise", "scaled",
         "late", "desync", "offline", "malformed",
-        "sybil", "shrink", "lazy", "part-timer", "mix-previous", "sign-flip",
+        "sybil", "shrink", "lazy", "part-timer", "mix-previous", "sign-flip", "weak-control",
     }  # fmt: skip
     for name, cls in BEHAVIOURS.items():
         assert cls.name == name
