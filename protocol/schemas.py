@@ -120,7 +120,9 @@ class PeerResult(_Strict):
         default=None, description="standard error of own_advantage over the paired batches"
     )
     sync: float | None = Field(default=None, description="sync score moving average in [0, 1]")
-    uniqueness: float | None = Field(default=None, description="own-page advantage indicator average")
+    uniqueness: float | None = Field(
+        default=None, description="own-page advantage indicator average"
+    )
     rating: float | None = Field(
         default=None, description="OpenSkill ordinal (mu - ordinal_z sigma)"
     )

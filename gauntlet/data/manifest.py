@@ -129,7 +129,12 @@ def parse_manifest(data: bytes, where: str) -> DatasetManifest:
     try:
         manifest = DatasetManifest.model_validate_json(data)
     except ValidationError as e:
-        raise DatasetError(f"invalid {MANIFEST_NAME} in {where}: {e}") from e
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'document'}: {error['msg']}"
+            for error in e.errors()[:3]
+        )
+        more = f" (and {e.error_count() - 3} more)" if e.error_count() > 3 else ""
+        raise DatasetError(f"invalid {MANIFEST_NAME} in {where}: {problems}{more}") from e
     if manifest.num_tokens != manifest.num_pages * manifest.page_tokens:
         raise DatasetError(f"{where}: manifest num_tokens is not num_pages * page_tokens")
     if manifest.num_train_pages < 1:

@@ -130,6 +130,11 @@ async def peer_set_for(
     return None
 
 
+# (lead, window) of late peer sets already logged: the newest set is checked every window
+# until the lead publishes another, and the same line 30 windows in a row says nothing new.
+_REPORTED_LATE: set[tuple[str, int]] = set()
+
+
 async def _valid_set(
     rt: Runtime, lead_hotkey: str, store: ObjectStore, window: int
 ) -> PeerSet | None:
@@ -140,7 +145,9 @@ async def _valid_set(
             window_end(window - 1, rt.config.chain.blocks_per_window)
         )
         if info.last_modified > cutoff + rt.config.chain.upload_grace_seconds:
-            log.info("peer set for window %d arrived too late to count", window)
+            if (lead_hotkey, window) not in _REPORTED_LATE:  # it stays the newest for windows
+                _REPORTED_LATE.add((lead_hotkey, window))
+                log.info("peer set for window %d arrived too late to count", window)
             return None
         raw = await store.get(key, max_bytes=MAX_PEER_SET_BYTES)
         peer_set = open_envelope(raw, PeerSet, expected_signer=lead_hotkey, expected_window=window)

@@ -23,7 +23,7 @@ from gauntlet.chain.factory import build_chain
 from gauntlet.compress.aggregate import Delta, aggregate
 from gauntlet.compress.codec import build_codec, param_shapes
 from gauntlet.config.schema import GauntletConfig
-from gauntlet.data import PageDataset, ensure_dataset
+from gauntlet.data import DatasetError, PageDataset, ensure_dataset
 from gauntlet.model import build_model, prepare_for_training
 from gauntlet.node.gather import Contribution, Decoder
 from gauntlet.node.identity import load_hotkey
@@ -236,11 +236,17 @@ def load_data_and_model(
     """The dataset (prepared from local text if missing) and θ at the run's start window."""
     if config.train.torch_threads:
         torch.set_num_threads(config.train.torch_threads)
-    dataset = ensure_dataset(
-        Path(config.data.dataset_dir).expanduser(),
-        page_tokens=config.data.page_tokens,
-        max_tokens=config.data.max_tokens or None,
-    )
+    try:
+        dataset = ensure_dataset(
+            Path(config.data.dataset_dir).expanduser(),
+            page_tokens=config.data.page_tokens,
+            max_tokens=config.data.max_tokens or None,
+        )
+    except DatasetError as exc:
+        raise StartupError(
+            f"cannot use the dataset in {config.data.dataset_dir}: {exc} (move it aside to "
+            "rebuild the default one, or `gauntlet data prepare` another)"
+        ) from exc
     model = prepare_for_training(
         build_model(config.model.name, config.model.seed),
         device=device,
@@ -297,13 +303,17 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
             )
         bucket = config.storage.bucket or default_bucket(keypair.ss58_address)
         store = _own_store(config, bucket)
-        commitment = encode_commitment(own_commitment(config, bucket))
-        if (await chain.commitments()).get(keypair.ss58_address) != commitment:
-            await chain.commit(commitment)
+        try:
+            commitment = encode_commitment(own_commitment(config, bucket))
+            if (await chain.commitments()).get(keypair.ss58_address) != commitment:
+                await chain.commit(commitment)
+            dataset, model = load_data_and_model(config, device)
+        except BaseException:
+            await store.close()  # a failed start leaves no open session behind (no
+            raise  # "Unclosed client session" after the one line that matters)
     except BaseException:
         await chain.close()
         raise
-    dataset, model = load_data_and_model(config, device)
     return Runtime(
         config=config,
         keypair=keypair,

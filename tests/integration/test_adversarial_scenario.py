@@ -173,5 +173,7 @@ def test_report_and_no_process_survives(adversarial_run: dict) -> None:
     assert "<svg" in html and "copycat" in html
     assert adversarial_run["results"]["windows"]
     pids = adversarial_run["summary"]["pids"]
-    assert len(pids) == 1 + 16 + 16  # chain, an S3 server per node, the nodes
+    nodes = len(adversarial_run["summary"]["behaviours"])  # 2 validators and the miners
+    assert nodes == 17
+    assert len(pids) == 1 + nodes + nodes  # chain, an S3 server per node, the nodes
     assert not [pid for pid in pids if alive(pid)]

@@ -7,9 +7,12 @@ the chain's block clock, so a test can place a set's upload before or after its 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import pytest
 
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.node.peer_sets import choose_peers, peer_set_for
@@ -126,6 +129,18 @@ def test_a_set_stored_after_its_cutoff_does_not_count(tmp_path: Path) -> None:
     _publish(store, 5, [1, 2])
     earlier = time.time() - 3600  # every cut-off an hour before the uploads
     assert _in_force(store, 6, earlier) is None
+
+
+def test_a_late_set_is_reported_once_however_many_windows_check_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FilesystemStore(tmp_path, "lead")
+    _publish(store, 21, [1, 2])
+    earlier = time.time() - 3600
+    with caplog.at_level(logging.INFO, logger="gauntlet.node.peer_sets"):
+        for window in range(21, 26):  # the newest set is checked again every window
+            assert _in_force(store, window, earlier) is None
+    assert caplog.text.count("peer set for window 21 arrived too late") == 1
 
 
 def test_a_set_signed_by_someone_else_is_ignored_for_the_previous_one(tmp_path: Path) -> None:
