@@ -9,7 +9,12 @@ import pytest
 from localnet_helpers import peer, report, small_run
 from rich.console import Console
 
-from gauntlet.localnet.leaderboard import Leaderboard, leaderboard_rows, plain_table
+from gauntlet.localnet.leaderboard import (
+    Leaderboard,
+    leaderboard_rows,
+    plain_table,
+    rich_table,
+)
 from gauntlet.localnet.results import RunResults
 
 
@@ -93,3 +98,22 @@ def test_on_a_terminal_the_rich_table_shows_uids_behaviours_and_literal_names() 
     assert "copycat" in out and "honest" in out and "miner3" in out
     assert "[bold]m4[/bold]" in out  # markup in a name is shown, not interpreted
     assert "honest incentive 90.0%" in out
+
+
+@pytest.mark.parametrize("width", [130, 160])
+def test_each_miner_stays_on_one_line_of_the_rich_table_with_a_long_reason(width: int) -> None:
+    results = small_run()
+    long = "replays uid 7 of window 3 (explains 100.0%) and the aggregate of window 2 " * 3
+    results.add_report(
+        report(5, 3.21, 3.0, [peer(1, 0.5), peer(4, 0.0, status="replay").model_copy(
+            update={"reason": long})])
+    )  # fmt: skip
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=width, color_system=None)
+    console.print(rich_table(results))
+    lines = buffer.getvalue().splitlines()
+    row = [i for i, line in enumerate(lines) if re.search(r"\breplay\b", line)]
+    assert len(row) == 1, lines  # the replay row appears once
+    assert "replays uid 7" in lines[row[0]]
+    following = lines[row[0] + 1]
+    assert "replays" not in following and "aggregate" not in following  # nothing wrapped
