@@ -142,9 +142,10 @@ def rich_table(results: RunResults, window: int | None = None) -> Table:
     # One line per miner whatever the terminal: the figures keep their width and the reason
     # takes what is left, cut with an ellipsis (a wrapped reason was 5-8 lines at 130
     # columns, issue 16); the report and the status page have it in full.
-    for header in ("#", "uid", "name", "behaviour", "status"):
-        justify = "right" if header in ("#", "uid") else "left"
-        table.add_column(header, justify=justify, no_wrap=True)
+    for header in ("#", "uid"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for header in ("name", "behaviour", "status"):
+        table.add_column(header, no_wrap=True)
     for header, _, _, _ in _NUMBERS:
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("reason", overflow="ellipsis", no_wrap=True, ratio=1, min_width=8)

@@ -7,6 +7,7 @@ stores and files; a start-up problem prints one clear line instead of a tracebac
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,23 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 
+# Local filesystem faults that go away when the operator frees space or fixes permissions:
+# reported and retried, never a crash that loses the node's place in the window loop.
+_DISK_FAULTS = {
+    errno.ENOSPC: "disk_full",
+    errno.EDQUOT: "disk_full",
+    errno.EROFS: "disk_read_only",
+    errno.EACCES: "disk_read_only",
+}
+
+
+def disk_fault(exc: BaseException) -> str | None:
+    """The metric name of a local filesystem fault (disk full, quota, read-only), or None."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return _DISK_FAULTS.get(exc.errno)
+    return None
+
+
 def outage_pause(attempt: int) -> float:
     """Seconds to wait after the ``attempt``-th failure in a row (0-based); never more
     than :data:`MAX_OUTAGE_PAUSE_SECONDS`, so a node resumes within that of recovery."""
@@ -39,10 +57,10 @@ def outage_pause(attempt: int) -> float:
 
 
 async def retry_transient(step: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run one step of a node loop, riding out chain and store outages.
+    """Run one step of a node loop, riding out chain and store outages and local disk faults.
 
-    An outage (chain unreachable, store unavailable or throttling) is logged and
-    the step retried with growing pauses (:func:`outage_pause`, at most a few
+    An outage (chain unreachable, store unavailable or throttling) or a full or read-only
+    local disk (:func:`disk_fault`) is logged and the step retried with growing pauses (:func:`outage_pause`, at most a few
     seconds), indefinitely: a node keeps its state and carries on within seconds
     of the service coming back. Any other error propagates.
     """
@@ -54,6 +72,33 @@ async def retry_transient(step: Callable[P, Awaitable[T]], *args: P.args, **kwar
             pause = outage_pause(attempt)
             log.warning("%s unavailable (%s); retrying in %.1fs", type(exc).__name__, exc, pause)
             METRICS.error(("chain_" if isinstance(exc, ChainError) else "store_") + exc.reason)
+        except OSError as exc:
+            if (fault := disk_fault(exc)) is None:
+                raise
+            pause = outage_pause(attempt)
+            log.warning("local %s (%s); retrying in %.1fs", fault.replace("_", " "), exc, pause)
+            METRICS.error(fault)
+        attempt += 1
+        await asyncio.sleep(pause)
+
+
+async def retry_local_write(write: Callable[[], T], what: str) -> T:
+    """Run a synchronous write to local disk until it succeeds, riding out a full or
+    read-only disk (a WARNING and the ``disk_full``/``disk_read_only`` error metric each
+    try, a pause of at most a few seconds between tries). For writes that must happen
+    exactly where they are in a window's work (a validator's state and journal), which a
+    retry of the whole step would repeat. Other errors propagate."""
+    attempt = 0
+    while True:
+        try:
+            return write()
+        except OSError as exc:
+            if (fault := disk_fault(exc)) is None:
+                raise
+            pause = outage_pause(attempt)
+            log.warning("cannot write %s: local %s (%s); retrying in %.1fs",
+                        what, fault.replace("_", " "), exc, pause)  # fmt: skip
+            METRICS.error(fault)
             attempt += 1
             await asyncio.sleep(pause)
 

@@ -46,7 +46,7 @@ from gauntlet.node.evaluation import (
 )
 from gauntlet.node.gather import Contribution, judge_window
 from gauntlet.node.lead import PUBLISH_POLICY, aggregation_record, publish_lead_artifacts
-from gauntlet.node.lifecycle import retry_transient
+from gauntlet.node.lifecycle import retry_local_write, retry_transient
 from gauntlet.node.observer import Observer
 from gauntlet.node.peer_sets import members_to_aggregate, peer_set_for
 from gauntlet.node.peers import Peer
@@ -339,7 +339,10 @@ class Validator:
         rt = self.rt
         if window % rt.config.validator.weights_interval == 0:
             await set_weights(rt, self.state.weights(self.scoring.weight_power))
-        self.files.commit_window(self.state, report)
+        state = self.state
+        await retry_local_write(
+            lambda: self.files.commit_window(state, report), "state and journal"
+        )
         log.info("%s\n%s", f"window {window}: model at window {rt.window}", window_table(report))
         try:  # lead artifacts and the report are best effort; the window's work is done
             if lead_artifacts is not None:
