@@ -31,6 +31,7 @@ from gauntlet.node.node_lock import lock_node
 from gauntlet.node.peers import PeerDirectory
 from gauntlet.node.records import follow_record
 from gauntlet.node.replay import find_lead, restore_checkpoint
+from gauntlet.node.store_check import StoreCheckError, check_own_store
 from gauntlet.storage.base import ObjectStore
 from gauntlet.storage.factory import build_store
 from gauntlet.storage.retention import delete_older_than
@@ -304,7 +305,12 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
         bucket = config.storage.bucket or default_bucket(keypair.ss58_address)
         store = _own_store(config, bucket)
         try:
-            commitment = encode_commitment(own_commitment(config, bucket))
+            published = own_commitment(config, bucket)
+            try:  # before the commitment goes on chain: a bucket validators cannot read
+                await check_own_store(store, published, keypair.ss58_address)
+            except StoreCheckError as exc:  # would cost windows of work found out later
+                raise StartupError(f"own bucket: {exc}") from exc
+            commitment = encode_commitment(published)
             if (await chain.commitments()).get(keypair.ss58_address) != commitment:
                 await chain.commit(commitment)
             dataset, model = load_data_and_model(config, device)
