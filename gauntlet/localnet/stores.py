@@ -32,7 +32,8 @@ def start_node_stores(
     for name in names:
         root, bucket, port = run / "s3" / name, f"gauntlet-{name}", free_port()
         (root / bucket).mkdir(parents=True, exist_ok=True)
-        write = (f"GW{secrets.token_hex(8).upper()}", secrets.token_hex(20))
+        # Recognisable shapes (GW..., gws...), so a test can prove no log or file names them.
+        write = (f"GW{secrets.token_hex(8).upper()}", f"gws{secrets.token_hex(20)}")
         read = (f"GR{secrets.token_hex(8).upper()}", secrets.token_hex(20))
         child = group.start(f"s3-{name}", rclone_serve_argv(root, port, [write, read]))
         url = f"http://127.0.0.1:{port}"

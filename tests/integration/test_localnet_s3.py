@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,15 @@ def test_nodes_exchange_contributions_through_their_own_s3_servers(
     from protocol.envelope import open_envelope
     from protocol.schemas import AggregationRecord
 
+    # Each node's write key pair (GW + 16 hex digits, gws + 40; its read pair is public, in
+    # its commitment) reached it through the environment only: no log, report, state file
+    # or bucket object of the run names either (issue 16: secrets are never logged).
+    leaked = [
+        path
+        for path in run.rglob("*")
+        if path.is_file() and re.search(rb"GW[0-9A-F]{16}|gws[0-9a-f]{40}", path.read_bytes())
+    ]
+    assert not leaked, leaked
     records = sorted((run / "s3" / "validator0").rglob("aggregations/*/*.json"))
     last_record = open_envelope(records[-1].read_bytes(), AggregationRecord)
     miners = {int(uid) for uid, role in summary["roles"].items() if role.startswith("miner")}
