@@ -15,7 +15,10 @@ head it read. This module is the pure core of that rule (no I/O, no clocks):
 - the window's observation is *complete* when a counting round started at or after the
   deadline block ``D``: every upload stored before the deadline was then in view;
 - a uid first found by the round that closed the window is *late*; one with an accepted
-  version keeps it, whatever it uploads afterwards.
+  version keeps it, whatever it uploads afterwards;
+- a window whose upload phase a chain outage of at least ``MIN_OUTAGE_BLOCKS`` blocks
+  overlapped is *spoiled*: never complete, so nobody is judged on it (honest miners need
+  the chain to learn the window and could not make its deadline).
 
 See protocol/SPEC.md, "Observed arrival".
 """
@@ -55,6 +58,9 @@ class WindowArrivals:
     faults: dict[int, str] = field(default_factory=dict)  # uid -> last storage error slug
     complete: bool = False
     closed: bool = False
+    # The chain was unreachable for part of the upload phase: honest miners could not learn
+    # the window or reach its deadline, so nobody is judged on it (never complete).
+    spoiled: bool = False
 
     def settle_round(self, found: dict[int, Seen], started: int, ended: int) -> None:
         """Fold in one poll round's finds (uid -> version), read between heads ``started``
@@ -66,12 +72,17 @@ class WindowArrivals:
                 old = self.accepted.get(uid)
                 same = old is not None and old.etag == seen.etag and old.sha256 == seen.sha256
                 self.accepted[uid] = old if same and old is not None else seen
-            if started >= self.deadline_block:
+            if started >= self.deadline_block and not self.spoiled:
                 self.complete = True
             return
         # An accepted uid that re-uploads after the close keeps its accepted version.
         self.late.update(uid for uid in found if uid not in self.accepted)
         self.closed = True
+
+    def spoil(self) -> None:
+        """A chain outage covered part of this window's upload phase: never complete."""
+        self.spoiled = True
+        self.complete = False
 
     def close(self) -> None:
         """Close without a final round (the head passed the close while not polling)."""

@@ -25,7 +25,7 @@ from gauntlet.telemetry import METRICS
 from protocol.errors import ProtocolError
 from protocol.keys import contribution_key
 from protocol.sealed import open_sealed
-from protocol.windows import Timeline, window_of
+from protocol.windows import Timeline, window_of, window_start
 
 if TYPE_CHECKING:
     from gauntlet.node.runtime import Runtime
@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CONCURRENT_FETCHES = 16  # bounds sockets and in-flight downloads per round
+# A chain outage this long (in blocks) during a window's uploads spoils the window: miners
+# need the chain to learn a window, and after 2 blocks without it an honest one may miss the
+# deadline. One lost poll (a fraction of a block) does not.
+MIN_OUTAGE_BLOCKS = 2
 KEEP_WINDOWS = 4  # windows of observations kept in memory
 
 
@@ -50,6 +54,8 @@ class Observer:
         self.rounds = 0
         self.requests = 0  # HEAD and GET requests sent (bench/observe.py reads it)
         self.failure: Exception | None = None
+        self._last_head: int | None = None  # head at the end of the last good round
+        self._outage_from: int | None = None  # last good head before the chain went away
 
     def _arrivals(self, window: int) -> WindowArrivals:
         if window not in self.windows:
@@ -76,6 +82,7 @@ class Observer:
                 except ChainError as exc:
                     log.warning("observer: chain unavailable (%s); next round", exc)
                     METRICS.error(f"chain_{exc.reason}")
+                    self.chain_failed()
                 await asyncio.sleep(self.poll_seconds)
         except Exception as exc:
             self.failure = exc
@@ -85,6 +92,9 @@ class Observer:
     async def poll_round(self) -> None:
         chain = self.rt.chain
         started = await chain.current_block()
+        if self._outage_from is not None:
+            self.spoil_outage(self._outage_from, started)
+            self._outage_from = None
         windows = self.open_windows(started)
         if self.first_window is None and windows:
             self.first_window = windows[-1]
@@ -96,10 +106,34 @@ class Observer:
         for arrivals in self.windows.values():
             if ended >= arrivals.close_block and not arrivals.closed:
                 arrivals.close()
+        self._last_head = ended
         self._prune(ended)
         self.rounds += 1
         self._changed.set()
         self._changed = asyncio.Event()
+
+    def chain_failed(self) -> None:
+        """A round failed on the chain: an outage runs from the last head seen until the next
+        round that reads one (:meth:`spoil_outage` then judges it)."""
+        if self._outage_from is None:
+            self._outage_from = self._last_head
+
+    def spoil_outage(self, last_seen: int, back_at: int) -> None:
+        """The chain was unreachable between heads ``last_seen`` and ``back_at``: spoil every
+        window whose upload phase (its start to its deadline) that overlaps, when it lasted
+        ``MIN_OUTAGE_BLOCKS`` or more. Shorter gaps are a lost poll or two, which the
+        rounds before and after cover."""
+        if back_at - last_seen < MIN_OUTAGE_BLOCKS:
+            return
+        per = self.timeline.blocks_per_window
+        for window in range(window_of(last_seen, per), window_of(back_at, per) + 1):
+            if window_start(window, per) <= back_at and last_seen <= self.timeline.deadline(window):
+                log.warning(
+                    "window %d: the chain was unreachable from block %d to %d, during its "
+                    "uploads; nobody is judged on it", window, last_seen, back_at,
+                )  # fmt: skip
+                METRICS.error("window_chain_outage")
+                self._arrivals(window).spoil()
 
     def _prune(self, head: int) -> None:
         current = window_of(head, self.timeline.blocks_per_window)

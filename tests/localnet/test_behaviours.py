@@ -23,6 +23,7 @@ from gauntlet.localnet.behaviours import (
     Replay,
     Scaled,
     WrongData,
+    far_pages,
     make_behaviour,
 )
 from gauntlet.node.behaviour import Honest
@@ -276,3 +277,10 @@ def test_wrongdata_trains_on_other_pages_of_the_same_count() -> None:
     assert not set(pages) & set(own)
     assert all(0 <= p < 5000 for p in pages)
     assert WrongData().training_pages(rt, WINDOW, own) == pages  # type: ignore[arg-type]
+    # far from every own page: unrelated text, not the next page of the same file
+    assert all(min(abs(p - o), 5000 - abs(p - o)) > 100 for p in pages for o in own)
+
+
+def test_far_pages_stay_distinct_and_out_of_the_own_ones_on_a_tiny_dataset() -> None:
+    assert far_pages([0, 1, 2], 6) == [3, 4, 5]
+    assert far_pages([0, 3], 6) == [4, 1]  # 3 and 0 are its own: the next free page instead

@@ -323,3 +323,47 @@ def test_no_miner_can_read_another_miners_upload_before_its_reveal(tmp_path: Pat
     assert before is None and after is not None
     manifest_json = data[8 : 8 + int.from_bytes(data[:8], "little")]
     assert manifest_json not in sealed  # not even the manifest is readable in the ciphertext
+
+
+def test_a_chain_outage_during_the_uploads_leaves_the_window_unjudged(
+    tmp_path: Path, model
+) -> None:
+    """Honest miners need the chain to learn a window: when it was unreachable for blocks
+    of the upload phase, nobody is judged on that window (issue 15: every honest miner was
+    scored missing for the windows an outage spanned)."""
+
+    async def run() -> tuple[bool, bool, bool]:
+        miner = make_miner(tmp_path, 1)
+        v = Validator([miner], model)
+        await upload_sealed(miner, WINDOW, payload(model, miner, WINDOW))
+        await v.poll_at(33)
+        v.observer.chain_failed()  # the chain goes away at block 33 ...
+        await v.poll_at(37, 40, 41)  # ... and is back at 37, before the deadline
+        arrivals = await v.observer.closed(WINDOW)
+        return arrivals.spoiled, arrivals.complete, bool(arrivals.accepted)
+
+    spoiled, complete, accepted = asyncio.run(run())
+    assert spoiled and not complete
+    assert accepted  # the upload was still seen; it is just not judged
+
+
+def test_a_lost_poll_is_not_an_outage(tmp_path: Path, model) -> None:
+    async def run() -> bool:
+        v = Validator([make_miner(tmp_path, 1)], model)
+        await v.poll_at(33)
+        v.observer.chain_failed()
+        await v.poll_at(34, 40, 41)  # back within a block
+        return (await v.observer.closed(WINDOW)).complete
+
+    assert asyncio.run(run())
+
+
+def test_an_outage_after_the_deadline_spoils_nothing(tmp_path: Path, model) -> None:
+    async def run() -> bool:
+        v = Validator([make_miner(tmp_path, 1)], model)
+        await v.poll_at(33, 40)
+        v.observer.chain_failed()  # gone after the deadline's round ...
+        await v.poll_at(44)  # ... back after the close
+        return (await v.observer.closed(WINDOW)).spoiled
+
+    assert not asyncio.run(run())
