@@ -55,7 +55,8 @@ def test_the_adversarial_scenario_has_one_miner_of_each_classic_behaviour() -> N
     behaviours = [m.behaviour for m in miners]
     assert behaviours.count("honest") == 3
     classic = set(BEHAVIOURS) - {"honest"} - {cls.name for cls in ADAPTIVE}
-    assert sorted(b for b in behaviours if b != "honest") == sorted(classic)
+    # and the attack on the wrong-data miner's defence (the control) beside it
+    assert sorted(b for b in behaviours if b != "honest") == sorted(classic | {"weak-control"})
 
 
 def test_the_adaptive_scenario_has_every_adaptive_behaviour_and_five_honest_budgets() -> None:
