@@ -176,8 +176,9 @@ async def follow_record(
 
 
 async def _declare_empty(rt: Runtime, window: int) -> None:
-    """Lead catching up over a window it did not process (it was not running): publish an
-    empty record at once, so the other nodes need not wait for the deadline to skip it."""
+    """Lead over a window it did not process (it was not running, or could not observe the
+    window): publish an empty record at once, so the other nodes need not wait for the
+    deadline to skip it."""
     record = AggregationRecord(
         netuid=rt.config.chain.netuid,
         window=window,

@@ -317,15 +317,13 @@ class Validator:
 
     async def unobserved(self, window: int, lead: Lead | None) -> WindowReport:
         """A window this validator cannot judge: nobody is scored or blamed for it; the model
-        still follows the lead's record (the lead itself publishes none: the window is
-        skipped everywhere)."""
+        still follows the lead's record (the lead itself publishes an empty one at once, so
+        the window is skipped everywhere without anyone waiting for the record deadline:
+        miners waiting for it lost the next window after a chain outage)."""
         rt = self.rt
         log.warning("window %d: not observed in full; not scoring it", window)
         METRICS.error("window_unobserved")
-        if lead is not None and lead.hotkey == rt.hotkey:
-            rt.skip_window(window)
-        else:
-            await follow_record(rt, lead, window)
+        await follow_record(rt, lead, window)
         self.state = replace(self.state, last_window=window)
         loss = await asyncio.to_thread(
             loss_on, rt, rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages], 0
