@@ -24,3 +24,22 @@ def test_fuzz_sample_raises_only_typed_protocol_errors() -> None:
         report["outcomes"]
     )
     assert {"platform", "cpu_count"} <= set(report["machine"]) and report["peak_rss_mib"] > 0
+
+
+def test_sealed_fuzz_sample_raises_only_typed_protocol_errors() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "fuzz_sealed.py"), "--cases", "600", "--seed", "3"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    assert report["untyped"] == [] and out.returncode == 0, report["untyped"]
+    outcomes = report["outcomes"]
+    assert sum(v for k, v in outcomes.items() if k.startswith("sealed:")) == 600
+    assert sum(v for k, v in outcomes.items() if k.startswith("reveal:")) == 600
+    # Every layer is reached: the prefix, the signed header, the key, the ciphertext, the
+    # payload inside, and accepted objects and reveals.
+    for reached in ("sealed:MalformedPayload", "sealed:BadSignature", "sealed:BadReveal",
+                    "sealed:HashMismatch",
+                    "sealed:SealBroken", "sealed:accepted", "reveal:accepted",
+                    "reveal:MalformedPayload"):  # fmt: skip
+        assert outcomes.get(reached, 0) > 0, (reached, outcomes)
