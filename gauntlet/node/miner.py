@@ -8,9 +8,11 @@ trains on its slice of the batches (DDP), and the leader uploads the result.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -97,9 +99,11 @@ def train_window(
     *,
     device: torch.device,
     dist: DistContext,
+    should_stop: Callable[[], bool] | None = None,
 ) -> InnerResult:
     """Train from θ_w on the plan's pages, one pass unless ``cfg.inner_steps`` fixes the
-    step count; θ_w is restored afterwards (the outer step decides θ_{w+1})."""
+    step count; θ_w is restored afterwards, also when ``should_stop`` ends training early
+    (the outer step decides θ_{w+1})."""
     start = snapshot(model)
     batches = list(
         dataset.batches(
@@ -111,9 +115,33 @@ def train_window(
             f"pages {plan.pages} hold less than one batch of {cfg.batch_size} x {cfg.seq_len} tokens"
         )
     settings = inner_settings(cfg, plan.window, cfg.inner_steps or len(batches))
-    result = train_inner(model, batches, causal_lm_loss, settings, device=device, dist=dist)
-    restore(model, start)
-    return result
+    try:
+        return train_inner(
+            model, batches, causal_lm_loss, settings, device=device, dist=dist,
+            should_stop=should_stop,
+        )  # fmt: skip
+    finally:
+        restore(model, start)
+
+
+async def train_stoppably(
+    cfg: TrainConfig, rt: Runtime, model: nn.Module, plan: WindowPlan, dist: DistContext
+) -> InnerResult:
+    """:func:`train_window` in a worker thread, so a SIGINT/SIGTERM (which cancels the node's
+    task) stops it before its next step instead of after the window's training (about 15 s
+    on a CPU miner). Under torchrun every rank must take every step, so there training runs
+    to its end as before."""
+    if dist.enabled:
+        return train_window(cfg, rt.dataset, model, plan, device=rt.device, dist=dist)
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(
+            train_window, cfg, rt.dataset, model, plan, device=rt.device, dist=dist,
+            should_stop=stop.is_set,
+        )  # fmt: skip
+    except asyncio.CancelledError:
+        stop.set()
+        raise
 
 
 async def upload(
@@ -276,9 +304,7 @@ async def _lead(config: GauntletConfig, dist: DistContext, behaviour: Honest) ->
             if plan.train:
                 dist.broadcast_parameters(model)
                 sync_print = fingerprint(model, plan.window)
-                result = train_window(
-                    config.train, rt.dataset, model, trained, device=rt.device, dist=dist
-                )
+                result = await train_stoppably(config.train, rt, model, trained, dist)
                 METRICS.observe_training(result.losses, result.tokens, result.seconds)
                 state, key = await retry_transient(
                     publish, rt, plan, result, sync_print, state, behaviour

@@ -17,6 +17,10 @@ from gauntlet.model.runtime import autocast
 from gauntlet.train.distributed import DistContext
 
 
+class TrainingStopped(Exception):
+    """The node is stopping: training left off between two steps (its result is void)."""
+
+
 @dataclass(frozen=True)
 class InnerResult:
     delta: Delta  # θ_start − θ_end, float32, same names as model.named_parameters()
@@ -69,6 +73,7 @@ def train_inner(
     *,
     device: torch.device | str = "cpu",
     dist: DistContext | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> InnerResult:
     """Run ``settings.steps`` optimizer steps, cycling ``batches`` if it is shorter.
 
@@ -76,6 +81,8 @@ def train_inner(
     ``torch.distributed`` each rank takes its slice and DDP averages gradients, so
     the result equals one process training on whole batches. The optimizer starts
     fresh each window: its state is local to the window, as in DiLoCo's inner loop.
+    ``should_stop`` is asked before each step; when it says so, :class:`TrainingStopped`
+    is raised (a node asked to stop leaves within a step, not at the window's end).
     """
     dist = dist or DistContext()
     start = snapshot(model)
@@ -87,6 +94,8 @@ def train_inner(
     tokens = 0
     began = time.perf_counter()
     for step, batch in enumerate(itertools.islice(itertools.cycle(list(batches)), settings.steps)):
+        if should_stop is not None and should_stop():
+            raise TrainingStopped(f"stopped before step {step} of {settings.steps}")
         for group in optimizer.param_groups:
             group["lr"] = schedule(step)
         local = dist.shard(batch).to(device)

@@ -7,7 +7,7 @@ import torch
 from gauntlet.model import build_model, causal_lm_loss
 from gauntlet.train.evaluate import mean_loss
 from gauntlet.train.fingerprint import coordinates, fingerprint, max_abs_difference
-from gauntlet.train.inner import InnerSettings, snapshot, train_inner
+from gauntlet.train.inner import InnerSettings, TrainingStopped, snapshot, train_inner
 from gauntlet.train.outer import applied, apply_delta
 
 
@@ -62,3 +62,22 @@ def test_fingerprint_matches_for_same_model_and_differs_after_a_step() -> None:
     assert max_abs_difference(fingerprint(a, 7), fingerprint(b, 7)) == 0.0
     apply_delta(b, {n: torch.full_like(p, 0.01) for n, p in b.named_parameters()}, lr=1.0)
     assert max_abs_difference(fingerprint(a, 7), fingerprint(b, 7)) > 0.005
+
+
+def test_a_stop_request_ends_training_before_the_next_step() -> None:
+    """A node asked to stop (SIGINT) leaves training within a step (issue 16: ~15 s)."""
+    model = build_model("tiny", 0)
+    asked = []
+
+    def should_stop() -> bool:
+        asked.append(1)
+        return len(asked) > 3  # three steps, then the signal arrives
+
+    try:
+        train_inner(model, [_batch(1)], causal_lm_loss, InnerSettings(steps=50, lr=1e-3),
+                    should_stop=should_stop)  # fmt: skip
+    except TrainingStopped as stopped:
+        assert "before step 3 of 50" in str(stopped)
+    else:
+        raise AssertionError("training ran to its end")
+    assert len(asked) == 4
