@@ -33,10 +33,21 @@ class HistoryPoint(BaseModel):
     weight: float
 
 
+class WeightsAttempt(BaseModel):
+    """The validator's latest attempt to set weights on chain: whether they reached it."""
+
+    window: int  # the window after which it set them
+    block: int | None  # chain head at the attempt (None: the chain did not answer)
+    result: str  # "set", "failed" or "skipped"
+    detail: str = ""  # uids set, or why not
+
+
 class StatusSnapshot(BaseModel):
     """What ``/status.json`` returns and the HTML page shows."""
 
     validator: str = ""  # hotkey
+    weights: WeightsAttempt | None = None  # latest attempt to set weights on chain
+    weights_last_set: WeightsAttempt | None = None  # latest one that reached the chain
     window: int | None = None  # latest scored window
     validation_loss_before: float | None = None
     validation_loss_after: float | None = None
@@ -50,9 +61,15 @@ class StatusBoard:
 
     def __init__(self, history: int) -> None:
         self.reports: deque[WindowReport] = deque(maxlen=history)
+        self.weights: WeightsAttempt | None = None
+        self.weights_last_set: WeightsAttempt | None = None
 
-    def add(self, report: WindowReport) -> None:
+    def add(self, report: WindowReport, weights: WeightsAttempt | None = None) -> None:
         self.reports.append(report)
+        if weights is not None:
+            self.weights = weights
+            if weights.result == "set":
+                self.weights_last_set = weights
 
     def load_journal(self, path: Path) -> None:
         """Seed from the validator's journal (one JSON report per line) after a restart."""
@@ -70,7 +87,7 @@ class StatusBoard:
 
     def snapshot(self) -> StatusSnapshot:
         if not self.reports:
-            return StatusSnapshot()
+            return StatusSnapshot(weights=self.weights, weights_last_set=self.weights_last_set)
         latest = self.reports[-1]
         history: dict[int, list[HistoryPoint]] = {}
         for report in self.reports:
@@ -82,6 +99,8 @@ class StatusBoard:
                 )
         return StatusSnapshot(
             validator=latest.hotkey,
+            weights=self.weights,
+            weights_last_set=self.weights_last_set,
             window=latest.window,
             validation_loss_before=latest.validation_loss_before,
             validation_loss_after=latest.validation_loss_after,
@@ -145,6 +164,23 @@ def _history(snapshot: StatusSnapshot) -> str:
     return f'<table id="history">{head}{"".join(rows)}</table>'
 
 
+def _weights(snapshot: StatusSnapshot) -> str:
+    """Whether this validator's weights reached the chain, and when."""
+    last, done = snapshot.weights, snapshot.weights_last_set
+    if last is None:
+        return "Weights on chain: not attempted since this validator started."
+    at = "" if last.block is None else f" at block {last.block}"
+    if last.result == "set":
+        return f"Weights on chain: set after window {last.window}{at} ({html.escape(last.detail)})."
+    text = f"Weights on chain: the latest attempt, after window {last.window}{at}, {last.result}: "
+    text += html.escape(last.detail) + "."
+    if done is not None:
+        text += f" Last set after window {done.window}" + (
+            f" at block {done.block}." if done.block is not None else "."
+        )
+    return text
+
+
 STYLE = (
     "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1.5em}"
     "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right;font-variant-numeric:tabular-nums}"
@@ -162,6 +198,7 @@ def render_html(snapshot: StatusSnapshot) -> str:
             f"<p>Validator {_short(snapshot.validator)}, window {snapshot.window}: validation loss "
             f"{_num(snapshot.validation_loss_before)} &rarr; {_num(snapshot.validation_loss_after)}. "
             "* = evaluated this window.</p>"
+            f'<p id="weights">{_weights(snapshot)}</p>'
             f"<h2>Leaderboard</h2>{_leaderboard(snapshot.leaderboard)}"
             f"<h2>History (final score / weight per window)</h2>{_history(snapshot)}"
         )

@@ -60,7 +60,7 @@ from gauntlet.node.replay import Lead, find_lead
 from gauntlet.node.report_table import window_table
 from gauntlet.node.reveals import collect_reveals, stored_late
 from gauntlet.node.runtime import Runtime, open_runtime
-from gauntlet.node.status_page import StatusBoard, status_routes
+from gauntlet.node.status_page import StatusBoard, WeightsAttempt, status_routes
 from gauntlet.node.validator_state import ValidatorFiles
 from gauntlet.score.config import LATE, MISSING, ScoringConfig
 from gauntlet.score.loss import Evaluation, passes_member_check
@@ -87,6 +87,7 @@ class Validator:
     secret: bytes
     state: ValidatorScores
     observer: Observer
+    last_weights: WeightsAttempt | None = None  # the latest attempt to set weights on chain
 
     @property
     def scoring(self) -> ScoringConfig:
@@ -336,7 +337,8 @@ class Validator:
         """Weights, state, journal and the public report of a processed window."""
         rt = self.rt
         if window % rt.config.validator.weights_interval == 0:
-            await set_weights(rt, self.state.weights(self.scoring.weight_power))
+            weights = self.state.weights(self.scoring.weight_power)
+            self.last_weights = await set_weights(rt, weights, window)
         state = self.state
         await retry_local_write(
             lambda: self.files.commit_window(state, report), "state and journal"
@@ -424,21 +426,34 @@ async def mark_late(
         verdicts[uid] = Verdict(uid, verdicts[uid].hotkey, LATE, reason=reason)
 
 
-async def set_weights(rt: Runtime, weights: dict[int, float]) -> bool:
+async def set_weights(rt: Runtime, weights: dict[int, float], window: int) -> WeightsAttempt:
+    """Set ``weights`` on chain (after ``window``); what happened, for the status page."""
     uids = sorted(uid for uid, w in weights.items() if w > 0)
+    block = await _head_or_none(rt)
     if not uids:
         log.info("no positive scores yet; not setting weights")
         METRICS.weights_set.labels("skipped").inc()
-        return False
+        return WeightsAttempt(
+            window=window, block=block, result="skipped", detail="no positive scores yet"
+        )
     try:
         await rt.chain.set_weights(uids, [weights[uid] for uid in uids])
     except ChainError as exc:  # rate limit, outage: keep working, try next interval
         log.warning("set_weights failed (%s): %s", exc.reason, exc)
         METRICS.weights_set.labels("failure").inc()
         METRICS.error(f"set_weights_{exc.reason}")
-        return False
+        return WeightsAttempt(
+            window=window, block=block, result="failed", detail=f"{exc.reason}: {exc}"[:200]
+        )
     METRICS.weights_set.labels("success").inc()
-    return True
+    return WeightsAttempt(window=window, block=block, result="set", detail=f"{len(uids)} uids")
+
+
+async def _head_or_none(rt: Runtime) -> int | None:
+    try:
+        return await rt.chain.current_block()
+    except ChainError:
+        return None
 
 
 async def first_window(rt: Runtime, state: ValidatorScores) -> int:
@@ -481,7 +496,7 @@ async def run_validator(config: GauntletConfig) -> None:
         while not config.node.max_windows or done < config.node.max_windows:
             METRICS.window.set(rt.window)
             report = await retry_transient(validator.process, rt.window)
-            board.add(report)
+            board.add(report, validator.last_weights)
             METRICS.observe_report(report)
             done += 1
     finally:

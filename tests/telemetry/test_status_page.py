@@ -117,3 +117,22 @@ def test_the_reason_is_shown_whole_and_left_aligned() -> None:
     page = render_html(board.snapshot())
     assert reason in page
     assert "#leaderboard td:last-child{text-align:left}" in page
+
+
+def test_the_page_says_whether_and_when_weights_reached_the_chain() -> None:
+    from gauntlet.node.status_page import WeightsAttempt
+
+    board = StatusBoard(history=5)
+    board.add(report(1, peer(1, score=0.9)))
+    assert "not attempted since this validator started" in render_html(board.snapshot())
+    board.add(report(2, peer(1)), WeightsAttempt(window=2, block=25, result="set", detail="3 uids"))
+    page = render_html(board.snapshot())
+    assert "Weights on chain: set after window 2 at block 25 (3 uids)" in page
+    failed = WeightsAttempt(window=3, block=35, result="failed", detail="rate_limited: <too soon>")
+    board.add(report(3, peer(1)), failed)
+    snapshot = board.snapshot()
+    page = render_html(snapshot)
+    assert "after window 3 at block 35, failed: rate_limited: &lt;too soon&gt;" in page
+    assert "Last set after window 2 at block 25." in page
+    as_json = json.loads(snapshot.model_dump_json())
+    assert as_json["weights"]["result"] == "failed" and as_json["weights_last_set"]["block"] == 25
