@@ -182,8 +182,8 @@ def control_peers(
     several updates would not do: it is a shorter step, and early in training a longer one
     gains more everywhere. Only strong updates qualify, and their effect is scaled to the
     strength of ``uid``'s (:func:`gauntlet.score.control.scaled_control`), so noise, a
-    sign-flip or a stale update cannot weaken the control; the draw is secret, so no miner knows whose update it is compared
-    with."""
+    sign-flip or a stale update cannot weaken the control; the draw is secret, so no miner
+    knows whose update it is compared with."""
     others = [other for other in helpful if other != uid]
     others.sort(
         key=lambda other: _peer_draw(secret, window, uid, b"control" + other.to_bytes(8, "big"))

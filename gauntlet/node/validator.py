@@ -29,6 +29,7 @@ from pathlib import Path
 from gauntlet.chain.base import ChainError
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.node.arrival_book import borrow_arrivals, publish_book
+from gauntlet.node.chain_weights import set_weights
 from gauntlet.node.checks import (
     Verdict,
     check_window,
@@ -424,36 +425,6 @@ async def mark_late(
     for uid in await stored_late([p for p in miners if p.uid in absent], window):
         reason = f"uploaded after the observation closed at block {close}"
         verdicts[uid] = Verdict(uid, verdicts[uid].hotkey, LATE, reason=reason)
-
-
-async def set_weights(rt: Runtime, weights: dict[int, float], window: int) -> WeightsAttempt:
-    """Set ``weights`` on chain (after ``window``); what happened, for the status page."""
-    uids = sorted(uid for uid, w in weights.items() if w > 0)
-    block = await _head_or_none(rt)
-    if not uids:
-        log.info("no positive scores yet; not setting weights")
-        METRICS.weights_set.labels("skipped").inc()
-        return WeightsAttempt(
-            window=window, block=block, result="skipped", detail="no positive scores yet"
-        )
-    try:
-        await rt.chain.set_weights(uids, [weights[uid] for uid in uids])
-    except ChainError as exc:  # rate limit, outage: keep working, try next interval
-        log.warning("set_weights failed (%s): %s", exc.reason, exc)
-        METRICS.weights_set.labels("failure").inc()
-        METRICS.error(f"set_weights_{exc.reason}")
-        return WeightsAttempt(
-            window=window, block=block, result="failed", detail=f"{exc.reason}: {exc}"[:200]
-        )
-    METRICS.weights_set.labels("success").inc()
-    return WeightsAttempt(window=window, block=block, result="set", detail=f"{len(uids)} uids")
-
-
-async def _head_or_none(rt: Runtime) -> int | None:
-    try:
-        return await rt.chain.current_block()
-    except ChainError:
-        return None
 
 
 async def first_window(rt: Runtime, state: ValidatorScores) -> int:
