@@ -25,6 +25,7 @@ from gauntlet.compress.codec import build_codec, param_shapes
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import DatasetError, PageDataset, ensure_dataset
 from gauntlet.model import build_model, prepare_for_training
+from gauntlet.node.bucket_move import move_bucket
 from gauntlet.node.gather import Contribution, Decoder
 from gauntlet.node.identity import load_hotkey
 from gauntlet.node.node_lock import lock_node
@@ -37,8 +38,14 @@ from gauntlet.storage.factory import build_store
 from gauntlet.storage.retention import delete_older_than
 from gauntlet.telemetry import METRICS, TelemetryError, TelemetryServer
 from gauntlet.train.outer import apply_delta
-from protocol.commitment import FilesystemCommitment, S3Commitment, encode_commitment
+from protocol.commitment import (
+    FilesystemCommitment,
+    S3Commitment,
+    encode_commitment,
+    parse_commitment,
+)
 from protocol.container import Limits
+from protocol.errors import BadCommitment
 from protocol.keys import protocol_prefix
 from protocol.signing import Signer
 from protocol.windows import Timeline
@@ -261,6 +268,17 @@ def load_data_and_model(
     return dataset, model
 
 
+def _describe(raw: str) -> str:
+    """A commitment as "bucket B at E" (never its keys), for a log line."""
+    try:
+        commitment = parse_commitment(raw)
+    except (BadCommitment, ValueError):
+        return "an unreadable commitment"
+    if isinstance(commitment, S3Commitment):
+        return f"bucket {commitment.bucket} at {commitment.endpoint}"
+    return f"bucket {commitment.bucket} under {commitment.root}"
+
+
 def _own_store(config: GauntletConfig, bucket: str) -> ObjectStore:
     storage = config.storage
     if storage.backend == "s3" and not (
@@ -311,7 +329,13 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
             except StoreCheckError as exc:  # would cost windows of work found out later
                 raise StartupError(f"own bucket: {exc}") from exc
             commitment = encode_commitment(published)
-            if (await chain.commitments()).get(keypair.ss58_address) != commitment:
+            committed = (await chain.commitments()).get(keypair.ss58_address)
+            if committed != commitment:
+                if committed is not None:  # a new bucket: bring what nodes rebuild from
+                    old = PeerDirectory.for_config(config).store_for(
+                        keypair.ss58_address, committed
+                    )
+                    await move_bucket(old, store, _describe(committed))
                 await chain.commit(commitment)
             dataset, model = load_data_and_model(config, device)
         except BaseException:
