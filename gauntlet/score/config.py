@@ -88,7 +88,7 @@ class ScoringConfig(BaseModel):
     """(>0) scale of the graded indicator, same units as the improvements."""
     uniqueness_saturation: float = 0.5
     """(0,1] uniqueness at and above which it counts fully in the final score (1: it
-    multiplies the score). 0.5: honest miners' averages sit at 0.75-0.95 (adaptive and
+    multiplies the score). 0.5: honest miners' averages sit at 0.69-0.97 (adaptive and
     adversarial scenarios, docs/localnet.md), so among them the rating alone ranks, by the
     data processed; a wrong-data miner's average, measured against the control, stays
     below 0 (-0.6 at the end of both adversarial runs) and earns nothing. At 1.0 the noise

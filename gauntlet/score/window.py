@@ -163,9 +163,9 @@ def _play_match(
         random = ev.random_improvement(nonfinite_penalty=penalty, relative=relative)
         advantage = own_advantage(ev, penalty, relative)
         # Compute is data: an update made from n pages moves each of them less than a
-        # one-page update would, so the advantage is compared per page declared. Measured on
-        # the adaptive scenario (docs/scoring.md), honest advantages fell about as 1/n from 1
-        # to 5 pages, so n * advantage is about flat across budgets.
+        # one-page update would, so the advantage is compared per page declared (without
+        # the factor a broad honest update looked like a wrong-data one; figures in
+        # docs/scoring.md, "Uniqueness indicator").
         pages = max(1, ev.declared_pages)
         indicator = own_vs_random_indicator(
             pages * advantage,
