@@ -7,6 +7,7 @@ step: every node moves from θ_w to θ_{w+1} by the lead's aggregation record
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -28,6 +29,7 @@ from gauntlet.model import build_model, prepare_for_training
 from gauntlet.node.bucket_move import move_bucket
 from gauntlet.node.gather import Contribution, Decoder
 from gauntlet.node.identity import load_hotkey
+from gauntlet.node.lifecycle import outage_pause
 from gauntlet.node.node_lock import lock_node
 from gauntlet.node.peers import PeerDirectory
 from gauntlet.node.records import follow_record
@@ -268,6 +270,27 @@ def load_data_and_model(
     return dataset, model
 
 
+# Tries of the start-up store check when the store does not answer (a store container
+# still starting, a blip), with the outage pauses between them, before the node gives up.
+STORE_CHECK_TRIES = 4
+
+
+async def _check_own_store(
+    store: ObjectStore, published: FilesystemCommitment | S3Commitment, hotkey: str
+) -> None:
+    """Before the commitment goes on chain: a bucket validators cannot read would cost
+    windows of work, found out later. A store that does not answer gets a few tries."""
+    for attempt in range(STORE_CHECK_TRIES):
+        try:
+            await check_own_store(store, published, hotkey)
+            return
+        except StoreCheckError as exc:
+            if not exc.transient or attempt == STORE_CHECK_TRIES - 1:
+                raise StartupError(f"own bucket: {exc}") from exc
+            log.warning("own bucket: %s; trying again", exc)
+            await asyncio.sleep(outage_pause(attempt))
+
+
 def _describe(raw: str) -> str:
     """A commitment as "bucket B at E" (never its keys), for a log line."""
     try:
@@ -324,10 +347,7 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
         store = _own_store(config, bucket)
         try:
             published = own_commitment(config, bucket)
-            try:  # before the commitment goes on chain: a bucket validators cannot read
-                await check_own_store(store, published, keypair.ss58_address)
-            except StoreCheckError as exc:  # would cost windows of work found out later
-                raise StartupError(f"own bucket: {exc}") from exc
+            await _check_own_store(store, published, keypair.ss58_address)
             commitment = encode_commitment(published)
             committed = (await chain.commitments()).get(keypair.ss58_address)
             if committed != commitment:

@@ -35,7 +35,12 @@ PROBE_PREFIX = "gauntlet-self-check/"
 
 
 class StoreCheckError(Exception):
-    """The node's own bucket cannot serve the protocol; the message says what to fix."""
+    """The node's own bucket cannot serve the protocol; the message says what to fix.
+    ``transient``: the store did not answer (worth another try before giving up)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 async def check_own_store(
@@ -58,7 +63,9 @@ async def check_own_store(
             f"that bucket ({exc})"
         ) from exc
     except StoreUnavailable as exc:
-        raise StoreCheckError(f"{where} is unreachable: check the endpoint ({exc})") from exc
+        raise StoreCheckError(
+            f"{where} is unreachable: check the endpoint ({exc})", transient=True
+        ) from exc
     except StorageError as exc:
         raise StoreCheckError(f"cannot write to {where}: {exc}") from exc
     try:
