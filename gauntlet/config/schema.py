@@ -237,8 +237,10 @@ class ValidatorConfig(Section):
     random_pages: int = Field(
         8,
         ge=1,
-        description="Secret random pages per window for the own-vs-random check; more than a "
-        "miner's own pages, so their draw adds little noise common to every peer",
+        description="Secret random pages per window: the rating's match score (each update's "
+        "gain on them), the controls' strength, and the own-vs-random fallback when no control "
+        "exists; more than a miner's own pages, so their draw adds little noise common to "
+        "every peer",
     )
     own_pages: int = Field(
         4,

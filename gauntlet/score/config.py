@@ -78,9 +78,11 @@ class ScoringConfig(BaseModel):
 
     # --- uniqueness (requirement 3) ---
     indicator_margin: float = 0.01
-    """(>=0) own-page improvement must exceed random-page improvement by this (same units). A
-    miner that trained elsewhere has own ≈ random, so a coin-flip indicator would leave it half
-    its uniqueness; the margin makes 'no better than random' count against it."""
+    """(>=0) the own-page advantage per declared page (own-page improvement beyond what the
+    window's other updates do for the same batches: the control) must exceed this (same
+    units). A miner that trained elsewhere has an advantage of about 0, so a coin-flip
+    indicator would leave it half its uniqueness; the margin makes 'no better than the
+    control' count against it."""
     indicator_graded: bool = True
     """False: indicator in {-1,+1}; True: tanh((own-random-margin)/indicator_scale) in (-1,1),
     so noise around the margin moves the average little and clear gaps count fully."""
@@ -111,7 +113,7 @@ class ScoringConfig(BaseModel):
     explain_max_sources: int = 8
     """(>=1) most known updates one explanation may combine. Chance alone explains about
     k x 2 ln(n) / sketch_dim of a new update (0.33 at k = 8, n = 4096, d = 256), so k must stay
-    well under sketch_dim / 10; a mix of more sources is left to the own-vs-random indicator."""
+    well under sketch_dim / 10; a mix of more sources is left to the own-page indicator."""
     norm_ratio_limit: float = 8.0
     """(>1) an update whose L2 norm exceeds this multiple of the window's median norm (over at
     least 3 valid contributions) is an outlier: scaled up to dominate, penalised, not evaluated."""
@@ -124,7 +126,7 @@ class ScoringConfig(BaseModel):
     cosine, far below the sketch's own (about 1/sqrt(sketch_dim))."""
     replay_history_windows: int = 16
     """(>=0) windows of sketches kept for replay detection (every contribution and aggregate).
-    A replay must still lower today's loss and pass the own-vs-random indicator, which a step
+    A replay must still lower today's loss and pass the own-page indicator, which a step
     made for a model 16 outer steps older, on other pages, fails within a few evaluations;
     the exact check covers the windows where it could still pass. Cost: (miners + 1) x 16
     sketches of ~5 KB of JSON, 5 MB at 64 miners, 21 MB at 256."""
