@@ -35,13 +35,19 @@ def test_sybils_with_weak_updates_cannot_become_a_partners_controls() -> None:
 def test_a_control_is_scaled_to_the_strength_of_the_measured_update() -> None:
     before = [3.0, 3.2]
     weak = ([2.9, 3.1], 0.05)  # improves each batch by 0.1; helped random pages by 0.05
-    # An update that helps the random pages twice as much is predicted to improve its own
-    # pages twice as much as this control did: 0.2 per batch.
-    assert scaled_control(before, [weak], 0.10) == pytest.approx([2.8, 3.0])
-    # Two controls average; an update that did not help the random pages (a noisy gain
-    # late in training, or noise) is still predicted half a control's effect.
+    # An update that helps the random pages 4 times as much is predicted to improve its own
+    # pages sqrt(4) = 2 times as much as this control did: 0.2 per batch.
+    assert scaled_control(before, [weak], 0.20) == pytest.approx([2.8, 3.0])
+    # Of equal strength: the control's own effect, 0.1.
+    assert scaled_control(before, [weak], 0.05) == pytest.approx([2.9, 3.1])
+    # Two controls average: sqrt(0.15/0.05) * 0.1 and 1 * 0.3, per batch.
     strong = ([2.7, 2.9], 0.15)
-    assert scaled_control(before, [weak, strong], 0.15) == pytest.approx([2.7, 2.9])
+    expected = (3**0.5 * 0.1 + 0.3) / 2
+    assert scaled_control(before, [weak, strong], 0.15) == pytest.approx(
+        [3.0 - expected, 3.2 - expected]
+    )
+    # An update that did not help the random pages (a noisy gain late in training, or
+    # noise) is still predicted half a control's effect.
     floor = 0.1 * MIN_STRENGTH_RATIO
     assert scaled_control(before, [weak], -0.02) == pytest.approx([3.0 - floor, 3.2 - floor])
     capped = scaled_control(before, [weak], 10.0)
