@@ -374,14 +374,20 @@ def run_fuzz(cases: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def fuzz_cli(run: Callable[[int, int], dict[str, Any]], doc: str) -> int:
+    """``--cases N --seed S``: run ``run(cases, seed)`` and print its report as JSON with
+    the machine; exit 1 when any case failed untyped (shared by every fuzzer here)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    report = {**run_fuzz(args.cases, args.seed), "machine": machine_info()}
+    report = {**run(args.cases, args.seed), "machine": machine_info()}
     print(json.dumps(report, indent=2))
     return 1 if report["untyped"] else 0
+
+
+def main() -> int:
+    return fuzz_cli(run_fuzz, __doc__ or "")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ through ``open_reveal``. Every outcome must be an accepted object or a typed
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import random
@@ -31,8 +30,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from bench.fuzz import EDGE_INTS, LIMITS, NETUID, ODD_VALUES, WINDOW, Case, build, make_bases  # noqa: E402
-from bench.machine import machine_info  # noqa: E402
+from bench.fuzz import (  # noqa: E402
+    EDGE_INTS,
+    LIMITS,
+    NETUID,
+    ODD_VALUES,
+    WINDOW,
+    Case,
+    build,
+    fuzz_cli,
+    make_bases,
+)
 from protocol.container import decode_payload  # noqa: E402
 from protocol.envelope import ENVELOPE_DOMAIN  # noqa: E402
 from protocol.errors import ProtocolError  # noqa: E402
@@ -189,13 +197,7 @@ def _reveal(raw: bytes, signer: Any) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    report = {**run_fuzz(args.cases, args.seed), "machine": machine_info()}
-    print(json.dumps(report, indent=2))
-    return 1 if report["untyped"] else 0
+    return fuzz_cli(run_fuzz, __doc__ or "")
 
 
 if __name__ == "__main__":

@@ -135,13 +135,13 @@ def evaluate_peers(
     lr = rt.config.train.outer_lr
     random = secret_pages(rt, secret, window)
     random_before = losses_on(rt, random, seed=window)
+    seeds = {uid: own_batch_seed(secret, window, uid) for uid in updates}
     own: dict[int, tuple[list[float], list[float]]] = {}
     random_after: dict[int, list[float]] = {}
     for uid, (pages, delta) in sorted(updates.items()):
-        own_seed = own_batch_seed(secret, window, uid)
-        before = losses_on(rt, pages, seed=own_seed)
+        before = losses_on(rt, pages, seed=seeds[uid])
         with applied(rt.model, delta, lr, base):
-            own[uid] = (before, losses_on(rt, pages, seed=own_seed))
+            own[uid] = (before, losses_on(rt, pages, seed=seeds[uid]))
             random_after[uid] = losses_on(rt, random, seed=window)
     gains = {uid: _mean(random_before) - _mean(random_after[uid]) for uid in updates}
     strong = strong_controls(gains)
@@ -149,11 +149,10 @@ def evaluate_peers(
     out = {}
     for uid, (pages, _) in sorted(updates.items()):
         before, after = own[uid]
-        own_seed = own_batch_seed(secret, window, uid)
         controls = []
         for other in control_peers(secret, window, uid, strong, count):
             with applied(rt.model, updates[other][1], lr, base):
-                controls.append((losses_on(rt, pages, seed=own_seed), gains[other]))
+                controls.append((losses_on(rt, pages, seed=seeds[uid]), gains[other]))
         control = scaled_control(before, controls, gains[uid]) if controls else None
         out[uid] = Evaluation(
             _mean(before),

@@ -73,11 +73,7 @@ async def retry_transient(step: Callable[P, Awaitable[T]], *args: P.args, **kwar
             log.warning("%s unavailable (%s); retrying in %.1fs", type(exc).__name__, exc, pause)
             METRICS.error(("chain_" if isinstance(exc, ChainError) else "store_") + exc.reason)
         except OSError as exc:
-            if (fault := disk_fault(exc)) is None:
-                raise
-            pause = outage_pause(attempt)
-            log.warning("local %s (%s); retrying in %.1fs", fault.replace("_", " "), exc, pause)
-            METRICS.error(fault)
+            pause = _disk_fault_pause(exc, attempt, "")
         attempt += 1
         await asyncio.sleep(pause)
 
@@ -93,14 +89,21 @@ async def retry_local_write(write: Callable[[], T], what: str) -> T:
         try:
             return write()
         except OSError as exc:
-            if (fault := disk_fault(exc)) is None:
-                raise
-            pause = outage_pause(attempt)
-            log.warning("cannot write %s: local %s (%s); retrying in %.1fs",
-                        what, fault.replace("_", " "), exc, pause)  # fmt: skip
-            METRICS.error(fault)
+            pause = _disk_fault_pause(exc, attempt, f"cannot write {what}: ")
             attempt += 1
             await asyncio.sleep(pause)
+
+
+def _disk_fault_pause(exc: OSError, attempt: int, context: str) -> float:
+    """Report a local disk fault (WARNING and metric) and return the pause before the next
+    try; re-raise ``exc`` when it is not one."""
+    fault = disk_fault(exc)
+    if fault is None:
+        raise exc
+    pause = outage_pause(attempt)
+    log.warning("%slocal %s (%s); retrying in %.1fs", context, fault.replace("_", " "), exc, pause)
+    METRICS.error(fault)
+    return pause
 
 
 async def _main(runner: Callable[[GauntletConfig], Awaitable[None]], config: GauntletConfig) -> str:

@@ -343,6 +343,7 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
                 "network it prints the `btcli subnets register --netuid N --wallet W "
                 "--wallet-hotkey H` command to run); the localnet registers its own nodes"
             )
+        peers = PeerDirectory.for_config(config)
         bucket = config.storage.bucket or default_bucket(keypair.ss58_address)
         store = _own_store(config, bucket)
         try:
@@ -352,9 +353,7 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
             committed = (await chain.commitments()).get(keypair.ss58_address)
             if committed != commitment:
                 if committed is not None:  # a new bucket: bring what nodes rebuild from
-                    old = PeerDirectory.for_config(config).store_for(
-                        keypair.ss58_address, committed
-                    )
+                    old = peers.store_for(keypair.ss58_address, committed)
                     await move_bucket(old, store, _describe(committed))
                 await chain.commit(commitment)
             dataset, model = load_data_and_model(config, device)
@@ -374,5 +373,5 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
         uid=neuron.uid,
         device=device,
         window=config.train.start_window,
-        peers=PeerDirectory.for_config(config),
+        peers=peers,
     )
