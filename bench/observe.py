@@ -209,9 +209,12 @@ async def poll_figures(endpoint: str, uids: int, size: int, steady_rounds: int) 
         limits=Limits(max_bytes=64 * MB),
     )
     observer = Observer(rt, timeline, poll_s)  # type: ignore[arg-type]  # duck-typed runtime
-    first_s, first_cpu, first_requests = await timed_round(observer)
-    accepted = len(observer.windows[WINDOW].accepted)
-    steady = [await timed_round(observer) for _ in range(steady_rounds)]
+    try:
+        first_s, first_cpu, first_requests = await timed_round(observer)
+        accepted = len(observer.windows[WINDOW].accepted)
+        steady = [await timed_round(observer) for _ in range(steady_rounds)]
+    finally:
+        observer.close()
     steady_s = statistics.median(s for s, _, _ in steady)
     downloaded = sum(p.store.stats.bytes_downloaded for p in peers if isinstance(p.store, S3Store))
     await asyncio.gather(*(p.store.close() for p in peers if p.store is not None))

@@ -286,6 +286,14 @@ class ValidatorConfig(Section):
         ge=0,
         description="Lead validator: publish a checkpoint every this many windows (0: never)",
     )
+    payloads_in_flight: int = Field(
+        4,
+        ge=1,
+        description="Sealed uploads held in memory at once while the observer checks them "
+        "(each up to the payload cap): downloads stream to the spool in state_dir, so the "
+        "observer's memory is this many payloads whatever the number of miners. 4 keeps a "
+        "256-miner round's header checks (a sha256 pass each) on a few cores",
+    )
 
 
 class NodeConfig(Section):

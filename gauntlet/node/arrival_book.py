@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 from gauntlet.node.arrivals import Seen, WindowArrivals
 from gauntlet.node.peers import Peer
+from gauntlet.node.spool import Spool
 from gauntlet.storage.base import StorageError
 from gauntlet.storage.retry import RetryPolicy, is_transient, with_retries
 from protocol.envelope import open_envelope, seal
 from protocol.errors import ProtocolError
 from protocol.keys import arrivals_key, contribution_key
 from protocol.schemas import Arrival, ArrivalBook
-from protocol.sealed import open_sealed
 
 if TYPE_CHECKING:
     from gauntlet.node.replay import Lead
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_BOOK_BYTES = 1 << 20
 BOOK_POLL_SECONDS = 0.25
 FETCH_POLICY = RetryPolicy(attempts=5, base_delay=0.3, max_delay=3.0)
+CONCURRENT_FETCHES = 16  # sockets at once; memory is bounded by the spool
 
 
 def book_of(arrivals: WindowArrivals, *, netuid: int, hotkey: str) -> ArrivalBook:
@@ -95,10 +96,10 @@ async def read_book(rt: Runtime, lead: Lead, window: int) -> ArrivalBook | None:
 
 
 async def borrow_arrivals(
-    rt: Runtime, lead: Lead, window: int, miners: Sequence[Peer]
+    rt: Runtime, lead: Lead, window: int, miners: Sequence[Peer], spool: Spool
 ) -> WindowArrivals | None:
     """Arrivals of ``window`` as the lead observed them, each sealed object fetched from its
-    author and checked against the book; None without a usable complete book."""
+    author to ``spool`` and checked against the book; None without a usable complete book."""
     book = await read_book(rt, lead, window)
     if book is None:
         return None
@@ -107,32 +108,38 @@ async def borrow_arrivals(
         window, timeline.deadline(window), book.close_block, complete=True, closed=True
     )
     by_uid = {p.uid: p for p in miners}
-    fetched = await asyncio.gather(
-        *(_fetch(rt, by_uid.get(a.uid), a, window) for a in book.arrivals)
-    )
+    sockets = asyncio.Semaphore(CONCURRENT_FETCHES)
+
+    async def fetch(arrival: Arrival) -> Seen | None:
+        async with sockets:
+            return await _fetch(rt, by_uid.get(arrival.uid), arrival, window, spool)
+
+    fetched = await asyncio.gather(*(fetch(a) for a in book.arrivals))
     for seen in fetched:
         if seen is not None:
             borrowed.accepted[seen.uid] = seen
     return borrowed
 
 
-async def _fetch(rt: Runtime, peer: Peer | None, arrival: Arrival, window: int) -> Seen | None:
+async def _fetch(
+    rt: Runtime, peer: Peer | None, arrival: Arrival, window: int, spool: Spool
+) -> Seen | None:
     if peer is None or peer.store is None or peer.hotkey != arrival.hotkey:
         return None
     store = peer.store
     try:
-        raw = await with_retries(
-            lambda: store.get(
-                contribution_key(window, arrival.hotkey), max_bytes=rt.limits.max_bytes
+        _, sealed = await with_retries(
+            lambda: spool.fetch(
+                store,
+                contribution_key(window, arrival.hotkey),
+                spool.path_for(window, arrival.uid, f"book:{arrival.sealed_sha256}"),
+                max_bytes=rt.limits.max_bytes,
+                if_match=None,
+                hotkey=arrival.hotkey,
+                window=window,
+                netuid=rt.config.chain.netuid,
             ),
             FETCH_POLICY,
-        )
-        sealed = open_sealed(
-            raw,
-            expected_hotkey=arrival.hotkey,
-            expected_window=window,
-            expected_netuid=rt.config.chain.netuid,
-            max_bytes=rt.limits.max_bytes,
         )
     except (StorageError, ProtocolError) as exc:
         log.info("uid %d: the upload the lead observed is not readable now: %s", arrival.uid, exc)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from protocol.sealed import SealedObject
+from gauntlet.node.spool import SpooledSealed
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Seen:
     hotkey: str
     etag: str
     block: int  # chain head when this version was first found
-    sealed: SealedObject | None = None  # None: the object was fetched but failed its checks
+    sealed: SpooledSealed | None = None  # None: the object was fetched but failed its checks
     error: str = ""  # why the header failed (signature, window, size, hash)
 
     @property

@@ -148,7 +148,7 @@ def _judge(
             uid, hotkey, "late", "its key was not revealed in time", observed_block=seen.block
         )
     try:
-        data = unseal(seen.sealed, key)
+        data = unseal(seen.sealed.load(), key)
     except ProtocolError as exc:
         return Contribution(uid, hotkey, "invalid", str(exc), observed_block=seen.block)
     return open_payload(uid, hotkey, window, data, decoder, seen.block)

@@ -3,8 +3,8 @@
 Runs as a background task beside the validator's window loop (which is still scoring
 the previous window). Each round: read the head, HEAD every miner's sealed-upload key
 for each window still open to observation, download each version not seen before
-(the GET pinned to the ETag the HEAD returned), check its signed seal header, read
-the head again, and hand the finds to :class:`~gauntlet.node.arrivals.WindowArrivals`,
+to the :class:`~gauntlet.node.spool.Spool` (the GET pinned to the ETag the HEAD
+returned), check its signed seal header, read the head again, and hand the finds to :class:`~gauntlet.node.arrivals.WindowArrivals`,
 which applies the observed-arrival rule. Storage faults here are never a verdict on
 their own: a transient error just means the next round tries again.
 """
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 from gauntlet.chain.base import ChainError
 from gauntlet.node.arrivals import Seen, WindowArrivals
 from gauntlet.node.peers import Peer
+from gauntlet.node.spool import Spool
 from gauntlet.storage.base import ObjectNotFound, PreconditionFailed, StorageError
 from gauntlet.storage.retry import is_transient
 from gauntlet.telemetry import METRICS
 from protocol.errors import ProtocolError
 from protocol.keys import contribution_key
-from protocol.sealed import open_sealed
 from protocol.windows import Timeline, window_of, window_start
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_CONCURRENT_FETCHES = 16  # bounds sockets and in-flight downloads per round
+MAX_CONCURRENT_FETCHES = 16  # bounds sockets per round (downloads stream to the spool)
 # A chain outage this long (in blocks) during a window's uploads spoils the window: miners
 # need the chain to learn a window, and after 2 blocks without it an honest one may miss the
 # deadline. One lost poll (a fraction of a block) does not.
@@ -43,8 +43,11 @@ KEEP_WINDOWS = 4  # windows of observations kept in memory
 class Observer:
     """Keeps a :class:`WindowArrivals` per window; :meth:`closed` waits for one to close."""
 
-    def __init__(self, rt: Runtime, timeline: Timeline, poll_seconds: float) -> None:
+    def __init__(
+        self, rt: Runtime, timeline: Timeline, poll_seconds: float, spool: Spool | None = None
+    ) -> None:
         self.rt = rt
+        self.spool = Spool() if spool is None else spool
         self.timeline = timeline
         self.poll_seconds = poll_seconds
         self.windows: dict[int, WindowArrivals] = {}
@@ -139,6 +142,10 @@ class Observer:
         current = window_of(head, self.timeline.blocks_per_window)
         for window in [w for w in self.windows if w < current - KEEP_WINDOWS]:
             del self.windows[window]
+        self.spool.prune(current - KEEP_WINDOWS)
+
+    def close(self) -> None:
+        self.spool.close()
 
     async def closed(self, window: int) -> WindowArrivals:
         """The observation of ``window`` once it has closed. A window that closed before
@@ -176,10 +183,17 @@ class Observer:
                     return known
                 self.requests += 1
                 with METRICS.download("contribution") as transfer:
-                    raw = await peer.store.get(
-                        key, max_bytes=self.rt.limits.max_bytes, if_match=info.etag or None
+                    got, sealed = await self.spool.fetch(
+                        peer.store,
+                        key,
+                        self.spool.path_for(window, peer.uid, info.etag),
+                        max_bytes=self.rt.limits.max_bytes,
+                        if_match=info.etag or None,
+                        hotkey=peer.hotkey,
+                        window=window,
+                        netuid=self.rt.config.chain.netuid,
                     )
-                    transfer.nbytes = len(raw)
+                    transfer.nbytes = got.size
             except ObjectNotFound:
                 arrivals.faults.pop(peer.uid, None)
                 return None
@@ -190,17 +204,8 @@ class Observer:
                 if not is_transient(exc):
                     log.debug("uid %d: cannot read its upload: %s", peer.uid, exc)
                 return None
-        try:  # hashing a large object would stall the loop and every other poll with it
-            sealed = await asyncio.to_thread(
-                open_sealed,
-                raw,
-                expected_hotkey=peer.hotkey,
-                expected_window=window,
-                expected_netuid=self.rt.config.chain.netuid,
-                max_bytes=self.rt.limits.max_bytes,
-            )
-        except ProtocolError as exc:
-            return Seen(peer.uid, peer.hotkey, info.etag, head, error=str(exc))
+            except ProtocolError as exc:
+                return Seen(peer.uid, peer.hotkey, info.etag, head, error=str(exc))
         if sealed.header.uid != peer.uid:
             return Seen(peer.uid, peer.hotkey, info.etag, head, error="seal names another uid")
         arrivals.faults.pop(peer.uid, None)

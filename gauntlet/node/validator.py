@@ -61,6 +61,7 @@ from gauntlet.node.replay import Lead, find_lead
 from gauntlet.node.report_table import window_table
 from gauntlet.node.reveals import collect_reveals, stored_late
 from gauntlet.node.runtime import Runtime, open_runtime
+from gauntlet.node.spool import Spool
 from gauntlet.node.status_page import StatusBoard, WeightsAttempt, status_routes
 from gauntlet.node.validator_state import ValidatorFiles
 from gauntlet.score.config import LATE, MISSING, ScoringConfig
@@ -196,7 +197,11 @@ class Validator:
         if arrivals.complete or is_lead:
             await publish_book(rt, arrivals)
         if not arrivals.complete and not is_lead:
-            borrowed = None if lead is None else await borrow_arrivals(rt, lead, window, miners)
+            borrowed = (
+                None
+                if lead is None
+                else await borrow_arrivals(rt, lead, window, miners, self.observer.spool)
+            )
             if borrowed is None:
                 return None
             log.info("window %d: judged from the lead's arrival book", window)
@@ -448,7 +453,8 @@ async def run_validator(config: GauntletConfig) -> None:
     rt = await open_runtime(config)
     files = ValidatorFiles(Path(config.node.state_dir).expanduser(), rt.hotkey)
     files.state.parent.mkdir(parents=True, exist_ok=True)
-    observer = Observer(rt, await rt.timeline(), config.validator.poll_seconds)
+    spool = Spool(files.spool, payloads_in_flight=config.validator.payloads_in_flight)
+    observer = Observer(rt, await rt.timeline(), config.validator.poll_seconds, spool)
     watching = asyncio.create_task(observer.run(), name="observer")
     validator = Validator(
         rt, files, files.load_secret(config.validator.eval_secret), files.load_state(), observer
@@ -473,4 +479,5 @@ async def run_validator(config: GauntletConfig) -> None:
     finally:
         watching.cancel()
         await asyncio.gather(watching, return_exceptions=True)
+        observer.close()
         await rt.close()

@@ -42,6 +42,7 @@ class ValidatorFiles:
         self.state = state_dir / f"validator-{hotkey}.json"
         self.secret = state_dir / f"validator-{hotkey}.secret"
         self.journal = state_dir / f"validator-{hotkey}.jsonl"
+        self.spool = state_dir / f"spool-{hotkey}"  # downloaded sealed uploads (scratch)
 
     def load_state(self) -> ValidatorScores:
         """Recover the directory after a crash (see the module docstring), then the state.

@@ -97,14 +97,17 @@ class ObjectStore(ABC):
         data = await asyncio.to_thread(Path(path).read_bytes)
         return await self.put(key, data)
 
-    async def get_to_file(self, key: str, path: str | Path, *, max_bytes: int) -> ObjectInfo:
+    async def get_to_file(
+        self, key: str, path: str | Path, *, max_bytes: int, if_match: str | None = None
+    ) -> ObjectInfo:
         """Write the object to the local file ``path`` (whole or not at all).
 
         :class:`ObjectTooLarge` if it exceeds ``max_bytes`` (checked before
-        reading). This default buffers in memory; stores override it to stream.
+        reading); :class:`PreconditionFailed` as :meth:`get` with ``if_match``.
+        This default buffers in memory; stores override it to stream.
         """
         info = await self.head(key)
-        data = await self.get(key, max_bytes=max_bytes)
+        data = await self.get(key, max_bytes=max_bytes, if_match=if_match)
         await asyncio.to_thread(write_atomically, path, lambda fh: fh.write(data))
         return ObjectInfo(key=key, size=len(data), last_modified=info.last_modified)
 

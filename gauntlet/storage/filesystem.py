@@ -130,9 +130,13 @@ class FilesystemStore(ObjectStore):
             raise ObjectTooLarge(f"{key}: more than {max_bytes} bytes")
         return data
 
-    def _get_to_file(self, key: str, dest: str | Path, max_bytes: int) -> ObjectInfo:
+    def _get_to_file(
+        self, key: str, dest: str | Path, max_bytes: int, if_match: str | None = None
+    ) -> ObjectInfo:
         fh, st = self._open(key)
         with fh:
+            if if_match is not None and _etag(st) != if_match:
+                raise PreconditionFailed(f"{key}: changed since version {if_match}")
             if st.st_size > max_bytes:
                 raise ObjectTooLarge(f"{key}: {st.st_size} bytes, max {max_bytes}")
             copied = 0
@@ -189,8 +193,10 @@ class FilesystemStore(ObjectStore):
     async def get(self, key: str, *, max_bytes: int, if_match: str | None = None) -> bytes:
         return await asyncio.to_thread(self._get, key, max_bytes, if_match)
 
-    async def get_to_file(self, key: str, path: str | Path, *, max_bytes: int) -> ObjectInfo:
-        return await asyncio.to_thread(self._get_to_file, key, path, max_bytes)
+    async def get_to_file(
+        self, key: str, path: str | Path, *, max_bytes: int, if_match: str | None = None
+    ) -> ObjectInfo:
+        return await asyncio.to_thread(self._get_to_file, key, path, max_bytes, if_match)
 
     async def get_range(self, key: str, start: int, length: int) -> bytes:
         return await asyncio.to_thread(self._get_range, key, start, length)

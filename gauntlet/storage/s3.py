@@ -206,6 +206,12 @@ class S3Store(ObjectStore):
 
     def _get_object(self, key: str, max_bytes: int, **extra: Any) -> dict[str, Any]:
         resp: dict[str, Any] = self._client.get_object(Bucket=self.bucket, Key=key, **extra)
+        pinned = extra.get("IfMatch")
+        if pinned is not None and str(resp.get("ETag", "")) != pinned:
+            # A server that ignores If-Match (rclone serve s3 1.75 does) answers with the
+            # new version: refuse it here, as a conforming server's 412 would.
+            resp["Body"].close()
+            raise PreconditionFailed(f"{self._where(key)}: changed since version {pinned}")
         size = int(resp["ContentLength"])
         if size > max_bytes:
             # Decided on the header alone: closing drops the connection before
@@ -221,8 +227,11 @@ class S3Store(ObjectStore):
         self._read_body(key, resp["Body"], int(resp["ContentLength"]), parts.append)
         return b"".join(parts)
 
-    def _get_to_file(self, key: str, path: str | Path, max_bytes: int) -> ObjectInfo:
-        resp = self._get_object(key, max_bytes)
+    def _get_to_file(
+        self, key: str, path: str | Path, max_bytes: int, if_match: str | None = None
+    ) -> ObjectInfo:
+        extra = {} if if_match is None else {"IfMatch": if_match}
+        resp = self._get_object(key, max_bytes, **extra)
         size = int(resp["ContentLength"])
         write_atomically(path, lambda fh: self._read_body(key, resp["Body"], size, fh.write))
         return ObjectInfo(key=key, size=size, last_modified=resp["LastModified"].timestamp())
@@ -293,8 +302,10 @@ class S3Store(ObjectStore):
     async def get(self, key: str, *, max_bytes: int, if_match: str | None = None) -> bytes:
         return await self._call(self._where(key), self._get, key, max_bytes, if_match)
 
-    async def get_to_file(self, key: str, path: str | Path, *, max_bytes: int) -> ObjectInfo:
-        return await self._call(self._where(key), self._get_to_file, key, path, max_bytes)
+    async def get_to_file(
+        self, key: str, path: str | Path, *, max_bytes: int, if_match: str | None = None
+    ) -> ObjectInfo:
+        return await self._call(self._where(key), self._get_to_file, key, path, max_bytes, if_match)
 
     async def get_range(self, key: str, start: int, length: int) -> bytes:
         if start < 0 or length < 0:

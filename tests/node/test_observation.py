@@ -22,6 +22,7 @@ from gauntlet.node.checks import Verdict, check_window, delta_norm, sketch_delta
 from gauntlet.node.gather import Contribution, Decoder, judge_window
 from gauntlet.node.observer import Observer
 from gauntlet.node.reveals import collect_reveals, publish_reveal
+from gauntlet.node.spool import Spool
 from gauntlet.node.validator import mark_late
 from gauntlet.score.config import ScoringConfig
 from protocol.keys import contribution_key
@@ -57,7 +58,8 @@ class Validator:
             config=SimpleNamespace(chain=SimpleNamespace(netuid=NETUID)),
             limits=LIMITS,
         )
-        self.observer = Observer(self.rt, TIMELINE, poll_seconds=0.0)  # type: ignore[arg-type]
+        spool = Spool(miners[0].store.inner.base.parent / "spool")  # type: ignore[attr-defined]
+        self.observer = Observer(self.rt, TIMELINE, poll_seconds=0.0, spool=spool)  # type: ignore[arg-type]
         self.decoder = Decoder(NETUID, LIMITS, DenseCodec(), param_shapes(model), "cpu")
 
     async def poll_at(self, *blocks: int) -> None:

@@ -156,6 +156,20 @@ def test_get_to_file_refuses_a_large_object_and_leaves_no_file(
     assert not downloads.exists() or list(downloads.iterdir()) == []  # no temp file either
 
 
+def test_get_to_file_pinned_to_a_version_refuses_a_replaced_object(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    first = run(store.put("files/pinned", b"version one"))
+    pinned = first.etag or run(store.head("files/pinned")).etag
+    run(store.get_to_file("files/pinned", tmp_path / "one", max_bytes=100, if_match=pinned))
+    assert (tmp_path / "one").read_bytes() == b"version one"
+    time.sleep(0.01)  # a new mtime for the filesystem store's etag
+    run(store.put("files/pinned", b"version two, longer"))
+    with pytest.raises(PreconditionFailed):
+        run(store.get_to_file("files/pinned", tmp_path / "two", max_bytes=100, if_match=pinned))
+    assert not (tmp_path / "two").exists()
+
+
 def test_retention_deletes_only_windows_older_than_the_cut(store: ObjectStore) -> None:
     hotkey = "5Fhotkey"
     for window in range(5, 11):
