@@ -25,7 +25,9 @@ from pydantic_settings import (
 from gauntlet.config.schema import GauntletConfig
 
 ENV_PREFIX = "GAUNTLET_"
-CONFIG_FILE_ENV = "GAUNTLET_CONFIG"  # path of a config file; the only non-setting variable
+CONFIG_FILE_ENV = "GAUNTLET_CONFIG"  # path of a config file
+CRASH_ENV = "GAUNTLET_CRASH_AT"  # fault injection for chaos tests (gauntlet/node/crash_points.py)
+NON_SETTING_ENV = frozenset({CONFIG_FILE_ENV, CRASH_ENV})  # the only non-setting variables
 _config_file: ContextVar[Path | None] = ContextVar("gauntlet_config_file", default=None)
 _environ: ContextVar[dict[str, str] | None] = ContextVar("gauntlet_environ", default=None)
 
@@ -69,7 +71,7 @@ def _check_env(environ: dict[str, str]) -> None:
     sections = GauntletConfig.model_fields
     for name in environ:
         upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper == CONFIG_FILE_ENV:
+        if not upper.startswith(ENV_PREFIX) or upper in NON_SETTING_ENV:
             continue
         parts = upper[len(ENV_PREFIX) :].lower().split("__")
         section = sections.get(parts[0]) if parts else None

@@ -306,6 +306,22 @@ class NodeConfig(Section):
     max_windows: int = Field(
         0, ge=0, description="Stop after this many windows (0: run until stopped)"
     )
+    lease_windows: int = Field(
+        3,
+        ge=1,
+        description="Windows after its last renewal that a node's uploader lease keeps "
+        "another node on the same hotkey (another machine or state directory) from starting. "
+        "A node renews it once per window, so 3 rides out a slow window or a short store "
+        "outage, while a crashed node on another machine blocks its replacement for only "
+        "3 windows (the same node restarting is never blocked)",
+    )
+    take_over_lease: bool = Field(
+        False,
+        description="Start even though another node on this hotkey renewed its uploader lease "
+        "recently; that node stops at its next renewal. Off, so that a second node started "
+        "by mistake is refused instead of overwriting the first one's uploads; set it only "
+        "to move a running node on purpose",
+    )
 
 
 class TelemetryConfig(Section):
@@ -367,6 +383,13 @@ class LocalnetConfig(Section):
         ge=0,
         description="Fault injection: SIGKILL the last validator mid-window after this many "
         "reported windows, then restart it (0: never)",
+    )
+    crash_points: str = Field(
+        "",
+        description="Fault injection: comma-separated crash points of the validator loop "
+        "(gauntlet/node/crash_points.py). The last validator kills itself at the first, is "
+        "restarted armed with the next, and so on; each must be reached within 4 windows "
+        "of its start, or the run fails (a point never reached tests nothing)",
     )
 
 

@@ -1,11 +1,19 @@
-"""Fault injection for the localnet: a chain outage, a validator crash (SIGKILL) and restart."""
+"""Fault injection for the localnet: a chain outage, a validator crash (SIGKILL) and
+restart, and aimed crashes at named points of the validator's loop."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from gauntlet.localnet.processes import Child, ProcessGroup
+from gauntlet.node.crash_points import CRASH_ENV, VALIDATOR_POINTS
+
+# Windows the lead may report after a crash point is armed before it must have fired:
+# every point is on the path of each window, or of each restart, so one or two suffice.
+CRASH_POINT_WINDOWS = 4
 
 
 class FaultError(RuntimeError):
@@ -36,3 +44,52 @@ def crash_and_restart(group: ProcessGroup, child: Child, delay: float, downtime:
     time.sleep(downtime)
     print(f"localnet: fault injection: restarting {child.name}", flush=True)
     return group.start(child.name, argv, env=child.env)
+
+
+@dataclass
+class AimedCrashes:
+    """A validator that kills itself at each of ``points`` in turn (``GAUNTLET_CRASH_AT``),
+    restarted after each with the next one armed, then without any."""
+
+    victim: str
+    points: list[str]
+    fired: list[str] = field(default_factory=list)
+    armed_at: int = 0  # windows reported when the pending point was armed
+
+    @classmethod
+    def parse(cls, victim: str, spec: str) -> AimedCrashes:
+        points = [p.strip() for p in spec.split(",") if p.strip()]
+        unknown = [p for p in points if p not in VALIDATOR_POINTS]
+        if unknown:
+            raise FaultError(
+                f"unknown crash points {unknown}: choose from {', '.join(VALIDATOR_POINTS)}"
+            )
+        return cls(victim, points)
+
+    def env(self) -> dict[str, str]:
+        return {CRASH_ENV: self.points[0]} if self.points else {}
+
+    def overdue(self, reported: int) -> str | None:
+        """The armed point, if it should have fired by now."""
+        if self.points and reported - self.armed_at > CRASH_POINT_WINDOWS:
+            return self.points[0]
+        return None
+
+    def restart(self, group: ProcessGroup, child: Child, reported: int) -> Child:
+        """``child`` (the victim) has exited: by its own SIGKILL at the armed point, or the
+        run is broken. Start it again with the next point armed."""
+        code = child.process.returncode
+        if not self.points or code != -signal.SIGKILL:
+            raise FaultError(f"{child.name} exited (code {code}); see {child.log_path}")
+        point = self.points.pop(0)
+        self.fired.append(point)
+        group.retire(child)
+        print(
+            f"localnet: fault injection: {child.name} killed itself at crash point {point!r} "
+            f"({len(self.fired)} of {len(self.fired) + len(self.points)}); restarting",
+            flush=True,
+        )
+        argv = [str(a) for a in child.process.args]  # type: ignore[union-attr]
+        env = {k: v for k, v in (child.env or {}).items() if k != CRASH_ENV} | self.env()
+        self.armed_at = reported
+        return group.start(child.name, argv, env=env)

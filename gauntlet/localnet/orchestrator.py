@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from gauntlet.config.schema import GauntletConfig
-from gauntlet.localnet.faults import FaultError, chain_outage, crash_and_restart
+from gauntlet.localnet.faults import AimedCrashes, FaultError, chain_outage, crash_and_restart
 from gauntlet.localnet.html_report import write_report
 from gauntlet.localnet.leaderboard import Leaderboard
 from gauntlet.localnet.processes import ProcessGroup
@@ -279,8 +279,11 @@ def _run(
     # (e.g. send every node to the operator's wallets or bucket), so none is passed on.
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")}
 
+    crashes = AimedCrashes.parse(validators[-1].name, ln.crash_points)
+
     def env(name: str) -> dict[str, str]:
-        return {**inherited, **stores.get(name, {}).get("env", {})}
+        armed = crashes.env() if name == crashes.victim else {}
+        return {**inherited, **stores.get(name, {}).get("env", {}), **armed}
 
     ports = _metrics_ports(config, run, names, _lead(validators).name)
 
@@ -320,16 +323,26 @@ def _run(
     deadline = time.monotonic() + STARTUP_TIMEOUT + window_seconds * (ln.windows + 3) * 2
     deadline += ln.chain_outage_seconds * 2 if ln.chain_outage_after else 0
     deadline += window_seconds * 4 if ln.kill_validator_after else 0
+    deadline += window_seconds * 2 * len(crashes.points)
     with Leaderboard(results) as board:
         while len(summary.windows) < ln.windows:
             if time.monotonic() > deadline:
                 raise LocalnetError(
                     f"only {len(summary.windows)} of {ln.windows} windows completed in time"
                 )
-            if dead := group.dead():
+            dead = group.dead()
+            if dead and dead[0].name == crashes.victim and crashes.points:
+                crashes.restart(group, dead[0], len(summary.windows))
+                continue
+            if dead:
                 raise LocalnetError(
                     f"{dead[0].name} exited (code {dead[0].process.returncode}); "
                     f"see {dead[0].log_path}"
+                )
+            if overdue := crashes.overdue(len(summary.windows)):
+                raise LocalnetError(
+                    f"crash point {overdue!r} not reached in {len(summary.windows) - crashes.armed_at} "
+                    f"windows: {crashes.victim} never got there"
                 )
             summary.peak_rss_bytes = max(summary.peak_rss_bytes, group.rss_bytes())
             report = _next_report(reports, hotkeys[lead.name], summary)

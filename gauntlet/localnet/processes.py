@@ -80,6 +80,12 @@ class ProcessGroup:
         self.children.remove(child)
         self.retired.append(child)
 
+    def retire(self, child: Child) -> None:
+        """Forget a child that has exited on purpose (a crash it was told to make)."""
+        child.process.wait()
+        self.children.remove(child)
+        self.retired.append(child)
+
     def rss_bytes(self) -> int:
         """Memory of every live process in our children's process groups, summed: each
         one's proportional set size (shared pages split among their users, so the sum is

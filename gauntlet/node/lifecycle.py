@@ -135,7 +135,8 @@ def run_until_signalled(
     try:
         outcome = asyncio.run(_main(runner, config))
     except (StartupError, WalletError, NodeLockError, ChainError) as exc:
-        log.error("cannot start: %s", exc)
+        # "cannot start", or "stopping" for a node that lost its hotkey to another one
+        log.error("%s: %s", getattr(exc, "headline", "cannot start"), exc)
         return EXIT_STARTUP
     log.info("stopped (%s)", outcome)
     return EXIT_OK

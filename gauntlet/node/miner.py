@@ -275,7 +275,7 @@ def _share_plan(dist: DistContext, plan: WindowPlan | None) -> WindowPlan:
 
 
 async def _lead(config: GauntletConfig, dist: DistContext, behaviour: Honest) -> None:
-    rt = await open_runtime(config, resolve_device(config, dist.local_rank))
+    rt = await open_runtime(config, resolve_device(config, dist.local_rank), role="miner")
     log.info(
         "miner uid %d hotkey %s on netuid %d (%d process%s)",
         rt.uid, rt.hotkey, config.chain.netuid, dist.world_size, "" if dist.world_size == 1 else "es",

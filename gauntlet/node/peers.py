@@ -20,6 +20,19 @@ from protocol.errors import BadCommitment
 log = logging.getLogger(__name__)
 
 
+def reader_policy(config: GauntletConfig) -> CommitmentPolicy:
+    """Which commitments a node of ``config``'s network opens: its own store root is the
+    only place filesystem commitments may point (and only on development networks). Also
+    what a node checks its own commitment against at start
+    (:func:`~gauntlet.node.store_check.check_reachable`), so the two never disagree."""
+    root = str(Path(config.storage.root).expanduser().resolve())
+    return CommitmentPolicy.for_network(
+        config.chain.network,
+        filesystem_root=root,
+        private_endpoints=config.storage.peer_private_endpoints,
+    )
+
+
 @dataclass(frozen=True)
 class Peer:
     uid: int
@@ -41,16 +54,8 @@ class PeerDirectory:
 
     @classmethod
     def for_config(cls, config: GauntletConfig) -> PeerDirectory:
-        """The directory a node of ``config``'s network uses: its own store root is the
-        only place filesystem commitments may point (and only on development networks)."""
-        root = str(Path(config.storage.root).expanduser().resolve())
-        return cls(
-            CommitmentPolicy.for_network(
-                config.chain.network,
-                filesystem_root=root,
-                private_endpoints=config.storage.peer_private_endpoints,
-            )
-        )
+        """The directory a node of ``config``'s network uses (:func:`reader_policy`)."""
+        return cls(reader_policy(config))
 
     def store_for(self, hotkey: str, raw: str | None) -> ObjectStore | None:
         """A read-only store for ``hotkey``'s committed bucket; None when it has no valid commitment."""

@@ -27,27 +27,23 @@ from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import DatasetError, PageDataset, ensure_dataset
 from gauntlet.model import build_model, prepare_for_training
 from gauntlet.node.bucket_move import move_bucket
+from gauntlet.node.crash_points import crash_point
 from gauntlet.node.gather import Contribution, Decoder
 from gauntlet.node.identity import load_hotkey
+from gauntlet.node.lease import UploaderLease, describe_commitment, instance_id
 from gauntlet.node.lifecycle import outage_pause
 from gauntlet.node.node_lock import lock_node
-from gauntlet.node.peers import PeerDirectory
+from gauntlet.node.peers import PeerDirectory, reader_policy
 from gauntlet.node.records import follow_record
 from gauntlet.node.replay import find_lead, restore_checkpoint
-from gauntlet.node.store_check import StoreCheckError, check_own_store
+from gauntlet.node.store_check import StoreCheckError, check_own_store, check_reachable
 from gauntlet.storage.base import ObjectStore
 from gauntlet.storage.factory import build_store
 from gauntlet.storage.retention import delete_older_than
 from gauntlet.telemetry import METRICS, TelemetryError, TelemetryServer
 from gauntlet.train.outer import apply_delta
-from protocol.commitment import (
-    FilesystemCommitment,
-    S3Commitment,
-    encode_commitment,
-    parse_commitment,
-)
+from protocol.commitment import FilesystemCommitment, S3Commitment, encode_commitment
 from protocol.container import Limits
-from protocol.errors import BadCommitment
 from protocol.keys import protocol_prefix
 from protocol.signing import Signer
 from protocol.windows import Timeline
@@ -57,6 +53,14 @@ log = logging.getLogger(__name__)
 
 class StartupError(RuntimeError):
     """A node cannot start; the message tells the operator what to fix."""
+
+    headline = "cannot start"  # what the CLI's one line says before the message
+
+
+class LeaseLost(StartupError):
+    """Another node took this node's hotkey over while it ran (:mod:`.lease`): it stops."""
+
+    headline = "stopping"
 
 
 def default_bucket(hotkey: str) -> str:
@@ -73,6 +77,11 @@ def own_commitment(config: GauntletConfig, bucket: str) -> FilesystemCommitment 
     if not (storage.read_access_key_id and storage.read_secret_access_key):
         raise StartupError(
             "storage.backend=s3 needs read-only credentials to publish (storage.read_*)"
+        )
+    if not storage.endpoint:
+        raise StartupError(
+            "storage.backend=s3 needs storage.endpoint, the https URL validators read the "
+            "bucket at (AWS S3: https://s3.<region>.amazonaws.com)"
         )
     return S3Commitment(
         bucket=bucket,
@@ -99,6 +108,7 @@ class Runtime:
     peer_set_window: int = 0  # window of the peer set the latest outer step used (0: none)
     diverged_since: int | None = None  # first window whose outer step missed the lead's record
     telemetry: TelemetryServer | None = None  # /metrics, when telemetry.metrics_port is set
+    lease: UploaderLease | None = None  # this node's hold on its hotkey (None: not checked)
     _timeline: Timeline | None = None
 
     def __post_init__(self) -> None:
@@ -195,9 +205,16 @@ class Runtime:
             await restore_checkpoint(self, lead, target_window - 1)
         while self.window < target_window:
             await follow_record(self, lead, self.window)
+            crash_point("catch_up")
 
     async def prune(self, window: int) -> int:
-        """Delete this node's own artifacts older than the retention horizon."""
+        """Once per window, after the node's upload (miner) or report (validator): renew the
+        uploader lease (:class:`LeaseLost` when another node took the hotkey over), then
+        delete this node's own artifacts older than the retention horizon."""
+        if self.lease is not None:
+            lost = await self.lease.renew(self.store, self.chain)
+            if lost is not None:
+                raise LeaseLost(lost)
         keep_from = window - self.config.storage.retention_windows
         if keep_from <= 0:
             return 0
@@ -222,6 +239,8 @@ class Runtime:
         if self.telemetry is not None:
             await self.telemetry.close()
         await self.peers.close()
+        if self.lease is not None:
+            await self.lease.release(self.store)
         await self.store.close()
         await self.chain.close()
 
@@ -291,17 +310,6 @@ async def _check_own_store(
             await asyncio.sleep(outage_pause(attempt))
 
 
-def _describe(raw: str) -> str:
-    """A commitment as "bucket B at E" (never its keys), for a log line."""
-    try:
-        commitment = parse_commitment(raw)
-    except (BadCommitment, ValueError):
-        return "an unreadable commitment"
-    if isinstance(commitment, S3Commitment):
-        return f"bucket {commitment.bucket} at {commitment.endpoint}"
-    return f"bucket {commitment.bucket} under {commitment.root}"
-
-
 def _own_store(config: GauntletConfig, bucket: str) -> ObjectStore:
     storage = config.storage
     if storage.backend == "s3" and not (
@@ -322,11 +330,66 @@ def _own_store(config: GauntletConfig, bucket: str) -> ObjectStore:
     )
 
 
-async def open_runtime(config: GauntletConfig, device: torch.device | None = None) -> Runtime:
-    """Load keys, connect, check registration, publish the bucket commitment, load data and model."""
+async def _take_lease(
+    config: GauntletConfig,
+    role: str,
+    hotkey: str,
+    chain: Chain,
+    store: ObjectStore,
+    peers: PeerDirectory,
+    commitment: str,
+    committed: str | None,
+) -> UploaderLease:
+    """Before the commitment goes on chain: refuse to start while another node holds the
+    hotkey (a fresh lease in this node's bucket, or in the bucket committed before)."""
+    try:
+        instance = instance_id(config.node.state_dir, hotkey)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot keep the node's instance id in {config.node.state_dir}: {exc}"
+        ) from exc
+    lease = UploaderLease(
+        hotkey=hotkey,
+        instance=instance,
+        role=role,
+        commitment=commitment,
+        replaced=committed,
+        seen_own=committed == commitment,
+    )
+    elsewhere = []
+    if committed is not None and committed != commitment:
+        old = peers.store_for(hotkey, committed)
+        if old is not None:
+            elsewhere.append((old, describe_commitment(committed)))
+    refused = await lease.acquire(
+        store,
+        chain,
+        where=describe_commitment(commitment),
+        stale_blocks=config.node.lease_windows * config.chain.blocks_per_window,
+        take_over=config.node.take_over_lease,
+        elsewhere=elsewhere,
+    )
+    if refused is not None:
+        raise StartupError(refused)
+    return lease
+
+
+async def open_runtime(
+    config: GauntletConfig, device: torch.device | None = None, role: str = "node"
+) -> Runtime:
+    """Load keys, check the bucket commitment is one readers accept, connect, check
+    registration, check the own bucket, take the hotkey's uploader lease, publish the
+    bucket commitment, load data and model. ``role`` names the node in its lease."""
     device = device or resolve_device(config)
     keypair = load_hotkey(config.wallet)
-    lock_node(config.node.state_dir, keypair.ss58_address)
+    hotkey = keypair.ss58_address
+    lock_node(config.node.state_dir, hotkey)
+    bucket = config.storage.bucket or default_bucket(hotkey)
+    published = own_commitment(config, bucket)
+    try:  # the very rule readers apply: found out now, not as "unreadable" windows later
+        check_reachable(published, reader_policy(config), config.chain.network)
+    except StoreCheckError as exc:
+        raise StartupError(f"own bucket: {exc}") from exc
     chain = build_chain(config.chain, keypair)
     try:
         try:
@@ -335,29 +398,34 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
             raise StartupError(
                 f"chain {config.chain.network} at {config.chain.endpoint} is unreachable: {exc}"
             ) from exc
-        neuron = metagraph.by_hotkey(keypair.ss58_address)
+        neuron = metagraph.by_hotkey(hotkey)
         if neuron is None:
             raise StartupError(
-                f"hotkey {keypair.ss58_address} is not registered on netuid {config.chain.netuid}: "
+                f"hotkey {hotkey} is not registered on netuid {config.chain.netuid}: "
                 "register it first: `gauntlet register` with the same flags (on a Bittensor "
                 "network it prints the `btcli subnets register --netuid N --wallet W "
                 "--wallet-hotkey H` command to run); the localnet registers its own nodes"
             )
         peers = PeerDirectory.for_config(config)
-        bucket = config.storage.bucket or default_bucket(keypair.ss58_address)
         store = _own_store(config, bucket)
+        lease: UploaderLease | None = None
         try:
-            published = own_commitment(config, bucket)
-            await _check_own_store(store, published, keypair.ss58_address)
+            await _check_own_store(store, published, hotkey)
             commitment = encode_commitment(published)
-            committed = (await chain.commitments()).get(keypair.ss58_address)
+            committed = (await chain.commitments()).get(hotkey)
+            lease = await _take_lease(
+                config, role, hotkey, chain, store, peers, commitment, committed
+            )
             if committed != commitment:
                 if committed is not None:  # a new bucket: bring what nodes rebuild from
-                    old = peers.store_for(keypair.ss58_address, committed)
-                    await move_bucket(old, store, _describe(committed))
+                    old = peers.store_for(hotkey, committed)
+                    await move_bucket(old, store, describe_commitment(committed))
                 await chain.commit(commitment)
             dataset, model = load_data_and_model(config, device)
         except BaseException:
+            if lease is not None:  # a failed start leaves the hotkey free for another node
+                await lease.release(store)
+            await peers.close()
             await store.close()  # a failed start leaves no open session behind (no
             raise  # "Unclosed client session" after the one line that matters)
     except BaseException:
@@ -374,4 +442,5 @@ async def open_runtime(config: GauntletConfig, device: torch.device | None = Non
         device=device,
         window=config.train.start_window,
         peers=peers,
+        lease=lease,
     )

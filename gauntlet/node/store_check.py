@@ -8,6 +8,13 @@ store: it writes a probe object with its write key, reads it back exactly as val
 will (through the commitment it is about to publish), and deletes it. Each failure is one
 actionable :class:`~gauntlet.node.runtime.StartupError` line.
 
+Before that, and before the chain is even contacted, :func:`check_reachable` applies to the
+commitment the node is about to publish the very rule readers of its network apply to
+peers' commitments (:func:`protocol.commitment.check_commitment` with
+:func:`gauntlet.node.peers.reader_policy`): on a real network, an ``http`` endpoint or one
+on a loopback, link-local or private address would leave the node ``unreadable`` to every
+validator.
+
 A read key that can also write is reported as a warning, not refused: the protocol never
 relies on it being read-only (validators open peers' buckets read-only on their side), and
 some local servers (``rclone serve s3``, the localnet's) cannot make a key read-only.
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 
 from gauntlet.storage.base import (
     AccessDenied,
@@ -27,7 +35,14 @@ from gauntlet.storage.base import (
 )
 from gauntlet.storage.factory import store_from_commitment
 from gauntlet.storage.s3 import S3Credentials, S3Store
-from protocol.commitment import FilesystemCommitment, S3Commitment
+from protocol.commitment import (
+    DEVELOPMENT_NETWORKS,
+    CommitmentPolicy,
+    FilesystemCommitment,
+    S3Commitment,
+    check_commitment,
+)
+from protocol.errors import BadCommitment
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +56,58 @@ class StoreCheckError(Exception):
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+def check_reachable(
+    commitment: FilesystemCommitment | S3Commitment, policy: CommitmentPolicy, network: str
+) -> None:
+    """Raise :class:`StoreCheckError` when readers on ``network`` applying ``policy`` (this
+    node's own reader policy) would refuse ``commitment``; warn when only readers that
+    allow private endpoints would accept it. Pure: host names are not resolved."""
+    try:
+        check_commitment(commitment, policy)
+    except BadCommitment as exc:
+        raise StoreCheckError(_unreachable(commitment, policy, network, exc)) from None
+    if isinstance(commitment, S3Commitment) and network not in DEVELOPMENT_NETWORKS:
+        try:
+            check_commitment(commitment, replace(policy, private_endpoints=False))
+        except BadCommitment as exc:
+            log.warning(
+                "own bucket: validators on %s read the endpoint %s this node publishes only if "
+                "they set storage.peer_private_endpoints, as this node does (%s)",
+                network, commitment.endpoint, exc,
+            )  # fmt: skip
+
+
+def _unreachable(
+    commitment: FilesystemCommitment | S3Commitment,
+    policy: CommitmentPolicy,
+    network: str,
+    exc: BadCommitment,
+) -> str:
+    if isinstance(commitment, FilesystemCommitment):
+        if policy.filesystem_root is None:
+            return (
+                f"validators on {network} read no filesystem buckets ({exc}): use "
+                "storage.backend s3 with a public https storage.endpoint"
+            )
+        return f"readers would refuse this node's {_where(commitment)}: {exc}"
+    fix = (
+        "set storage.endpoint to a public https URL of the bucket (the node writes through it too)"
+    )
+    try:  # is it only the address? Then a private network may opt in.
+        check_commitment(commitment, replace(policy, private_endpoints=True))
+    except BadCommitment:
+        pass
+    else:
+        fix += (
+            "; or, on a network whose validators all read private endpoints, set "
+            "storage.peer_private_endpoints true"
+        )
+    return (
+        f"validators on {network} would refuse the bucket endpoint {commitment.endpoint} "
+        f"this node publishes ({exc}), and score it unreadable: {fix}"
+    )
 
 
 async def check_own_store(

@@ -38,6 +38,7 @@ from gauntlet.node.checks import (
     sketch_delta,
     step_magnitudes,
 )
+from gauntlet.node.crash_points import CrashPointError, armed_point, crash_point
 from gauntlet.node.evaluation import (
     aggregate_scales,
     evaluate_peers,
@@ -60,7 +61,7 @@ from gauntlet.node.records import (
 from gauntlet.node.replay import Lead, find_lead
 from gauntlet.node.report_table import window_table
 from gauntlet.node.reveals import collect_reveals, stored_late
-from gauntlet.node.runtime import Runtime, open_runtime
+from gauntlet.node.runtime import Runtime, StartupError, open_runtime
 from gauntlet.node.spool import Spool
 from gauntlet.node.status_page import StatusBoard, WeightsAttempt, status_routes
 from gauntlet.node.validator_state import ValidatorFiles
@@ -277,10 +278,13 @@ class Validator:
         contributions = await self.contributions(window, lead)
         if contributions is None:
             return await self.unobserved(window, lead)
+        crash_point("judged")
         verdicts, sketches, norms = await asyncio.to_thread(self.check, window, contributions)
+        crash_point("checked")
         passed = passed_uids(verdicts)
         scales = self.scales(norms, passed)
         evaluations = await asyncio.to_thread(self.evaluate, window, contributions, scales)
+        crash_point("evaluated")
         used: list[Contribution] | None = None
         failed: set[int] = set()
         if is_lead:
@@ -298,6 +302,7 @@ class Validator:
             rt.skip_window(window)
         else:
             rt.apply_outer_step(window, used)
+        crash_point("stepped")
         loss_after = await asyncio.to_thread(loss_on, rt, validation, 0)
         new_sketches = [
             SketchEntry.of(window, uid, values) for uid, values in sorted(sketches.items())
@@ -313,6 +318,7 @@ class Validator:
             for uid, v in verdicts.items()
         }
         self.state = advance_window(self.state, window, observations, cfg, new_sketches)
+        crash_point("advanced")
         report = self.report(window, verdicts, evaluations, loss_before, loss_after)
         eligible = [uid for uid in passed if uid not in failed]
         await self.finish(window, report, lambda: self._lead_artifacts(is_lead, window, eligible))
@@ -345,10 +351,12 @@ class Validator:
         if window % rt.config.validator.weights_interval == 0:
             weights = self.state.weights(self.scoring.weight_power)
             self.last_weights = await set_weights(rt, weights, window)
+            crash_point("weights_set")
         state = self.state
         await retry_local_write(
             lambda: self.files.commit_window(state, report), "state and journal"
         )
+        crash_point("committed")
         log.info("%s\n%s", f"window {window}: model at window {rt.window}", window_table(report))
         try:  # lead artifacts and the report are best effort; the window's work is done
             if lead_artifacts is not None:
@@ -359,6 +367,7 @@ class Validator:
                     lambda: rt.store.put(window_report_key(window, rt.hotkey), body),
                     PUBLISH_POLICY,
                 )
+            crash_point("published")
             await rt.prune(window)
         except (StorageError, ChainError) as exc:
             log.warning("window %d: could not publish (%s): %s", window, exc.reason, exc)
@@ -450,7 +459,13 @@ async def first_window(rt: Runtime, state: ValidatorScores) -> int:
 
 
 async def run_validator(config: GauntletConfig) -> None:
-    rt = await open_runtime(config)
+    try:
+        armed = armed_point()
+    except CrashPointError as exc:
+        raise StartupError(str(exc)) from exc
+    if armed:
+        log.warning("fault injection: this validator will SIGKILL itself at %r", armed)
+    rt = await open_runtime(config, role="validator")
     files = ValidatorFiles(Path(config.node.state_dir).expanduser(), rt.hotkey)
     files.state.parent.mkdir(parents=True, exist_ok=True)
     spool = Spool(files.spool, payloads_in_flight=config.validator.payloads_in_flight)
@@ -465,6 +480,7 @@ async def run_validator(config: GauntletConfig) -> None:
     )  # fmt: skip
     board = StatusBoard(config.telemetry.status_history)
     board.load_journal(files.journal)
+    crash_point("start")
     try:
         await rt.serve_telemetry("validator", status_routes(board))
         start = await retry_transient(first_window, rt, validator.state)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gauntlet.node.crash_points import crash_point
 from gauntlet.score.state import ValidatorScores
 from gauntlet.storage.atomic_file import TEMP_PREFIX, fsync_dir, temp_files, write_atomically
 from protocol.schemas import WindowReport
@@ -147,6 +148,7 @@ class ValidatorFiles:
         data = canonical(state.to_dict())
         digest = hashlib.sha256(data).hexdigest()
         self.append_journal(report, digest)
+        crash_point("journalled")
         write_atomically(self.state, lambda fh: fh.write(data))
         return digest
 
