@@ -146,6 +146,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ledger(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from gauntlet.chain.base import ChainError
+    from gauntlet.ledger.fetch import LedgerOptions, build_ledger
+    from gauntlet.ledger.report import as_csv, as_json, as_text
+    from gauntlet.ledger.verify import LedgerError
+    from gauntlet.storage.base import StorageError
+
+    options = LedgerOptions(
+        lead=args.lead,
+        checkpoint_window=args.checkpoint_window,
+        manifest=Path(args.manifest) if args.manifest else None,
+        model_file=Path(args.model_file) if args.model_file else None,
+        from_window=args.from_window,
+        check_payloads=args.check_payloads,
+        stores=[Path(s) for s in args.stores or []],
+    )
+    try:
+        result = asyncio.run(build_ledger(config, options))
+    except LedgerError as exc:
+        print(f"gauntlet ledger: {exc}", file=sys.stderr)
+        return 1
+    except (ChainError, StorageError, OSError) as exc:
+        print(f"gauntlet ledger: cannot read the ledger: {exc}", file=sys.stderr)
+        return 1
+    print(as_json(result) if args.json else as_csv(result) if args.csv else as_text(result))
+    return 0
+
+
 def cmd_data_prepare(args: argparse.Namespace) -> int:
     config = _config(args)
     from gauntlet.data import DatasetError, prepare_from_cli
@@ -265,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(status, ["chain", "storage"])
     status.set_defaults(handler=cmd_status)
 
+    _ledger_parser(sub)
+
     chain = sub.add_parser(
         "chain", help="The simulated chain service.", description="The simulated chain service."
     )
@@ -370,6 +401,54 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(show, ALL_SECTIONS)
     show.set_defaults(handler=cmd_config_show)
     return parser
+
+
+def _ledger_parser(sub) -> None:
+    ledger = sub.add_parser(
+        "ledger",
+        help="Who built the model: verify the lead's chain of aggregation records and credit "
+        "each hotkey (docs/ledger.md).",
+        description="Verify the contribution ledger (the lead's hash-linked, signed "
+        "aggregation records) from the lead's latest record, a checkpoint, or a downloaded "
+        "checkpoint manifest back to the first record (or --from-window), then print per "
+        "hotkey the windows its update was aggregated in, its share of each, the validation "
+        "loss improvement credited to it and totals. Any fault is one line naming the window.",
+    )
+    start = ledger.add_mutually_exclusive_group()
+    start.add_argument(
+        "--checkpoint-window", type=int, metavar="W", help="Start from the lead's checkpoint of W"
+    )
+    start.add_argument("--manifest", metavar="FILE", help="Start from a checkpoint manifest file")
+    ledger.add_argument(
+        "--model-file",
+        metavar="FILE",
+        help="A model.safetensors to check: against the checkpoint given, or else traced to "
+        "the record that leads to it",
+    )
+    ledger.add_argument(
+        "--lead",
+        metavar="HOTKEY",
+        help="Whose records and checkpoint (default: the chain's lead now; with --stores, the "
+        "newest record's or the checkpoint's signer)",
+    )
+    ledger.add_argument("--from-window", type=int, metavar="W", help="Verify back to window W only")
+    ledger.add_argument(
+        "--check-payloads",
+        action="store_true",
+        help="Also fetch every recorded payload its author still stores and check its sha256",
+    )
+    ledger.add_argument(
+        "--stores",
+        action="append",
+        metavar="DIR",
+        help="Read filesystem buckets here instead of the chain's commitments: a bucket "
+        "directory or a directory of them, e.g. a localnet run's stores/ (repeatable)",
+    )
+    output = ledger.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="Print JSON")
+    output.add_argument("--csv", action="store_true", help="Print one CSV row per contribution")
+    add_config_flags(ledger, ["chain", "storage"])
+    ledger.set_defaults(handler=cmd_ledger)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -112,3 +112,17 @@ def window_of_key(key: str) -> int | None:
 
 def protocol_prefix() -> str:
     return f"{_PREFIX}/"
+
+
+# Every artifact folder under the protocol prefix, by the key builders above.
+_FOLDERS = (
+    "contributions", "reveals", "arrivals", "reports", "peer-sets", "aggregations",
+    "checkpoints", "validator-state",
+)  # fmt: skip
+KEPT_FOLDERS = ("aggregations",)  # the contribution ledger: never pruned
+
+
+def pruned_prefixes() -> tuple[str, ...]:
+    """The folders retention prunes: every artifact folder but the aggregation records,
+    which chain into the contribution ledger and are kept for good (SPEC section 3)."""
+    return tuple(f"{_PREFIX}/{name}/" for name in _FOLDERS if name not in KEPT_FOLDERS)

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, RootModel, model_validator
 
+from protocol.plan import PLAIN
 from protocol.version import PROTOCOL_VERSION
 
 Hotkey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
@@ -78,6 +79,9 @@ class ContributionManifest(_Strict):
     )
     page_ids: list[int] = Field(max_length=4096, description="pages trained on, in order")
     codec: CodecParams = CodecParams()
+    plan_sha256: Sha256Hex = Field(
+        PLAIN.sha256, description="digest of the training plan trained under (protocol/plan.py)"
+    )
     tensors_sha256: Sha256Hex = Field(description="sha256 of the safetensors data section")
 
 
@@ -88,8 +92,15 @@ class WindowReport(_Strict):
     kind: Literal["window_report"] = "window_report"
     window: int = Field(ge=0)
     hotkey: Hotkey
-    validation_loss_before: float
-    validation_loss_after: float
+    validation_loss_before: float = Field(description="next-token loss of θ_window")
+    validation_loss_after: float = Field(description="next-token loss of θ_{window+1}")
+    bag: int = Field(1, ge=1, description="the window's training phase: tokens per position")
+    phase_loss_before: float | None = Field(
+        None, description="superposition phase only: the phase's loss of θ_window"
+    )
+    phase_loss_after: float | None = Field(
+        None, description="superposition phase only: the phase's loss of θ_{window+1}"
+    )
     peers: list[PeerResult]
 
 
@@ -164,14 +175,34 @@ class PeerSet(_Strict):
         return self
 
 
+# Contribution ledger (SPEC section 8.7): the record chain's fields. Optional in the schema
+# so a reader still accepts a record or manifest written before the ledger; writers always
+# set them.
+SHARE_TOLERANCE = 1e-6  # how far a record's shares may sum from 1 (float rounding)
+
+
+class RecordLink(_Strict):
+    """Names one aggregation record: where it is (window, lead) and its exact bytes."""
+
+    window: int = Field(ge=0, description="the window the record aggregated")
+    hotkey: Hotkey = Field(description="the lead that signed it (whose bucket holds it)")
+    sha256: Sha256Hex = Field(description="sha256 of the record's signed envelope as stored")
+
+
 class AggregatedContribution(_Strict):
     uid: int = Field(ge=0)
     hotkey: Hotkey
     sha256: Sha256Hex = Field(description="sha256 of the whole payload object as stored")
+    share: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None,
+        description="its part of the aggregate: the norm of its scaled update over the sum "
+        "of those norms (the window's shares sum to 1)",
+    )
 
 
 class AggregationRecord(_Strict):
-    """Exactly which contributions of ``window`` made θ_{window+1}; lets late joiners replay."""
+    """Exactly which contributions of ``window`` made θ_{window+1}; lets late joiners replay.
+    Linked to the record before it, it is also a link of the contribution ledger."""
 
     protocol_version: int = PROTOCOL_VERSION
     kind: Literal["aggregation"] = "aggregation"
@@ -181,11 +212,27 @@ class AggregationRecord(_Strict):
     peer_set_window: int = Field(ge=0, description="window of the peer set in force")
     contributions: list[AggregatedContribution] = Field(max_length=MAX_PEERS)
     fingerprint: Fingerprint = Field(description="θ_{window+1} at the window+1 coordinates")
+    previous: RecordLink | None = Field(
+        default=None, description="the ledger's record before this one (null: the first)"
+    )
+    model_sha256: Sha256Hex | None = Field(
+        default=None, description="model digest of θ_{window+1}, the model this record leads to"
+    )
+    validation_loss: FiniteFloat | None = Field(
+        default=None, description="the lead's validation loss of θ_window (nats/token)"
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> AggregationRecord:
         _unique([c.uid for c in self.contributions], "uid in aggregation record")
         _unique([c.hotkey for c in self.contributions], "hotkey in aggregation record")
+        shares = [c.share for c in self.contributions if c.share is not None]
+        if shares and len(shares) != len(self.contributions):
+            raise ValueError("some contributions of the record have a share, others none")
+        if shares and abs(sum(shares) - 1.0) > SHARE_TOLERANCE:
+            raise ValueError(f"the record's shares sum to {sum(shares)}, not 1")
+        if self.previous is not None and self.previous.window >= self.window:
+            raise ValueError("a record links to a record of its own or a later window")
         return self
 
 
@@ -245,11 +292,17 @@ class CheckpointManifest(_Strict):
     dataset_id: str = Field(max_length=128)
     tensors: list[TensorInfo] = Field(max_length=65536)
     files: list[CheckpointFile] = Field(min_length=1, max_length=1024)
+    ledger_head: RecordLink | None = Field(
+        default=None,
+        description="the last aggregation record applied before θ_window (null: none yet)",
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> CheckpointManifest:
         _unique([t.name for t in self.tensors], "tensor name in checkpoint")
         _unique([f.name for f in self.files], "file name in checkpoint")
+        if self.ledger_head is not None and self.ledger_head.window >= self.window:
+            raise ValueError("a checkpoint's ledger head is not before its window")
         return self
 
 

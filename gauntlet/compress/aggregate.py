@@ -60,6 +60,28 @@ def peer_scales(
     raise ValueError(f"unknown normalise mode {normalise!r}")
 
 
+def peer_shares(
+    norms: Sequence[float], normalise: Normalise, clip_norm: float | None
+) -> list[float]:
+    """Each peer's part of the aggregate: the norm of its scaled update, ``scale_i ||u_i||``,
+    over the sum of those norms (the contribution ledger's ``share``; they sum to 1).
+
+    ``per_peer`` gives every non-zero update the same part, ``clip`` parts in proportion to
+    the clipped norms, ``none`` to the raw norms. The scale alone would be wrong: under
+    ``per_peer`` it is ``m / ||u_i||``, largest for the smallest update, though every update
+    enters the mean with the same norm. With no norm at all (every update zero, or a
+    non-finite sum) the parts are equal."""
+    if not norms:
+        return []
+    parts = [s * n for s, n in zip(peer_scales(norms, normalise, clip_norm), norms, strict=True)]
+    peak = max(parts)
+    if not (math.isfinite(peak) and peak > 0):
+        return [1.0 / len(norms)] * len(norms)
+    scaled = [p / peak for p in parts]  # <= 1 each: the sum cannot overflow
+    total = sum(scaled)
+    return [p / total for p in scaled]
+
+
 def aggregate(
     decode_tensor: Callable[[int, str], torch.Tensor],
     n_peers: int,

@@ -204,6 +204,22 @@ class TrainConfig(Section):
         ge=0,
         description="First window of the run: the model at this window is the seeded initial model",
     )
+    superposition_bag: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Token-Superposition Training (docs/tst.md), a network-wide setting: "
+        "tokens averaged into each input position, and predicted at each output, in the "
+        "windows before superposition_until; page streams grow by the same factor. Every node "
+        "of a network must agree (contributions carry the plan's digest). 1: plain training",
+    )
+    superposition_until: int = Field(
+        0,
+        ge=0,
+        description="First window of plain next-token training after the superposition "
+        "phase (the switch; the paper runs 0.2 to 0.4 of the steps in superposition). "
+        "0: no superposition phase",
+    )
     compile: bool = Field(
         False, description="torch.compile each transformer block (needs a C compiler)"
     )

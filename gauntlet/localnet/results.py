@@ -76,6 +76,10 @@ class WindowResult(_Model):
     window: int = Field(ge=0)
     validation_loss_before: float
     validation_loss_after: float
+    bag: int = Field(default=1, ge=1, description="tokens per position in the window's phase")
+    phase_loss_after: float | None = Field(
+        default=None, description="superposition phase: that loss of θ_{window+1}"
+    )
     peers: dict[int, PeerWindow] = Field(default_factory=dict)
     # Chain incentive per uid after this window; None when it was not sampled (e.g. outage).
     incentive: dict[int, float] | None = None
@@ -122,6 +126,8 @@ class RunResults(_Model):
             window=report.window,
             validation_loss_before=report.validation_loss_before,
             validation_loss_after=report.validation_loss_after,
+            bag=report.bag,
+            phase_loss_after=report.phase_loss_after,
             peers={
                 p.uid: PeerWindow(
                     status=p.status,

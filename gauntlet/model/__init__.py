@@ -3,7 +3,13 @@
 from gauntlet.model.args import MODEL_CONFIGS, ModelArgs
 from gauntlet.model.export import export_cli, export_hf
 from gauntlet.model.runtime import autocast, prepare_for_training
-from gauntlet.model.transformer import Transformer, build_model, causal_lm_loss, count_parameters
+from gauntlet.model.transformer import (
+    Transformer,
+    build_model,
+    causal_lm_loss,
+    count_parameters,
+    superposition_loss,
+)
 
 __all__ = [
     "MODEL_CONFIGS",
@@ -16,4 +22,5 @@ __all__ = [
     "export_cli",
     "export_hf",
     "prepare_for_training",
+    "superposition_loss",
 ]

@@ -177,14 +177,25 @@ class Transformer(nn.Module):
         # Small output weights give near-uniform logits: loss starts at ~ln(vocab).
         nn.init.normal_(self.output.weight, std=INIT_STD, generator=generator)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens: int64 [B, T] with T <= max_seq_len -> logits fp32 [B, T, vocab]."""
-        seq_len = tokens.shape[1]
+    def embed(self, tokens: torch.Tensor, bag: int = 1) -> torch.Tensor:
+        """Input embeddings [B, T, dim] of tokens int64 [B, T * bag]: with ``bag`` s > 1
+        (token superposition) position t is the mean embedding of tokens t*s .. t*s+s-1,
+        so a sequence s times longer costs the same as a plain one past this line."""
+        if bag == 1:
+            return self.tok_embeddings(tokens)
+        batch, length = tokens.shape
+        if length % bag:
+            raise ValueError(f"{length} tokens do not split into bags of {bag}")
+        return self.tok_embeddings(tokens.view(batch, length // bag, bag)).mean(dim=2)
+
+    def forward(self, tokens: torch.Tensor, bag: int = 1) -> torch.Tensor:
+        """tokens: int64 [B, T * bag] with T <= max_seq_len -> logits fp32 [B, T, vocab]."""
+        h = self.embed(tokens, bag)
+        seq_len = h.shape[1]
         if seq_len > self.args.max_seq_len:
             raise ValueError(
                 f"sequence length {seq_len} exceeds max_seq_len {self.args.max_seq_len}"
             )
-        h = self.tok_embeddings(tokens)
         cos, sin = self.rope_cos[:seq_len], self.rope_sin[:seq_len]
         for layer in self.layers:
             h = layer(h, cos, sin)
@@ -216,6 +227,25 @@ def causal_lm_loss(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     logits = model(inputs)
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+
+def superposition_loss(model: nn.Module, tokens: torch.Tensor, bag: int) -> torch.Tensor:
+    """Token-superposition loss (nats per token) over tokens int64 [B, (T+1) * bag]: bag t
+    of the first T enters as one position (:meth:`Transformer.embed`) and its output is
+    scored on each of the ``bag`` tokens of bag t+1: the mean of their cross-entropies
+    (the multi-hot cross-entropy). ``bag`` 1 is :func:`causal_lm_loss`."""
+    if bag == 1:
+        return causal_lm_loss(model, tokens)
+    if tokens.ndim != 2 or tokens.shape[1] % bag or tokens.shape[1] < 2 * bag:
+        raise ValueError(
+            f"expected tokens [B, (T+1) * bag] with bag {bag} and T >= 1, got {tuple(tokens.shape)}"
+        )
+    positions = tokens.shape[1] // bag - 1
+    inputs, targets = tokens[:, : positions * bag], tokens[:, bag:]
+    logits = model(inputs, bag=bag)  # [B, T, vocab]
+    log_probs = F.log_softmax(logits, dim=-1)
+    picked = log_probs.gather(-1, targets.reshape(tokens.shape[0], positions, bag))
+    return -picked.mean()
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -27,7 +27,7 @@ from protocol.keys import (
     checkpoints_prefix,
     window_of_key,
 )
-from protocol.schemas import CheckpointFile, CheckpointManifest, TensorInfo
+from protocol.schemas import CheckpointFile, CheckpointManifest, RecordLink, TensorInfo
 from protocol.signing import Signer
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,10 @@ async def save_checkpoint(
     window: int,
     model_name: str,
     dataset_id: str,
+    ledger_head: RecordLink | None = None,
 ) -> CheckpointManifest:
-    """Upload θ_window and its signed manifest; returns the manifest."""
+    """Upload θ_window and its signed manifest, which names ``ledger_head``, the last
+    aggregation record applied before θ_window; returns the manifest."""
     state = _state(model)
     data = save_safetensors(state)
     hotkey = signer.ss58_address
@@ -72,6 +74,7 @@ async def save_checkpoint(
         files=[
             CheckpointFile(name=MODEL_FILE, size=len(data), sha256=hashlib.sha256(data).hexdigest())
         ],
+        ledger_head=ledger_head,
     )
     await store.put(checkpoint_manifest_key(window, hotkey), seal(manifest, signer))
     return manifest

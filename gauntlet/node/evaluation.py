@@ -21,11 +21,11 @@ from torch import nn
 from gauntlet.compress.aggregate import Delta, Normalise, peer_scales
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import PageDataset
-from gauntlet.model import causal_lm_loss
 from gauntlet.score.control import scaled_control, strong_controls
 from gauntlet.score.loss import Evaluation
 from gauntlet.train.evaluate import batch_losses
 from gauntlet.train.inner import snapshot
+from gauntlet.train.objective import PLAIN_OBJECTIVE, Objective, objective_at
 from gauntlet.train.outer import applied
 from protocol.assignment import random_pages
 
@@ -82,19 +82,27 @@ def own_batch_seed(secret: bytes, window: int, uid: int) -> int:
     return int.from_bytes(_peer_draw(secret, window, uid, b"batches")[:4], "big")
 
 
-def losses_on(rt: EvalNode, pages: list[int], seed: int) -> list[float]:
-    """Per-batch losses (nats/token) of the model on ``pages``, batches cut with ``seed``."""
+def losses_on(
+    rt: EvalNode, pages: list[int], seed: int, objective: Objective = PLAIN_OBJECTIVE
+) -> list[float]:
+    """Per-batch losses (nats/token) of the model on ``pages`` under ``objective`` (the
+    window's: a superposition phase measures what it trains), batches cut with ``seed``."""
     cfg = rt.config
     batches = rt.dataset.batches(
-        pages, seq_len=cfg.train.seq_len, batch_size=cfg.validator.eval_batch_size, seed=seed
+        pages,
+        seq_len=objective.data_seq_len(cfg.train.seq_len),
+        batch_size=cfg.validator.eval_batch_size,
+        seed=seed,
     )
     return batch_losses(
-        rt.model, batches, causal_lm_loss, max_batches=cfg.validator.eval_batches, device=rt.device
+        rt.model, batches, objective.loss, max_batches=cfg.validator.eval_batches, device=rt.device
     )
 
 
-def loss_on(rt: EvalNode, pages: list[int], seed: int) -> float:
-    losses = losses_on(rt, pages, seed)
+def loss_on(
+    rt: EvalNode, pages: list[int], seed: int, objective: Objective = PLAIN_OBJECTIVE
+) -> float:
+    losses = losses_on(rt, pages, seed, objective)
     return sum(losses) / len(losses)
 
 
@@ -133,16 +141,17 @@ def evaluate_peers(
         return {}
     base = snapshot(rt.model)
     lr = rt.config.train.outer_lr
+    objective = objective_at(rt.config.train, window)  # every score of a window: its phase's loss
     random = secret_pages(rt, secret, window)
-    random_before = losses_on(rt, random, seed=window)
+    random_before = losses_on(rt, random, window, objective)
     seeds = {uid: own_batch_seed(secret, window, uid) for uid in updates}
     own: dict[int, tuple[list[float], list[float]]] = {}
     random_after: dict[int, list[float]] = {}
     for uid, (pages, delta) in sorted(updates.items()):
-        before = losses_on(rt, pages, seed=seeds[uid])
+        before = losses_on(rt, pages, seeds[uid], objective)
         with applied(rt.model, delta, lr, base):
-            own[uid] = (before, losses_on(rt, pages, seed=seeds[uid]))
-            random_after[uid] = losses_on(rt, random, seed=window)
+            own[uid] = (before, losses_on(rt, pages, seeds[uid], objective))
+            random_after[uid] = losses_on(rt, random, window, objective)
     gains = {uid: _mean(random_before) - _mean(random_after[uid]) for uid in updates}
     strong = strong_controls(gains)
     count = rt.config.validator.control_updates
@@ -152,7 +161,7 @@ def evaluate_peers(
         controls = []
         for other in control_peers(secret, window, uid, strong, count):
             with applied(rt.model, updates[other][1], lr, base):
-                controls.append((losses_on(rt, pages, seed=seeds[uid]), gains[other]))
+                controls.append((losses_on(rt, pages, seeds[uid], objective), gains[other]))
         control = scaled_control(before, controls, gains[uid]) if controls else None
         out[uid] = Evaluation(
             _mean(before),

@@ -28,6 +28,7 @@ from gauntlet.telemetry import METRICS
 from protocol.container import Limits, decode_payload
 from protocol.errors import MalformedPayload, ProtocolError
 from protocol.keys import contribution_key
+from protocol.plan import PLAIN
 from protocol.schemas import ContributionManifest
 from protocol.sealed import open_sealed, unseal
 
@@ -66,6 +67,7 @@ class Decoder:
     codec: Codec
     shapes: Mapping[str, tuple[int, ...]]
     device: torch.device | str
+    plan_sha256: str = PLAIN.sha256  # the network's training plan (protocol/plan.py)
 
 
 def open_payload(
@@ -83,6 +85,11 @@ def open_payload(
         )
         if payload.manifest.codec.root != decoder.codec.params:
             raise MalformedPayload(f"codec {payload.manifest.codec.root} is not the network's")
+        if payload.manifest.plan_sha256 != decoder.plan_sha256:
+            raise MalformedPayload(
+                f"trained under training plan {payload.manifest.plan_sha256[:12]}, the "
+                f"network's is {decoder.plan_sha256[:12]} (train.superposition_*)"
+            )
         delta = decoder.codec.decode(payload.tensors, decoder.shapes, decoder.device)
     except ProtocolError as exc:
         return Contribution(uid, hotkey, "invalid", str(exc), size=len(data))

@@ -16,7 +16,7 @@ from gauntlet.node.checkpoints import save_checkpoint
 from gauntlet.node.peer_sets import publish_peer_set
 from gauntlet.score.state import PeerState
 from gauntlet.storage.retry import RetryPolicy, with_retries
-from protocol.schemas import AggregatedContribution, AggregationRecord
+from protocol.schemas import AggregatedContribution, AggregationRecord, RecordLink
 
 if TYPE_CHECKING:
     from gauntlet.node.runtime import Runtime
@@ -40,15 +40,29 @@ def aggregation_record(
     used: list[tuple[int, str, str]],
     fingerprint: list[float],
     peer_set_window: int = 0,
+    shares: list[float] | None = None,
+    previous: RecordLink | None = None,
+    model_sha256: str | None = None,
+    validation_loss: float | None = None,
 ) -> AggregationRecord:
-    """The record of window ``window``: ``used`` holds (uid, hotkey, payload sha256) in uid order."""
+    """The record of window ``window``: ``used`` holds (uid, hotkey, payload sha256) in uid
+    order, ``shares`` each one's part of the aggregate (:func:`peer_shares`); ``previous``
+    is the lead's ledger head, ``model_sha256`` the digest of θ_{window+1} and
+    ``validation_loss`` the loss of θ_window (the contribution ledger, SPEC section 8.7)."""
+    parts = shares if shares is not None else [None] * len(used)
     return AggregationRecord(
         netuid=netuid,
         window=window,
         hotkey=hotkey,
         peer_set_window=peer_set_window,  # 0: no peer set was in force, every miner counted
-        contributions=[AggregatedContribution(uid=u, hotkey=h, sha256=s) for u, h, s in used],
+        contributions=[
+            AggregatedContribution(uid=u, hotkey=h, sha256=s, share=part)
+            for (u, h, s), part in zip(used, parts, strict=True)
+        ],
         fingerprint=fingerprint,
+        previous=previous,
+        model_sha256=model_sha256,
+        validation_loss=validation_loss,
     )
 
 
@@ -76,6 +90,7 @@ async def publish_lead_artifacts(
                 window=window + 1,
                 model_name=cfg.model.name,
                 dataset_id=rt.dataset.dataset_id,
+                ledger_head=rt.ledger_head,
             ),
             PUBLISH_POLICY,
         )

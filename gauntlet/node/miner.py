@@ -23,7 +23,6 @@ from torch import nn
 from gauntlet.compress.aggregate import Delta
 from gauntlet.config.schema import GauntletConfig, TrainConfig
 from gauntlet.data import PageDataset
-from gauntlet.model import causal_lm_loss
 from gauntlet.node.behaviour import Honest
 from gauntlet.node.feedback import check_feedback
 from gauntlet.node.lifecycle import retry_transient
@@ -34,6 +33,7 @@ from gauntlet.telemetry import METRICS
 from gauntlet.train.distributed import DistContext, init_from_env, shutdown
 from gauntlet.train.fingerprint import fingerprint
 from gauntlet.train.inner import InnerResult, InnerSettings, snapshot, train_inner
+from gauntlet.train.objective import objective_at, training_plan
 from gauntlet.train.outer import restore
 from gauntlet.train.schedule import inner_lr
 from protocol.assignment import assign_pages
@@ -56,6 +56,7 @@ class WindowPlan:
 
 
 def assigned_pages(rt: Runtime, window: int) -> list[int]:
+    """The window's page stream; in a superposition phase ``bag`` times longer."""
     return assign_pages(
         netuid=rt.config.chain.netuid,
         uid=rt.uid,
@@ -63,7 +64,9 @@ def assigned_pages(rt: Runtime, window: int) -> list[int]:
         window=window,
         dataset_id=rt.dataset.dataset_id,
         num_pages=rt.dataset.num_train_pages,
-        pages_per_window=rt.config.data.pages_per_window,
+        pages_per_window=objective_at(rt.config.train, window).pages(
+            rt.config.data.pages_per_window
+        ),
     )
 
 
@@ -105,19 +108,19 @@ def train_window(
     step count; θ_w is restored afterwards, also when ``should_stop`` ends training early
     (the outer step decides θ_{w+1})."""
     start = snapshot(model)
+    objective = objective_at(cfg, plan.window)
+    seq_len = objective.data_seq_len(cfg.seq_len)
     batches = list(
-        dataset.batches(
-            plan.pages, seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=plan.window
-        )
+        dataset.batches(plan.pages, seq_len=seq_len, batch_size=cfg.batch_size, seed=plan.window)
     )
     if not batches:
         raise ValueError(
-            f"pages {plan.pages} hold less than one batch of {cfg.batch_size} x {cfg.seq_len} tokens"
+            f"pages {plan.pages} hold less than one batch of {cfg.batch_size} x {seq_len} tokens"
         )
     settings = inner_settings(cfg, plan.window, cfg.inner_steps or len(batches))
     try:
         return train_inner(
-            model, batches, causal_lm_loss, settings, device=device, dist=dist,
+            model, batches, objective.loss, settings, device=device, dist=dist,
             should_stop=should_stop,
         )  # fmt: skip
     finally:
@@ -171,6 +174,7 @@ async def upload(
         fingerprint=sync_print,
         page_ids=pages,
         codec=CodecParams(rt.codec.params),
+        plan_sha256=training_plan(rt.config.train).sha256,
         tensors_sha256="0" * 64,  # filled in by encode_payload
     )
     payload = behaviour.finish(window, encode_payload(wire, manifest, rt.keypair))
@@ -213,7 +217,8 @@ async def plan_window(rt: Runtime) -> WindowPlan:
         log.warning("window %d closed while syncing; skipping it", window)
         METRICS.error("window_skipped")
         return WindowPlan(window, [], train=False)
-    budget = min(rt.config.train.pages, rt.config.data.pages_per_window)
+    pages = objective_at(rt.config.train, window).pages  # a superposition page costs less
+    budget = min(pages(rt.config.train.pages), pages(rt.config.data.pages_per_window))
     return WindowPlan(window, assigned_pages(rt, window)[:budget], train=True)
 
 

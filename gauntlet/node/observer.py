@@ -142,7 +142,8 @@ class Observer:
         current = window_of(head, self.timeline.blocks_per_window)
         for window in [w for w in self.windows if w < current - KEEP_WINDOWS]:
             del self.windows[window]
-        self.spool.prune(current - KEEP_WINDOWS)
+        # The spool is not pruned here: a validator catching up (after a restart, or slow)
+        # may still judge a window this far back; it drops each window once judged.
 
     def close(self) -> None:
         self.spool.close()

@@ -14,6 +14,10 @@ authority on its records, as on its peer sets). Then:
 - a node that cannot fetch a recorded payload, or whose model's fingerprint then
   differs from the record's, does not go on silently: it marks itself diverged
   (log and metric) and repairs from the lead's next checkpoint (:mod:`.replay`).
+
+The records that count form the contribution ledger (SPEC section 8.7): each names the one
+before it (``previous``). Every node keeps the ledger head, the link to the last record that
+counted, so whichever validator leads next links its records to it.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gauntlet.ledger.digest import model_sha256
+from gauntlet.node.evaluation import loss_on
 from gauntlet.node.gather import Contribution, fetch_recorded
 from gauntlet.node.peers import Peer
 from gauntlet.storage.base import ObjectStore, StorageError
@@ -32,7 +39,8 @@ from gauntlet.train.fingerprint import fingerprint, max_abs_difference
 from protocol.envelope import open_envelope, seal
 from protocol.errors import ProtocolError
 from protocol.keys import aggregation_record_key
-from protocol.schemas import AggregationRecord
+from protocol.ledger import link_to, record_sha256
+from protocol.schemas import AggregationRecord, RecordLink
 
 if TYPE_CHECKING:
     from gauntlet.node.replay import Lead
@@ -46,6 +54,18 @@ RECORD_POLL_SECONDS = 0.25
 PUBLISH_PAUSE_SECONDS = (0.2, 0.5, 1.0, 2.0)
 
 
+@dataclass(frozen=True)
+class FetchedRecord:
+    """A verified record and the SHA-256 of its stored bytes (what the next record links to)."""
+
+    record: AggregationRecord
+    sha256: str
+
+    @property
+    def link(self) -> RecordLink:
+        return RecordLink(window=self.record.window, hotkey=self.record.hotkey, sha256=self.sha256)
+
+
 async def record_on_time(rt: Runtime, store: ObjectStore, window: int, hotkey: str) -> bool:
     """Whether ``hotkey``'s record of ``window`` is in ``store`` by the record deadline."""
     timeline = await rt.timeline()
@@ -54,7 +74,7 @@ async def record_on_time(rt: Runtime, store: ObjectStore, window: int, hotkey: s
     return info.last_modified <= deadline + rt.config.chain.upload_grace_seconds
 
 
-async def fetch_record(rt: Runtime, lead: Lead, window: int) -> AggregationRecord | None:
+async def fetch_record(rt: Runtime, lead: Lead, window: int) -> FetchedRecord | None:
     """The lead's valid record of ``window`` if it was stored in time; None if there is none
     (yet), it came too late, or it is not a valid record by the lead. Transient store
     faults propagate (the caller retries)."""
@@ -76,10 +96,12 @@ async def fetch_record(rt: Runtime, lead: Lead, window: int) -> AggregationRecor
     except ProtocolError as exc:
         log.warning("ignoring the lead's record of window %d: %s", window, exc)
         return None
-    return record if record.netuid == rt.config.chain.netuid else None
+    if record.netuid != rt.config.chain.netuid:
+        return None
+    return FetchedRecord(record, record_sha256(raw))
 
 
-async def await_record(rt: Runtime, lead: Lead | None, window: int) -> AggregationRecord | None:
+async def await_record(rt: Runtime, lead: Lead | None, window: int) -> FetchedRecord | None:
     """Poll for the lead's record of ``window`` until it is there or the deadline passed."""
     if lead is None:
         return None
@@ -100,7 +122,7 @@ async def await_record(rt: Runtime, lead: Lead | None, window: int) -> Aggregati
 async def publish_record(rt: Runtime, record: AggregationRecord) -> bool:
     """Lead: store ``record``, retrying until stored or the deadline passed; whether it
     counts (stored in time). A lead whose record does not count skips the window like
-    every other node."""
+    every other node; one that counts is the lead's new ledger head."""
     body = seal(record, rt.keypair)
     key = aggregation_record_key(record.window, rt.hotkey)
     deadline = (await rt.timeline()).record_deadline(record.window)
@@ -109,7 +131,10 @@ async def publish_record(rt: Runtime, record: AggregationRecord) -> bool:
         try:
             with METRICS.upload("record", len(body)):
                 await rt.store.put(key, body)
-            return await record_on_time(rt, rt.store, record.window, rt.hotkey)
+            counted = await record_on_time(rt, rt.store, record.window, rt.hotkey)
+            if counted:
+                rt.ledger_head = link_to(record.window, rt.hotkey, body)
+            return counted
         except StorageError as exc:
             METRICS.error(f"publish_{exc.reason}")
             if await rt.chain.current_block() > deadline:
@@ -147,15 +172,17 @@ async def follow_record(
     """Step the model from θ_window to θ_{window+1} by the lead's record; the outcome
     (``applied``, ``skipped`` or ``diverged``)."""
     if lead is not None and lead.hotkey == rt.hotkey:
-        record = await fetch_record(rt, lead, window)  # its own: nothing to wait for
-        if record is None:
+        fetched = await fetch_record(rt, lead, window)  # its own: nothing to wait for
+        if fetched is None:
             await _declare_empty(rt, window)
     else:
-        record = await await_record(rt, lead, window)
-    if record is None:
+        fetched = await await_record(rt, lead, window)
+    if fetched is None:
         log.warning("window %d: no aggregation record in time; the model stays as it is", window)
         rt.skip_window(window)
         return _outcome("skipped")
+    advance_ledger(rt, fetched)
+    record = fetched.record
     contributions = await recorded_contributions(rt, record, have or {})
     failed = [c for c in contributions if not c.ok]
     if failed:
@@ -175,10 +202,39 @@ async def follow_record(
     return _outcome("applied")
 
 
+def advance_ledger(rt: Runtime, fetched: FetchedRecord) -> None:
+    """A record that counts is the node's new ledger head. One that does not link to the
+    head the node holds is logged and counted (a lead that forked the ledger, or a node
+    that missed a record); the node still follows it: model sync comes first."""
+    previous = fetched.record.previous
+    if previous != rt.ledger_head:
+        log.warning(
+            "window %d: the lead's record links to %s, but this node's ledger head is %s",
+            fetched.record.window,
+            _describe(previous),
+            _describe(rt.ledger_head),
+        )
+        METRICS.ledger_breaks.inc()
+    rt.ledger_head = fetched.link
+
+
+def _describe(link: RecordLink | None) -> str:
+    return "none" if link is None else f"window {link.window} ({link.sha256[:12]})"
+
+
+def validation_loss(rt: Runtime) -> float:
+    """Loss (nats/token) of the node's model on the first ``validator.validation_pages``
+    held-out pages: what window reports and the lead's records carry."""
+    pages = rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages]
+    return loss_on(rt, pages, 0)
+
+
 async def _declare_empty(rt: Runtime, window: int) -> None:
     """Lead over a window it did not process (it was not running, or could not observe the
     window): publish an empty record at once, so the other nodes need not wait for the
     deadline to skip it."""
+    if await rt.chain.current_block() > (await rt.timeline()).record_deadline(window):
+        return
     record = AggregationRecord(
         netuid=rt.config.chain.netuid,
         window=window,
@@ -186,9 +242,11 @@ async def _declare_empty(rt: Runtime, window: int) -> None:
         peer_set_window=0,
         contributions=[],
         fingerprint=fingerprint(rt.model, window + 1),
+        previous=rt.ledger_head,
+        model_sha256=await asyncio.to_thread(model_sha256, rt.model),
+        validation_loss=await asyncio.to_thread(validation_loss, rt),
     )
-    if await rt.chain.current_block() <= (await rt.timeline()).record_deadline(window):
-        await publish_record(rt, record)
+    await publish_record(rt, record)
 
 
 def _outcome(outcome: str) -> str:

@@ -51,7 +51,7 @@ async def restore_checkpoint(
         return False
     for window in (w for w in windows if after < w <= target):
         try:
-            await load_checkpoint(
+            manifest = await load_checkpoint(
                 lead.store,
                 lead.hotkey,
                 window,
@@ -65,5 +65,6 @@ async def restore_checkpoint(
             continue
         log.info("loaded the lead's checkpoint of window %d", window)
         rt.window = window
+        rt.ledger_head = manifest.ledger_head  # the ledger goes on from the checkpoint's head
         return True
     return False

@@ -41,10 +41,12 @@ from gauntlet.storage.base import ObjectStore
 from gauntlet.storage.factory import build_store
 from gauntlet.storage.retention import delete_older_than
 from gauntlet.telemetry import METRICS, TelemetryError, TelemetryServer
+from gauntlet.train.objective import training_plan
 from gauntlet.train.outer import apply_delta
 from protocol.commitment import FilesystemCommitment, S3Commitment, encode_commitment
 from protocol.container import Limits
-from protocol.keys import protocol_prefix
+from protocol.keys import pruned_prefixes
+from protocol.schemas import RecordLink
 from protocol.signing import Signer
 from protocol.windows import Timeline
 
@@ -107,6 +109,7 @@ class Runtime:
     last_aggregate: Delta | None = None  # the update applied by the latest outer step
     peer_set_window: int = 0  # window of the peer set the latest outer step used (0: none)
     diverged_since: int | None = None  # first window whose outer step missed the lead's record
+    ledger_head: RecordLink | None = None  # the last record that counted (None: none yet)
     telemetry: TelemetryServer | None = None  # /metrics, when telemetry.metrics_port is set
     lease: UploaderLease | None = None  # this node's hold on its hotkey (None: not checked)
     _timeline: Timeline | None = None
@@ -133,6 +136,7 @@ class Runtime:
             codec=self.codec,
             shapes=self.shapes,
             device=self.device,
+            plan_sha256=training_plan(self.config.train).sha256,
         )
 
     async def timeline(self) -> Timeline:
@@ -210,7 +214,8 @@ class Runtime:
     async def prune(self, window: int) -> int:
         """Once per window, after the node's upload (miner) or report (validator): renew the
         uploader lease (:class:`LeaseLost` when another node took the hotkey over), then
-        delete this node's own artifacts older than the retention horizon."""
+        delete this node's own artifacts older than the retention horizon (every kind but
+        the aggregation records: they are the contribution ledger, kept for good)."""
         if self.lease is not None:
             lost = await self.lease.renew(self.store, self.chain)
             if lost is not None:
@@ -218,7 +223,9 @@ class Runtime:
         keep_from = window - self.config.storage.retention_windows
         if keep_from <= 0:
             return 0
-        deleted = await delete_older_than(self.store, protocol_prefix(), keep_from)
+        deleted = 0
+        for prefix in pruned_prefixes():  # listed per kind: the kept records are never listed
+            deleted += await delete_older_than(self.store, prefix, keep_from)
         if deleted:
             log.info("retention: deleted %d artifacts older than window %d", deleted, keep_from)
         return deleted

@@ -10,7 +10,9 @@ checked with at most ``payloads_in_flight`` objects in memory at once (a shared
 stay in memory. The window's judgement later opens them one at a time.
 
 The directory is the validator's own scratch space: it is emptied at start (nothing in it
-outlives the windows being observed) and pruned with the observations.
+outlives the windows being observed) and each window's folder is removed once the
+validator has judged the window (not by the observer's clock: a validator catching up
+after a restart judges windows well behind the head, from files fetched here).
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gauntlet.chain.base import ChainError
+from gauntlet.compress.aggregate import peer_shares
 from gauntlet.config.schema import GauntletConfig
+from gauntlet.ledger.digest import model_sha256_after
 from gauntlet.node.arrival_book import borrow_arrivals, publish_book
 from gauntlet.node.chain_weights import set_weights
 from gauntlet.node.checks import (
@@ -53,6 +55,7 @@ from gauntlet.node.observer import Observer
 from gauntlet.node.peer_sets import members_to_aggregate, peer_set_for
 from gauntlet.node.peers import Peer
 from gauntlet.node.records import (
+    advance_ledger,
     fetch_record,
     follow_record,
     publish_record,
@@ -75,6 +78,7 @@ from gauntlet.storage.base import StorageError
 from gauntlet.storage.retry import with_retries
 from gauntlet.telemetry import METRICS
 from gauntlet.train.fingerprint import fingerprint, fingerprint_after
+from gauntlet.train.objective import objective_at
 from protocol.assignment import assign_pages
 from protocol.keys import window_report_key
 from protocol.schemas import PeerResult, WindowReport
@@ -104,7 +108,9 @@ class Validator:
             window=window,
             dataset_id=self.rt.dataset.dataset_id,
             num_pages=self.rt.dataset.num_train_pages,
-            pages_per_window=self.rt.config.data.pages_per_window,
+            pages_per_window=objective_at(self.rt.config.train, window).pages(
+                self.rt.config.data.pages_per_window
+            ),
         )
 
     def check(
@@ -227,13 +233,20 @@ class Validator:
         passed: list[int],
         evaluations: dict[int, Evaluation],
         scales: dict[int, float],
+        *,
+        norms: dict[int, float],
+        validation_loss: float,
     ) -> tuple[list[Contribution] | None, set[int]]:
         """Lead: choose, check and publish the window's aggregate. Returns what it applies
         (None: the record did not count, so the window is skipped like on every other
-        node) and the members that failed their loss check (they lose their place)."""
+        node) and the members that failed their loss check (they lose their place).
+        ``norms`` (the checks' update norms) give each member's share of the aggregate and
+        ``validation_loss`` is θ_window's: the record carries both for the ledger."""
         rt, cfg = self.rt, self.scoring
-        published = await fetch_record(rt, lead, window)
-        if published is not None:  # restarted after publishing: the record stands as it is
+        fetched = await fetch_record(rt, lead, window)
+        if fetched is not None:  # restarted after publishing: the record stands as it is
+            advance_ledger(rt, fetched)
+            published = fetched.record
             rt.peer_set_window = published.peer_set_window
             have = {c.uid: c for c in contributions}
             named = await recorded_contributions(rt, published, have)
@@ -261,13 +274,20 @@ class Validator:
             log.info("window %d: peer-set members %s fail the loss check", window, sorted(failed))
         used = [c for c in members if c.uid not in failed]
         update = rt.aggregate(used)
+        compress, lr = rt.config.compress, rt.config.train.outer_lr
         record = aggregation_record(
             netuid=rt.config.chain.netuid,
             window=window,
             hotkey=rt.hotkey,
             used=[(c.uid, c.hotkey, c.sha256) for c in used],
-            fingerprint=fingerprint_after(rt.model, update, rt.config.train.outer_lr, window + 1),
+            fingerprint=fingerprint_after(rt.model, update, lr, window + 1),
             peer_set_window=rt.peer_set_window,
+            shares=peer_shares(
+                [norms[c.uid] for c in used], compress.normalise, compress.clip_norm
+            ),
+            previous=rt.ledger_head,
+            model_sha256=await asyncio.to_thread(model_sha256_after, rt.model, update, lr),
+            validation_loss=validation_loss,
         )
         return (used if await publish_record(rt, record) else None), failed
 
@@ -287,15 +307,15 @@ class Validator:
         crash_point("evaluated")
         used: list[Contribution] | None = None
         failed: set[int] = set()
+        loss_before, phase_before = await self.validation_losses(window)  # θ_w: in the record
         if is_lead:
             assert lead is not None
             used, failed = await self.lead_record(
-                window, lead, contributions, passed, evaluations, scales
-            )
+                window, lead, contributions, passed, evaluations, scales,
+                norms=norms, validation_loss=loss_before,
+            )  # fmt: skip
         _, miners = await rt.peers.miners(rt.chain)
         await mark_late(verdicts, miners, window, (await rt.timeline()).observation_close(window))
-        validation = rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages]
-        loss_before = await asyncio.to_thread(loss_on, rt, validation, 0)
         if not is_lead:
             await follow_record(rt, lead, window, {c.uid: c for c in contributions})
         elif used is None:
@@ -303,7 +323,7 @@ class Validator:
         else:
             rt.apply_outer_step(window, used)
         crash_point("stepped")
-        loss_after = await asyncio.to_thread(loss_on, rt, validation, 0)
+        loss_after, phase_after = await self.validation_losses(window)
         new_sketches = [
             SketchEntry.of(window, uid, values) for uid, values in sorted(sketches.items())
         ]
@@ -320,9 +340,24 @@ class Validator:
         self.state = advance_window(self.state, window, observations, cfg, new_sketches)
         crash_point("advanced")
         report = self.report(window, verdicts, evaluations, loss_before, loss_after)
+        report = report.model_copy(
+            update={"phase_loss_before": phase_before, "phase_loss_after": phase_after}
+        )
         eligible = [uid for uid in passed if uid not in failed]
         await self.finish(window, report, lambda: self._lead_artifacts(is_lead, window, eligible))
         return report
+
+    async def validation_losses(self, window: int) -> tuple[float, float | None]:
+        """The model's next-token loss on the validation pages, and in a superposition
+        phase also the phase's own loss (the one miners train and peers are scored by);
+        next-token loss is the curve that stays comparable across the switch."""
+        rt = self.rt
+        validation = rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages]
+        plain = await asyncio.to_thread(loss_on, rt, validation, 0)
+        objective = objective_at(rt.config.train, window)
+        if not objective.superposition:
+            return plain, None
+        return plain, await asyncio.to_thread(loss_on, rt, validation, 0, objective)
 
     async def _lead_artifacts(self, is_lead: bool, window: int, passed: list[int]) -> None:
         if is_lead:
@@ -357,6 +392,7 @@ class Validator:
             lambda: self.files.commit_window(state, report), "state and journal"
         )
         crash_point("committed")
+        self.observer.spool.prune(window + 1)  # judged and committed: its uploads are done with
         log.info("%s\n%s", f"window {window}: model at window {rt.window}", window_table(report))
         try:  # lead artifacts and the report are best effort; the window's work is done
             if lead_artifacts is not None:
@@ -403,6 +439,7 @@ class Validator:
         return WindowReport(
             window=window,
             hotkey=self.rt.hotkey,
+            bag=objective_at(self.rt.config.train, window).bag,
             validation_loss_before=loss_before,
             validation_loss_after=loss_after,
             peers=peers,

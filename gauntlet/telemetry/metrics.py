@@ -125,6 +125,11 @@ class NodeMetrics:
             "skipped (no record in time: the model is unchanged), diverged",
             ["outcome"],
         )
+        self.ledger_breaks = counter(
+            "gauntlet_ledger_breaks",
+            "Records of the lead that did not link to this node's ledger head (the lead forked "
+            "the contribution ledger, or this node missed a record); the node still follows them",
+        )
         self.upload_bytes = counter(
             "gauntlet_upload_bytes", "Bytes written to the node's own bucket", ["artifact"]
         )
