@@ -118,13 +118,15 @@ def _merge(base: dict, overrides: dict) -> dict:
 
 
 def apply_scenario(config: GauntletConfig, scenario: Scenario) -> GauntletConfig:
-    """The run's config: the scenario's node overrides, seed, and the windows, block time and
-    store it names unless the localnet settings give them non-default values."""
+    """The run's config: the scenario's node overrides, and the seed, windows, block time and
+    store it names unless the command line gives them non-default values."""
     # A localnet setting left at its default yields to the scenario's value.
     fields = type(config.localnet).model_fields
     explicit = {k for k in fields if getattr(config.localnet, k) != fields[k].default}
     data = _merge(config.model_dump(), scenario.config)
-    if scenario.seed is not None:
+    # Likewise the model seed: `--model.seed S` (not the default) runs the scenario with S.
+    seed_default = type(config.model).model_fields["seed"].default
+    if scenario.seed is not None and config.model.seed == seed_default:
         data["model"]["seed"] = scenario.seed
     for key in ("windows", "block_time", "store"):
         value = getattr(scenario, key)

@@ -18,7 +18,9 @@ import torch
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.node.gather import Contribution
-from gauntlet.score.config import DESYNCED, OK, OUTLIER, WRONG_PAGES, ScoringConfig
+from gauntlet.node.peers import Peer
+from gauntlet.node.reveals import stored_late
+from gauntlet.score.config import DESYNCED, LATE, MISSING, OK, OUTLIER, WRONG_PAGES, ScoringConfig
 from gauntlet.score.copies import find_copies
 from gauntlet.score.norms import norm_outliers
 from gauntlet.score.pages import check_declared_pages
@@ -136,3 +138,17 @@ def check_window(
         v = verdicts[uid]
         verdicts[uid] = Verdict(uid, v.hotkey, finding.outcome, v.sync, finding.reason(window))
     return dict(sorted(verdicts.items()))
+
+
+async def mark_late(
+    verdicts: dict[int, Verdict], miners: Sequence[Peer], window: int, close: int
+) -> None:
+    """``missing`` miners whose upload is there now (asked after the record is out) uploaded
+    after the observation closed at block ``close``: ``late``, with that reason. Same
+    penalty as missing; the operator sees why."""
+    absent = {uid for uid, v in verdicts.items() if v.outcome == MISSING and not v.reason}
+    if not absent:
+        return
+    for uid in await stored_late([p for p in miners if p.uid in absent], window):
+        reason = f"uploaded after the observation closed at block {close}"
+        verdicts[uid] = Verdict(uid, verdicts[uid].hotkey, LATE, reason=reason)

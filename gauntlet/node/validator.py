@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from gauntlet.node.checks import (
     Verdict,
     check_window,
     delta_norm,
+    mark_late,
     passed_uids,
     sketch_delta,
     step_magnitudes,
@@ -53,7 +53,6 @@ from gauntlet.node.lead import PUBLISH_POLICY, aggregation_record, publish_lead_
 from gauntlet.node.lifecycle import retry_local_write, retry_transient
 from gauntlet.node.observer import Observer
 from gauntlet.node.peer_sets import members_to_aggregate, peer_set_for
-from gauntlet.node.peers import Peer
 from gauntlet.node.records import (
     advance_ledger,
     fetch_record,
@@ -63,12 +62,13 @@ from gauntlet.node.records import (
 )
 from gauntlet.node.replay import Lead, find_lead
 from gauntlet.node.report_table import window_table
-from gauntlet.node.reveals import collect_reveals, stored_late
+from gauntlet.node.reveals import collect_reveals
 from gauntlet.node.runtime import Runtime, StartupError, open_runtime
 from gauntlet.node.spool import Spool
 from gauntlet.node.status_page import StatusBoard, WeightsAttempt, status_routes
 from gauntlet.node.validator_state import ValidatorFiles
-from gauntlet.score.config import LATE, MISSING, ScoringConfig
+from gauntlet.node.window_report import window_report
+from gauntlet.score.config import ScoringConfig
 from gauntlet.score.loss import Evaluation, passes_member_check
 from gauntlet.score.replay import AGGREGATE_UID, SketchEntry
 from gauntlet.score.selection import select_peers
@@ -81,7 +81,7 @@ from gauntlet.train.fingerprint import fingerprint, fingerprint_after
 from gauntlet.train.objective import objective_at
 from protocol.assignment import assign_pages
 from protocol.keys import window_report_key
-from protocol.schemas import PeerResult, WindowReport
+from protocol.schemas import WindowReport
 from protocol.windows import window_of
 
 log = logging.getLogger(__name__)
@@ -417,65 +417,16 @@ class Validator:
         loss_before: float,
         loss_after: float,
     ) -> WindowReport:
-        cfg = self.scoring
-        weights = self.state.weights(cfg.weight_power)
-        peers = []
-        for uid, v in sorted(verdicts.items()):
-            state, ev = self.state.peers.get(uid), evaluations.get(uid)
-            peers.append(
-                PeerResult(
-                    uid=uid,
-                    hotkey=v.hotkey,
-                    status=v.outcome,
-                    reason=v.reason[:256],
-                    **(measured(ev, cfg) if ev else {}),
-                    sync=state.sync if state else None,
-                    uniqueness=state.uniqueness if state else None,
-                    rating=state.rating.ordinal(cfg.ordinal_z) if state else None,
-                    score=state.score if state else 0.0,
-                    weight=weights.get(uid, 0.0),
-                )
-            )
-        return WindowReport(
-            window=window,
-            hotkey=self.rt.hotkey,
-            bag=objective_at(self.rt.config.train, window).bag,
-            validation_loss_before=loss_before,
-            validation_loss_after=loss_after,
-            peers=peers,
+        return window_report(
+            window,
+            self.rt.hotkey,
+            objective_at(self.rt.config.train, window).bag,
+            verdicts,
+            evaluations,
+            self.state,
+            self.scoring,
+            (loss_before, loss_after),
         )
-
-
-def measured(ev: Evaluation, cfg: ScoringConfig) -> dict[str, float | bool | None]:
-    """A window report's measurement fields for one evaluated peer."""
-    penalty, relative = cfg.nonfinite_loss_penalty, cfg.relative_improvement
-    own = ev.own_improvement(nonfinite_penalty=penalty, relative=relative)
-    rand = ev.random_improvement(nonfinite_penalty=penalty, relative=relative)
-    return {
-        "evaluated": True,
-        "loss_before": ev.own_before,
-        "loss_after": ev.own_after,
-        "own_improvement": own,
-        "random_improvement": rand,
-        "own_improvement_se": ev.standard_error(own=True, relative=relative),
-        "random_improvement_se": ev.standard_error(own=False, relative=relative),
-        "own_advantage": ev.own_advantage(nonfinite_penalty=penalty, relative=relative),
-        "own_advantage_se": ev.advantage_standard_error(relative=relative),
-    }
-
-
-async def mark_late(
-    verdicts: dict[int, Verdict], miners: Sequence[Peer], window: int, close: int
-) -> None:
-    """``missing`` miners whose upload is there now (asked after the record is out) uploaded
-    after the observation closed at block ``close``: ``late``, with that reason. Same
-    penalty as missing; the operator sees why."""
-    absent = {uid for uid, v in verdicts.items() if v.outcome == MISSING and not v.reason}
-    if not absent:
-        return
-    for uid in await stored_late([p for p in miners if p.uid in absent], window):
-        reason = f"uploaded after the observation closed at block {close}"
-        verdicts[uid] = Verdict(uid, verdicts[uid].hotkey, LATE, reason=reason)
 
 
 async def first_window(rt: Runtime, state: ValidatorScores) -> int:

@@ -34,9 +34,22 @@ CAUGHT_AS = {
 }
 
 
-@pytest.fixture(scope="module")
-def adversarial_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
-    run_dir = tmp_path_factory.mktemp("adversarial")
+# The same scenario with a Token-Superposition phase (docs/tst.md) in its first half must
+# pass the same assertions: behaviours and checks hold in both phases and across the switch.
+# A second run of several minutes, so outside the default suite: -m research runs it.
+PHASES = {
+    "plain": (),
+    "tst": ("--train.superposition_bag", "4", "--train.superposition_until", "6"),
+}
+
+
+@pytest.fixture(scope="module", params=["plain", pytest.param("tst", marks=pytest.mark.research)])
+def adversarial_run(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    stdlib_dataset_dir: Path,
+) -> dict:
+    run_dir = tmp_path_factory.mktemp(f"adversarial-{request.param}")
     completed = run_localnet(
         run_dir,
         stdlib_dataset_dir,
@@ -44,6 +57,7 @@ def adversarial_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir
         str(SCENARIO),
         "--localnet.store",
         "s3",
+        *PHASES[request.param],
         timeout=900,
     )
     (run,) = run_dir.iterdir()

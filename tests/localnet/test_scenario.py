@@ -189,6 +189,12 @@ def test_localnet_settings_changed_from_their_default_win_over_the_scenario() ->
     assert config.localnet.store == "s3"  # still at its default, so the scenario's applies
 
 
+def test_a_model_seed_given_on_the_command_line_wins_over_the_scenario_s() -> None:
+    given = GauntletConfig.model_validate({"model": {"seed": 1}})
+    assert apply_scenario(given, Scenario(seed=0)).model.seed == 1  # multi-seed runs differ
+    assert apply_scenario(GauntletConfig(), Scenario(seed=3)).model.seed == 3
+
+
 def test_a_scenario_without_windows_keeps_the_configured_ones() -> None:
     config = apply_scenario(GauntletConfig(localnet=LocalnetConfig(windows=12)), Scenario())
     assert config.localnet.windows == 12

@@ -18,12 +18,11 @@ from node_helpers import LIMITS, NETUID, Miner, ScriptedChain, make_miner, paylo
 from gauntlet.compress.codec import DenseCodec, param_shapes
 from gauntlet.localnet.reading import read_current
 from gauntlet.model import build_model
-from gauntlet.node.checks import Verdict, check_window, delta_norm, sketch_delta
+from gauntlet.node.checks import Verdict, check_window, delta_norm, mark_late, sketch_delta
 from gauntlet.node.gather import Contribution, Decoder, judge_window
 from gauntlet.node.observer import Observer
 from gauntlet.node.reveals import collect_reveals, publish_reveal
 from gauntlet.node.spool import Spool
-from gauntlet.node.validator import mark_late
 from gauntlet.score.config import ScoringConfig
 from protocol.keys import contribution_key
 from protocol.windows import Timeline
