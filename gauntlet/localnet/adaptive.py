@@ -18,7 +18,7 @@ from torch import nn
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.localnet.reading import like, read_update
-from gauntlet.node.behaviour import Honest
+from gauntlet.node.behaviour import Honest, compute_pages
 
 if TYPE_CHECKING:
     from gauntlet.node.runtime import Runtime
@@ -38,7 +38,7 @@ class Sybil(Honest):
         self.generator = torch.Generator().manual_seed(seed)
 
     def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
-        return assigned[:1]
+        return assigned[: compute_pages(rt, window, 1)]
 
     def training_model(self, rt: Runtime, window: int) -> nn.Module:
         model = copy.deepcopy(rt.model)
@@ -75,7 +75,7 @@ class Lazy(Honest):
         self.trained = trained
 
     def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
-        return assigned[: self.trained]
+        return assigned[: compute_pages(rt, window, self.trained)]
 
 
 class PartTimer(Honest):
@@ -92,7 +92,7 @@ class PartTimer(Honest):
         return window % self.period == 0
 
     def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
-        return assigned if self.working(window) else assigned[:1]
+        return assigned if self.working(window) else assigned[: compute_pages(rt, window, 1)]
 
     async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
         if self.working(window):
@@ -160,7 +160,7 @@ class WeakControl(Honest):
         self.generator = torch.Generator().manual_seed(seed)
 
     def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
-        return assigned[:1]
+        return assigned[: compute_pages(rt, window, 1)]
 
     async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
         def bury(t: torch.Tensor) -> torch.Tensor:

@@ -17,9 +17,17 @@ import numpy as np
 from torch import nn
 
 from gauntlet.compress.aggregate import Delta
+from gauntlet.train.objective import objective_at
 
 if TYPE_CHECKING:
     from gauntlet.node.runtime import Runtime
+
+
+def compute_pages(rt: Runtime, window: int, plain_pages: int) -> int:
+    """Pages that ``plain_pages`` pages of plain training's compute cover in ``window``:
+    more in a superposition phase (docs/tst.md). Behaviours that train "one page" mean
+    one page's compute, in either phase."""
+    return objective_at(rt.config.train, window).pages(plain_pages)
 
 
 class Honest:

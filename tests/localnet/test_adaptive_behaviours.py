@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import torch
 
+from gauntlet.config import GauntletConfig
 from gauntlet.localnet.adaptive import Lazy, PartTimer, Shrink, SignFlip, Sybil, WeakControl
 from gauntlet.localnet.behaviours import BEHAVIOURS
+
+PLAIN_RT = SimpleNamespace(config=GauntletConfig())
+TST_RT = SimpleNamespace(
+    config=GauntletConfig.model_validate(
+        {"train": {"superposition_bag": 4, "superposition_until": 6}}
+    )
+)
 
 
 def _delta(value: float = 1.0) -> dict[str, torch.Tensor]:
@@ -20,7 +29,10 @@ def test_every_adaptive_behaviour_is_registered() -> None:
 
 
 def test_lazy_trains_fewer_pages_than_it_declares() -> None:
-    assert Lazy(trained=1).training_pages(None, 3, [5, 6, 7, 8, 9]) == [5]  # type: ignore[arg-type]
+    assert Lazy(trained=1).training_pages(PLAIN_RT, 3, [5, 6, 7, 8, 9]) == [5]  # type: ignore[arg-type]
+    # in a superposition phase one page of compute covers `bag` pages (docs/tst.md)
+    assert Lazy(trained=1).training_pages(TST_RT, 3, list(range(20))) == [0, 1, 2, 3]  # type: ignore[arg-type]
+    assert Lazy(trained=1).training_pages(TST_RT, 6, list(range(20))) == [0]  # type: ignore[arg-type]
 
 
 def test_shrink_scales_the_update() -> None:
@@ -42,7 +54,7 @@ def test_a_part_timer_uploads_noise_of_an_honest_norm_when_not_working() -> None
     assert worked is delta
     assert not torch.equal(idle["w"], delta["w"])
     torch.testing.assert_close(idle["w"].norm(), delta["w"].norm())
-    assert timer.training_pages(None, 9, [1, 2, 3]) == [1]  # type: ignore[arg-type]
+    assert timer.training_pages(PLAIN_RT, 9, [1, 2, 3]) == [1]  # type: ignore[arg-type]
 
 
 def test_a_weak_control_keeps_its_update_buried_in_noise_of_a_set_size() -> None:
@@ -53,4 +65,4 @@ def test_a_weak_control_keeps_its_update_buried_in_noise_of_a_set_size() -> None
     torch.testing.assert_close(buried.norm(), 3.0 * delta["w"].norm())
     cosine = float((out["w"] * delta["w"]).sum() / (out["w"].norm() * delta["w"].norm()))
     assert 0.2 < cosine < 0.45  # about 1 / sqrt(1 + 3²): still points the honest way, weakly
-    assert weak.training_pages(None, 4, [1, 2, 3]) == [1]  # type: ignore[arg-type]
+    assert weak.training_pages(PLAIN_RT, 4, [1, 2, 3]) == [1]  # type: ignore[arg-type]
