@@ -46,7 +46,29 @@ class TopKCodecParams(_Strict):
     )
 
 
-_AnyCodec = Annotated[DenseCodecParams | TopKCodecParams, Field(discriminator="name")]
+class SparseCodecParams(_Strict):
+    """Sparse values without a transform: per run of ``chunk`` consecutive elements of the
+    flattened tensor, the ``topk`` largest in magnitude, their positions bit-packed
+    (log2(chunk) bits each) and their values quantised to ``bits`` bits (a sign bit and
+    ``bits - 1`` magnitude bits on a per-chunk grid). See docs/codec.md."""
+
+    name: Literal["sparse"] = "sparse"
+    chunk: int = Field(
+        default=4096, ge=2, le=65536, description="elements per chunk, a power of two"
+    )
+    topk: int = Field(default=54, ge=1, le=65536, description="values kept per chunk")
+    bits: int = Field(default=2, ge=1, le=8, description="bits per kept value, sign included")
+
+    @model_validator(mode="after")
+    def _power_of_two(self) -> SparseCodecParams:
+        if self.chunk & (self.chunk - 1):
+            raise ValueError("chunk must be a power of two (indices are log2(chunk) bits)")
+        return self
+
+
+_AnyCodec = Annotated[
+    DenseCodecParams | TopKCodecParams | SparseCodecParams, Field(discriminator="name")
+]
 
 
 class CodecParams(RootModel[_AnyCodec]):

@@ -10,6 +10,14 @@ Edges that are not a multiple of ``chunk`` are zero-padded (bottom/right, or the
 tail of a vector) and the padding is cropped on the way back. Padding is sent
 like real data, so it costs bytes: a ``[176, 64]`` matrix with ``chunk=64`` is
 padded to ``[192, 64]``, i.e. 3 chunks for 2.75 chunks' worth of values.
+
+The block DCT ``D X Dᵀ`` of every block is two batched matrix products, arranged so
+that neither needs the matrix cut into a contiguous block copy first (the copy, and
+the fresh memory it needs, cost as much as a product): ``D`` times each row-slab of
+``chunk`` rows is one product over the whole slab, and the right factor reads each
+slab's blocks in place (a strided batch) and writes them in chunk order. The inverse
+mirrors it. Both keep the old evaluation order (left factor first, the same dot
+products), so they give the same bits as ``D @ blocks @ D.T`` did.
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from gauntlet.compress.dct import dct_1d, dct_2d, idct_1d, idct_2d
+from gauntlet.compress.dct import dct_matrix, idct_1d
+from gauntlet.compress.workspace import Workspace, workspace
 
 
 def _ceil_to(n: int, m: int) -> int:
@@ -47,45 +56,119 @@ class ChunkLayout:
         return self.shape[-1] if self.two_d else math.prod(self.shape)
 
     @property
+    def padded_rows(self) -> int:
+        return _ceil_to(self.rows, self.chunk) if self.two_d else 1
+
+    @property
+    def padded_cols(self) -> int:
+        return _ceil_to(self.cols, self.chunk)
+
+    @property
+    def padded(self) -> bool:
+        """Whether any chunk holds padding (cropped on decode)."""
+        return self.padded_rows != self.rows or self.padded_cols != self.cols
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Blocks down and across (2-D); ``(1, n_chunks)`` for vectors."""
+        return self.padded_rows // self.chunk if self.two_d else 1, self.padded_cols // self.chunk
+
+    @property
     def chunk_elems(self) -> int:
         """Elements per chunk: ``chunk**2`` (2-D) or ``chunk`` (1-D); the index bound."""
         return self.chunk * self.chunk if self.two_d else self.chunk
 
     @property
     def n_chunks(self) -> int:
-        if self.two_d:
-            return (_ceil_to(self.rows, self.chunk) // self.chunk) * (
-                _ceil_to(self.cols, self.chunk) // self.chunk
-            )
-        return _ceil_to(self.cols, self.chunk) // self.chunk
+        gr, gc = self.grid
+        return gr * gc
 
-    def to_chunks(self, x: torch.Tensor, dct: bool) -> torch.Tensor:
-        """``x`` of ``shape`` -> ``[n_chunks, chunk_elems]``, DCT-transformed if ``dct``."""
-        s = self.chunk
+    def _matrix(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as the zero-padded ``[padded_rows, padded_cols]`` matrix (a view if unpadded)."""
         if not self.two_d:
             flat = x.reshape(-1)
-            v = F.pad(flat, (0, _ceil_to(flat.numel(), s) - flat.numel())).view(-1, s)
-            return dct_1d(v) if dct else v
-        rows, cols = self.rows, self.cols
-        pr, pc = _ceil_to(rows, s), _ceil_to(cols, s)
-        m = F.pad(x.reshape(rows, cols), (0, pc - cols, 0, pr - rows))
-        # [pr, pc] -> [pr/s, s, pc/s, s] -> [pr/s, pc/s, s, s]: block (i, j) is rows
-        # i*s.. and columns j*s.., enumerated row-major over the block grid.
-        blocks = m.view(pr // s, s, pc // s, s).permute(0, 2, 1, 3).reshape(-1, s, s)
-        if dct:
-            blocks = dct_2d(blocks)
-        return blocks.reshape(-1, s * s)
+            return F.pad(flat, (0, self.padded_cols - self.cols)).view(1, -1)
+        m = x.reshape(self.rows, self.cols)
+        if self.padded:
+            m = F.pad(m, (0, self.padded_cols - self.cols, 0, self.padded_rows - self.rows))
+        return m.contiguous()
 
-    def from_chunks(self, c: torch.Tensor, dct: bool) -> torch.Tensor:
-        """Inverse of :meth:`to_chunks`: ``[n_chunks, chunk_elems]`` -> ``shape`` (cropped)."""
+    def to_chunks(
+        self,
+        x: torch.Tensor,
+        dct: bool,
+        out: torch.Tensor | None = None,
+        ws: Workspace | None = None,
+    ) -> torch.Tensor:
+        """``x`` of ``shape`` -> ``[n_chunks, chunk_elems]``, DCT-transformed if ``dct``;
+        written into ``out`` when given (contiguous, that shape). Uses ``ws`` slot
+        ``slabs``."""
+        s, n, e = self.chunk, self.n_chunks, self.chunk_elems
+        if out is None:
+            out = torch.empty(n, e, dtype=x.dtype, device=x.device)
+        m = self._matrix(x)
+        if not self.two_d:
+            if not dct:
+                return out.copy_(m.view(n, s))
+            return torch.matmul(m.view(n, s), dct_matrix(s, x.device, x.dtype).T, out=out)
+        gr, gc = self.grid
+        blocks = out.view(gr, gc, s, s)
+        if not dct:
+            # block (i, j) = rows i*s.., columns j*s.., enumerated row-major over the grid
+            return blocks.copy_(m.view(gr, s, gc, s).permute(0, 2, 1, 3)).view(n, e)
+        d = dct_matrix(s, x.device, x.dtype)
+        with workspace(x.device, ws) as w:
+            # D times each slab of s rows at once: [gr, s, pc]; then per slab the right
+            # factor Dᵀ on its gc blocks, read in place ([gc, s, s] with row stride pc).
+            left = torch.matmul(d, m.view(gr, s, gc * s), out=w.get("slabs", (gr, s, gc * s)))
+            slabs = left.view(gr, s, gc, s)
+            for i in range(gr):
+                torch.matmul(slabs[i].permute(1, 0, 2), d.T, out=blocks[i])
+        return out
+
+    def from_chunks(self, c: torch.Tensor, dct: bool, ws: Workspace | None = None) -> torch.Tensor:
+        """Inverse of :meth:`to_chunks`: ``[n_chunks, chunk_elems]`` -> ``shape`` (cropped),
+        a fresh tensor. Uses ``ws`` slot ``left``."""
         s = self.chunk
         if not self.two_d:
             v = idct_1d(c) if dct else c
-            return v.reshape(-1)[: self.cols].reshape(self.shape)
-        rows, cols = self.rows, self.cols
-        pr, pc = _ceil_to(rows, s), _ceil_to(cols, s)
-        blocks = c.reshape(-1, s, s)
-        if dct:
-            blocks = idct_2d(blocks)
-        m = blocks.view(pr // s, pc // s, s, s).permute(0, 2, 1, 3).reshape(pr, pc)
-        return m[:rows, :cols].reshape(self.shape)
+            return v.reshape(-1)[: self.cols].reshape(self.shape).clone()
+        gr, gc = self.grid
+        out = torch.empty(gr, s, gc, s, dtype=c.dtype, device=c.device)
+        if not dct:
+            out.copy_(c.view(gr, gc, s, s).permute(0, 2, 1, 3))
+        else:
+            with workspace(c.device, ws) as w:
+                left = inverse_left(c, s, w)
+                blocks = left.view(gr, gc, s, s)
+                d = dct_matrix(s, c.device, c.dtype)
+                for i in range(gr):  # right factor D, written straight into matrix order
+                    torch.matmul(blocks[i].permute(1, 0, 2), d, out=out[i])
+        return self.crop(out.view(self.padded_rows, self.padded_cols))
+
+    def crop(self, m: torch.Tensor) -> torch.Tensor:
+        """The padded matrix ``m`` (``[padded_rows, padded_cols]``) cropped to ``shape``."""
+        if not self.padded:
+            return m.view(self.shape)
+        return m[: self.rows, : self.cols].contiguous().view(self.shape)
+
+    def matrix_positions(self, idx: torch.Tensor) -> torch.Tensor:
+        """Chunk-relative positions ``idx`` (``[n_chunks, k]``, int64) as flat positions in
+        the padded matrix (row-major ``[padded_rows, padded_cols]``); int64."""
+        s = self.chunk
+        rows = torch.arange(self.n_chunks, device=idx.device)
+        if not self.two_d:
+            return rows[:, None] * s + idx
+        gr, gc = self.grid
+        pc = self.padded_cols
+        # chunk c = (i, j) on the grid starts at row i*s, column j*s; position p = (a, b)
+        base = (rows // gc) * (s * pc) + (rows % gc) * s
+        return base[:, None] + (idx // s) * pc + idx % s
+
+
+def inverse_left(c: torch.Tensor, s: int, ws: Workspace) -> torch.Tensor:
+    """``Dᵀ C`` for every ``s x s`` block of ``c`` (``[n, s*s]``), in ``ws`` slot ``left``:
+    the first factor of the inverse block DCT, as one batched product."""
+    n = c.shape[0]
+    d = dct_matrix(s, c.device, c.dtype)
+    return torch.matmul(d.T, c.view(n, s, s), out=ws.get("left", (n, s, s)))

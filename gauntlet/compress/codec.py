@@ -18,16 +18,18 @@ from torch import nn
 
 from gauntlet.compress import dense
 from gauntlet.compress.aggregate import Delta, Normalise, aggregate
+from gauntlet.compress.sparse_codec import SparseCodec
 from gauntlet.compress.topk import Shapes, Tensors, TopKCodec
 from protocol.container import TensorSpec
-from protocol.schemas import CodecParams, DenseCodecParams, TopKCodecParams
+from protocol.schemas import CodecParams, DenseCodecParams, SparseCodecParams, TopKCodecParams
 
 
 class Codec(Protocol):
-    """What nodes need of a codec (:class:`DenseCodec` and :class:`TopKCodec` fit)."""
+    """What nodes need of a codec (:class:`DenseCodec`, :class:`TopKCodec` and
+    :class:`SparseCodec` fit)."""
 
     @property
-    def params(self) -> DenseCodecParams | TopKCodecParams: ...
+    def params(self) -> DenseCodecParams | TopKCodecParams | SparseCodecParams: ...
 
     def specs(self, shapes: Shapes) -> dict[str, TensorSpec]: ...
 
@@ -94,14 +96,18 @@ class DenseCodec:
 
 
 def build_codec(
-    params: CodecParams | DenseCodecParams | TopKCodecParams, *, error_decay: float = 1.0
+    params: CodecParams | DenseCodecParams | TopKCodecParams | SparseCodecParams,
+    *,
+    error_decay: float = 1.0,
 ) -> Codec:
     """The codec a manifest's ``codec`` field names. ``error_decay`` (β) only matters to
-    a top-k encoder: the residual carried into the next window is ``β e``."""
+    a lossy encoder: the residual carried into the next window is ``β e``."""
     if isinstance(params, CodecParams):
         params = params.root
     if isinstance(params, TopKCodecParams):
         return TopKCodec(params, error_decay=error_decay)
+    if isinstance(params, SparseCodecParams):
+        return SparseCodec(params, error_decay=error_decay)
     return DenseCodec()
 
 

@@ -9,8 +9,10 @@ Per parameter of shape ``S`` (see :mod:`gauntlet.compress.chunking`), with
     {name}.lo     [n]     F32, u8 only: per-chunk offset
     {name}.scale  [n]     F32, u8 only: per-chunk step
 
-Decoding scatters the values into zero chunks, undoes the DCT and crops the
-padding. The miner keeps what was not sent (error feedback, as in DeMo and
+Decoding puts the values back in their chunks, undoes the DCT and crops the padding
+(:mod:`gauntlet.compress.sparse` picks the cheapest exact route); aggregation sums the
+peers' coefficients and inverts once (:func:`gauntlet.compress.aggregate.aggregate_sparse`).
+The miner keeps what was not sent (error feedback, as in DeMo and
 EF-SGD): ``a = Δ + β e``, ``c = compress(a)``, ``e ← a − decompress(c)``. Over many
 windows everything is eventually sent: the residual of a coordinate grows until it
 wins a top-k slot, so the sum of transmitted updates tracks the sum of the true ones.
@@ -23,9 +25,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from gauntlet.compress.aggregate import Delta, Normalise, aggregate
+from gauntlet.compress.aggregate import Delta, Normalise, aggregate_sparse
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.quant import VALUE_DTYPE, dequantise, quantise
+from gauntlet.compress.sparse import subtract_dense, to_dense
+from gauntlet.compress.workspace import workspace
 from protocol.container import TensorSpec
 from protocol.errors import MalformedPayload
 from protocol.schemas import TopKCodecParams
@@ -82,29 +86,39 @@ class TopKCodec:
         for name, d in delta.items():
             acc = d.detach().float()
             if error is not None and name in error:
-                acc = acc + self.error_decay * error[name].to(acc.device, torch.float32)
-            parts, sent = self._encode_tensor(acc)
+                carried = error[name].to(acc.device, torch.float32)
+                acc = torch.add(acc, carried, alpha=self.error_decay)  # one pass, fresh
+            x = acc.contiguous()
+            # The residual may overwrite x only if it is our own copy, never the caller's Δ.
+            own = x.untyped_storage().data_ptr() != d.untyped_storage().data_ptr()
+            parts, residual[name] = self._encode_tensor(x, own)
             for suffix, array in parts.items():
                 payload[f"{name}.{suffix}"] = array
-            residual[name] = acc - sent
         return payload, residual
 
-    def _encode_tensor(self, x: torch.Tensor) -> tuple[dict[str, np.ndarray], torch.Tensor]:
-        """One tensor -> (payload parts, what the receiver will reconstruct, same shape)."""
+    def _encode_tensor(
+        self, x: torch.Tensor, own: bool
+    ) -> tuple[dict[str, np.ndarray], torch.Tensor]:
+        """One tensor -> (payload parts, residual ``x − what the receiver reconstructs``).
+        ``own``: ``x`` may be overwritten with the residual (else it is copied)."""
         p = self.params
         layout, k = self._layout(tuple(x.shape))
-        coeffs = layout.to_chunks(x, p.dct)  # [n, chunk_elems]
-        idx = coeffs.abs().topk(k, dim=1, sorted=False).indices
-        # Ascending indices are the canonical form: the receiver rejects anything else,
-        # which also rules out duplicate indices (whose scatter order would be undefined).
-        idx = idx.sort(dim=1).values
-        values = coeffs.gather(1, idx)
-        parts = quantise(values, p.quant)
-        sent_chunks = torch.zeros_like(coeffs).scatter_(1, idx, dequantise(parts, p.quant))
-        sent = layout.from_chunks(sent_chunks, p.dct)
+        shape = (layout.n_chunks, layout.chunk_elems)
+        with workspace(x.device) as ws:
+            coeffs = layout.to_chunks(x, p.dct, out=ws.get("chunks", shape), ws=ws)
+            # to_chunks is done with its "slabs" scratch (same size): reuse it
+            magnitudes = torch.abs(coeffs, out=ws.get("slabs", shape))
+            idx = magnitudes.topk(k, dim=1, sorted=False).indices
+            # Ascending indices are the canonical form: the receiver rejects anything else,
+            # which also rules out duplicate indices (whose scatter order would be undefined).
+            idx = idx.sort(dim=1).values
+            parts = quantise(coeffs.gather(1, idx), p.quant)
+            # The residual is taken against the dequantised values, exactly what receivers
+            # decode, without a dense inverse where the kept coefficients are few.
+            residual = subtract_dense(layout, x, idx, dequantise(parts, p.quant), p.dct, own, ws)
         arrays = {s: t.cpu().numpy() for s, t in parts.items()}
         arrays["idx"] = idx.cpu().numpy().astype(_index_dtype(layout.chunk_elems)[1])
-        return arrays, sent
+        return arrays, residual
 
     def validate(self, tensors: Tensors, shapes: Shapes) -> None:
         """Checks the container cannot express; raise :class:`MalformedPayload`.
@@ -128,22 +142,27 @@ class TopKCodec:
                 if too_big:
                     raise MalformedPayload(f"{name}.{suffix} exceeds {MAX_ABS_VALUE:g}")
 
+    def indices(self, tensors: Tensors, name: str, device: torch.device | str) -> torch.Tensor:
+        """``{name}.idx`` of validated arrays as int64 ``[n_chunks, k]`` on ``device``."""
+        return torch.from_numpy(np.array(tensors[f"{name}.idx"], dtype=np.int64)).to(device)
+
+    def values(self, tensors: Tensors, name: str, device: torch.device | str) -> torch.Tensor:
+        """The dequantised kept values of ``name``, float32 ``[n_chunks, k]`` on ``device``."""
+        parts = {"val": torch.from_numpy(np.array(tensors[f"{name}.val"])).to(device)}
+        if self.params.quant == "u8":
+            for s in ("lo", "scale"):
+                parts[s] = torch.from_numpy(np.array(tensors[f"{name}.{s}"])).to(device)
+        return dequantise(parts, self.params.quant)
+
     def decode_tensor(
         self, tensors: Tensors, name: str, shape: tuple[int, ...], device: torch.device | str
     ) -> torch.Tensor:
         """One parameter's update, float32 of ``shape`` on ``device``, from validated arrays."""
-        p = self.params
         layout, _ = self._layout(shape)
-        idx = torch.from_numpy(np.array(tensors[f"{name}.idx"], dtype=np.int64)).to(device)
-        parts = {"val": torch.from_numpy(np.array(tensors[f"{name}.val"])).to(device)}
-        if p.quant == "u8":
-            for s in ("lo", "scale"):
-                parts[s] = torch.from_numpy(np.array(tensors[f"{name}.{s}"])).to(device)
-        values = dequantise(parts, p.quant)
-        chunks = torch.zeros(
-            layout.n_chunks, layout.chunk_elems, device=device, dtype=torch.float32
-        ).scatter_(1, idx, values)
-        return layout.from_chunks(chunks, p.dct)
+        return to_dense(
+            layout, self.indices(tensors, name, device), self.values(tensors, name, device),
+            self.params.dct,
+        )  # fmt: skip
 
     @torch.no_grad()
     def decode(self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu") -> Delta:
@@ -163,17 +182,22 @@ class TopKCodec:
         clip_norm: float | None = None,
         device: torch.device | str = "cpu",
     ) -> Delta:
-        """Deterministic scaled mean of several peers' updates (:mod:`gauntlet.compress.aggregate`).
+        """Deterministic scaled mean of several peers' updates, formed in the coefficient
+        domain: no peer is decoded densely, one inverse transform per parameter
+        (:func:`gauntlet.compress.aggregate.aggregate_sparse`).
 
         Every payload is validated first; validate peers one by one beforehand
         (:meth:`validate`) to drop a bad one instead of failing the batch.
         """
         for tensors in payloads:
             self.validate(tensors, shapes)
-        return aggregate(
-            lambda i, name: self.decode_tensor(payloads[i], name, shapes[name], device),
+        return aggregate_sparse(
+            lambda i, name: self.indices(payloads[i], name, device),
+            lambda i, name: self.values(payloads[i], name, device),
             len(payloads),
-            list(shapes),
+            {name: self._layout(shape)[0] for name, shape in shapes.items()},
+            self.params.dct,
             normalise,
             clip_norm,
+            device,
         )

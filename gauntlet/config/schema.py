@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import JsonDict
 
 from gauntlet.score.config import ScoringConfig
-from protocol.schemas import DenseCodecParams, TopKCodecParams
+from protocol.schemas import DenseCodecParams, SparseCodecParams, TopKCodecParams
 
 # Marks a field whose value is never printed (``gauntlet config show`` masks it).
 SECRET: JsonDict = {"secret": True}
@@ -107,7 +107,9 @@ class StorageConfig(Section):
 class CompressConfig(Section):
     """The contribution codec (every node of a network must agree) and aggregation."""
 
-    codec: Literal["topk", "dense"] = Field("topk", description="Pseudo-gradient codec on the wire")
+    codec: Literal["topk", "sparse", "dense"] = Field(
+        "topk", description="Pseudo-gradient codec on the wire"
+    )
     chunk: int = Field(
         64, ge=1, le=256, description="Top-k: chunk side (chunk x chunk blocks for matrices)"
     )
@@ -116,6 +118,11 @@ class CompressConfig(Section):
     quant: Literal["u8", "f16", "f32"] = Field(
         "u8", description="Top-k: how kept values are encoded"
     )
+    sparse_chunk: int = Field(
+        4096, ge=2, le=65536, description="Sparse: elements per chunk (a power of two)"
+    )
+    sparse_topk: int = Field(54, ge=1, description="Sparse: values kept per chunk")
+    sparse_bits: int = Field(2, ge=1, le=8, description="Sparse: bits per kept value")
     error_decay: float = Field(
         1.0,
         ge=0,
@@ -130,9 +137,19 @@ class CompressConfig(Section):
         1.0, gt=0, description="Aggregation: max update norm when normalise=clip"
     )
 
-    def codec_params(self) -> DenseCodecParams | TopKCodecParams:
+    @model_validator(mode="after")
+    def _sparse_chunk_is_a_power_of_two(self) -> CompressConfig:
+        if self.sparse_chunk & (self.sparse_chunk - 1):
+            raise ValueError("compress.sparse_chunk must be a power of two")
+        return self
+
+    def codec_params(self) -> DenseCodecParams | TopKCodecParams | SparseCodecParams:
         if self.codec == "dense":
             return DenseCodecParams()
+        if self.codec == "sparse":
+            return SparseCodecParams(
+                chunk=self.sparse_chunk, topk=self.sparse_topk, bits=self.sparse_bits
+            )
         return TopKCodecParams(chunk=self.chunk, topk=self.topk, dct=self.dct, quant=self.quant)
 
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from gauntlet.compress.aggregate import Delta
@@ -49,6 +50,9 @@ class Contribution:
     reason: str = ""
     manifest: ContributionManifest | None = None
     delta: Delta | None = None  # decoded update, float32, model parameter names
+    # the validated payload arrays: what the aggregate is formed from, in the codec's own
+    # (sparse) domain; None when not ok
+    tensors: Mapping[str, np.ndarray] | None = None
     sha256: str = ""  # of the (opened) payload: what aggregation records name
     size: int = 0
     observed_block: int = 0  # head when this validator first saw it (copy detection)
@@ -71,9 +75,18 @@ class Decoder:
 
 
 def open_payload(
-    uid: int, hotkey: str, window: int, data: bytes, decoder: Decoder, observed_block: int = 0
+    uid: int,
+    hotkey: str,
+    window: int,
+    data: bytes,
+    decoder: Decoder,
+    observed_block: int = 0,
+    *,
+    dense: bool = True,
 ) -> Contribution:
-    """Verify and decode one opened payload: ``ok`` with its update, or ``invalid``."""
+    """Verify and decode one opened payload: ``ok`` with its update, or ``invalid``.
+    ``dense=False`` validates without decoding (``delta`` stays None): enough for a node
+    that only aggregates it (:meth:`Codec.decode_batch` works on ``tensors``)."""
     try:
         payload = decode_payload(
             data,
@@ -90,7 +103,11 @@ def open_payload(
                 f"trained under training plan {payload.manifest.plan_sha256[:12]}, the "
                 f"network's is {decoder.plan_sha256[:12]} (train.superposition_*)"
             )
-        delta = decoder.codec.decode(payload.tensors, decoder.shapes, decoder.device)
+        if dense:
+            delta = decoder.codec.decode(payload.tensors, decoder.shapes, decoder.device)
+        else:
+            decoder.codec.validate(payload.tensors, decoder.shapes)
+            delta = None
     except ProtocolError as exc:
         return Contribution(uid, hotkey, "invalid", str(exc), size=len(data))
     if payload.manifest.uid != uid:
@@ -101,6 +118,7 @@ def open_payload(
         "ok",
         manifest=payload.manifest,
         delta=delta,
+        tensors=payload.tensors,
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
         observed_block=observed_block,
@@ -166,7 +184,8 @@ async def fetch_recorded(
 ) -> Contribution:
     """The payload ``peer`` sealed for ``window`` that a record names by ``payload_sha256``:
     fetched (transient faults retried), opened with the peer's reveal and checked. A fetch
-    that still fails is ``unreadable`` (the caller must not apply a partial aggregate)."""
+    that still fails is ``unreadable`` (the caller must not apply a partial aggregate).
+    Only aggregated, so validated but not decoded (``delta`` is None)."""
     uid, hotkey = peer.uid, peer.hotkey
     if peer.store is None:
         return Contribution(uid, hotkey, "unreadable", "no valid bucket commitment")
@@ -193,4 +212,4 @@ async def fetch_recorded(
         return Contribution(uid, hotkey, "unreadable", f"{exc.reason}: {exc}")
     except ProtocolError as exc:
         return Contribution(uid, hotkey, "invalid", str(exc))
-    return open_payload(uid, hotkey, window, data, decoder)
+    return open_payload(uid, hotkey, window, data, decoder, dense=False)

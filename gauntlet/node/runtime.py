@@ -21,7 +21,7 @@ from torch import nn
 
 from gauntlet.chain.base import Chain, ChainUnavailable
 from gauntlet.chain.factory import build_chain
-from gauntlet.compress.aggregate import Delta, aggregate
+from gauntlet.compress.aggregate import Delta
 from gauntlet.compress.codec import build_codec, param_shapes
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import DatasetError, PageDataset, ensure_dataset
@@ -180,15 +180,19 @@ class Runtime:
 
     def aggregate(self, used: list[Contribution]) -> Delta | None:
         """The window's update from ``used`` in uid order: each peer normalised or clipped as
-        configured, then the mean."""
-        ordered = sorted((c for c in used if c.ok and c.delta is not None), key=lambda c: c.uid)
-        deltas = [c.delta for c in ordered if c.delta is not None]
-        if not deltas:
+        configured, then the mean, formed from the payloads in the codec's domain
+        (:meth:`Codec.decode_batch`: no peer is decoded densely)."""
+        ordered = sorted((c for c in used if c.ok and c.tensors is not None), key=lambda c: c.uid)
+        payloads = [c.tensors for c in ordered if c.tensors is not None]
+        if not payloads:
             return None
         cfg = self.config.compress
-        names = list(self.shapes)
-        return aggregate(
-            lambda i, n: deltas[i][n], len(deltas), names, cfg.normalise, cfg.clip_norm
+        return self.codec.decode_batch(
+            payloads,
+            self.shapes,
+            normalise=cfg.normalise,
+            clip_norm=cfg.clip_norm,
+            device=self.device,
         )
 
     async def catch_up(self, target_window: int) -> None:

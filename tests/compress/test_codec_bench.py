@@ -1,4 +1,5 @@
-"""bench/codec.py --quick runs and prints the JSON it promises."""
+"""bench/codec.py --quick runs and prints the JSON it promises: both codecs, a real
+pseudo-gradient, the aggregate beside its lower bound, and the load."""
 
 from __future__ import annotations
 
@@ -22,3 +23,9 @@ def test_quick_bench_prints_parsable_json() -> None:
         assert 0 <= result["relative_error"] < 1
     assert report["results"]["dense"]["relative_error"] == 0
     assert report["results"]["topk c64 k32 dct u8"]["ratio_vs_fp32"] > 100
+    assert {"topk c64 k32 dct u8", "sparse c4096 k54 b2"} <= set(report["real"]["results"])
+    assert {"load_average_at_start", "load_average_at_end"} <= set(report["machine"])
+    for label in ("topk c64 k32 dct u8", "sparse c4096 k54 b2"):  # both codecs aggregate
+        agg = report["aggregate"]["results"][label]
+        assert set(agg["aggregate_s"]) == {"none", "per_peer", "clip"}
+        assert agg["lower_bound_s"] > 0 and agg["peers"] >= 2

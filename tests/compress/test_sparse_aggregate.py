@@ -1,0 +1,160 @@
+"""The compressed-domain paths equal the dense ones within float rounding: the aggregate
+(every normalisation mode), the sparse inverse, the encoder's residual and the norms."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from gauntlet.compress import DenseCodec, SparseCodec, TopKCodec, build_codec
+from gauntlet.compress.aggregate import aggregate, l2_norm_sq
+from gauntlet.compress.chunking import ChunkLayout
+from gauntlet.compress.sparse import sparse_route, subtract_dense, to_dense
+from gauntlet.compress.workspace import workspace
+from protocol.schemas import SparseCodecParams, TopKCodecParams
+
+# unpadded and padded matrices, a 3-D tensor, vectors (one padded), a scalar
+SHAPES = {"w": (64, 96), "p": (70, 33), "t": (3, 8, 20), "v": (96,), "u": (50,), "s": ()}
+CODECS = [
+    TopKCodecParams(chunk=16, topk=4, dct=True, quant="u8"),  # 2-D: sparse inverse route
+    TopKCodecParams(chunk=16, topk=40, dct=True, quant="f16"),  # 2-D: dense inverse route
+    TopKCodecParams(chunk=8, topk=3, dct=True, quant="f32"),
+    TopKCodecParams(chunk=16, topk=6, dct=False, quant="u8"),  # raw chunks
+    TopKCodecParams(chunk=8, topk=64, dct=True, quant="f32"),  # keeps everything
+    SparseCodecParams(chunk=16, topk=3, bits=2),  # the transform-free codec
+    SparseCodecParams(chunk=64, topk=64, bits=8),
+]
+MODES = [("none", None), ("per_peer", None), ("clip", 3.0), ("clip", 1e9)]
+
+
+def _peers(n: int, seed: int, shapes: dict = SHAPES) -> list[dict[str, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    # different norms per peer, so normalisation and clipping have work to do
+    return [{k: (i + 1) * torch.randn(s, generator=g) for k, s in shapes.items()} for i in range(n)]
+
+
+def _dense_reference(codec, payloads, shapes, normalise, clip_norm) -> dict[str, torch.Tensor]:
+    """The old path: decode every peer densely, then scale and mean."""
+    decoded = [codec.decode(p, shapes) for p in payloads]
+    return aggregate(lambda i, n: decoded[i][n], len(decoded), list(shapes), normalise, clip_norm)
+
+
+def _close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name].shape == b[name].shape and a[name].dtype == torch.float32, name
+        scale = float(b[name].abs().max()) or 1.0
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=2e-6 * scale, msg=name)
+
+
+@pytest.mark.parametrize(
+    "params", CODECS, ids=lambda p: "-".join(map(str, p.model_dump().values()))
+)
+@pytest.mark.parametrize(("normalise", "clip_norm"), MODES)
+def test_compressed_domain_aggregate_equals_the_dense_aggregate(
+    params: TopKCodecParams | SparseCodecParams, normalise: str, clip_norm: float | None
+) -> None:
+    codec = build_codec(params)
+    payloads = [codec.encode(p)[0] for p in _peers(5, seed=1)]
+    out = codec.decode_batch(payloads, SHAPES, normalise=normalise, clip_norm=clip_norm)  # type: ignore[arg-type]
+    _close(out, _dense_reference(codec, payloads, SHAPES, normalise, clip_norm))
+
+
+@pytest.mark.parametrize(("normalise", "clip_norm"), MODES)
+def test_dense_codec_aggregate_is_the_dense_aggregate(normalise: str, clip_norm) -> None:
+    codec = DenseCodec()
+    peers = _peers(4, seed=2)
+    payloads = [codec.encode(p)[0] for p in peers]
+    out = codec.decode_batch(payloads, SHAPES, normalise=normalise, clip_norm=clip_norm)  # type: ignore[arg-type]
+    ref = aggregate(lambda i, n: peers[i][n], len(peers), list(SHAPES), normalise, clip_norm)  # type: ignore[arg-type]
+    assert all(torch.equal(out[n], ref[n]) for n in SHAPES)
+
+
+def test_zero_updates_and_a_single_peer() -> None:
+    codec = TopKCodec(CODECS[0])
+    zero = codec.encode({k: torch.zeros(s) for k, s in SHAPES.items()})[0]
+    one = codec.encode(_peers(1, seed=3)[0])[0]
+    for mode in ("none", "per_peer", "clip"):
+        out = codec.decode_batch([zero, one, zero], SHAPES, normalise=mode, clip_norm=2.0)  # type: ignore[arg-type]
+        _close(out, _dense_reference(codec, [zero, one, zero], SHAPES, mode, 2.0))
+    only = codec.decode_batch([one], SHAPES)
+    _close(only, codec.decode(one, SHAPES))  # a batch of one is that peer's update
+
+
+def test_peer_order_only_changes_rounding_and_runs_are_bitwise_equal() -> None:
+    codec = TopKCodec(CODECS[0])
+    payloads = [codec.encode(p)[0] for p in _peers(6, seed=4)]
+    first = codec.decode_batch(payloads, SHAPES, normalise="per_peer")
+    again = codec.decode_batch(payloads, SHAPES, normalise="per_peer")
+    assert all(torch.equal(first[n], again[n]) for n in SHAPES)
+    _close(codec.decode_batch(payloads[::-1], SHAPES, normalise="per_peer"), first)
+
+
+@pytest.mark.parametrize(
+    "params", CODECS, ids=lambda p: "-".join(map(str, p.model_dump().values()))
+)
+def test_norms_from_coefficients_are_the_decoded_norms(
+    params: TopKCodecParams | SparseCodecParams,
+) -> None:
+    codec = build_codec(params)
+    assert isinstance(codec, TopKCodec | SparseCodec)
+    payload = codec.encode(_peers(1, seed=5)[0])[0]
+    for name, shape in SHAPES.items():
+        layout = codec._layout(shape)[0]
+        decoded = l2_norm_sq(codec.decode_tensor(payload, name, shape, "cpu"))
+        values = codec.values(payload, name, "cpu")
+        if not layout.padded:  # Parseval: the coefficients carry the whole norm
+            assert l2_norm_sq(values) == pytest.approx(decoded, rel=1e-5), name
+
+
+@pytest.mark.parametrize("shape", [(64, 96), (70, 33), (3, 8, 20), (96,), (50,)])
+@pytest.mark.parametrize(("k", "dct"), [(3, True), (8, True), (40, True), (5, False)])
+def test_every_route_back_to_dense_agrees(shape: tuple[int, ...], k: int, dct: bool) -> None:
+    layout = ChunkLayout(shape, 16)
+    g = torch.Generator().manual_seed(6)
+    k = min(k, layout.chunk_elems)
+    idx = torch.rand(layout.n_chunks, layout.chunk_elems, generator=g).topk(k, dim=1).indices
+    idx = idx.sort(dim=1).values
+    values = torch.randn(layout.n_chunks, k, generator=g)
+    chunks = torch.zeros(layout.n_chunks, layout.chunk_elems).scatter_(1, idx, values)
+    reference = layout.from_chunks(chunks, dct)  # scatter, then the dense inverse
+    assert sparse_route(layout, k, dct) == (dct and len(shape) >= 2 and 2 * k <= 16)
+    out = to_dense(layout, idx, values, dct)
+    torch.testing.assert_close(out, reference, rtol=0, atol=1e-5)
+    x = torch.randn(shape, generator=g)
+    for in_place in (False, True):
+        with workspace("cpu") as ws:
+            residual = subtract_dense(layout, x.clone(), idx, values, dct, in_place, ws)
+        torch.testing.assert_close(residual, x - reference, rtol=0, atol=1e-5)
+
+
+def test_encode_does_not_touch_its_inputs() -> None:
+    codec = TopKCodec(CODECS[0])
+    delta, error = _peers(2, seed=7)
+    kept = ({k: v.clone() for k, v in delta.items()}, {k: v.clone() for k, v in error.items()})
+    codec.encode(delta)
+    codec.encode(delta, error)
+    assert all(
+        torch.equal(delta[n], kept[0][n]) and torch.equal(error[n], kept[1][n]) for n in SHAPES
+    )
+
+
+def test_threads_sharing_the_workspace_get_the_same_results() -> None:
+    codec = TopKCodec(CODECS[0])
+    payloads = [codec.encode(p)[0] for p in _peers(4, seed=8)]
+    expected = [codec.decode(p, SHAPES) for p in payloads]
+    results: dict[int, dict] = {}
+
+    def work(i: int) -> None:
+        for _ in range(5):
+            results[i] = codec.decode(payloads[i], SHAPES)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        assert all(torch.equal(results[i][n], expected[i][n]) for n in SHAPES)
