@@ -16,6 +16,7 @@ an accepted payload or a typed ``ProtocolError``; anything else is a bug.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import random
@@ -328,50 +329,73 @@ def one_case(rng: random.Random, bases: list[Base], signer: Any) -> tuple[bytes,
     return build(case, signer), base, rng.random() < 0.5
 
 
+class Tally:
+    """Outcomes of a fuzz run by type: each call is accepted (what it returns), a typed
+    ``ProtocolError`` (its class name) or untyped (the bug a fuzzer hunts: counted, and the
+    first 20 kept with where they were raised). Shared by every fuzzer here."""
+
+    def __init__(self) -> None:
+        self.outcomes: Counter[str] = Counter()
+        self.untyped: list[dict[str, str]] = []
+        self.started = time.perf_counter()
+
+    def record(self, index: int, call: Callable[[], str], stage: str = "") -> None:
+        prefix = f"{stage}:" if stage else ""
+        try:
+            outcome = call()
+        except ProtocolError as exc:
+            outcome = type(exc).__name__
+        except Exception as exc:
+            outcome = "untyped:" + type(exc).__name__
+            if len(self.untyped) < 20:
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                self.untyped.append(
+                    {
+                        "case": str(index),
+                        **({"stage": stage} if stage else {}),
+                        "error": f"{type(exc).__name__}: {exc}"[:300],
+                        "at": f"{where.filename}:{where.lineno}",
+                    }
+                )
+        self.outcomes[prefix + outcome] += 1
+
+    def report(self, cases: int, seed: int) -> dict[str, Any]:
+        seconds = time.perf_counter() - self.started
+        return {
+            "cases": cases,
+            "seed": seed,
+            "seconds": round(seconds, 2),
+            "cases_per_second": round(cases / seconds, 1) if seconds else None,
+            "outcomes": dict(self.outcomes.most_common()),
+            "untyped": self.untyped,
+            # ru_maxrss is KiB on Linux
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+
+
 def run_fuzz(cases: int, seed: int = 0) -> dict[str, Any]:
     """Decode ``cases`` mutated payloads; outcomes by type, plus any untyped failures."""
     rng = random.Random(seed)
     signer = keypair_from_uri("//gauntlet/fuzz")
     bases = make_bases(rng, signer)
-    outcomes: Counter[str] = Counter()
-    untyped: list[dict[str, str]] = []
-    started = time.perf_counter()
+    tally = Tally()
     for index in range(cases):
         payload, base, with_specs = one_case(rng, bases, signer)
-        try:
-            decode_payload(
-                payload,
-                limits=LIMITS,
-                expected_hotkey=signer.ss58_address,
-                expected_window=WINDOW,
-                expected_netuid=NETUID,
-                specs=base.specs if with_specs else None,
-            )
-            outcomes["accepted"] += 1
-        except ProtocolError as exc:
-            outcomes[type(exc).__name__] += 1
-        except Exception as exc:  # the bug this fuzzer hunts: anything untyped
-            outcomes["untyped:" + type(exc).__name__] += 1
-            if len(untyped) < 20:
-                where = traceback.extract_tb(exc.__traceback__)[-1]
-                untyped.append(
-                    {
-                        "case": str(index),
-                        "error": f"{type(exc).__name__}: {exc}"[:300],
-                        "at": f"{where.filename}:{where.lineno}",
-                    }
-                )
-    seconds = time.perf_counter() - started
-    return {
-        "cases": cases,
-        "seed": seed,
-        "seconds": round(seconds, 2),
-        "cases_per_second": round(cases / seconds, 1) if seconds else None,
-        "outcomes": dict(outcomes.most_common()),
-        "untyped": untyped,
-        # ru_maxrss is KiB on Linux
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }
+        specs = base.specs if with_specs else None
+        tally.record(index, functools.partial(_decode, payload, signer.ss58_address, specs))
+    return tally.report(cases, seed)
+
+
+def _decode(payload: bytes, hotkey: str, specs: dict[str, TensorSpec] | None) -> str:
+    decode_payload(
+        payload,
+        limits=LIMITS,
+        expected_hotkey=hotkey,
+        expected_window=WINDOW,
+        expected_netuid=NETUID,
+        specs=specs,
+    )
+    return "accepted"
 
 
 def fuzz_cli(run: Callable[[int, int], dict[str, Any]], doc: str) -> int:

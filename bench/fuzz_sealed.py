@@ -16,15 +16,12 @@ through ``open_reveal``. Every outcome must be an accepted object or a typed
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
-import resource
 import struct
 import sys
-import time
-import traceback
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +34,13 @@ from bench.fuzz import (  # noqa: E402
     ODD_VALUES,
     WINDOW,
     Case,
+    Tally,
     build,
     fuzz_cli,
     make_bases,
 )
 from protocol.container import decode_payload  # noqa: E402
 from protocol.envelope import ENVELOPE_DOMAIN  # noqa: E402
-from protocol.errors import ProtocolError  # noqa: E402
 from protocol.sealed import (  # noqa: E402
     MAGIC,
     make_reveal,
@@ -148,38 +145,12 @@ def run_fuzz(cases: int, seed: int = 0) -> dict[str, Any]:
     payloads = [
         build(Case(b.header, b.data, b.manifest), signer) for b in make_bases(rng, signer, 4)
     ]
-    outcomes: Counter[str] = Counter()
-    untyped: list[dict[str, str]] = []
-    started = time.perf_counter()
+    tally = Tally()
     for index in range(cases):
         raw, key, reveal = one_case(rng, payloads, signer)
-        stages: tuple[tuple[str, Any, tuple[Any, ...]], ...] = (
-            ("sealed", _open, (raw, key, signer)),
-            ("reveal", _reveal, (reveal, signer)),
-        )
-        for stage, run, args in stages:
-            try:
-                outcomes[f"{stage}:{run(*args)}"] += 1
-            except ProtocolError as exc:
-                outcomes[f"{stage}:{type(exc).__name__}"] += 1
-            except Exception as exc:  # the bug this fuzzer hunts: anything untyped
-                outcomes[f"{stage}:untyped:{type(exc).__name__}"] += 1
-                if len(untyped) < 20:
-                    where = traceback.extract_tb(exc.__traceback__)[-1]
-                    untyped.append({"case": str(index), "stage": stage,
-                                    "error": f"{type(exc).__name__}: {exc}"[:300],
-                                    "at": f"{where.filename}:{where.lineno}"})  # fmt: skip
-    seconds = time.perf_counter() - started
-    return {
-        "target": "sealed",
-        "cases": cases,
-        "seed": seed,
-        "seconds": round(seconds, 2),
-        "cases_per_second": round(cases / seconds, 1) if seconds else None,
-        "outcomes": dict(outcomes.most_common()),
-        "untyped": untyped,
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }
+        tally.record(index, functools.partial(_open, raw, key, signer), stage="sealed")
+        tally.record(index, functools.partial(_reveal, reveal, signer), stage="reveal")
+    return {"target": "sealed", **tally.report(cases, seed)}
 
 
 def _open(raw: bytes, key: bytes, signer: Any) -> str:

@@ -82,7 +82,6 @@ def run_arm(
     phase_tokens = {"superposition": 0, "plain": 0}
 
     def evaluate(step: int) -> None:
-        nonlocal elapsed
         loss = mean_loss(
             model, validation, causal_lm_loss, max_batches=len(validation), device=args.device
         )
@@ -150,8 +149,6 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--dataset-dir", type=Path, default=None)
     args = parser.parse_args()
-    if args.device == "cpu":
-        torch.set_num_threads(max(1, torch.get_num_threads()))
     directory = args.dataset_dir or Path(tempfile.gettempdir()) / "gauntlet-bench-dataset"
     dataset = ensure_dataset(directory, page_tokens=4096, max_tokens=4_000_000)
     switch = round(args.steps * args.ratio)

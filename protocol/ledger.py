@@ -16,20 +16,34 @@ import json
 import math
 import struct
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from protocol.errors import MalformedPayload
-from protocol.schemas import RecordLink
+from protocol.schemas import AggregationRecord, RecordLink
 from protocol.strict_json import parse_json
 
 MODEL_DIGEST_DOMAIN = b"gauntlet/model-digest/v1\x00"
 # Float dtypes a model (and so a checkpoint) may hold, with their item sizes in bytes.
 MODEL_DTYPES = {"F32": 4, "F16": 2, "BF16": 2}
 MAX_HEADER_BYTES = 1 << 24
+MAX_RECORD_BYTES = 1 << 20  # an aggregation record as stored (envelope included)
 
 
 def record_sha256(raw: bytes) -> str:
     """The hash a record link carries: SHA-256 of the stored envelope bytes."""
     return hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A verified record and the SHA-256 of its stored bytes (what the next record links to)."""
+
+    record: AggregationRecord
+    sha256: str
+
+    @property
+    def link(self) -> RecordLink:
+        return RecordLink(window=self.record.window, hotkey=self.record.hotkey, sha256=self.sha256)
 
 
 def link_to(window: int, hotkey: str, raw: bytes) -> RecordLink:

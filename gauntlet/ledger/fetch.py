@@ -20,9 +20,7 @@ from pathlib import Path
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.ledger.attribution import Attribution, attribute
 from gauntlet.ledger.verify import (
-    MAX_RECORD_BYTES,
     MODEL_FILE,
-    ChainRecord,
     CheckpointCheck,
     LedgerError,
     check_checkpoint,
@@ -46,6 +44,7 @@ from protocol.keys import (
     reveal_key,
     window_of_key,
 )
+from protocol.ledger import MAX_RECORD_BYTES, StoredRecord
 from protocol.schemas import CheckpointManifest
 from protocol.sealed import MAX_REVEAL_BYTES, open_reveal, open_sealed, unseal
 
@@ -71,11 +70,11 @@ class PayloadCheck:
 
 @dataclass(frozen=True)
 class LedgerResult:
-    chain: list[ChainRecord]  # oldest first
+    chain: list[StoredRecord]  # oldest first
     attribution: Attribution
     genesis: bool  # the walk reached the first record of the ledger
     checkpoint: CheckpointCheck | None = None
-    model_record: ChainRecord | None = None  # the record a --model-file alone leads to
+    model_record: StoredRecord | None = None  # the record a --model-file alone leads to
     payloads: PayloadCheck | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -306,7 +305,7 @@ def _mapped(path: Path | None) -> Iterator[memoryview | None]:
 
 
 async def check_payloads(
-    buckets: Buckets, chain: Sequence[ChainRecord], max_bytes: int
+    buckets: Buckets, chain: Sequence[StoredRecord], max_bytes: int
 ) -> PayloadCheck:
     """Each recorded payload still stored by its author, opened with its reveal, hashes to
     what its record names (:class:`LedgerError` naming the window otherwise)."""

@@ -17,28 +17,15 @@ from typing import Protocol
 
 from protocol.envelope import open_envelope
 from protocol.errors import ProtocolError
-from protocol.ledger import record_sha256, safetensors_digest
+from protocol.ledger import MAX_RECORD_BYTES, StoredRecord, record_sha256, safetensors_digest
 from protocol.schemas import AggregationRecord, CheckpointManifest, RecordLink
 
-MAX_RECORD_BYTES = 1 << 20
 Buffer = bytes | memoryview  # a model file: read, or memory-mapped
 MODEL_FILE = "model.safetensors"  # the one file the reference lead writes per checkpoint
 
 
 class LedgerError(Exception):
     """The chain (or a checkpoint) does not verify; the message says where and why."""
-
-
-@dataclass(frozen=True)
-class ChainRecord:
-    """A verified record and the SHA-256 of its stored bytes."""
-
-    record: AggregationRecord
-    sha256: str
-
-    @property
-    def link(self) -> RecordLink:
-        return RecordLink(window=self.record.window, hotkey=self.record.hotkey, sha256=self.sha256)
 
 
 class RecordSource(Protocol):
@@ -53,7 +40,7 @@ def record_name(window: int, hotkey: str) -> str:
 
 def open_record(
     raw: bytes, window: int, hotkey: str, *, sha256: str | None = None, netuid: int | None = None
-) -> ChainRecord:
+) -> StoredRecord:
     """Check one record's stored bytes: the envelope is valid and signed by ``hotkey`` for
     ``window``, the bytes hash to ``sha256`` (what the next record names; None for a head
     found by listing), the netuid is the chain's, and the ledger fields are there."""
@@ -83,7 +70,7 @@ def open_record(
         missing.append("shares")
     if missing:
         raise LedgerError(f"{what}: no {', '.join(missing)} (written before the ledger)")
-    return ChainRecord(record, digest)
+    return StoredRecord(record, digest)
 
 
 async def walk_chain(
@@ -94,12 +81,12 @@ async def walk_chain(
     sha256: str | None = None,
     from_window: int | None = None,
     netuid: int | None = None,
-) -> list[ChainRecord]:
+) -> list[StoredRecord]:
     """Verify the chain from the record of ``window`` by ``hotkey`` back to the first record
     (``previous`` null) or to the oldest record at or after ``from_window``; oldest first.
     ``sha256`` pins the head's bytes (a checkpoint's ``ledger_head``); the netuid is the
     head's unless given. Links strictly decrease in window (the schema), so the walk ends."""
-    chain: list[ChainRecord] = []
+    chain: list[StoredRecord] = []
     link: RecordLink | None = None
     while True:
         raw = await source.record(window, hotkey)
@@ -146,7 +133,7 @@ def open_manifest(raw: bytes, window: int | None, signer: str | None) -> Checkpo
 
 
 def check_checkpoint(
-    manifest: CheckpointManifest, model_file: Buffer | None, chain: Sequence[ChainRecord]
+    manifest: CheckpointManifest, model_file: Buffer | None, chain: Sequence[StoredRecord]
 ) -> CheckpointCheck:
     """A checkpoint against the chain walked from its ``ledger_head`` (``chain[-1]`` is that
     record): the model file matches the manifest's signed size and SHA-256, and its model
@@ -179,7 +166,7 @@ def model_digest_of(model_file: Buffer, what: str) -> str:
         raise LedgerError(f"{what}: {exc}") from None
 
 
-def find_model(chain: Sequence[ChainRecord], digest: str) -> ChainRecord:
+def find_model(chain: Sequence[StoredRecord], digest: str) -> StoredRecord:
     """The newest record that leads to the model of ``digest`` (a model file checked without
     a manifest); :class:`LedgerError` when no record of the chain does."""
     for found in reversed(chain):

@@ -38,12 +38,17 @@ def crash_and_restart(group: ProcessGroup, child: Child, delay: float, downtime:
     """Wait ``delay`` seconds (to land mid-window), SIGKILL ``child``, wait ``downtime``, start
     it again with the same command line and environment; the new child."""
     time.sleep(delay)
-    argv = [str(a) for a in child.process.args]  # type: ignore[union-attr]
     print(f"localnet: fault injection: kill -9 {child.name}", flush=True)
     group.kill(child)
     time.sleep(downtime)
     print(f"localnet: fault injection: restarting {child.name}", flush=True)
-    return group.start(child.name, argv, env=child.env)
+    return _respawn(group, child, child.env)
+
+
+def _respawn(group: ProcessGroup, child: Child, env: dict[str, str] | None) -> Child:
+    """Start a stopped ``child`` again: same name and command line, ``env``."""
+    argv = [str(a) for a in child.process.args]  # type: ignore[union-attr]
+    return group.start(child.name, argv, env=env)
 
 
 @dataclass
@@ -89,7 +94,6 @@ class AimedCrashes:
             f"({len(self.fired)} of {len(self.fired) + len(self.points)}); restarting",
             flush=True,
         )
-        argv = [str(a) for a in child.process.args]  # type: ignore[union-attr]
         env = {k: v for k, v in (child.env or {}).items() if k != CRASH_ENV} | self.env()
         self.armed_at = reported
-        return group.start(child.name, argv, env=env)
+        return _respawn(group, child, env)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gauntlet.ledger.digest import model_sha256
@@ -39,7 +38,7 @@ from gauntlet.train.fingerprint import fingerprint, max_abs_difference
 from protocol.envelope import open_envelope, seal
 from protocol.errors import ProtocolError
 from protocol.keys import aggregation_record_key
-from protocol.ledger import link_to, record_sha256
+from protocol.ledger import MAX_RECORD_BYTES, StoredRecord, link_to, record_sha256
 from protocol.schemas import AggregationRecord, RecordLink
 
 if TYPE_CHECKING:
@@ -49,21 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FINGERPRINT_TOLERANCE = 1e-6
-MAX_RECORD_BYTES = 1 << 20
 RECORD_POLL_SECONDS = 0.25
 PUBLISH_PAUSE_SECONDS = (0.2, 0.5, 1.0, 2.0)
-
-
-@dataclass(frozen=True)
-class FetchedRecord:
-    """A verified record and the SHA-256 of its stored bytes (what the next record links to)."""
-
-    record: AggregationRecord
-    sha256: str
-
-    @property
-    def link(self) -> RecordLink:
-        return RecordLink(window=self.record.window, hotkey=self.record.hotkey, sha256=self.sha256)
 
 
 async def record_on_time(rt: Runtime, store: ObjectStore, window: int, hotkey: str) -> bool:
@@ -74,7 +60,7 @@ async def record_on_time(rt: Runtime, store: ObjectStore, window: int, hotkey: s
     return info.last_modified <= deadline + rt.config.chain.upload_grace_seconds
 
 
-async def fetch_record(rt: Runtime, lead: Lead, window: int) -> FetchedRecord | None:
+async def fetch_record(rt: Runtime, lead: Lead, window: int) -> StoredRecord | None:
     """The lead's valid record of ``window`` if it was stored in time; None if there is none
     (yet), it came too late, or it is not a valid record by the lead. Transient store
     faults propagate (the caller retries)."""
@@ -98,10 +84,10 @@ async def fetch_record(rt: Runtime, lead: Lead, window: int) -> FetchedRecord | 
         return None
     if record.netuid != rt.config.chain.netuid:
         return None
-    return FetchedRecord(record, record_sha256(raw))
+    return StoredRecord(record, record_sha256(raw))
 
 
-async def await_record(rt: Runtime, lead: Lead | None, window: int) -> FetchedRecord | None:
+async def await_record(rt: Runtime, lead: Lead | None, window: int) -> StoredRecord | None:
     """Poll for the lead's record of ``window`` until it is there or the deadline passed."""
     if lead is None:
         return None
@@ -202,7 +188,7 @@ async def follow_record(
     return _outcome("applied")
 
 
-def advance_ledger(rt: Runtime, fetched: FetchedRecord) -> None:
+def advance_ledger(rt: Runtime, fetched: StoredRecord) -> None:
     """A record that counts is the node's new ledger head. One that does not link to the
     head the node holds is logged and counted (a lead that forked the ledger, or a node
     that missed a record); the node still follows it: model sync comes first."""

@@ -307,12 +307,12 @@ class Validator:
         crash_point("evaluated")
         used: list[Contribution] | None = None
         failed: set[int] = set()
-        loss_before, phase_before = await self.validation_losses(window)  # θ_w: in the record
+        before = await self.validation_losses(window)  # θ_w: its next-token loss is in the record
         if is_lead:
             assert lead is not None
             used, failed = await self.lead_record(
                 window, lead, contributions, passed, evaluations, scales,
-                norms=norms, validation_loss=loss_before,
+                norms=norms, validation_loss=before[0],
             )  # fmt: skip
         _, miners = await rt.peers.miners(rt.chain)
         await mark_late(verdicts, miners, window, (await rt.timeline()).observation_close(window))
@@ -323,7 +323,7 @@ class Validator:
         else:
             rt.apply_outer_step(window, used)
         crash_point("stepped")
-        loss_after, phase_after = await self.validation_losses(window)
+        after = await self.validation_losses(window)
         new_sketches = [
             SketchEntry.of(window, uid, values) for uid, values in sorted(sketches.items())
         ]
@@ -339,10 +339,7 @@ class Validator:
         }
         self.state = advance_window(self.state, window, observations, cfg, new_sketches)
         crash_point("advanced")
-        report = self.report(window, verdicts, evaluations, loss_before, loss_after)
-        report = report.model_copy(
-            update={"phase_loss_before": phase_before, "phase_loss_after": phase_after}
-        )
+        report = self.report(window, verdicts, evaluations, before, after)
         eligible = [uid for uid in passed if uid not in failed]
         await self.finish(window, report, lambda: self._lead_artifacts(is_lead, window, eligible))
         return report
@@ -373,10 +370,8 @@ class Validator:
         METRICS.error("window_unobserved")
         await follow_record(rt, lead, window)
         self.state = replace(self.state, last_window=window)
-        loss = await asyncio.to_thread(
-            loss_on, rt, rt.dataset.validation_page_ids()[: rt.config.validator.validation_pages], 0
-        )
-        report = self.report(window, {}, {}, loss, loss)
+        losses = await self.validation_losses(window)
+        report = self.report(window, {}, {}, losses, losses)
         await self.finish(window, report, None)
         return report
 
@@ -414,9 +409,10 @@ class Validator:
         window: int,
         verdicts: dict[int, Verdict],
         evaluations: dict[int, Evaluation],
-        loss_before: float,
-        loss_after: float,
+        before: tuple[float, float | None],
+        after: tuple[float, float | None],
     ) -> WindowReport:
+        """``before`` and ``after``: :meth:`validation_losses` of θ_w and θ_{w+1}."""
         return window_report(
             window,
             self.rt.hotkey,
@@ -425,7 +421,8 @@ class Validator:
             evaluations,
             self.state,
             self.scoring,
-            (loss_before, loss_after),
+            validation=(before[0], after[0]),
+            phase=(before[1], after[1]),
         )
 
 

@@ -20,9 +20,11 @@ def window_report(
     state: ValidatorScores,
     cfg: ScoringConfig,
     validation: tuple[float, float],
+    phase: tuple[float | None, float | None] = (None, None),
 ) -> WindowReport:
     """The report of ``window`` by validator ``hotkey``, after its state advanced;
-    ``validation`` is the next-token validation loss before and after the outer step."""
+    ``validation`` is the next-token validation loss before and after the outer step,
+    ``phase`` the superposition phase's loss (None outside one)."""
     weights = state.weights(cfg.weight_power)
     peers = []
     for uid, v in sorted(verdicts.items()):
@@ -47,6 +49,8 @@ def window_report(
         bag=bag,
         validation_loss_before=validation[0],
         validation_loss_after=validation[1],
+        phase_loss_before=phase[0],
+        phase_loss_after=phase[1],
         peers=peers,
     )
 

@@ -3,7 +3,9 @@ and a store wrapper that fails on cue (the ``ObjectStore`` interface); real sign
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,3 +210,42 @@ def node_runtime(tmp: Path, dataset: Path, uri: str, chain: Chain, peers: object
         config=config, keypair=keypair_from_uri(uri), chain=chain, store=store, dataset=data,
         model=model, uid=0, device=torch.device("cpu"), window=window, peers=peers,  # type: ignore[arg-type]
     )  # fmt: skip
+
+
+class MinerStores:
+    """The peer directory seam: each miner's (flaky) store by hotkey."""
+
+    def __init__(self, miners: list[Miner]) -> None:
+        self.by_hotkey = {m.hotkey: m.store for m in miners}
+
+    def store_for(self, hotkey: str, raw: str | None) -> FlakyStore | None:
+        return self.by_hotkey.get(hotkey)
+
+    async def close(self) -> None:
+        return None
+
+
+def revealed_window(
+    tmp: Path, dataset: Path, window: int, scale: Callable[[Miner], float | None] = lambda m: None
+):
+    """Two miners that uploaded and revealed ``window`` (each Δ a constant, ``scale(miner)``
+    or :func:`payload`'s default), a lead and a second validator holding θ_window, on a
+    chain at block 44 whose later blocks are in the future (records are on time)."""
+    from gauntlet.node.reveals import publish_reveal
+
+    chain = ScriptedChain(block=44)
+    chain.genesis = time.time()
+    miners = [make_miner(tmp, uid) for uid in (1, 2)]
+    lead = node_runtime(tmp, dataset, "//lead", chain, MinerStores(miners), window)
+    follower = node_runtime(tmp, dataset, "//follower", chain, MinerStores(miners), window)
+
+    async def setup() -> None:
+        for m in miners:
+            m.payloads[window] = payload(lead.model, m, window, scale=scale(m))
+            await upload_sealed(m, window, m.payloads[window])
+            await publish_reveal(
+                m.store.inner, netuid=NETUID, window=window, key=m.keys[window], signer=m.keypair
+            )
+
+    asyncio.run(setup())
+    return chain, miners, lead, follower

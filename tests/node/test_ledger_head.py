@@ -11,11 +11,15 @@ import asyncio
 import hashlib
 import logging
 import math
-import time
 from pathlib import Path
 
 import pytest
-from node_helpers import Miner, ScriptedChain, make_miner, node_runtime, payload, upload_sealed
+from node_helpers import (
+    Miner,
+    payload,
+    revealed_window,
+    upload_sealed,
+)
 
 import gauntlet.node.gather as gather_module
 from gauntlet.compress.aggregate import peer_shares
@@ -41,37 +45,10 @@ from protocol.schemas import AggregationRecord, RecordLink
 WINDOW = 3
 
 
-class MinerStores:
-    def __init__(self, miners: list[Miner]) -> None:
-        self.by_hotkey = {m.hotkey: m.store for m in miners}
-
-    def store_for(self, hotkey: str, raw: str | None):
-        return self.by_hotkey.get(hotkey)
-
-    async def close(self) -> None:
-        return None
-
-
 @pytest.fixture
 def network(tmp_path: Path, stdlib_dataset_dir: Path):
-    chain = ScriptedChain(block=44)
-    chain.genesis = time.time()  # block 48's chain time is in the future: records are on time
-    miners = [make_miner(tmp_path, uid) for uid in (1, 2)]
-    lead = node_runtime(tmp_path, stdlib_dataset_dir, "//lead", chain, MinerStores(miners), WINDOW)
-    follower = node_runtime(
-        tmp_path, stdlib_dataset_dir, "//follower", chain, MinerStores(miners), WINDOW
-    )
-
-    async def setup() -> None:
-        for m in miners:
-            m.payloads[WINDOW] = payload(lead.model, m, WINDOW, scale=0.001 * m.uid)
-            await upload_sealed(m, WINDOW, m.payloads[WINDOW])
-            await publish_reveal(
-                m.store.inner, netuid=1, window=WINDOW, key=m.keys[WINDOW], signer=m.keypair
-            )
-
-    asyncio.run(setup())
-    return chain, miners, lead, follower
+    """Two miners that uploaded and revealed window 3, a lead and a second validator."""
+    return revealed_window(tmp_path, stdlib_dataset_dir, WINDOW, scale=lambda m: 0.001 * m.uid)
 
 
 async def _lead_publishes(lead: Runtime, miners: list[Miner]) -> AggregationRecord:

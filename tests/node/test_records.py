@@ -12,13 +12,8 @@ from pathlib import Path
 
 import pytest
 from node_helpers import (
-    FlakyStore,
     Miner,
-    ScriptedChain,
-    make_miner,
-    node_runtime,
-    payload,
-    upload_sealed,
+    revealed_window,
 )
 
 import gauntlet.node.gather as gather_module
@@ -27,7 +22,6 @@ from gauntlet.node.checkpoints import save_checkpoint
 from gauntlet.node.gather import Contribution
 from gauntlet.node.records import follow_record, publish_record
 from gauntlet.node.replay import Lead
-from gauntlet.node.reveals import publish_reveal
 from gauntlet.node.runtime import Runtime
 from gauntlet.storage.retry import RetryPolicy
 from gauntlet.telemetry import METRICS
@@ -39,40 +33,10 @@ WINDOW = 3
 RECORD_DEADLINE = 48
 
 
-class MinerStores:
-    """The peer directory seam: each miner's (flaky) store by hotkey."""
-
-    def __init__(self, miners: list[Miner]) -> None:
-        self.by_hotkey = {m.hotkey: m.store for m in miners}
-
-    def store_for(self, hotkey: str, raw: str | None) -> FlakyStore | None:
-        return self.by_hotkey.get(hotkey)
-
-    async def close(self) -> None:
-        return None
-
-
 @pytest.fixture
 def network(tmp_path: Path, stdlib_dataset_dir: Path):
     """Two miners that uploaded and revealed window 3, a lead and a second validator."""
-    chain = ScriptedChain(block=44)
-    chain.genesis = time.time()  # block 48's chain time is in the future: records are on time
-    miners = [make_miner(tmp_path, uid) for uid in (1, 2)]
-    lead = node_runtime(tmp_path, stdlib_dataset_dir, "//lead", chain, MinerStores(miners), WINDOW)
-    follower = node_runtime(
-        tmp_path, stdlib_dataset_dir, "//follower", chain, MinerStores(miners), WINDOW
-    )
-
-    async def setup() -> None:
-        for m in miners:
-            m.payloads[WINDOW] = payload(lead.model, m, WINDOW)
-            await upload_sealed(m, WINDOW, m.payloads[WINDOW])
-            await publish_reveal(
-                m.store.inner, netuid=1, window=WINDOW, key=m.keys[WINDOW], signer=m.keypair
-            )
-
-    asyncio.run(setup())
-    return chain, miners, lead, follower
+    return revealed_window(tmp_path, stdlib_dataset_dir, WINDOW)
 
 
 def _record(lead: Runtime, contributions: list[Contribution]) -> AggregationRecord:
