@@ -1,8 +1,11 @@
 """Validator cost per evaluated peer, and how many peers fit in a window, per model config.
 
-Each synthetic peer is a random Δ (Gaussian, std ``--delta-std``) compressed with
-the network's codec, signed and stored as a real contribution payload in a
-filesystem bucket. The validator's own code then runs on it, timed:
+Each synthetic peer's Δ is, by default, one gradient step on its own pages (``--delta
+gradient``: it lowers the loss on every page, like an honest update early in training,
+so the window's controls take part as in a real window); ``--delta gaussian`` gives a
+random Δ (std ``--delta-std``) that helps no page, so no control is measured. Either
+is compressed with the network's codec, signed and stored as a real contribution
+payload in a filesystem bucket. The validator's own code then runs on it, timed:
 
 - ``decode_s`` (every valid contribution): a store GET and ``gauntlet.node.gather.open_payload``:
   read, container and signature checks, sha256, codec validation and decode;
@@ -10,7 +13,12 @@ filesystem bucket. The validator's own code then runs on it, timed:
   the count-sketch for copy and replay detection;
 - ``evaluate_s`` (per evaluated peer): ``gauntlet.node.evaluation.evaluate_peers``
   minus its shared part: loss on the peer's own pages before, apply its Δ
-  alone, loss on its own pages and on the secret random pages after, restore θ_w;
+  alone, loss on its own pages and on the secret random pages after, restore θ_w,
+  then its own pages under each control update (``validator.control_updates``);
+  ``forwards_per_peer`` and ``applies_per_peer`` count the loss measurements and
+  the apply/restore pairs it made, ``forward_s`` and ``apply_s`` time one of each,
+  and ``evaluate_model_s`` = forwards × forward_s + applies × apply_s checks that
+  they account for ``evaluate_s``;
 - ``shared_before_s`` (once per window): the snapshot of θ_w and the loss on
   the secret random pages before any update, i.e. what ``evaluate_peers`` does
   once for all peers (timed by calling the same functions);
@@ -20,6 +28,8 @@ filesystem bucket. The validator's own code then runs on it, timed:
 Peers a validator can fully handle (fetch, check and evaluate) in one window:
 
     per_peer_s       = decode_s + sketch_s + evaluate_s
+    evaluate_s      ~= forwards_per_peer x forward_s + applies_per_peer x apply_s
+    forwards_per_peer = 3 + controls (own before, own after, random after, one per control)
     fixed_s          = shared_before_s + validation_s
     peers_per_window = floor(max(0, window_seconds - fixed_s) / per_peer_s)
 
@@ -50,6 +60,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +75,8 @@ from bench.machine import machine_info  # noqa: E402
 from gauntlet.compress.codec import Codec, build_codec, param_shapes  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
 from gauntlet.data import PageDataset, prepare_dataset  # noqa: E402
-from gauntlet.model import MODEL_CONFIGS  # noqa: E402
+from gauntlet.model import MODEL_CONFIGS, causal_lm_loss  # noqa: E402
+from gauntlet.node import evaluation  # noqa: E402
 from gauntlet.node.checks import sketch_delta  # noqa: E402
 from gauntlet.node.evaluation import evaluate_peers, loss_on, secret_pages  # noqa: E402
 from gauntlet.node.gather import Decoder, open_payload  # noqa: E402
@@ -72,6 +85,7 @@ from gauntlet.node.runtime import load_data_and_model  # noqa: E402
 from gauntlet.storage.filesystem import FilesystemStore  # noqa: E402
 from gauntlet.train.fingerprint import fingerprint  # noqa: E402
 from gauntlet.train.inner import snapshot  # noqa: E402
+from gauntlet.train.outer import applied  # noqa: E402
 from protocol.assignment import assign_pages  # noqa: E402
 from protocol.container import Limits, encode_payload  # noqa: E402
 from protocol.keys import contribution_key  # noqa: E402
@@ -170,10 +184,32 @@ def page_tokens_for(s: EvalSettings, pages_per_window: int) -> int:
     return max(4096, math.ceil(needed / pages_per_window))
 
 
+def gradient_delta(node: BenchNode, pages: list[int], rms: float) -> dict[str, torch.Tensor]:
+    """One gradient step on one batch of ``pages``, scaled to an RMS of ``rms`` per
+    parameter: applied as θ − outer_lr·Δ it lowers the loss on most text at a fresh
+    model, as an honest update does early in training."""
+    cfg = node.config
+    batch = next(
+        iter(
+            node.dataset.batches(
+                pages, seq_len=cfg.train.seq_len, batch_size=cfg.validator.eval_batch_size, seed=0
+            )
+        )
+    )
+    node.model.zero_grad(set_to_none=True)
+    causal_lm_loss(node.model, batch.to(node.device)).backward()
+    grads = {n: p.grad.detach().float().cpu() for n, p in node.model.named_parameters()}
+    node.model.zero_grad(set_to_none=True)
+    total = math.sqrt(sum(float(g.pow(2).sum()) for g in grads.values()))
+    count = sum(g.numel() for g in grads.values())
+    scale = rms * math.sqrt(count) / max(total, 1e-12)
+    return {n: g * scale for n, g in grads.items()}
+
+
 def contribution(
-    node: BenchNode, codec: Codec, uid: int, delta_std: float, gen: torch.Generator
+    node: BenchNode, codec: Codec, uid: int, args: argparse.Namespace, gen: torch.Generator
 ) -> tuple[Peer, bytes, list[int]]:
-    """A miner's signed payload for WINDOW from a random Δ; returns its peer, bytes, pages."""
+    """A miner's signed payload for WINDOW (Δ per ``--delta``); returns its peer, bytes, pages."""
     cfg = node.config
     keypair = keypair_from_uri(f"//bench/validator/{uid}")
     pages = assign_pages(
@@ -185,10 +221,13 @@ def contribution(
         num_pages=node.dataset.num_train_pages,
         pages_per_window=cfg.data.pages_per_window,
     )
-    delta = {
-        name: delta_std * torch.randn(p.shape, generator=gen)
-        for name, p in node.model.named_parameters()
-    }
+    if args.delta == "gradient":
+        delta = gradient_delta(node, pages, args.delta_std)
+    else:
+        delta = {
+            name: args.delta_std * torch.randn(p.shape, generator=gen)
+            for name, p in node.model.named_parameters()
+        }
     tensors, _ = codec.encode(delta)
     manifest = ContributionManifest(
         netuid=cfg.chain.netuid,
@@ -233,6 +272,34 @@ def timed(device: torch.device, fn: Any, *args: Any, **kwargs: Any) -> tuple[Any
     return result, time.perf_counter() - t
 
 
+class Counter:
+    """Counts what ``evaluate_peers`` measures: loss measurements and apply/restore pairs
+    (wrapping the functions it calls, which are not changed)."""
+
+    def __init__(self) -> None:
+        self.forwards = 0
+        self.applies = 0
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        original_losses: Callable[..., list[float]] = evaluation.losses_on
+        original_applied = evaluation.applied
+
+        def losses(*args: Any, **kwargs: Any) -> list[float]:
+            self.forwards += 1
+            return original_losses(*args, **kwargs)
+
+        def apply(*args: Any, **kwargs: Any) -> Any:
+            self.applies += 1
+            return original_applied(*args, **kwargs)
+
+        evaluation.losses_on, evaluation.applied = losses, apply  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            evaluation.losses_on, evaluation.applied = original_losses, original_applied
+
+
 def bench_model(
     model: str, device: str, s: EvalSettings, args: argparse.Namespace, budgets: dict[str, float]
 ) -> dict[str, Any]:
@@ -252,7 +319,7 @@ def bench_model(
         store = FilesystemStore(root / "buckets", "miners")
         peers, pages_of, largest = [], {}, 0
         for uid in range(1, s.peers + 1):
-            peer, data, pages = contribution(node, codec, uid, args.delta_std, gen)
+            peer, data, pages = contribution(node, codec, uid, args, gen)
             asyncio.run(store.put(contribution_key(WINDOW, peer.hotkey), data))
             peers.append(peer)
             pages_of[uid] = pages
@@ -272,15 +339,28 @@ def bench_model(
             return loss_on(node, secret_pages(node, SECRET, WINDOW), seed=WINDOW)
 
         updates = {c.uid: (pages_of[c.uid], c.delta) for c in contributions}
-        shared_s, total_s = math.inf, math.inf
+        shared_s, total_s, forward_s, apply_s = math.inf, math.inf, math.inf, math.inf
+        random = secret_pages(node, SECRET, WINDOW)
+        base = snapshot(node.model)
+        first = contributions[0].delta
+        lr = config.train.outer_lr
         for _ in range(s.repeats):
             shared_s = min(shared_s, timed(node.device, shared_before)[1])
-            evaluations, seconds = timed(node.device, evaluate_peers, node, WINDOW, SECRET, updates)
+            forward_s = min(forward_s, timed(node.device, loss_on, node, random, WINDOW)[1])
+            apply_s = min(apply_s, timed(node.device, _apply_restore, node, first, lr, base)[1])
+            counter = Counter()
+            with counter.counting():
+                evaluations, seconds = timed(
+                    node.device, evaluate_peers, node, WINDOW, SECRET, updates
+                )
             total_s = min(total_s, seconds)
         params = sum(p.numel() for p in net.parameters())
     decode_s = statistics.mean(decode_times)
     sketch_s = statistics.mean(sketch_times)
     evaluate_s = max(total_s - shared_s, 0.0) / len(updates)
+    # evaluate_peers measures the random pages before once for every peer: the rest is theirs
+    forwards_per_peer = (counter.forwards - 1) / len(updates)
+    applies_per_peer = counter.applies / len(updates)
     per_peer_s = decode_s + sketch_s + evaluate_s
     fixed_s = shared_s + val_before + val_after
     tokens_per_loss = s.eval_batches * s.eval_batch_size * s.seq_len
@@ -302,6 +382,12 @@ def bench_model(
         "decode_s": round(decode_s, 4),
         "sketch_s": round(sketch_s, 4),
         "evaluate_s": round(evaluate_s, 4),
+        "delta": args.delta,
+        "forwards_per_peer": round(forwards_per_peer, 3),
+        "applies_per_peer": round(applies_per_peer, 3),
+        "forward_s": round(forward_s, 4),
+        "apply_s": round(apply_s, 4),
+        "evaluate_model_s": round(forwards_per_peer * forward_s + applies_per_peer * apply_s, 4),
         "per_peer_s": round(per_peer_s, 4),
         "shared_before_s": round(shared_s, 4),
         "validation_s": round(val_before + val_after, 4),
@@ -317,6 +403,11 @@ def bench_model(
             if k in ("own_before", "own_after", "random_before", "random_after")
         },
     }
+
+
+def _apply_restore(node: BenchNode, delta: Any, lr: float, base: Any) -> None:
+    with applied(node.model, delta, lr, base):
+        pass
 
 
 def window_budgets(args: argparse.Namespace) -> dict[str, float]:
@@ -358,7 +449,15 @@ def main() -> None:
     parser.add_argument("--random-pages", type=int, help="validator.random_pages")
     parser.add_argument("--codec", choices=["topk", "dense"], default="topk", help="compress.codec")
     parser.add_argument("--topk", type=int, help="compress.topk (default: the config's)")
-    parser.add_argument("--delta-std", type=float, default=1e-3, help="std of the random Δ")
+    parser.add_argument(
+        "--delta",
+        choices=["gradient", "gaussian"],
+        default="gradient",
+        help="synthetic Δ: a gradient step on the peer's pages (controls take part) or noise",
+    )
+    parser.add_argument(
+        "--delta-std", type=float, default=1e-3, help="RMS of the synthetic Δ per parameter"
+    )
     args = parser.parse_args()
     cuda = torch.device(args.device).type == "cuda"
     if cuda and not torch.cuda.is_available():
@@ -377,10 +476,12 @@ def main() -> None:
     report = {
         "bench": "validator",
         "step": "per peer: get + open_payload (verify + decode), sketch_delta, evaluate_peers "
-        "(own before, own after and random after with its Δ alone); once: snapshot + "
-        "random before, validation loss before and after the outer step",
+        "(own before, own after and random after with its Δ alone, own pages under each "
+        "control update); once: snapshot + random before, validation loss before and after "
+        "the outer step",
         "formula": "peers_per_window = floor(max(0, window_seconds - fixed_s) / per_peer_s); "
         "per_peer_s = decode_s + sketch_s + evaluate_s; "
+        "evaluate_s ~= forwards_per_peer * forward_s + applies_per_peer * apply_s; "
         "fixed_s = shared_before_s + validation_s",
         "autocast": "bf16 on cuda, fp32 on cpu",
         "window_seconds": budgets,

@@ -48,3 +48,15 @@ def test_tiny_validator_bench_prints_positive_costs_and_peers_per_window():
     losses = row["losses_first_peer"]
     assert set(losses) == {"own_before", "own_after", "random_before", "random_after"}
     assert all(math.isfinite(v) and v > 0 for v in losses.values())
+    # The default synthetic Δ is a gradient step: it helps, so each peer's update is the
+    # other's control and the count of measurements is a real window's.
+    assert row["delta"] == "gradient"
+    assert losses["own_after"] < losses["own_before"]
+    assert losses["random_after"] < losses["random_before"]
+    assert row["forwards_per_peer"] == 3 + 1  # own before/after, random after, one control
+    assert row["applies_per_peer"] == 1 + 1
+    assert row["forward_s"] > 0 and row["apply_s"] > 0
+    modelled = (
+        row["forwards_per_peer"] * row["forward_s"] + row["applies_per_peer"] * row["apply_s"]
+    )
+    assert row["evaluate_model_s"] == pytest.approx(modelled, abs=5e-4)  # parts rounded to 0.1 ms
