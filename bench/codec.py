@@ -53,6 +53,7 @@ from gauntlet.compress import build_codec  # noqa: E402
 from gauntlet.compress.chunking import ChunkLayout  # noqa: E402
 from gauntlet.compress.quant import dequantise  # noqa: E402
 from gauntlet.compress.sizes import ASSUMED_1B2, model_shapes, payload_bytes, size_table  # noqa: E402
+from gauntlet.compress.workspace import kept_bytes  # noqa: E402
 from gauntlet.model import ModelArgs  # noqa: E402
 from protocol.schemas import DenseCodecParams, TopKCodecParams  # noqa: E402
 
@@ -251,6 +252,21 @@ def run_aggregate(
     }
 
 
+def workspace_report(shapes: Shapes) -> dict[str, Any]:
+    """The codec's kept CPU scratch buffers after every setting has encoded, decoded and
+    aggregated (``gauntlet.compress.workspace``): what a node holds on top of the model,
+    per slot and against the largest parameter's float32 size."""
+    kept = kept_bytes()
+    largest = 4 * max(math.prod(s) for s in shapes.values())
+    total = sum(kept.values())
+    return {
+        "kept_bytes": total,
+        "largest_param_bytes": largest,
+        "kept_over_largest": round(total / largest, 2),
+        "slots": kept,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small shapes, one repeat")
@@ -329,6 +345,7 @@ def main() -> None:
             if label in SETTINGS
         },
     }
+    report["workspace"] = workspace_report(shapes)
     report["machine"] = {
         **machine_info(args.device),
         "load_average_at_start": [round(x, 2) for x in load_start],

@@ -69,6 +69,15 @@ def workspace(device: torch.device | str, held: Workspace | None = None) -> Iter
         _LOCK.release()
 
 
+def kept_bytes() -> dict[str, int]:
+    """Bytes held per slot (``"slot/dtype"``): the memory a node keeps for the codec."""
+    with _LOCK:
+        return {
+            f"{slot}/{str(dtype).removeprefix('torch.')}": buf.numel() * buf.element_size()
+            for (slot, dtype), buf in sorted(_BUFFERS.items(), key=lambda kv: kv[0][0])
+        }
+
+
 def release() -> None:
     """Drop the kept buffers (e.g. after a one-off decode of a much larger model)."""
     with _LOCK:

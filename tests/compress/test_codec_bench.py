@@ -29,3 +29,7 @@ def test_quick_bench_prints_parsable_json() -> None:
         agg = report["aggregate"]["results"][label]
         assert set(agg["aggregate_s"]) == {"none", "per_peer", "clip"}
         assert agg["lower_bound_s"] > 0 and agg["peers"] >= 2
+    # the codec's kept scratch memory is reported against the largest parameter
+    ws = report["workspace"]
+    assert ws["kept_bytes"] == sum(ws["slots"].values()) > 0
+    assert ws["kept_over_largest"] == round(ws["kept_bytes"] / ws["largest_param_bytes"], 2)
