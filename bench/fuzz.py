@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
 from protocol.container import DTYPES, Limits, TensorSpec, decode_payload, encode_payload  # noqa: E402
 from protocol.errors import ProtocolError  # noqa: E402
-from protocol.schemas import ContributionManifest  # noqa: E402
+from protocol.schemas import CodecParams, ContributionManifest  # noqa: E402
 from protocol.signing import keypair_from_uri  # noqa: E402
 
 NETUID, WINDOW = 3, 42
@@ -89,6 +89,22 @@ def _array(rng: random.Random, dtype_name: str) -> tuple[np.ndarray, TensorSpec]
     return array, TensorSpec(dtype_name, shape, bound)
 
 
+def fuzz_manifest(signer: Any, codec: CodecParams | None = None) -> ContributionManifest:
+    """The manifest every fuzzed payload starts from (``tensors_sha256`` is filled in by
+    ``encode_payload``)."""
+    return ContributionManifest(
+        netuid=NETUID,
+        window=WINDOW,
+        uid=5,
+        hotkey=signer.ss58_address,
+        model="fuzz",
+        fingerprint=[0.5, -0.25],
+        page_ids=[1, 2, 3],
+        **({"codec": codec} if codec is not None else {}),
+        tensors_sha256="0" * 64,
+    )
+
+
 def make_bases(rng: random.Random, signer: Any, count: int = 8) -> list[Base]:
     """Valid signed payloads of random tensor sets, split back into their parts."""
     bases = []
@@ -100,17 +116,7 @@ def make_bases(rng: random.Random, signer: Any, count: int = 8) -> list[Base]:
             arrays[name], specs[name] = _array(rng, dtype_name)
             if dtype_name == "BF16":
                 bf16.add(name)
-        manifest = ContributionManifest(
-            netuid=NETUID,
-            window=WINDOW,
-            uid=5,
-            hotkey=signer.ss58_address,
-            model="fuzz",
-            fingerprint=[0.5, -0.25],
-            page_ids=[1, 2, 3],
-            tensors_sha256="0" * 64,
-        )
-        raw = encode_payload(arrays, manifest, signer, bf16_names=bf16)
+        raw = encode_payload(arrays, fuzz_manifest(signer), signer, bf16_names=bf16)
         (n,) = struct.unpack("<Q", raw[:8])
         header = json.loads(raw[8 : 8 + n])
         metadata = header.pop("__metadata__")

@@ -29,15 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench.fuzz import NETUID, WINDOW, Tally, fuzz_cli  # noqa: E402
+from bench.fuzz import NETUID, WINDOW, Tally, fuzz_cli, fuzz_manifest  # noqa: E402
 from gauntlet.compress.codec import Codec, build_codec  # noqa: E402
 from protocol.container import Limits, decode_payload, encode_payload  # noqa: E402
-from protocol.schemas import (  # noqa: E402
-    CodecParams,
-    ContributionManifest,
-    SparseCodecParams,
-    TopKCodecParams,
-)
+from protocol.schemas import CodecParams, SparseCodecParams, TopKCodecParams  # noqa: E402
 from protocol.signing import keypair_from_uri  # noqa: E402
 
 SHAPES = {"w": (48, 40), "b": (40,), "s": (1,)}
@@ -108,18 +103,7 @@ class Setting:
 
 
 def one_case(setting: Setting, case: dict[str, np.ndarray], signer: Any) -> str:
-    manifest = ContributionManifest(
-        netuid=NETUID,
-        window=WINDOW,
-        uid=5,
-        hotkey=signer.ss58_address,
-        model="fuzz",
-        fingerprint=[0.5, -0.25],
-        page_ids=[1, 2, 3],
-        codec=setting.params,
-        tensors_sha256="0" * 64,
-    )
-    payload = encode_payload(case, manifest, signer)
+    payload = encode_payload(case, fuzz_manifest(signer, setting.params), signer)
     decoded = decode_payload(
         payload,
         limits=LIMITS,
