@@ -14,9 +14,9 @@ payload in a filesystem bucket. The validator's own code then runs on it, timed:
 - ``evaluate_s`` (per evaluated peer): ``gauntlet.node.evaluation.evaluate_peers``
   minus its shared part: loss on the peer's own pages before, apply its Δ
   alone, loss on its own pages and on the secret random pages after, restore θ_w,
-  then its own pages under each control update (``validator.control_updates``);
-  ``forwards_per_peer`` and ``applies_per_peer`` count the loss measurements and
-  the apply/restore pairs it made, ``forward_s`` and ``apply_s`` time one of each,
+  then its own batches shared out among the control updates (``validator.control_updates``);
+  ``forwards_per_peer`` (in passes of ``eval_batches`` batches) and ``applies_per_peer``
+  count the measurements and the apply/restore pairs it made, ``forward_s`` and ``apply_s`` time one of each,
   and ``evaluate_model_s`` = forwards × forward_s + applies × apply_s checks that
   they account for ``evaluate_s``;
 - ``shared_before_s`` (once per window): the snapshot of θ_w and the loss on
@@ -29,7 +29,7 @@ Peers a validator can fully handle (fetch, check and evaluate) in one window:
 
     per_peer_s       = decode_s + sketch_s + evaluate_s
     evaluate_s      ~= forwards_per_peer x forward_s + applies_per_peer x apply_s
-    forwards_per_peer = 3 + controls (own before, own after, random after, one per control)
+    forwards_per_peer = 4 (own before, own after, random after; the controls share one)
     fixed_s          = shared_before_s + validation_s
     peers_per_window = floor(max(0, window_seconds - fixed_s) / per_peer_s)
 
@@ -273,31 +273,32 @@ def timed(device: torch.device, fn: Any, *args: Any, **kwargs: Any) -> tuple[Any
 
 
 class Counter:
-    """Counts what ``evaluate_peers`` measures: loss measurements and apply/restore pairs
-    (wrapping the functions it calls, which are not changed)."""
+    """Counts what ``evaluate_peers`` measures: batches through the model and apply/restore
+    pairs (wrapping the functions it calls, which are not changed)."""
 
     def __init__(self) -> None:
-        self.forwards = 0
+        self.batches = 0
         self.applies = 0
 
     @contextmanager
     def counting(self) -> Iterator[None]:
-        original_losses: Callable[..., list[float]] = evaluation.losses_on
+        original_losses: Callable[..., list[float]] = evaluation.batch_losses
         original_applied = evaluation.applied
 
         def losses(*args: Any, **kwargs: Any) -> list[float]:
-            self.forwards += 1
-            return original_losses(*args, **kwargs)
+            out = original_losses(*args, **kwargs)
+            self.batches += len(out)
+            return out
 
         def apply(*args: Any, **kwargs: Any) -> Any:
             self.applies += 1
             return original_applied(*args, **kwargs)
 
-        evaluation.losses_on, evaluation.applied = losses, apply  # type: ignore[assignment]
+        evaluation.batch_losses, evaluation.applied = losses, apply  # type: ignore[assignment]
         try:
             yield
         finally:
-            evaluation.losses_on, evaluation.applied = original_losses, original_applied
+            evaluation.batch_losses, evaluation.applied = original_losses, original_applied
 
 
 def bench_model(
@@ -358,8 +359,9 @@ def bench_model(
     decode_s = statistics.mean(decode_times)
     sketch_s = statistics.mean(sketch_times)
     evaluate_s = max(total_s - shared_s, 0.0) / len(updates)
-    # evaluate_peers measures the random pages before once for every peer: the rest is theirs
-    forwards_per_peer = (counter.forwards - 1) / len(updates)
+    # evaluate_peers measures the random pages before once for every peer: the rest is
+    # theirs, in passes of eval_batches batches (a control's share is a part of one)
+    forwards_per_peer = (counter.batches / s.eval_batches - 1) / len(updates)
     applies_per_peer = counter.applies / len(updates)
     per_peer_s = decode_s + sketch_s + evaluate_s
     fixed_s = shared_s + val_before + val_after
@@ -476,9 +478,9 @@ def main() -> None:
     report = {
         "bench": "validator",
         "step": "per peer: get + open_payload (verify + decode), sketch_delta, evaluate_peers "
-        "(own before, own after and random after with its Δ alone, own pages under each "
-        "control update); once: snapshot + random before, validation loss before and after "
-        "the outer step",
+        "(own before, own after and random after with its Δ alone, own batches shared out "
+        "among the control updates); once: snapshot + random before, validation loss before "
+        "and after the outer step",
         "formula": "peers_per_window = floor(max(0, window_seconds - fixed_s) / per_peer_s); "
         "per_peer_s = decode_s + sketch_s + evaluate_s; "
         "evaluate_s ~= forwards_per_peer * forward_s + applies_per_peer * apply_s; "

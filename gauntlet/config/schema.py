@@ -286,14 +286,17 @@ class ValidatorConfig(Section):
         "that made a wrong-data miner look trained in some windows (2 before issue 14's fix)",
     )
     control_updates: int = Field(
-        2,
+        4,
         ge=0,
         description="Other helpful updates of the window applied, one at a time, to a "
-        "miner's own pages as the control of its own-page advantage (each one more pass "
-        "over those pages). 0: compare with the random pages instead, which differ from the "
-        "own pages in how easy they are: on the adversarial scenario that gave a wrong-data "
-        "miner gaps of +0.02 to +0.05 in some windows and 4 (of 100) of the incentive in one "
-        "run. 2 averages out most of one other update's quirks",
+        "miner's own pages as the control of its own-page advantage. The own batches are "
+        "shared out among them (at most one control per batch), so the control costs one "
+        "pass over those pages however many there are, and more of them average out more of "
+        "one update's quirks: which update served as the control moved a wrong-data miner's "
+        "advantage more than the batches did (issue 18). 0: compare with the random pages "
+        "instead, which differ from the own pages in how easy they are: on the adversarial "
+        "scenario that gave a wrong-data miner gaps of +0.02 to +0.05 in some windows and 4 "
+        "(of 100) of the incentive in one run",
     )
     validation_pages: int = Field(
         4, ge=1, description="Held-out pages for the global model's validation loss"

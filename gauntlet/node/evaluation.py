@@ -12,7 +12,8 @@ can a benchmark (bench/validator.py) that has no chain or store.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import torch
@@ -21,7 +22,7 @@ from torch import nn
 from gauntlet.compress.aggregate import Delta, Normalise, peer_scales
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import PageDataset
-from gauntlet.score.control import scaled_control, strong_controls
+from gauntlet.score.control import batch_shares, scaled_control, strong_controls
 from gauntlet.score.loss import Evaluation
 from gauntlet.train.evaluate import batch_losses
 from gauntlet.train.inner import snapshot
@@ -83,10 +84,15 @@ def own_batch_seed(secret: bytes, window: int, uid: int) -> int:
 
 
 def losses_on(
-    rt: EvalNode, pages: list[int], seed: int, objective: Objective = PLAIN_OBJECTIVE
+    rt: EvalNode,
+    pages: list[int],
+    seed: int,
+    objective: Objective = PLAIN_OBJECTIVE,
+    only: Sequence[int] | None = None,
 ) -> list[float]:
     """Per-batch losses (nats/token) of the model on ``pages`` under ``objective`` (the
-    window's: a superposition phase measures what it trains), batches cut with ``seed``."""
+    window's: a superposition phase measures what it trains), batches cut with ``seed``;
+    ``only``: just these indices of those batches (in order), the others are not run."""
     cfg = rt.config
     batches = rt.dataset.batches(
         pages,
@@ -94,9 +100,12 @@ def losses_on(
         batch_size=cfg.validator.eval_batch_size,
         seed=seed,
     )
-    return batch_losses(
-        rt.model, batches, objective.loss, max_batches=cfg.validator.eval_batches, device=rt.device
-    )
+    count = cfg.validator.eval_batches
+    if only is not None:
+        wanted = set(only)
+        batches = (b for j, b in enumerate(itertools.islice(batches, count)) if j in wanted)
+        count = len(wanted)
+    return batch_losses(rt.model, batches, objective.loss, max_batches=count, device=rt.device)
 
 
 def loss_on(
@@ -133,10 +142,15 @@ def evaluate_peers(
 ) -> dict[int, Evaluation]:
     """``updates``: uid -> (the own pages to measure, Δ as the aggregate would apply it:
     normalised like every peer). Returns each peer's losses: on its own pages before and
-    after, on the window's random pages before and after, and on its own pages after other
-    updates of the window (:func:`control_peers`; each one's effect scaled to this update's
-    strength and averaged per batch), the control its own-page advantage is measured
-    against."""
+    after, on the window's random pages before and after, and the control its own-page
+    advantage is measured against: other updates of the window (:func:`control_peers`),
+    each measured on its share of the peer's own batches and scaled to this update's
+    strength (:mod:`gauntlet.score.control`).
+
+    Cost, in passes over one measurement's batches: the random pages before once, then per
+    peer its own pages before, its own pages and the random pages after, and one pass of
+    control batches (shared out among its controls): four. Each update is applied once for
+    its own measurements and once more if it serves as a control."""
     if not updates:
         return {}
     base = snapshot(rt.model)
@@ -145,35 +159,68 @@ def evaluate_peers(
     random = secret_pages(rt, secret, window)
     random_before = losses_on(rt, random, window, objective)
     seeds = {uid: own_batch_seed(secret, window, uid) for uid in updates}
-    own: dict[int, tuple[list[float], list[float]]] = {}
+    before = {
+        uid: losses_on(rt, pages, seeds[uid], objective)
+        for uid, (pages, _) in sorted(updates.items())
+    }
+    own_after: dict[int, list[float]] = {}
     random_after: dict[int, list[float]] = {}
     for uid, (pages, delta) in sorted(updates.items()):
-        before = losses_on(rt, pages, seeds[uid], objective)
         with applied(rt.model, delta, lr, base):
-            own[uid] = (before, losses_on(rt, pages, seeds[uid], objective))
+            own_after[uid] = losses_on(rt, pages, seeds[uid], objective)
             random_after[uid] = losses_on(rt, random, window, objective)
     gains = {uid: _mean(random_before) - _mean(random_after[uid]) for uid in updates}
     strong = strong_controls(gains)
     count = rt.config.validator.control_updates
+    shares = {
+        uid: batch_shares(len(before[uid]), control_peers(secret, window, uid, strong, count))
+        for uid in updates
+    }
+    per_batch = _control_losses(rt, updates, shares, seeds, gains, objective, base)
     out = {}
-    for uid, (pages, _) in sorted(updates.items()):
-        before, after = own[uid]
-        controls = []
-        for other in control_peers(secret, window, uid, strong, count):
-            with applied(rt.model, updates[other][1], lr, base):
-                controls.append((losses_on(rt, pages, seeds[uid], objective), gains[other]))
-        control = scaled_control(before, controls, gains[uid]) if controls else None
+    for uid in sorted(updates):
+        after = own_after[uid]
+        control = scaled_control(before[uid], per_batch[uid], gains[uid]) if shares[uid] else None
         out[uid] = Evaluation(
-            _mean(before),
+            _mean(before[uid]),
             _mean(after),
             _mean(random_before),
             _mean(random_after[uid]),
-            own_se=paired_standard_error(before, after),
+            own_se=paired_standard_error(before[uid], after),
             random_se=paired_standard_error(random_before, random_after[uid]),
             control_after=None if control is None else _mean(control),
             control_se=0.0 if control is None else paired_standard_error(control, after),
         )
     return out
+
+
+def _control_losses(
+    rt: EvalNode,
+    updates: dict[int, tuple[list[int], Delta]],
+    shares: dict[int, dict[int, list[int]]],
+    seeds: dict[int, int],
+    gains: dict[int, float],
+    objective: Objective,
+    base: dict[str, torch.Tensor],
+) -> dict[int, list[list[tuple[float, float]]]]:
+    """uid -> per own batch, (loss, random gain) of each control measured on it. Each
+    control update is applied once, for every peer whose batches it owes."""
+    per_batch: dict[int, list[list[tuple[float, float]]]] = {
+        uid: [[] for _ in range(sum(len(idx) for idx in share.values()))]
+        for uid, share in shares.items()
+    }
+    lr = rt.config.train.outer_lr
+    for control in sorted({c for share in shares.values() for c in share}):
+        with applied(rt.model, updates[control][1], lr, base):
+            for uid in sorted(shares):
+                indices = shares[uid].get(control)
+                if not indices:
+                    continue
+                pages = updates[uid][0]
+                losses = losses_on(rt, pages, seeds[uid], objective, only=indices)
+                for j, loss in zip(indices, losses, strict=True):
+                    per_batch[uid][j].append((loss, gains[control]))
+    return per_batch
 
 
 def control_peers(

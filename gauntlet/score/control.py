@@ -54,25 +54,43 @@ def strong_controls(random_gains: Mapping[int, float]) -> list[int]:
     return sorted(uid for uid, gain in helpful.items() if gain >= floor)
 
 
+def batch_shares(n_batches: int, controls: Sequence[int]) -> dict[int, list[int]]:
+    """Which of a miner's ``n_batches`` own batches each control is measured on: batch ``j``
+    goes to ``controls[j % len(controls)]`` (at most ``n_batches`` controls take part).
+
+    The batches are shared out rather than each control measuring all of them: the control
+    then costs one pass over the own pages however many controls there are, and more
+    controls average out more of one update's quirks for the same cost (which other update
+    serves as the control moved a miner's advantage more than the batches did: issue 18)."""
+    if n_batches <= 0:
+        return {}
+    used = list(controls)[:n_batches]
+    shares: dict[int, list[int]] = {c: [] for c in used}
+    for j in range(n_batches if used else 0):
+        shares[used[j % len(used)]].append(j)
+    return shares
+
+
 def scaled_control(
     before: Sequence[float],
-    controls: Sequence[tuple[Sequence[float], float]],
+    per_batch: Sequence[Sequence[tuple[float, float]]],
     own_gain: float,
 ) -> list[float]:
-    """Per batch, the loss a control predicts for the miner's update on its own pages.
+    """Per batch, the loss the controls predict for the miner's update on its own pages.
 
-    ``before``: the own batches' losses at θ_w; ``controls``: for each control update, its
-    losses on the same batches and its gain on the random pages (> 0); ``own_gain``: the
-    miner's update's gain on the random pages. Each control's improvement on a batch is
-    scaled by ``(own_gain / its gain) ** STRENGTH_EXPONENT``, clamped to
-    [``MIN_STRENGTH_RATIO``, ``MAX_STRENGTH_RATIO``], then the controls are averaged."""
-    if not controls:
-        raise ValueError("no control")
+    ``before``: the own batches' losses at θ_w; ``per_batch[j]``: for each control measured
+    on batch ``j`` (at least one), its loss on that batch and its gain on the random pages
+    (> 0); ``own_gain``: the miner's update's gain on the random pages. Each control's
+    improvement on a batch is scaled by ``(own_gain / its gain) ** STRENGTH_EXPONENT``,
+    clamped to [``MIN_STRENGTH_RATIO``, ``MAX_STRENGTH_RATIO``], and a batch's controls are
+    averaged."""
+    if len(per_batch) != len(before) or not all(per_batch):
+        raise ValueError("every batch needs a control")
     out = []
-    for b, *after in zip(before, *(losses for losses, _ in controls), strict=True):
+    for b, controls in zip(before, per_batch, strict=True):
         gains = [
             (b - a) * min(MAX_STRENGTH_RATIO, max(MIN_STRENGTH_RATIO, _ratio(own_gain, gain)))
-            for a, (_, gain) in zip(after, controls, strict=True)
+            for a, gain in controls
         ]
         out.append(b - sum(gains) / len(gains))
     return out

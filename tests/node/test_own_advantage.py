@@ -19,10 +19,12 @@ from torch import nn
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.data import PageDataset
 from gauntlet.model import build_model, causal_lm_loss
+from gauntlet.node import evaluation
 from gauntlet.node.evaluation import control_peers, evaluate_peers
+from gauntlet.score.control import scaled_control, strong_controls
 from gauntlet.score.window import own_advantage
 from gauntlet.train.inner import InnerSettings, snapshot, train_inner
-from gauntlet.train.outer import restore
+from gauntlet.train.outer import applied, restore
 
 SECRET = b"\x07" * 32
 
@@ -80,11 +82,11 @@ def _measure(stdlib_dataset_dir: Path, control_updates: int) -> tuple[list[float
 
 @pytest.fixture(scope="module")
 def advantages(stdlib_dataset_dir: Path) -> dict[int, tuple[list[float], list[float]]]:
-    return {count: _measure(stdlib_dataset_dir, count) for count in (0, 2)}
+    return {count: _measure(stdlib_dataset_dir, count) for count in (0, 4)}
 
 
 def test_updates_beat_other_updates_on_the_pages_they_trained_on(advantages: dict) -> None:
-    honest, wrong = advantages[2]
+    honest, wrong = advantages[4]
     assert min(honest) > 0
     assert statistics.mean(wrong) < min(honest) / 2
 
@@ -107,3 +109,73 @@ def test_the_controls_are_other_helpful_updates_drawn_with_the_secret() -> None:
     assert control_peers(SECRET, 1, 3, [3], 2) == []  # the only helpful one: no control
     assert control_peers(SECRET, 1, 3, [1, 3], 2) == [1]
     assert control_peers(SECRET, 1, 3, helpful, 0) == []
+
+
+def _window(stdlib_dataset_dir: Path, control_updates: int) -> tuple[Node, dict]:
+    """Four trained updates of one window (three honest, one wrong-data) at equal norm."""
+    config = GauntletConfig.model_validate(
+        {
+            "train": {"seq_len": 64},
+            "validator": {"eval_batches": 4, "random_pages": 8, "control_updates": control_updates},
+        }
+    )
+    node = Node(
+        config, PageDataset(stdlib_dataset_dir), build_model("tiny", 0), torch.device("cpu")
+    )
+    pages = {uid: [10 + 3 * uid, 11 + 3 * uid] for uid in range(4)}
+    deltas = {uid: _train(node, pages[uid]) for uid in range(3)} | {3: _train(node, ELSEWHERE[0])}
+    deltas = _at_median_norm(deltas)
+    return node, {uid: (pages[uid], deltas[uid]) for uid in deltas}
+
+
+@pytest.mark.parametrize("count", [1, 2, 4])
+def test_a_window_costs_four_passes_per_peer_whatever_the_number_of_controls(
+    stdlib_dataset_dir: Path, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    """Issue 18: the random pages before once, then per peer its own pages before, its own
+    and the random pages after, and one pass of control batches shared out among its
+    controls; each update applied once, and once more if it is some peer's control."""
+    node, updates = _window(stdlib_dataset_dir, count)
+    batches: list[int] = []
+    applies: list[int] = []
+    real_losses, real_applied = evaluation.batch_losses, evaluation.applied
+
+    def counted_losses(*args, **kwargs):
+        out = real_losses(*args, **kwargs)
+        batches.append(len(out))
+        return out
+
+    def counted_applied(model, delta, lr, base):
+        applies.append(id(delta))
+        return real_applied(model, delta, lr, base)
+
+    monkeypatch.setattr(evaluation, "batch_losses", counted_losses)
+    monkeypatch.setattr(evaluation, "applied", counted_applied)
+    measured = evaluate_peers(node, 5, SECRET, updates)
+    assert sum(batches) == 4 * (1 + 4 * len(updates)), batches
+    assert all(ev.control_after is not None for ev in measured.values())
+    distinct = {id(delta) for _, delta in updates.values()}
+    assert set(applies) == distinct and len(applies) <= 2 * len(updates)
+
+
+def test_one_control_is_measured_on_every_own_batch_as_before(stdlib_dataset_dir: Path) -> None:
+    """With one control the shared-out path is the one it replaced: the control update applied
+    alone on all of the peer's own batches, its improvement scaled to the peer's strength."""
+    node, updates = _window(stdlib_dataset_dir, 1)
+    measured = evaluate_peers(node, 5, SECRET, updates)
+    base = snapshot(node.model)
+    lr = node.config.train.outer_lr
+    random = evaluation.secret_pages(node, SECRET, 5)
+    gains = {uid: ev.random_before - ev.random_after for uid, ev in measured.items()}
+    strong = strong_controls(gains)
+    for uid, (pages, _) in updates.items():
+        (control,) = control_peers(SECRET, 5, uid, strong, 1)
+        seed = evaluation.own_batch_seed(SECRET, 5, uid)
+        before = evaluation.losses_on(node, pages, seed)
+        with applied(node.model, updates[control][1], lr, base):
+            under = evaluation.losses_on(node, pages, seed)
+            assert evaluation.loss_on(node, random, 5) == pytest.approx(
+                measured[control].random_after, abs=1e-6
+            )
+        expected = scaled_control(before, [[(loss, gains[control])] for loss in under], gains[uid])
+        assert measured[uid].control_after == pytest.approx(statistics.mean(expected), abs=1e-6)

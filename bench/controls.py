@@ -1,0 +1,211 @@
+"""Two designs of the own-page advantage's control, compared on the same updates.
+
+The control predicts what an update that did not train on a miner's own pages does for
+them (docs/scoring.md, "Own-page advantage"). This script measures, on a real tiny
+model and the stdlib pages, the own-page advantage of honest miners (trained on their
+pages) and of wrong-data miners (trained on pages half the dataset away, declaring their
+assigned ones) under two designs, from one matrix of measurements:
+
+- ``every batch``: ``--before-controls`` (2) controls, each measured on all own batches
+  (the design before issue 18: 2 extra passes per peer);
+- ``shared out``: ``validator.control_updates`` (4) controls, the own batches shared out
+  among them (``gauntlet.score.control.batch_shares``: one extra pass per peer).
+
+The controls of both are drawn as the validator draws them (``control_peers``: the
+secret's first 2 are among its first 4). Each trial is one window: fresh page
+assignments, ``--honest`` honest updates and ``--wrong`` wrong-data ones from the same
+model, at the median norm (as the aggregate scales them). ``--warm-steps`` trains the
+shared model first, so gains are those of a later window. Printed per design: the wrong-
+data advantages' mean, standard deviation, maximum and the fraction above the indicator
+margin (per page: ``n · A > margin``), the honest ones' mean and minimum.
+
+    .venv/bin/python bench/controls.py                  # ~1-2 minutes on 2 CPU cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from bench.machine import machine_info  # noqa: E402
+from gauntlet.config.schema import GauntletConfig  # noqa: E402
+from gauntlet.data import PageDataset, ensure_dataset  # noqa: E402
+from gauntlet.localnet.behaviours import far_pages  # noqa: E402
+from gauntlet.model import build_model, causal_lm_loss  # noqa: E402
+from gauntlet.node.evaluation import (  # noqa: E402
+    control_peers,
+    losses_on,
+    own_batch_seed,
+    secret_pages,
+)
+from gauntlet.score.control import batch_shares, scaled_control, strong_controls  # noqa: E402
+from gauntlet.train.inner import InnerSettings, snapshot, train_inner  # noqa: E402
+from gauntlet.train.outer import applied, restore  # noqa: E402
+
+PAGES_PER_MINER = 2
+
+
+@dataclass
+class Node:
+    config: GauntletConfig
+    dataset: PageDataset
+    model: nn.Module
+    device: torch.device
+
+
+def _train(node: Node, pages: list[int], steps: int, seed: int) -> dict[str, torch.Tensor]:
+    base = snapshot(node.model)
+    batches = node.dataset.batches(pages, seq_len=64, batch_size=8, seed=seed)
+    result = train_inner(node.model, batches, causal_lm_loss, InnerSettings(steps=steps, lr=3e-3))
+    restore(node.model, base)
+    return result.delta
+
+
+def _at_median_norm(deltas: dict[int, dict[str, torch.Tensor]]) -> dict[int, dict]:
+    norms = {u: math.sqrt(sum(float(t.norm()) ** 2 for t in d.values())) for u, d in deltas.items()}
+    median = statistics.median(norms.values())
+    return {u: {k: t * median / norms[u] for k, t in d.items()} for u, d in deltas.items()}
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def one_window(
+    node: Node, rng: random.Random, trial: int, args: argparse.Namespace
+) -> dict[str, dict[str, list[float]]]:
+    """Advantages of every miner of one window under both designs."""
+    n_pages = node.dataset.num_train_pages
+    miners = args.honest + args.wrong
+    starts = rng.sample(range(0, n_pages - 1, PAGES_PER_MINER), miners)
+    declared = {u: [s, s + 1] for u, s in enumerate(starts)}
+    wrong = set(range(args.honest, miners))
+    trained = {u: far_pages(declared[u], n_pages) if u in wrong else declared[u] for u in declared}
+    deltas = _at_median_norm(
+        {u: _train(node, trained[u], args.steps, trial * 100 + u) for u in declared}
+    )
+    secret = trial.to_bytes(32, "big")
+    window = trial + 1
+    base = snapshot(node.model)
+    lr = node.config.train.outer_lr
+    random_pages = secret_pages(node, secret, window)
+    random_before = _mean(losses_on(node, random_pages, window))
+    seeds = {u: own_batch_seed(secret, window, u) for u in declared}
+    before = {u: losses_on(node, declared[u], seeds[u]) for u in declared}
+    after, gains = {}, {}
+    for u in declared:
+        with applied(node.model, deltas[u], lr, base):
+            after[u] = losses_on(node, declared[u], seeds[u])
+            gains[u] = random_before - _mean(losses_on(node, random_pages, window))
+    strong = strong_controls(gains)
+    drawn = {u: control_peers(secret, window, u, strong, args.controls) for u in declared}
+    under: dict[tuple[int, int], list[float]] = {}  # (miner, control) -> all own batches
+    for c in sorted({c for cs in drawn.values() for c in cs}):
+        with applied(node.model, deltas[c], lr, base):
+            for u, cs in drawn.items():
+                if c in cs:
+                    under[(u, c)] = losses_on(node, declared[u], seeds[u])
+    out: dict[str, dict[str, list[float]]] = {
+        d: {"honest": [], "wrong": []} for d in ("every batch", "shared out")
+    }
+    out["controls"] = {"drawn": [float(len(cs)) for cs in drawn.values() if cs]}
+    for u in declared:
+        if not drawn[u]:
+            continue
+        n = len(before[u])
+        old = control_peers(secret, window, u, strong, args.before_controls)
+        every = [[(under[(u, c)][j], gains[c]) for c in old] for j in range(n)]
+        shares = batch_shares(n, drawn[u])
+        owner = {j: c for c, idx in shares.items() for j in idx}
+        shared = [[(under[(u, owner[j])][j], gains[owner[j]])] for j in range(n)]
+        kind = "wrong" if u in wrong else "honest"
+        for design, per_batch in (("every batch", every), ("shared out", shared)):
+            control = scaled_control(before[u], per_batch, gains[u])
+            out[design][kind].append(_mean(control) - _mean(after[u]))
+    return out
+
+
+def summarise(values: list[float], margin: float, pages: int) -> dict[str, Any]:
+    return {
+        "n": len(values),
+        "mean": round(statistics.mean(values), 4),
+        "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+        "min": round(min(values), 4),
+        "max": round(max(values), 4),
+        "above_margin": round(sum(pages * v > margin for v in values) / len(values), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=12, help="windows")
+    parser.add_argument("--honest", type=int, default=5)
+    parser.add_argument("--wrong", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=12, help="inner steps per update")
+    parser.add_argument("--warm-steps", type=int, default=60, help="shared training first")
+    parser.add_argument("--controls", type=int, default=GauntletConfig().validator.control_updates)
+    parser.add_argument("--before-controls", type=int, default=2)
+    parser.add_argument("--eval-batches", type=int, default=4)
+    parser.add_argument("--margin", type=float, default=GauntletConfig().scoring.indicator_margin)
+    parser.add_argument("--dataset-dir", type=Path, default=Path("~/.gauntlet/data/stdlib"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    started = time.perf_counter()
+    dataset = ensure_dataset(args.dataset_dir.expanduser(), page_tokens=4096, max_tokens=4_000_000)
+    config = GauntletConfig.model_validate(
+        {
+            "train": {"seq_len": 64},
+            "validator": {"eval_batches": args.eval_batches, "random_pages": 8},
+        }
+    )
+    node = Node(config, dataset, build_model("tiny", args.seed), torch.device("cpu"))
+    if args.warm_steps:
+        warm = list(range(0, dataset.num_train_pages, 7))
+        batches = dataset.batches(warm, seq_len=64, batch_size=8, seed=args.seed)
+        train_inner(node.model, batches, causal_lm_loss, InnerSettings(args.warm_steps, 3e-3))
+    rng = random.Random(args.seed)
+    pooled: dict[str, dict[str, list[float]]] = {
+        d: {"honest": [], "wrong": []} for d in ("every batch", "shared out")
+    }
+    pooled["controls"] = {"drawn": []}
+    for trial in range(args.trials):
+        for design, kinds in one_window(node, rng, trial, args).items():
+            for kind, values in kinds.items():
+                pooled[design][kind].extend(values)
+    report = {
+        "bench": "controls",
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "designs": {
+            "every batch": f"{args.before_controls} controls, each on every own batch",
+            "shared out": f"{args.controls} controls, the own batches shared out among them",
+        },
+        "controls_per_miner": round(statistics.mean(pooled.pop("controls")["drawn"]), 2),
+        "advantage": {
+            design: {
+                kind: summarise(values, args.margin, PAGES_PER_MINER)
+                for kind, values in kinds.items()
+            }
+            for design, kinds in pooled.items()
+        },
+        "seconds": round(time.perf_counter() - started, 1),
+        "machine": machine_info("cpu"),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
