@@ -71,7 +71,9 @@ def test_a_validator_killed_at_every_crash_point_keeps_every_window_and_state(
     (steady,) = [j for name, j in journals.items() if name != f"validator-{hotkey1}.jsonl"]
     windows = sorted(crashed)
     assert windows == list(range(windows[0], windows[-1] + 1)), f"gaps in {windows}"
-    assert windows[0] == min(steady), (windows, sorted(steady))  # same start: same states
+    # The two may start a window apart: a node up after window 0's deadline skips it (it
+    # has no contributions yet, so the states agree from the next one: seen in CI, where
+    # the lead started a second after the other). Every window both journalled must agree.
     compared = [w for w in windows if w in steady]
     assert len(compared) >= WINDOWS - 1, (windows, sorted(steady))
     assert {w: crashed[w] for w in compared} == {w: steady[w] for w in compared}
