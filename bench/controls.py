@@ -31,18 +31,17 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
 
 from bench.machine import machine_info  # noqa: E402
+from bench.validator import BenchNode  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
-from gauntlet.data import PageDataset, ensure_dataset  # noqa: E402
+from gauntlet.data import ensure_dataset  # noqa: E402
 from gauntlet.localnet.behaviours import far_pages  # noqa: E402
 from gauntlet.model import build_model, causal_lm_loss  # noqa: E402
 from gauntlet.node.evaluation import (  # noqa: E402
@@ -58,15 +57,7 @@ from gauntlet.train.outer import applied, restore  # noqa: E402
 PAGES_PER_MINER = 2
 
 
-@dataclass
-class Node:
-    config: GauntletConfig
-    dataset: PageDataset
-    model: nn.Module
-    device: torch.device
-
-
-def _train(node: Node, pages: list[int], steps: int, seed: int) -> dict[str, torch.Tensor]:
+def _train(node: BenchNode, pages: list[int], steps: int, seed: int) -> dict[str, torch.Tensor]:
     base = snapshot(node.model)
     batches = node.dataset.batches(pages, seq_len=64, batch_size=8, seed=seed)
     result = train_inner(node.model, batches, causal_lm_loss, InnerSettings(steps=steps, lr=3e-3))
@@ -85,7 +76,7 @@ def _mean(values: list[float]) -> float:
 
 
 def one_window(
-    node: Node, rng: random.Random, trial: int, args: argparse.Namespace
+    node: BenchNode, rng: random.Random, trial: int, args: argparse.Namespace
 ) -> dict[str, dict[str, list[float]]]:
     """Advantages of every miner of one window under both designs."""
     n_pages = node.dataset.num_train_pages
@@ -172,7 +163,7 @@ def main() -> None:
             "validator": {"eval_batches": args.eval_batches, "random_pages": 8},
         }
     )
-    node = Node(config, dataset, build_model("tiny", args.seed), torch.device("cpu"))
+    node = BenchNode(config, dataset, build_model("tiny", args.seed), torch.device("cpu"))
     if args.warm_steps:
         warm = list(range(0, dataset.num_train_pages, 7))
         batches = dataset.batches(warm, seq_len=64, batch_size=8, seed=args.seed)

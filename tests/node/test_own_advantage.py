@@ -51,6 +51,18 @@ def _at_median_norm(deltas: dict[int, dict[str, torch.Tensor]]) -> dict[int, dic
     return {uid: {k: t * median / norms[uid] for k, t in d.items()} for uid, d in deltas.items()}
 
 
+def _node(stdlib_dataset_dir: Path, control_updates: int) -> Node:
+    config = GauntletConfig.model_validate(
+        {
+            "train": {"seq_len": 64},
+            "validator": {"eval_batches": 4, "random_pages": 8, "control_updates": control_updates},
+        }
+    )
+    return Node(
+        config, PageDataset(stdlib_dataset_dir), build_model("tiny", 0), torch.device("cpu")
+    )
+
+
 ELSEWHERE = ([100, 101], [150, 151], [200, 201], [60, 61], [120, 121])
 
 
@@ -58,15 +70,7 @@ def _measure(stdlib_dataset_dir: Path, control_updates: int) -> tuple[list[float
     """Honest advantages of three miners and those of five wrong-data miners (each trained on
     other pages, declaring pages 19-20), in the first window of training, where how easy a
     page is varies most."""
-    config = GauntletConfig.model_validate(
-        {
-            "train": {"seq_len": 64},
-            "validator": {"eval_batches": 4, "random_pages": 8, "control_updates": control_updates},
-        }
-    )
-    node = Node(
-        config, PageDataset(stdlib_dataset_dir), build_model("tiny", 0), torch.device("cpu")
-    )
+    node = _node(stdlib_dataset_dir, control_updates)
     pages = {uid: [10 + 3 * uid, 11 + 3 * uid] for uid in range(4)}
     honest = {uid: _train(node, pages[uid]) for uid in range(3)}
     wrong, kept = [], {}
@@ -113,15 +117,7 @@ def test_the_controls_are_other_helpful_updates_drawn_with_the_secret() -> None:
 
 def _window(stdlib_dataset_dir: Path, control_updates: int) -> tuple[Node, dict]:
     """Four trained updates of one window (three honest, one wrong-data) at equal norm."""
-    config = GauntletConfig.model_validate(
-        {
-            "train": {"seq_len": 64},
-            "validator": {"eval_batches": 4, "random_pages": 8, "control_updates": control_updates},
-        }
-    )
-    node = Node(
-        config, PageDataset(stdlib_dataset_dir), build_model("tiny", 0), torch.device("cpu")
-    )
+    node = _node(stdlib_dataset_dir, control_updates)
     pages = {uid: [10 + 3 * uid, 11 + 3 * uid] for uid in range(4)}
     deltas = {uid: _train(node, pages[uid]) for uid in range(3)} | {3: _train(node, ELSEWHERE[0])}
     deltas = _at_median_norm(deltas)
