@@ -18,8 +18,9 @@ from torch import nn
 
 from gauntlet.compress import dense
 from gauntlet.compress.aggregate import Delta, Normalise, aggregate
+from gauntlet.compress.chunked import Shapes, Tensors
 from gauntlet.compress.sparse_codec import SparseCodec
-from gauntlet.compress.topk import Shapes, Tensors, TopKCodec
+from gauntlet.compress.topk import TopKCodec
 from protocol.container import TensorSpec
 from protocol.schemas import CodecParams, DenseCodecParams, SparseCodecParams, TopKCodecParams
 

@@ -17,12 +17,10 @@ pass of top-k, decoding one scatter. Error feedback is the top-k codec's: the re
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 import torch
 
-from gauntlet.compress.aggregate import Delta, Normalise, aggregate_sparse
+from gauntlet.compress.chunked import ChunkedCodec, Shapes, Tensors
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.packing import (
     dequantise_signed,
@@ -32,22 +30,22 @@ from gauntlet.compress.packing import (
     quantise_signed,
     unpack,
 )
-from gauntlet.compress.sparse import subtract_dense, to_dense
+from gauntlet.compress.sparse import subtract_dense
 from gauntlet.compress.workspace import workspace
 from protocol.container import TensorSpec
 from protocol.errors import MalformedPayload
 from protocol.schemas import SparseCodecParams
-
-Shapes = Mapping[str, tuple[int, ...]]
-Tensors = Mapping[str, np.ndarray]
 
 # As for the top-k codec: far above any honest value, and low enough that a decoded
 # value (lo + (2**7 − 1) * step <= 1.3e32) and a mean of many cannot overflow float32.
 MAX_ABS_VALUE = 1e30
 
 
-class SparseCodec:
-    """The codec for one :class:`SparseCodecParams`; ``error_decay`` is β (miner-side)."""
+class SparseCodec(ChunkedCodec):
+    """The codec for one :class:`SparseCodecParams`; ``error_decay`` is β (miner-side).
+    Encoding, decoding and the compressed aggregate: :class:`ChunkedCodec`."""
+
+    dct = False  # no transform: the kept values are the parameter's own entries
 
     def __init__(self, params: SparseCodecParams, *, error_decay: float = 1.0) -> None:
         self.params = params
@@ -70,32 +68,11 @@ class SparseCodec:
             out[f"{name}.step"] = TensorSpec("F32", (n,))
         return out
 
-    @torch.no_grad()
-    def encode(
-        self, delta: Mapping[str, torch.Tensor], error: Mapping[str, torch.Tensor] | None = None
-    ) -> tuple[dict[str, np.ndarray], Delta]:
-        """Compress ``Δ + β e``; the payload arrays and the new residual ``e`` (float32,
-        each tensor's shape and device; a name missing from ``error`` counts as zero)."""
-        payload: dict[str, np.ndarray] = {}
-        residual: Delta = {}
-        for name, d in delta.items():
-            acc = d.detach().float()
-            if error is not None and name in error:
-                acc = torch.add(
-                    acc, error[name].to(acc.device, torch.float32), alpha=self.error_decay
-                )
-            x = acc.contiguous()
-            own = x.untyped_storage().data_ptr() != d.untyped_storage().data_ptr()
-            parts, flat_residual = self._encode_tensor(x.view(-1), own)
-            residual[name] = flat_residual.view(d.shape)
-            for suffix, array in parts.items():
-                payload[f"{name}.{suffix}"] = array
-        return payload, residual
-
     def _encode_tensor(
-        self, flat: torch.Tensor, own: bool
+        self, x: torch.Tensor, own: bool
     ) -> tuple[dict[str, np.ndarray], torch.Tensor]:
         p = self.params
+        flat = x.view(-1)  # chunks run over the flattened tensor
         layout, k = self._layout(tuple(flat.shape))
         with workspace(flat.device) as ws:
             chunks = layout.to_chunks(
@@ -112,7 +89,7 @@ class SparseCodec:
             "lo": q["lo"].cpu().numpy(),
             "step": q["step"].cpu().numpy(),
         }
-        return arrays, residual
+        return arrays, residual.view(x.shape)
 
     def validate(self, tensors: Tensors, shapes: Shapes) -> None:
         """Checks the container cannot express (run after it checked names, dtypes, shapes
@@ -147,42 +124,3 @@ class SparseCodec:
             torch.from_numpy(np.array(tensors[f"{name}.{s}"])).to(device) for s in ("lo", "step")
         )
         return dequantise_signed(code, lo, step, p.bits)
-
-    def decode_tensor(
-        self, tensors: Tensors, name: str, shape: tuple[int, ...], device: torch.device | str
-    ) -> torch.Tensor:
-        layout, _ = self._layout(shape)
-        idx, values = self.indices(tensors, name, device), self.values(tensors, name, device)
-        return to_dense(layout, idx, values, False).view(shape)
-
-    @torch.no_grad()
-    def decode(self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu") -> Delta:
-        """One peer's payload (container-checked against :meth:`specs`) -> Δ on ``device``."""
-        self.validate(tensors, shapes)
-        return {n: self.decode_tensor(tensors, n, s, device) for n, s in shapes.items()}
-
-    @torch.no_grad()
-    def decode_batch(
-        self,
-        payloads: Sequence[Tensors],
-        shapes: Shapes,
-        *,
-        normalise: Normalise = "none",
-        clip_norm: float | None = None,
-        device: torch.device | str = "cpu",
-    ) -> Delta:
-        """Deterministic scaled mean of several peers' updates, summed sparse
-        (:func:`gauntlet.compress.aggregate.aggregate_sparse`); validates every payload."""
-        for tensors in payloads:
-            self.validate(tensors, shapes)
-        out = aggregate_sparse(
-            lambda i, name: self.indices(payloads[i], name, device),
-            lambda i, name: self.values(payloads[i], name, device),
-            len(payloads),
-            {name: self._layout(shape)[0] for name, shape in shapes.items()},
-            False,
-            normalise,
-            clip_norm,
-            device,
-        )
-        return {name: out[name].view(shape) for name, shape in shapes.items()}

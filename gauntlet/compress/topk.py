@@ -20,22 +20,17 @@ wins a top-k slot, so the sum of transmitted updates tracks the sum of the true 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 import torch
 
-from gauntlet.compress.aggregate import Delta, Normalise, aggregate_sparse
+from gauntlet.compress.chunked import ChunkedCodec, Shapes, Tensors
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.quant import VALUE_DTYPE, dequantise, quantise
-from gauntlet.compress.sparse import subtract_dense, to_dense
+from gauntlet.compress.sparse import subtract_dense
 from gauntlet.compress.workspace import workspace
 from protocol.container import TensorSpec
 from protocol.errors import MalformedPayload
 from protocol.schemas import TopKCodecParams
-
-Shapes = Mapping[str, tuple[int, ...]]
-Tensors = Mapping[str, np.ndarray]
 
 # No honest coefficient comes near this; below it, reconstruction cannot overflow float32:
 # |x| <= sqrt(chunk_elems) * max|c| <= 256 * (|lo| + 255 * scale) < 3.4e38.
@@ -47,12 +42,17 @@ def _index_dtype(bound: int) -> tuple[str, np.dtype]:
     return ("U8", np.dtype("u1")) if bound <= 256 else ("U16", np.dtype("<u2"))
 
 
-class TopKCodec:
-    """Top-k codec for one :class:`TopKCodecParams`; ``error_decay`` is β (miner-side only)."""
+class TopKCodec(ChunkedCodec):
+    """Top-k codec for one :class:`TopKCodecParams`; ``error_decay`` is β (miner-side only).
+    Encoding, decoding and the compressed aggregate: :class:`ChunkedCodec`."""
 
     def __init__(self, params: TopKCodecParams, *, error_decay: float = 1.0) -> None:
         self.params = params
         self.error_decay = error_decay
+
+    @property
+    def dct(self) -> bool:
+        return self.params.dct
 
     def _layout(self, shape: tuple[int, ...]) -> tuple[ChunkLayout, int]:
         layout = ChunkLayout(tuple(shape), self.params.chunk)
@@ -70,31 +70,6 @@ class TopKCodec:
                 out[f"{name}.lo"] = TensorSpec("F32", (n,))
                 out[f"{name}.scale"] = TensorSpec("F32", (n,))
         return out
-
-    @torch.no_grad()
-    def encode(
-        self, delta: Mapping[str, torch.Tensor], error: Mapping[str, torch.Tensor] | None = None
-    ) -> tuple[dict[str, np.ndarray], Delta]:
-        """Compress ``Δ + β e``; return the payload arrays and the new residual ``e``.
-
-        ``delta``: name -> float tensor (any device). ``error``: the previous residual
-        (same shapes, float32); a missing name counts as zero. The residual comes
-        back float32 on each tensor's device.
-        """
-        payload: dict[str, np.ndarray] = {}
-        residual: Delta = {}
-        for name, d in delta.items():
-            acc = d.detach().float()
-            if error is not None and name in error:
-                carried = error[name].to(acc.device, torch.float32)
-                acc = torch.add(acc, carried, alpha=self.error_decay)  # one pass, fresh
-            x = acc.contiguous()
-            # The residual may overwrite x only if it is our own copy, never the caller's Δ.
-            own = x.untyped_storage().data_ptr() != d.untyped_storage().data_ptr()
-            parts, residual[name] = self._encode_tensor(x, own)
-            for suffix, array in parts.items():
-                payload[f"{name}.{suffix}"] = array
-        return payload, residual
 
     def _encode_tensor(
         self, x: torch.Tensor, own: bool
@@ -153,51 +128,3 @@ class TopKCodec:
             for s in ("lo", "scale"):
                 parts[s] = torch.from_numpy(np.array(tensors[f"{name}.{s}"])).to(device)
         return dequantise(parts, self.params.quant)
-
-    def decode_tensor(
-        self, tensors: Tensors, name: str, shape: tuple[int, ...], device: torch.device | str
-    ) -> torch.Tensor:
-        """One parameter's update, float32 of ``shape`` on ``device``, from validated arrays."""
-        layout, _ = self._layout(shape)
-        return to_dense(
-            layout, self.indices(tensors, name, device), self.values(tensors, name, device),
-            self.params.dct,
-        )  # fmt: skip
-
-    @torch.no_grad()
-    def decode(self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu") -> Delta:
-        """One peer's payload (container-checked against :meth:`specs`) -> Δ on ``device``."""
-        self.validate(tensors, shapes)
-        return {
-            name: self.decode_tensor(tensors, name, shape, device) for name, shape in shapes.items()
-        }
-
-    @torch.no_grad()
-    def decode_batch(
-        self,
-        payloads: Sequence[Tensors],
-        shapes: Shapes,
-        *,
-        normalise: Normalise = "none",
-        clip_norm: float | None = None,
-        device: torch.device | str = "cpu",
-    ) -> Delta:
-        """Deterministic scaled mean of several peers' updates, formed in the coefficient
-        domain: no peer is decoded densely, one inverse transform per parameter
-        (:func:`gauntlet.compress.aggregate.aggregate_sparse`).
-
-        Every payload is validated first; validate peers one by one beforehand
-        (:meth:`validate`) to drop a bad one instead of failing the batch.
-        """
-        for tensors in payloads:
-            self.validate(tensors, shapes)
-        return aggregate_sparse(
-            lambda i, name: self.indices(payloads[i], name, device),
-            lambda i, name: self.values(payloads[i], name, device),
-            len(payloads),
-            {name: self._layout(shape)[0] for name, shape in shapes.items()},
-            self.params.dct,
-            normalise,
-            clip_norm,
-            device,
-        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from codec_helpers import parsed
 from pydantic import ValidationError
 
 from gauntlet.compress import SparseCodec, build_codec, param_shapes
@@ -13,10 +14,8 @@ from gauntlet.compress.packing import pack, packed_bytes, unpack
 from gauntlet.compress.sizes import payload_bytes
 from gauntlet.config.schema import CompressConfig
 from gauntlet.model import build_model
-from protocol.container import Limits, decode_payload, encode_payload
 from protocol.errors import MalformedPayload, NonFiniteValues, SchemaMismatch
-from protocol.schemas import CodecParams, ContributionManifest, SparseCodecParams
-from protocol.signing import keypair_from_uri
+from protocol.schemas import CodecParams, SparseCodecParams
 
 SHAPES = {"w": (70, 40), "v": (50,), "t": (3, 4, 20), "s": ()}
 
@@ -104,29 +103,12 @@ def test_schema_config_and_build() -> None:
         CompressConfig(sparse_chunk=1000)
 
 
-def _manifest(codec: CodecParams) -> ContributionManifest:
-    alice = keypair_from_uri("//Alice")
-    return ContributionManifest(
-        netuid=1, window=3, uid=0, hotkey=alice.ss58_address, model="tiny",
-        fingerprint=[0.5], page_ids=[1], codec=codec, tensors_sha256="0" * 64,
-    )  # fmt: skip
-
-
-def _parse(tensors: dict, codec: SparseCodec, shapes: dict):
-    alice = keypair_from_uri("//Alice")
-    data = encode_payload(tensors, _manifest(CodecParams(codec.params)), alice)
-    return decode_payload(
-        data, limits=Limits(max_bytes=1 << 22), expected_hotkey=alice.ss58_address,
-        expected_window=3, expected_netuid=1, specs=codec.specs(shapes),
-    )  # fmt: skip
-
-
 def test_the_real_parser_accepts_an_encoded_model_update() -> None:
     model = build_model("tiny", seed=0)
     shapes = param_shapes(model)
     codec = SparseCodec(SparseCodecParams(chunk=256, topk=8, bits=2))
     delta = {n: torch.randn_like(p) for n, p in model.named_parameters()}
-    payload = _parse(codec.encode(delta)[0], codec, shapes)
+    payload = parsed(codec.encode(delta)[0], codec, shapes)
     out = codec.decode(payload.tensors, shapes)
     assert all(out[n].shape == delta[n].shape for n in shapes)
 
@@ -166,6 +148,6 @@ def test_hostile_payloads_are_rejected() -> None:
         with pytest.raises(MalformedPayload, match=message):
             codec.decode_batch([tensors, hostile], SHAPES)
     with pytest.raises(SchemaMismatch):  # a row too long for the specs
-        _parse(_hostile(tensors, "w.idx", lambda a: np.pad(a, ((0, 0), (0, 1)))), codec, SHAPES)
+        parsed(_hostile(tensors, "w.idx", lambda a: np.pad(a, ((0, 0), (0, 1)))), codec, SHAPES)
     with pytest.raises(NonFiniteValues):
-        _parse(_hostile(tensors, "w.lo", lambda a: a * np.nan), codec, SHAPES)
+        parsed(_hostile(tensors, "w.lo", lambda a: a * np.nan), codec, SHAPES)

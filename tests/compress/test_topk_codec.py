@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from codec_helpers import manifest as codec_manifest
+from codec_helpers import parsed
 
 from gauntlet.compress import DenseCodec, TopKCodec, build_codec, param_shapes
 from gauntlet.compress.sizes import payload_bytes, topk_bytes_per_param
 from gauntlet.model import build_model
-from protocol.container import Limits, decode_payload, encode_payload
 from protocol.errors import MalformedPayload, SchemaMismatch
 from protocol.schemas import CodecParams, ContributionManifest, TopKCodecParams
-from protocol.signing import keypair_from_uri
 
 SHAPES = {"w": (70, 40), "v": (50,), "t": (3, 4, 20)}
 
@@ -99,14 +99,6 @@ def test_bytes_per_param_formula_matches_specs_for_an_unpadded_matrix() -> None:
     assert payload_bytes(specs) / (128 * 256) == topk_bytes_per_param(p)
 
 
-def _manifest(codec: CodecParams) -> ContributionManifest:
-    alice = keypair_from_uri("//Alice")
-    return ContributionManifest(
-        netuid=1, window=3, uid=0, hotkey=alice.ss58_address, model="tiny",
-        fingerprint=[0.5], page_ids=[1], codec=codec, tensors_sha256="0" * 64,
-    )  # fmt: skip
-
-
 def test_the_real_payload_parser_accepts_an_encoded_model_update() -> None:
     model = build_model("tiny", seed=0)
     shapes = param_shapes(model)
@@ -114,12 +106,7 @@ def test_the_real_payload_parser_accepts_an_encoded_model_update() -> None:
     codec = build_codec(params)
     delta = {n: torch.randn_like(p) for n, p in model.named_parameters()}
     tensors, _ = codec.encode(delta)
-    alice = keypair_from_uri("//Alice")
-    data = encode_payload(tensors, _manifest(params), alice)
-    payload = decode_payload(
-        data, limits=Limits(max_bytes=1 << 20), expected_hotkey=alice.ss58_address,
-        expected_window=3, expected_netuid=1, specs=codec.specs(shapes),
-    )  # fmt: skip
+    payload = parsed(tensors, codec, shapes, max_bytes=1 << 20)
     assert payload.manifest.codec == params
     assert isinstance(build_codec(payload.manifest.codec), TopKCodec)
     out = codec.decode(payload.tensors, shapes)
@@ -131,13 +118,8 @@ def test_the_payload_parser_rejects_an_index_out_of_bounds() -> None:
     tensors, _ = codec.encode(_delta())
     tensors["v.idx"] = tensors["v.idx"].copy()
     tensors["v.idx"][0, -1] = 8  # a 1-D chunk of 8 elements: valid indices are 0..7
-    alice = keypair_from_uri("//Alice")
-    data = encode_payload(tensors, _manifest(CodecParams(codec.params)), alice)
     with pytest.raises(SchemaMismatch):
-        decode_payload(
-            data, limits=Limits(max_bytes=1 << 20), expected_hotkey=alice.ss58_address,
-            expected_window=3, expected_netuid=1, specs=codec.specs(SHAPES),
-        )  # fmt: skip
+        parsed(tensors, codec, SHAPES, max_bytes=1 << 20)
 
 
 def test_duplicate_indices_and_absurd_values_are_rejected() -> None:
@@ -153,7 +135,7 @@ def test_duplicate_indices_and_absurd_values_are_rejected() -> None:
 
 
 def test_dense_manifests_still_validate() -> None:
-    manifest = _manifest(CodecParams())
+    manifest = codec_manifest(CodecParams())
     again = ContributionManifest.model_validate_json(manifest.model_dump_json())
     assert again.codec.name == "dense" and again.model_dump()["codec"] == {"name": "dense"}
     assert isinstance(build_codec(again.codec), DenseCodec)
