@@ -9,6 +9,7 @@ train on per window (0 for those that train nothing useful).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from typing import TYPE_CHECKING
@@ -19,6 +20,8 @@ from torch import nn
 from gauntlet.compress.aggregate import Delta
 from gauntlet.localnet.reading import like, read_update
 from gauntlet.node.behaviour import Honest, compute_pages
+from gauntlet.train.objective import objective_at
+from protocol.assignment import assign_pages
 
 if TYPE_CHECKING:
     from gauntlet.node.runtime import Runtime
@@ -170,6 +173,76 @@ class WeakControl(Honest):
         return like(delta, bury)
 
 
+class SpoilControl(Honest):
+    """A sybil that serves a partner (``target``, a wrong-data miner) against the control
+    of the own-page advantage, knowing its rules: controls are drawn among strong updates
+    and measured on the partner's declared pages, which are public (the assignment).
+
+    It trains its own pages honestly, so its update is strong and qualifies as a control,
+    then adds a step that raises the loss on the first ``pages`` pages of the partner's
+    assignment (``strength`` times its update's norm): drawn as the partner's control, it
+    predicts a loss rise there, so the partner's own update looks specific to its pages.
+    Its cost: one extra gradient on those pages per window. Several hotkeys split the
+    attack (``scenarios/spoil-control.toml``): the more of the window's strong updates
+    are spoilers, the more of the partner's batches one of them predicts."""
+
+    name = "spoil-control"
+
+    def __init__(self, target: str, pages: int = 3, strength: float = 0.5) -> None:
+        self.target = target
+        self.pages = pages
+        self.strength = strength
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        _, miners = await rt.peers.miners(rt.chain)
+        partner = next((p for p in miners if p.hotkey == self.target), None)
+        if partner is None:
+            return delta
+        pages = assign_pages(
+            netuid=rt.config.chain.netuid,
+            uid=partner.uid,
+            hotkey=partner.hotkey,
+            window=window,
+            dataset_id=rt.dataset.dataset_id,
+            num_pages=rt.dataset.num_train_pages,
+            pages_per_window=objective_at(rt.config.train, window).pages(
+                rt.config.data.pages_per_window
+            ),
+        )[: self.pages]
+        grad = await asyncio.to_thread(_gradient_on, rt, pages, window)
+        norm = sum(float(t.norm()) ** 2 for t in delta.values()) ** 0.5
+        grad_norm = sum(float(g.norm()) ** 2 for g in grad.values()) ** 0.5
+        step = self.strength * norm / max(grad_norm, 1e-12)
+        # Applied as θ − lr·Δ, the −step·g part moves θ up the partner's pages' loss.
+        return {name: t - step * grad[name].to(t.device, t.dtype) for name, t in delta.items()}
+
+
+def _gradient_on(rt: Runtime, pages: list[int], window: int) -> Delta:
+    """The gradient of the window's loss on one batch of ``pages``, at the miner's model
+    (a copy: the miner's own model is not touched)."""
+    objective = objective_at(rt.config.train, window)
+    model = copy.deepcopy(rt.model)
+    batch = next(
+        iter(
+            rt.dataset.batches(
+                pages,
+                seq_len=objective.data_seq_len(rt.config.train.seq_len),
+                batch_size=rt.config.train.batch_size,
+                seed=window,
+            )
+        )
+    )
+    objective.loss(model, batch.to(rt.device)).backward()
+    return {
+        name: p.grad.detach().float()
+        if p.grad is not None
+        else torch.zeros_like(p, dtype=torch.float32)
+        for name, p in model.named_parameters()
+    }
+
+
 ADAPTIVE: tuple[type[Honest], ...] = (
     Sybil, Shrink, Lazy, PartTimer, MixPrevious, SignFlip, WeakControl,
 )  # fmt: skip
+# Attacks that serve a partner named in the scenario (``target``): scenarios of their own.
+PARTNERED: tuple[type[Honest], ...] = (SpoilControl,)

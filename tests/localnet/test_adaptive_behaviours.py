@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 
 from gauntlet.config import GauntletConfig
-from gauntlet.localnet.adaptive import Lazy, PartTimer, Shrink, SignFlip, Sybil, WeakControl
+from gauntlet.data import PageDataset
+from gauntlet.localnet.adaptive import (
+    Lazy,
+    PartTimer,
+    Shrink,
+    SignFlip,
+    SpoilControl,
+    Sybil,
+    WeakControl,
+)
 from gauntlet.localnet.behaviours import BEHAVIOURS
+from gauntlet.model import build_model, causal_lm_loss
+from gauntlet.node.peers import Peer
+from gauntlet.train.evaluate import mean_loss
+from gauntlet.train.inner import InnerSettings, snapshot, train_inner
+from gauntlet.train.outer import applied, restore
+from protocol.assignment import assign_pages
 
 PLAIN_RT = SimpleNamespace(config=GauntletConfig())
 TST_RT = SimpleNamespace(
@@ -24,7 +40,7 @@ def _delta(value: float = 1.0) -> dict[str, torch.Tensor]:
 
 
 def test_every_adaptive_behaviour_is_registered() -> None:
-    for cls in (Sybil, Shrink, Lazy, PartTimer, SignFlip, WeakControl):
+    for cls in (Sybil, Shrink, Lazy, PartTimer, SignFlip, WeakControl, SpoilControl):
         assert BEHAVIOURS[cls.name] is cls
 
 
@@ -66,3 +82,51 @@ def test_a_weak_control_keeps_its_update_buried_in_noise_of_a_set_size() -> None
     cosine = float((out["w"] * delta["w"]).sum() / (out["w"].norm() * delta["w"].norm()))
     assert 0.2 < cosine < 0.45  # about 1 / sqrt(1 + 3²): still points the honest way, weakly
     assert weak.training_pages(PLAIN_RT, 4, [1, 2, 3]) == [1]  # type: ignore[arg-type]
+
+
+def test_a_spoiler_raises_the_loss_on_its_partners_declared_pages(
+    stdlib_dataset_dir: Path,
+) -> None:
+    """SpoilControl (scenarios/spoil-control.toml) keeps its honest update and adds a step
+    up the loss of its partner's assigned pages (public), so that as the partner's control
+    it predicts a loss rise there; the miner's own model is not touched."""
+    config = GauntletConfig.model_validate({"train": {"seq_len": 64, "batch_size": 4}})
+    dataset = PageDataset(stdlib_dataset_dir)
+    model = build_model("tiny", 0)
+    partner = Peer(7, "5Gpartner", None)
+
+    async def miners(chain: object) -> tuple[None, list[Peer]]:
+        return None, [Peer(3, "5Gother", None), partner]
+
+    rt = SimpleNamespace(
+        config=config, dataset=dataset, model=model, device=torch.device("cpu"),
+        peers=SimpleNamespace(miners=miners), chain=None,
+    )  # fmt: skip
+    window = 5
+    pages = assign_pages(
+        netuid=config.chain.netuid, uid=7, hotkey="5Gpartner", window=window,
+        dataset_id=dataset.dataset_id, num_pages=dataset.num_train_pages,
+        pages_per_window=config.data.pages_per_window,
+    )[:3]  # fmt: skip
+    base = snapshot(model)
+    own = dataset.batches([0, 1], seq_len=64, batch_size=4, seed=0)
+    honest = train_inner(model, own, causal_lm_loss, InnerSettings(steps=4, lr=3e-3)).delta
+    restore(model, base)
+    spoiled = asyncio.run(
+        SpoilControl("5Gpartner", pages=3, strength=0.5).update(rt, window, honest)
+    )  # type: ignore[arg-type]
+    for name, p in model.named_parameters():
+        assert torch.equal(p, base[name])  # the gradient was taken on a copy
+    added = sum(float((spoiled[n] - honest[n]).norm()) ** 2 for n in honest) ** 0.5
+    norm = sum(float(t.norm()) ** 2 for t in honest.values()) ** 0.5
+    assert abs(added - 0.5 * norm) < 1e-3 * norm
+
+    def partner_loss(delta: dict[str, torch.Tensor]) -> float:
+        batches = dataset.batches(pages, seq_len=64, batch_size=4, seed=window)
+        with applied(model, delta, config.train.outer_lr, base):
+            return mean_loss(model, batches, causal_lm_loss, max_batches=2)
+
+    assert partner_loss(spoiled) > partner_loss(honest)
+    # a missing partner leaves the update as it is
+    alone = SpoilControl("5Gnobody")
+    assert asyncio.run(alone.update(rt, window, honest)) is honest  # type: ignore[arg-type]

@@ -63,6 +63,7 @@ def test_the_registry_holds_the_honest_miner_and_every_adversary() -> None:
         "honest", "copycat", "crowd-mix", "replay", "freerider", "wrongdata", "noise", "scaled",
         "late", "desync", "offline", "malformed",
         "sybil", "shrink", "lazy", "part-timer", "mix-previous", "sign-flip", "weak-control",
+        "spoil-control",
     }  # fmt: skip
     for name, cls in BEHAVIOURS.items():
         assert cls.name == name
@@ -86,16 +87,22 @@ def test_bad_arguments_are_a_value_error_naming_the_behaviour(name: str, args: d
         make_behaviour(name, args)
 
 
-@pytest.mark.parametrize("name", sorted(set(BEHAVIOURS) - {"copycat"}))
-def test_every_behaviour_but_copycat_builds_with_its_defaults(name: str) -> None:
+TARGETED = {"copycat", "spoil-control"}  # need a target node: no defaults
+
+
+@pytest.mark.parametrize("name", sorted(set(BEHAVIOURS) - TARGETED))
+def test_every_behaviour_but_the_targeted_ones_builds_with_its_defaults(name: str) -> None:
     built = make_behaviour(name)
     assert type(built) is BEHAVIOURS[name]
     assert make_behaviour(name, None).name == name
 
 
-def test_copycat_builds_with_a_target() -> None:
-    built = make_behaviour("copycat", {"target": "5Gtarget"})
+@pytest.mark.parametrize("name", sorted(TARGETED))
+def test_a_targeted_behaviour_builds_with_a_target(name: str) -> None:
+    built = make_behaviour(name, {"target": "5Gtarget"})
     assert built.target == "5Gtarget"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=f"behaviour '{name}': bad arguments"):
+        make_behaviour(name)
 
 
 def test_arguments_reach_the_constructor() -> None:

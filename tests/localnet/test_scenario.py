@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gauntlet.config.schema import GauntletConfig, LocalnetConfig, ModelConfig, TrainConfig
-from gauntlet.localnet.adaptive import ADAPTIVE
+from gauntlet.localnet.adaptive import ADAPTIVE, PARTNERED
 from gauntlet.localnet.behaviours import BEHAVIOURS, make_behaviour
 from gauntlet.localnet.orchestrator import apply_scenario
 from gauntlet.localnet.scenario import (
@@ -54,7 +54,7 @@ def test_the_adversarial_scenario_has_one_miner_of_each_classic_behaviour() -> N
     _, miners = expand(load_scenario(SCENARIO_DIR / "adversarial.toml"))
     behaviours = [m.behaviour for m in miners]
     assert behaviours.count("honest") == 3
-    classic = set(BEHAVIOURS) - {"honest"} - {cls.name for cls in ADAPTIVE}
+    classic = set(BEHAVIOURS) - {"honest"} - {cls.name for cls in ADAPTIVE + PARTNERED}
     # and the attack on the wrong-data miner's defence (the control) beside it
     assert sorted(b for b in behaviours if b != "honest") == sorted(classic | {"weak-control"})
 
@@ -64,6 +64,18 @@ def test_the_adaptive_scenario_has_every_adaptive_behaviour_and_five_honest_budg
     assert {m.behaviour for m in miners} - {"honest"} == {cls.name for cls in ADAPTIVE}
     budgets = sorted(m.pages for m in miners if m.behaviour == "honest")
     assert len(budgets) >= 5 and budgets[-1] >= 5 * budgets[0]
+
+
+def test_the_spoil_control_scenario_aims_three_spoilers_at_a_wrong_data_partner() -> None:
+    _, miners = expand(load_scenario(SCENARIO_DIR / "spoil-control.toml"))
+    by_name = {m.name: m for m in miners}
+    spoilers = [m for m in miners if m.behaviour == "spoil-control"]
+    assert len(spoilers) == 3 and {m.behaviour for m in miners} - {"honest"} == {
+        "spoil-control",
+        "wrongdata",
+    }
+    assert all(by_name[m.args["target"]].behaviour == "wrongdata" for m in spoilers)
+    assert {cls.name for cls in PARTNERED} == {"spoil-control"}
 
 
 def test_unnamed_nodes_are_numbered_across_specs_in_order(tmp_path: Path) -> None:
