@@ -19,9 +19,9 @@ from torch import nn
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.localnet.reading import like, read_update
+from gauntlet.node.assignment import assigned_pages
 from gauntlet.node.behaviour import Honest, compute_pages
 from gauntlet.train.objective import objective_at
-from protocol.assignment import assign_pages
 
 if TYPE_CHECKING:
     from gauntlet.node.runtime import Runtime
@@ -198,17 +198,7 @@ class SpoilControl(Honest):
         partner = next((p for p in miners if p.hotkey == self.target), None)
         if partner is None:
             return delta
-        pages = assign_pages(
-            netuid=rt.config.chain.netuid,
-            uid=partner.uid,
-            hotkey=partner.hotkey,
-            window=window,
-            dataset_id=rt.dataset.dataset_id,
-            num_pages=rt.dataset.num_train_pages,
-            pages_per_window=objective_at(rt.config.train, window).pages(
-                rt.config.data.pages_per_window
-            ),
-        )[: self.pages]
+        pages = assigned_pages(rt, partner.uid, partner.hotkey, window)[: self.pages]
         grad = await asyncio.to_thread(_gradient_on, rt, pages, window)
         norm = sum(float(t.norm()) ** 2 for t in delta.values()) ** 0.5
         grad_norm = sum(float(g.norm()) ** 2 for g in grad.values()) ** 0.5

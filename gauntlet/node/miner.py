@@ -23,6 +23,7 @@ from torch import nn
 from gauntlet.compress.aggregate import Delta
 from gauntlet.config.schema import GauntletConfig, TrainConfig
 from gauntlet.data import PageDataset
+from gauntlet.node.assignment import assigned_pages
 from gauntlet.node.behaviour import Honest
 from gauntlet.node.feedback import check_feedback
 from gauntlet.node.lifecycle import retry_transient
@@ -36,7 +37,6 @@ from gauntlet.train.inner import InnerResult, InnerSettings, snapshot, train_inn
 from gauntlet.train.objective import objective_at, training_plan
 from gauntlet.train.outer import restore
 from gauntlet.train.schedule import inner_lr
-from protocol.assignment import assign_pages
 from protocol.container import encode_payload
 from protocol.keys import contribution_key
 from protocol.schemas import CodecParams, ContributionManifest
@@ -53,21 +53,6 @@ class WindowPlan:
     window: int
     pages: list[int]
     train: bool  # False: skip this window (it closed while syncing) or stop (window < 0)
-
-
-def assigned_pages(rt: Runtime, window: int) -> list[int]:
-    """The window's page stream; in a superposition phase ``bag`` times longer."""
-    return assign_pages(
-        netuid=rt.config.chain.netuid,
-        uid=rt.uid,
-        hotkey=rt.hotkey,
-        window=window,
-        dataset_id=rt.dataset.dataset_id,
-        num_pages=rt.dataset.num_train_pages,
-        pages_per_window=objective_at(rt.config.train, window).pages(
-            rt.config.data.pages_per_window
-        ),
-    )
 
 
 def inner_settings(cfg: TrainConfig, window: int, steps: int) -> InnerSettings:
@@ -219,7 +204,7 @@ async def plan_window(rt: Runtime) -> WindowPlan:
         return WindowPlan(window, [], train=False)
     pages = objective_at(rt.config.train, window).pages  # a superposition page costs less
     budget = min(pages(rt.config.train.pages), pages(rt.config.data.pages_per_window))
-    return WindowPlan(window, assigned_pages(rt, window)[:budget], train=True)
+    return WindowPlan(window, assigned_pages(rt, rt.uid, rt.hotkey, window)[:budget], train=True)
 
 
 async def publish(

@@ -30,6 +30,7 @@ from gauntlet.compress.aggregate import peer_shares
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.ledger.digest import model_sha256_after
 from gauntlet.node.arrival_book import borrow_arrivals, publish_book
+from gauntlet.node.assignment import assigned_pages
 from gauntlet.node.chain_weights import set_weights
 from gauntlet.node.checks import (
     Verdict,
@@ -79,7 +80,6 @@ from gauntlet.storage.retry import with_retries
 from gauntlet.telemetry import METRICS
 from gauntlet.train.fingerprint import fingerprint, fingerprint_after
 from gauntlet.train.objective import objective_at
-from protocol.assignment import assign_pages
 from protocol.keys import window_report_key
 from protocol.schemas import WindowReport
 from protocol.windows import window_of
@@ -101,17 +101,7 @@ class Validator:
         return self.rt.config.scoring
 
     def assigned(self, uid: int, hotkey: str, window: int) -> list[int]:
-        return assign_pages(
-            netuid=self.rt.config.chain.netuid,
-            uid=uid,
-            hotkey=hotkey,
-            window=window,
-            dataset_id=self.rt.dataset.dataset_id,
-            num_pages=self.rt.dataset.num_train_pages,
-            pages_per_window=objective_at(self.rt.config.train, window).pages(
-                self.rt.config.data.pages_per_window
-            ),
-        )
+        return assigned_pages(self.rt, uid, hotkey, window)
 
     def check(
         self, window: int, contributions: list[Contribution]
