@@ -63,24 +63,39 @@ class ChunkedCodec(ABC):
 
     @torch.no_grad()
     def encode(
-        self, delta: Mapping[str, torch.Tensor], error: Mapping[str, torch.Tensor] | None = None
+        self,
+        delta: Mapping[str, torch.Tensor],
+        error: Mapping[str, torch.Tensor] | None = None,
+        *,
+        reuse_delta: bool = False,
     ) -> tuple[dict[str, np.ndarray], Delta]:
         """Compress ``Δ + β e``; return the payload arrays and the new residual ``e``.
 
         ``delta``: name -> float tensor (any device). ``error``: the previous residual
-        (same shapes, float32); a missing name counts as zero. The residual comes back
-        float32 on each tensor's device.
+        (same shapes, float32); a missing name counts as zero; it is never modified (a
+        miner that stores nothing keeps it). The residual comes back float32 on each
+        tensor's device. ``reuse_delta``: the caller gives ``delta`` up (a miner's Δ is
+        not needed once encoded), so a float32 contiguous tensor of it is overwritten
+        with ``Δ + β e`` and then becomes the residual: one fresh tensor the size of the
+        model fewer per window, whose first touch (page faults) cost a CPU encode about
+        as much as the error-feedback add itself (issue 18). The payload and residual
+        are bit-identical either way.
         """
         payload: dict[str, np.ndarray] = {}
         residual: Delta = {}
         for name, d in delta.items():
             acc = d.detach().float()
+            reusable = reuse_delta and acc.is_contiguous() and _same_storage(acc, d)
             if error is not None and name in error:
                 carried = error[name].to(acc.device, torch.float32)
-                acc = torch.add(acc, carried, alpha=self.error_decay)  # one pass, fresh
+                # Δ + β e in one pass: into Δ itself when it is given up, else fresh (the
+                # same arithmetic, so the same bits)
+                out = acc if reusable else None
+                acc = torch.add(acc, carried, alpha=self.error_decay, out=out)
             x = acc.contiguous()
-            # The residual may overwrite x only if it is our own copy, never the caller's Δ.
-            own = x.untyped_storage().data_ptr() != d.untyped_storage().data_ptr()
+            # The residual may overwrite x only if it is our own copy or Δ was given up,
+            # never a Δ the caller keeps.
+            own = reusable or not _same_storage(x, d)
             parts, residual[name] = self._encode_tensor(x, own)
             for suffix, array in parts.items():
                 payload[f"{name}.{suffix}"] = array
@@ -130,3 +145,7 @@ class ChunkedCodec(ABC):
             device,
         )
         return {name: out[name].view(shape) for name, shape in shapes.items()}
+
+
+def _same_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()

@@ -35,8 +35,15 @@ class Codec(Protocol):
     def specs(self, shapes: Shapes) -> dict[str, TensorSpec]: ...
 
     def encode(
-        self, delta: Mapping[str, torch.Tensor], error: Mapping[str, torch.Tensor] | None = None
-    ) -> tuple[dict[str, np.ndarray], Delta]: ...
+        self,
+        delta: Mapping[str, torch.Tensor],
+        error: Mapping[str, torch.Tensor] | None = None,
+        *,
+        reuse_delta: bool = False,
+    ) -> tuple[dict[str, np.ndarray], Delta]:
+        """Payload arrays and the new residual of ``Δ + β e``; ``reuse_delta``: the caller
+        gives up ``delta``, whose float32 tensors may then hold the residual."""
+        ...
 
     def validate(self, tensors: Tensors, shapes: Shapes) -> None: ...
 
@@ -65,7 +72,11 @@ class DenseCodec:
         return {name: TensorSpec("F32", tuple(shape)) for name, shape in shapes.items()}
 
     def encode(
-        self, delta: Mapping[str, torch.Tensor], error: Mapping[str, torch.Tensor] | None = None
+        self,
+        delta: Mapping[str, torch.Tensor],
+        error: Mapping[str, torch.Tensor] | None = None,
+        *,
+        reuse_delta: bool = False,  # nothing to gain: the dense payload is Δ itself
     ) -> tuple[dict[str, np.ndarray], Delta]:
         if error:
             delta = {n: d + error[n].to(d.device) if n in error else d for n, d in delta.items()}

@@ -146,7 +146,11 @@ async def upload(
     residual, the key to reveal after the observation closes); nothing stored: (0, ..., b"").
     ``before_store(residual, key)`` runs right before the upload is made visible."""
     delta = await behaviour.update(rt, window, result.delta)
-    tensors, residual = rt.codec.encode(delta, error_feedback or None)
+    # The trained Δ is not read again, so its memory may become the residual; a behaviour's
+    # own Δ (it may be the node's last aggregate) is never overwritten.
+    tensors, residual = rt.codec.encode(
+        delta, error_feedback or None, reuse_delta=delta is result.delta
+    )
     wire = await behaviour.wire_tensors(rt, window, tensors)
     if wire is None:
         return 0, error_feedback, b""

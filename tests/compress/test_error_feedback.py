@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from gauntlet.compress import TopKCodec
-from protocol.schemas import TopKCodecParams
+from gauntlet.compress import SparseCodec, TopKCodec
+from protocol.schemas import SparseCodecParams, TopKCodecParams
 
 SHAPES = {"w": (64, 48), "b": (40,)}
 CODEC = TopKCodec(TopKCodecParams(chunk=8, topk=2, dct=True, quant="u8"))  # keeps 1/32 of a matrix
@@ -60,3 +61,40 @@ def test_with_feedback_the_cumulative_error_shrinks() -> None:
 def test_without_feedback_the_cumulative_error_does_not_shrink() -> None:
     errors = _cumulative_errors(200, feedback=False)
     assert errors[-1] > 0.5 and errors[-1] > errors[9] * 0.8
+
+
+@pytest.mark.parametrize(
+    "codec",
+    [
+        TopKCodec(TopKCodecParams(chunk=8, topk=2, dct=True, quant="u8"), error_decay=0.9),
+        TopKCodec(TopKCodecParams(chunk=8, topk=2, dct=False, quant="f16")),
+        SparseCodec(SparseCodecParams(chunk=64, topk=5, bits=2)),
+    ],
+    ids=["topk-dct", "topk-raw", "sparse"],
+)
+@pytest.mark.parametrize("with_error", [True, False])
+def test_a_given_up_delta_holds_the_residual_and_nothing_else_changes(
+    codec: TopKCodec | SparseCodec, with_error: bool
+) -> None:
+    """reuse_delta (the miner's path): the same payload bytes and residual bits as a fresh
+    encode, the residual lives in Δ's own memory, and the carried residual is untouched
+    (a miner that stores nothing keeps it)."""
+    g = torch.Generator().manual_seed(3)
+    delta = {n: torch.randn(s, generator=g) for n, s in SHAPES.items()}
+    delta["half"] = torch.randn(24, 16, generator=g).half()  # not float32: copied, not reused
+    error = {n: torch.randn(tuple(t.shape), generator=g) for n, t in delta.items()}
+    kept_error = {n: t.clone() for n, t in error.items()}
+    carried = error if with_error else None
+    fresh_payload, fresh_residual = codec.encode(delta, carried)
+    given = {n: t.clone() for n, t in delta.items()}
+    pointers = {n: t.data_ptr() for n, t in given.items()}
+    payload, residual = codec.encode(given, carried, reuse_delta=True)
+    assert payload.keys() == fresh_payload.keys()
+    for key, array in payload.items():
+        assert array.tobytes() == fresh_payload[key].tobytes(), key
+    for n in delta:
+        assert torch.equal(residual[n], fresh_residual[n]), n
+        assert torch.equal(error[n], kept_error[n]), n
+    assert all(residual[n].data_ptr() == pointers[n] for n in SHAPES)
+    assert residual["half"].data_ptr() != pointers["half"]
+    assert torch.equal(given["half"], delta["half"])  # a converted tensor is never written
