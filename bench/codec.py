@@ -33,6 +33,7 @@ same file runs against an older checkout of ``gauntlet/`` for before/after figur
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -53,7 +54,6 @@ from gauntlet.compress import build_codec  # noqa: E402
 from gauntlet.compress.chunking import ChunkLayout  # noqa: E402
 from gauntlet.compress.quant import dequantise  # noqa: E402
 from gauntlet.compress.sizes import ASSUMED_1B2, model_shapes, payload_bytes, size_table  # noqa: E402
-from gauntlet.compress.workspace import kept_bytes  # noqa: E402
 from gauntlet.model import ModelArgs  # noqa: E402
 from protocol.schemas import DenseCodecParams, TopKCodecParams  # noqa: E402
 
@@ -110,6 +110,7 @@ def run_setting(
     device: str,
     repeats: int,
     previous: dict[str, torch.Tensor] | None = None,
+    same_delta: bool = False,
 ) -> dict[str, Any]:
     """Encode ``delta`` carrying the residual of the ``previous`` window's Δ (as a miner
     does; default: another Gaussian of the same scale), then decode."""
@@ -121,9 +122,18 @@ def run_setting(
         previous = {n: (1e-3 * torch.randn(s, generator=g)).to(device) for n, s in shapes.items()}
     _, error = codec.encode(previous)
     del previous
+    # A miner gives its trained Δ up to the encoder (``reuse_delta``, where the checkout has
+    # it): each timed encode gets its own copy, made untimed, as training makes a fresh Δ.
+    # ``same_delta``: every encode reads the one Δ and keeps it (no copy, no reuse).
+    reuse = not same_delta and "reuse_delta" in inspect.signature(codec.encode).parameters
+    kwargs = {"reuse_delta": True} if reuse else {}
     encode_s, decode_s = [], []
     for _ in range(repeats):
-        seconds, (payload, _) = _timed(device, lambda: codec.encode(delta, error or None))
+        given = delta if same_delta else {n: t.clone() for n, t in delta.items()}
+        seconds, (payload, _) = _timed(
+            device, lambda given=given: codec.encode(given, error or None, **kwargs)
+        )
+        del given
         encode_s.append(seconds)
         seconds, out = _timed(device, lambda p=payload: codec.decode(p, shapes, device))
         decode_s.append(seconds)
@@ -140,24 +150,60 @@ def run_setting(
         "bytes_per_param": round(nbytes / n_params, 5),
         "ratio_vs_fp32": round(4 * n_params / nbytes, 1),
         "relative_error": round(math.sqrt(err / ref), 4),
+        "encode_reuses_delta": reuse,
+        "encode_input": "the same Δ every time" if same_delta else "a fresh copy per encode",
     }
     if isinstance(params, DenseCodecParams) and device == "cpu":
         row["note"] = "dense encode of a CPU float32 tensor is a zero-copy view: no real work"
     return row
 
 
+# Not a node config: the 1.2B model's block shapes (dim 2048, SwiGLU 5632, GQA 16/8) in
+# two layers with the byte dataset's 256-token vocabulary, so a CPU can train it (95M
+# parameters) and the real pseudo-gradient has the shapes of the Gaussian ``results``.
+BLOCKS_1B2 = "1.2b-blocks"
+
+
+def _real_model(model_name: str) -> torch.nn.Module:
+    from gauntlet.model import build_model
+
+    if model_name != BLOCKS_1B2:
+        return build_model(model_name, seed=0)
+    from dataclasses import replace
+
+    from gauntlet.model.transformer import Transformer
+
+    with torch.device("meta"):
+        model = Transformer(replace(ASSUMED_1B2, n_layers=2, vocab_size=256))
+    model.to_empty(device="cpu")
+    model.init_weights(torch.Generator().manual_seed(0))
+    return model
+
+
 def real_deltas(
-    model_name: str, steps: int, device: str, dataset_dir: Path, max_tokens: int
+    model_name: str,
+    steps: int,
+    device: str,
+    dataset_dir: Path,
+    max_tokens: int,
+    cache: Path | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], Shapes]:
-    """Two consecutive windows' θ_start − θ_end of a fresh ``model_name``, ``steps`` AdamW
-    steps each (lr 2e-3, 4 x 256 tokens) on the stdlib token dataset (prepared on first
-    use): the first window's residual is carried into the second, as a miner does."""
+    """Two consecutive windows' θ_start − θ_end of a fresh ``model_name`` (a node config,
+    or ``BLOCKS_1B2``), ``steps`` AdamW steps each (lr 2e-3, 4 x 256 tokens) on the stdlib
+    token dataset (prepared on first use): the first window's residual is carried into the
+    second, as a miner does. ``cache``: a file the two Δs are saved to, or loaded from when
+    it exists, so a before/after pair of runs (this file against two checkouts) encodes
+    the very same tensors."""
+    if cache is not None and cache.exists():
+        saved = torch.load(cache, map_location=device, weights_only=True)
+        first, second = saved["first"], saved["second"]
+        return first, second, {n: tuple(t.shape) for n, t in second.items()}
     from gauntlet.data import ensure_dataset
-    from gauntlet.model import build_model, causal_lm_loss
+    from gauntlet.model import causal_lm_loss
     from gauntlet.train.inner import InnerSettings, train_inner
 
     dataset = ensure_dataset(dataset_dir, page_tokens=4096, max_tokens=max_tokens)
-    model = build_model(model_name, seed=0).to(device)
+    model = _real_model(model_name).to(device)
     pages = list(range(min(16, dataset.num_train_pages)))
     batches = list(dataset.batches(pages, seq_len=256, batch_size=4, seed=0))
     windows = []
@@ -170,6 +216,8 @@ def real_deltas(
             device=device,
         )
         windows.append(result.delta)
+    if cache is not None:
+        torch.save({"first": windows[0], "second": windows[1]}, cache)
     return windows[0], windows[1], {n: tuple(t.shape) for n, t in windows[1].items()}
 
 
@@ -256,6 +304,9 @@ def workspace_report(shapes: Shapes) -> dict[str, Any]:
     """The codec's kept CPU scratch buffers after every setting has encoded, decoded and
     aggregated (``gauntlet.compress.workspace``): what a node holds on top of the model,
     per slot and against the largest parameter's float32 size."""
+    # imported here: checkouts older than the workspace module run the other parts
+    from gauntlet.compress.workspace import kept_bytes
+
     kept = kept_bytes()
     largest = 4 * max(math.prod(s) for s in shapes.values())
     total = sum(kept.values())
@@ -267,6 +318,9 @@ def workspace_report(shapes: Shapes) -> dict[str, Any]:
     }
 
 
+PARTS = ("results", "real", "aggregate", "workspace")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small shapes, one repeat")
@@ -276,8 +330,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--peers", type=int, default=16, help="peers aggregated")
     parser.add_argument("--aggregate-repeats", type=int, default=2)
-    parser.add_argument("--real-model", default="small", help="config for the real Δ, or none")
+    parser.add_argument(
+        "--real-model",
+        default="small",
+        help=f"model config for the real Δ, {BLOCKS_1B2!r} (two 1.2B blocks), or none",
+    )
     parser.add_argument("--real-steps", type=int, default=8)
+    parser.add_argument(
+        "--real-cache",
+        type=Path,
+        default=None,
+        help="save the real Δs here, or load them if the file exists (before/after pairs)",
+    )
+    parser.add_argument(
+        "--same-delta",
+        action="store_true",
+        help="encode the one Δ every time (no copy, no reuse_delta): the old code's best case",
+    )
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all)",
+    )
     parser.add_argument(
         "--dataset-dir",
         type=Path,
@@ -289,18 +363,15 @@ def main() -> None:
     if args.table:
         print(json.dumps(size_table(SETTINGS), indent=2))
         return
+    parts = set(args.parts.split(","))
+    if not parts <= set(PARTS):
+        parser.error(f"unknown parts {sorted(parts - set(PARTS))}; known: {', '.join(PARTS)}")
     load_start = os.getloadavg()
     model_args = QUICK_ARGS if args.quick else ASSUMED_1B2
     every = model_shapes(model_args)
     keep = None if args.all_layers or args.quick else ("tok_embeddings.", "layers.0.", "layers.1.")
     shapes = subset(every, keep)
     repeats = 1 if args.quick else args.repeats
-    g = torch.Generator().manual_seed(0)
-    delta = {n: (1e-3 * torch.randn(s, generator=g)).to(args.device) for n, s in shapes.items()}
-    results = {
-        label: run_setting(p, delta, shapes, args.device, repeats) for label, p in SETTINGS.items()
-    }
-    del delta
     report: dict[str, Any] = {
         "bench": "codec",
         "quick": args.quick,
@@ -309,33 +380,62 @@ def main() -> None:
         else f"ASSUMED_1B2 {model_args}"
         + ("" if args.all_layers else "; subset: tok_embeddings + layers.0 + layers.1"),
         "params_benchmarked": sum(math.prod(s) for s in shapes.values()),
-        "delta": "Gaussian, std 1e-3; encode carries the residual of one earlier window",
-        "results": results,
     }
-    real_model = "tiny" if args.quick else args.real_model
-    if real_model != "none":
-        steps = 2 if args.quick else args.real_steps
-        # --quick (the test suite's run) keeps out of the node's dataset directory
-        dataset_dir = args.dataset_dir or (
-            Path(tempfile.gettempdir()) / "gauntlet-bench-codec"
-            if args.quick
-            else Path("~/.gauntlet/data/stdlib").expanduser()
-        )
-        first, second, real_shapes = real_deltas(
-            real_model, steps, args.device, dataset_dir, 300_000 if args.quick else 4_000_000
-        )
-        report["real"] = {
-            "delta": f"θ_start − θ_end of {real_model}'s second window of {steps} AdamW steps "
-            "(lr 2e-3, 4 x 256 tokens, stdlib pages), carrying the first window's residual",
-            "params": sum(math.prod(s) for s in real_shapes.values()),
-            "results": {
-                label: run_setting(p, second, real_shapes, args.device, repeats, previous=first)
-                for label, p in SETTINGS.items()
-            },
+    if "results" in parts:
+        g = torch.Generator().manual_seed(0)
+        delta = {n: (1e-3 * torch.randn(s, generator=g)).to(args.device) for n, s in shapes.items()}
+        report["delta"] = "Gaussian, std 1e-3; encode carries the residual of one earlier window"
+        report["results"] = {
+            label: run_setting(p, delta, shapes, args.device, repeats, same_delta=args.same_delta)
+            for label, p in SETTINGS.items()
         }
+        del delta
+    real_model = "tiny" if args.quick else args.real_model
+    if "real" in parts and real_model != "none":
+        report["real"] = run_real(args, real_model, repeats)
+    if "aggregate" in parts:
+        report["aggregate"] = aggregate_report(args)
+    if "workspace" in parts:
+        report["workspace"] = workspace_report(shapes)
+    report["machine"] = {
+        **machine_info(args.device),
+        "load_average_at_start": [round(x, 2) for x in load_start],
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+def run_real(args: argparse.Namespace, real_model: str, repeats: int) -> dict[str, Any]:
+    steps = 2 if args.quick else args.real_steps
+    # --quick (the test suite's run) keeps out of the node's dataset directory
+    dataset_dir = args.dataset_dir or (
+        Path(tempfile.gettempdir()) / "gauntlet-bench-codec"
+        if args.quick
+        else Path("~/.gauntlet/data/stdlib").expanduser()
+    )
+    first, second, real_shapes = real_deltas(
+        real_model,
+        steps,
+        args.device,
+        dataset_dir,
+        300_000 if args.quick else 4_000_000,
+        cache=args.real_cache,
+    )
+    return {
+        "delta": f"θ_start − θ_end of {real_model}'s second window of {steps} AdamW steps "
+        "(lr 2e-3, 4 x 256 tokens, stdlib pages), carrying the first window's residual",
+        "params": sum(math.prod(s) for s in real_shapes.values()),
+        "results": {
+            label: run_setting(p, second, real_shapes, args.device, repeats, first, args.same_delta)
+            for label, p in SETTINGS.items()
+        },
+    }
+
+
+def aggregate_report(args: argparse.Namespace) -> dict[str, Any]:
     block = subset(model_shapes(QUICK_ARGS if args.quick else ASSUMED_1B2), ("layers.0.",))
     peers = 4 if args.quick else args.peers
-    report["aggregate"] = {
+    return {
         "shapes": ("quick: " if args.quick else "ASSUMED_1B2 ") + "layers.0 (one block)",
         "lower_bound": "per parameter: zeros + one index_add_ of all peers' dequantised values "
         "+ ChunkLayout.from_chunks (inputs prepared untimed)",
@@ -345,13 +445,6 @@ def main() -> None:
             if label in SETTINGS
         },
     }
-    report["workspace"] = workspace_report(shapes)
-    report["machine"] = {
-        **machine_info(args.device),
-        "load_average_at_start": [round(x, 2) for x in load_start],
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-    }
-    print(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":
