@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Issue 18's GPU figures in one prepared run (docs/benchmarks.md, "GPU figures"):
+#   train.json      bench/train.py: tokens/s and MFU of 150m and 1.2b, bf16
+#   validator.json  bench/validator.py: seconds per evaluated peer, peers per 120 s window, 1.2b
+#   codec.json      bench/codec.py on the GPU: both codecs, the real 1.2B-block Δ, the aggregate
+#   device.txt      nvidia-smi and torch's view of the device
+# each step's stderr beside its JSON (NAME.err), and timings.txt. About 5 minutes on one H200.
+#
+# On the device machine (it reaches no package index), from the repository root, after
+# `bash bench/gpu_wheels.sh` here with the folder carried (`carry: [".gpu-wheels"]`):
+#
+#     bash bench/gpu.sh "$OUT"
+#
+# GPU_BENCH_DEVICE=cpu GPU_BENCH_QUICK=1 runs the same steps at smoke sizes (a dry run of
+# the script itself, on any machine; tests/test_gpu_bench_script.py runs it). A step that fails or runs past GPU_BENCH_STEP_TIMEOUT
+# seconds (default 240) is recorded in timings.txt and the next one still runs.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-${OUT:-bench-gpu-out}}
+py=${PYTHON:-python3}
+device=${GPU_BENCH_DEVICE:-cuda}
+quick=${GPU_BENCH_QUICK:-}
+limit=${GPU_BENCH_STEP_TIMEOUT:-240}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+
+# The carried wheels, offline, into the image's environment; where that is read-only, into
+# a folder of their own on PYTHONPATH. GPU_BENCH_INSTALL=0 skips this (a dev checkout).
+if [ -d .gpu-wheels ] && [ "${GPU_BENCH_INSTALL:-1}" != 0 ]; then
+    wheels=(--quiet --no-index --find-links .gpu-wheels -r .gpu-wheels/requirements.txt)
+    if ! "$py" -m pip install "${wheels[@]}"; then
+        "$py" -m pip install --target .gpu-site "${wheels[@]}" \
+            || { echo "gpu.sh: installing the carried wheels failed" >&2; exit 1; }
+        export PYTHONPATH="$PWD/.gpu-site${PYTHONPATH:+:$PYTHONPATH}"
+    fi
+fi
+
+{
+    date -u
+    nvidia-smi 2>&1 || echo "no nvidia-smi"
+    "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
+          torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
+} > "$out/device.txt" 2>&1
+
+step() {
+    local name=$1
+    shift
+    local began=$SECONDS
+    timeout "$limit" "$py" "$@" > "$out/$name.json" 2> "$out/$name.err"
+    local rc=$?
+    echo "$name rc=$rc seconds=$((SECONDS - began)) command: $*" >> "$out/timings.txt"
+    echo "gpu.sh: $name rc=$rc in $((SECONDS - began)) s" >&2
+}
+
+if [ -n "$quick" ]; then
+    step train bench/train.py --device "$device" --quick
+    step validator bench/validator.py --device "$device" --models tiny --peers 2 --repeats 1 \
+        --eval-batches 1 --eval-batch-size 2 --seq-len 64
+    step codec bench/codec.py --device "$device" --quick
+else
+    step train bench/train.py --device "$device" --dtype bf16 --config 150m --config 1.2b
+    step validator bench/validator.py --device "$device" --models 1.2b --peers 4 \
+        --window-seconds 120
+    step codec bench/codec.py --device "$device" --real-model 1.2b-blocks
+fi
+cat "$out/timings.txt"
