@@ -12,6 +12,7 @@ and the compressed-domain mean of several peers
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -83,9 +84,16 @@ class ChunkedCodec(ABC):
         """
         payload: dict[str, np.ndarray] = {}
         residual: Delta = {}
+        # A storage two names view (tied weights) is never written: the later name reads it.
+        seen = Counter(t.untyped_storage().data_ptr() for t in delta.values())
         for name, d in delta.items():
             acc = d.detach().float()
-            reusable = reuse_delta and acc.is_contiguous() and _same_storage(acc, d)
+            reusable = (
+                reuse_delta
+                and acc.is_contiguous()
+                and _same_storage(acc, d)
+                and seen[d.untyped_storage().data_ptr()] == 1
+            )
             if error is not None and name in error:
                 carried = error[name].to(acc.device, torch.float32)
                 # Δ + β e in one pass: into Δ itself when it is given up, else fresh (the

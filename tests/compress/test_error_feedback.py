@@ -98,3 +98,17 @@ def test_a_given_up_delta_holds_the_residual_and_nothing_else_changes(
     assert all(residual[n].data_ptr() == pointers[n] for n in SHAPES)
     assert residual["half"].data_ptr() != pointers["half"]
     assert torch.equal(given["half"], delta["half"])  # a converted tensor is never written
+
+
+def test_a_given_up_delta_whose_names_share_memory_is_encoded_as_if_copied() -> None:
+    """Two names viewing one storage (tied weights): the first name's residual must not
+    overwrite the second's input, so the second is encoded from a copy."""
+    g = torch.Generator().manual_seed(4)
+    shared = torch.randn(64, 48, generator=g)
+    aliased = {"w": shared, "w_tied": shared}
+    fresh_payload, fresh_residual = CODEC.encode({n: t.clone() for n, t in aliased.items()})
+    payload, residual = CODEC.encode(aliased, reuse_delta=True)
+    for key, array in payload.items():
+        assert array.tobytes() == fresh_payload[key].tobytes(), key
+    for n in aliased:
+        assert torch.equal(residual[n], fresh_residual[n]), n
