@@ -85,15 +85,16 @@ class ChunkedCodec(ABC):
         payload: dict[str, np.ndarray] = {}
         residual: Delta = {}
         # A storage two names view (tied weights) is never written: the later name reads it.
-        seen = Counter(t.untyped_storage().data_ptr() for t in delta.values())
+        views = Counter(_storage(t) for t in delta.values())
         for name, d in delta.items():
-            acc = d.detach().float()
+            # given up, float32 (else .float() copies anyway), contiguous, and Δ's only view
             reusable = (
                 reuse_delta
-                and acc.is_contiguous()
-                and _same_storage(acc, d)
-                and seen[d.untyped_storage().data_ptr()] == 1
+                and d.dtype == torch.float32
+                and d.is_contiguous()
+                and views[_storage(d)] == 1
             )
+            acc = d.detach().float()
             if error is not None and name in error:
                 carried = error[name].to(acc.device, torch.float32)
                 # Δ + β e in one pass: into Δ itself when it is given up, else fresh (the
@@ -103,7 +104,7 @@ class ChunkedCodec(ABC):
             x = acc.contiguous()
             # The residual may overwrite x only if it is our own copy or Δ was given up,
             # never a Δ the caller keeps.
-            own = reusable or not _same_storage(x, d)
+            own = reusable or _storage(x) != _storage(d)
             parts, residual[name] = self._encode_tensor(x, own)
             for suffix, array in parts.items():
                 payload[f"{name}.{suffix}"] = array
@@ -155,5 +156,5 @@ class ChunkedCodec(ABC):
         return {name: out[name].view(shape) for name, shape in shapes.items()}
 
 
-def _same_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+def _storage(t: torch.Tensor) -> int:
+    return t.untyped_storage().data_ptr()
