@@ -165,6 +165,9 @@ BLOCKS_1B2 = "1.2b-blocks"
 
 
 def _real_model(model_name: str) -> torch.nn.Module:
+    """``build_model`` for a node config; for ``BLOCKS_1B2`` its meta-device init inline,
+    since ``build_model`` takes only a config name and this file also runs against older
+    checkouts (before/after figures), which a new model helper would not reach."""
     from gauntlet.model import build_model
 
     if model_name != BLOCKS_1B2:
