@@ -6,17 +6,26 @@ import math
 from collections.abc import Mapping
 
 
-def final_score(ordinal: float, uniqueness: float, sync: float, saturation: float = 1.0) -> float:
-    """``max(0, ordinal) * clamp(uniqueness / saturation, 0, 1) * clamp(sync, 0, 1)``;
-    >= 0, NaN-safe (NaN -> 0).
+def final_score(
+    ordinal: float,
+    uniqueness: float,
+    sync: float,
+    saturation: float = 1.0,
+    floor: float = 0.0,
+) -> float:
+    """``max(0, ordinal) * gate(uniqueness) * clamp(sync, 0, 1)``; >= 0, NaN-safe (NaN -> 0),
+    with ``gate(u) = clamp((u - floor) / (saturation - floor), 0, 1)``.
 
     ``ordinal``: rating ``mu - ordinal_z * sigma`` (OpenSkill units): the value of the
     miner's updates (random-page improvement); ``uniqueness``: the indicator moving average
-    in [-1, 1], a *test* that the miner trained on its own pages, which counts fully from
+    in [-1, 1], a *test* that the miner trained on its own pages: it counts nothing up to
+    ``floor`` (an average that only noise lifted above 0 earns nothing) and fully from
     ``saturation`` up (so it gates, and does not rank: a broad update is no worse than a
     narrow one); ``sync``: sync score in [0, 1].
     """
-    gate = uniqueness / saturation if saturation > 0 else uniqueness
+    if not floor < saturation:
+        raise ValueError(f"floor {floor} must be below saturation {saturation}")
+    gate = (uniqueness - floor) / (saturation - floor)
     parts = [max(0.0, ordinal), min(1.0, max(0.0, gate)), min(1.0, max(0.0, sync))]
     if not all(math.isfinite(p) for p in parts):
         return 0.0

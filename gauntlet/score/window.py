@@ -112,7 +112,8 @@ def advance_window(
        copy/replay/wrong_pages also push -1 into the uniqueness average.
     4. Evaluated ``ok`` peers: the indicator of their own-page advantage per declared
        page (:func:`own_advantage`) into the uniqueness average; one Plackett-Luce match scored by random-page improvement;
-       then ``score = final_score(ordinal, uniqueness, sync)``.
+       then ``score = final_score(ordinal, uniqueness, sync)``, or 0 before the peer's
+       ``pay_min_evaluations``-th evaluation.
     5. ``new_sketches`` join the replay history, which keeps the last
        ``replay_history_windows`` windows.
     """
@@ -188,11 +189,15 @@ def _play_match(
     )
     for uid in match:
         peer = replace(peers[uid], rating=ratings[uid])
+        if peer.evaluations < config.pay_min_evaluations:  # warming up: nothing paid yet
+            peers[uid] = replace(peer, score=0.0)
+            continue
         score = final_score(
             peer.rating.ordinal(config.ordinal_z),
             peer.uniqueness if peer.uniqueness is not None else 0.0,
             peer.sync if peer.sync is not None else 0.0,
             saturation=config.uniqueness_saturation,
+            floor=config.uniqueness_floor,
         )
         peers[uid] = replace(peer, score=score)
     return peers

@@ -23,6 +23,9 @@ def test_defaults_follow_the_gauntlet_run() -> None:
         {"penalties": {"bogus": 0.5}},
         {"explained_threshold": 1.5},
         {"explain_max_sources": 0},
+        {"uniqueness_floor": -0.1},
+        {"uniqueness_floor": 0.5},  # the default saturation: the gate would never open
+        {"uniqueness_floor": 0.3, "uniqueness_saturation": 0.2},
     ],
 )
 def test_out_of_range_knobs_are_rejected(bad: dict) -> None:

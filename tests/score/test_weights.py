@@ -52,3 +52,23 @@ def test_power_weights_do_not_overflow() -> None:
 
 def test_power_one_is_plain_normalisation() -> None:
     assert power_weights({1: 3.0, 2: 1.0}, 1.0) == {1: 0.75, 2: 0.25}
+
+
+def test_uniqueness_counts_nothing_up_to_the_floor_and_fully_from_the_saturation() -> None:
+    def gate(u: float) -> float:
+        return final_score(10.0, u, 1.0, saturation=0.5, floor=0.25) / 10.0
+
+    assert gate(-0.4) == 0.0
+    assert gate(0.0) == 0.0
+    assert gate(0.25) == 0.0  # an average that noise lifted a little above 0 earns nothing
+    assert gate(0.3) == pytest.approx(0.2)
+    assert gate(0.375) == pytest.approx(0.5)
+    assert gate(0.5) == 1.0
+    assert gate(0.9) == 1.0
+    # Without a floor the same 0.2 average already earns 40% of the score.
+    assert final_score(10.0, 0.2, 1.0, saturation=0.5) == pytest.approx(4.0)
+
+
+def test_a_floor_at_or_above_the_saturation_is_refused() -> None:
+    with pytest.raises(ValueError, match="below saturation"):
+        final_score(10.0, 0.5, 1.0, saturation=0.5, floor=0.5)

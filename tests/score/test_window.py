@@ -14,7 +14,12 @@ from gauntlet.score.state import PeerState, ValidatorScores
 from gauntlet.score.window import PeerWindow, advance_window
 
 # Hand-computable settings: binary indicator without margin, no uniqueness prior.
-BINARY = {"indicator_graded": False, "indicator_margin": 0.0, "inactivity_decay": 0.9}
+BINARY = {
+    "indicator_graded": False,
+    "indicator_margin": 0.0,
+    "inactivity_decay": 0.9,
+    "pay_min_evaluations": 1,
+}
 CFG = ScoringConfig(relative_improvement=False, ordinal_z=3.0, uniqueness_prior=None, **BINARY)
 GOOD = Evaluation(own_before=3.0, own_after=2.0, random_before=3.0, random_after=2.5)
 WEAK = Evaluation(own_before=3.0, own_after=2.9, random_before=3.0, random_after=2.95)
@@ -52,8 +57,10 @@ def test_with_the_default_ordinal_the_loser_of_a_close_match_keeps_a_positive_sc
     assert two.score == pytest.approx(two.rating.ordinal(1.0))
 
 
-def test_a_newcomer_gets_no_benefit_of_the_doubt_but_earns_after_one_good_window() -> None:
-    # Defaults: prior 0, ema 0.2, graded indicator tanh((own - random - 0.01) / 0.02).
+def test_a_newcomer_gets_no_benefit_of_the_doubt_and_earns_from_its_third_good_window() -> None:
+    # Defaults: prior 0, ema 0.2, graded indicator tanh((own - random - 0.01) / 0.02);
+    # uniqueness counts from the floor (0.25) up, and nothing is paid before the third
+    # evaluation (pay_min_evaluations).
     unlucky = Evaluation(own_before=3.0, own_after=2.905, random_before=3.0, random_after=2.9)
     good = Evaluation(own_before=3.0, own_after=2.8, random_before=3.0, random_after=2.9)
     cfg = ScoringConfig(relative_improvement=False)
@@ -61,8 +68,31 @@ def test_a_newcomer_gets_no_benefit_of_the_doubt_but_earns_after_one_good_window
     first = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=unlucky)}, cfg)
     assert first.peers[1].uniqueness == pytest.approx(0.2 * indicator)
     assert first.peers[1].score == 0.0  # the old prior (0.3) paid this window
-    state = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=good)}, cfg)
-    assert state.peers[1].uniqueness == pytest.approx(0.2 * math.tanh(0.09 / 0.02))
+    state, scores, averages = ValidatorScores(), [], []
+    for window in range(3):
+        state = advance_window(state, window, {1: PeerWindow("a", evaluation=good)}, cfg)
+        scores.append(state.peers[1].score)
+        averages.append(state.peers[1].uniqueness)
+    assert averages == pytest.approx([f * math.tanh(0.09 / 0.02) for f in (0.2, 0.36, 0.488)])
+    assert scores[0] == scores[1] == 0.0 and scores[2] > 0
+    old_rules = cfg.model_copy(update={"uniqueness_floor": 0.0, "pay_min_evaluations": 1})
+    once = advance_window(ValidatorScores(), 0, {1: PeerWindow("a", evaluation=good)}, old_rules)
+    assert once.peers[1].score > 0  # before the floor and the warm-up the first window paid
+
+
+def test_nothing_is_paid_before_the_warm_up_evaluations_even_above_the_floor() -> None:
+    """Two clear first windows lift the average above the floor; the score waits for the
+    third evaluation (in a network's first windows a wrong-data miner's first two
+    indicators came out clearly positive: docs/scoring.md)."""
+    clear = Evaluation(own_before=3.0, own_after=2.6, random_before=3.0, random_after=2.9)
+    cfg = ScoringConfig(relative_improvement=False, uniqueness_ema=0.5)
+    state = ValidatorScores()
+    for window in range(2):
+        state = advance_window(state, window, {1: PeerWindow("a", evaluation=clear)}, cfg)
+    peer = state.peers[1]
+    assert peer.uniqueness is not None and peer.uniqueness > cfg.uniqueness_saturation
+    assert peer.evaluations == 2 and peer.score == 0.0
+    state = advance_window(state, 2, {1: PeerWindow("a", evaluation=clear)}, cfg)
     assert state.peers[1].score > 0
 
 
@@ -284,3 +314,36 @@ def test_the_own_advantage_is_the_control_loss_minus_the_loss_after() -> None:
     assert Evaluation(4.0, 3.6, 4.0, 3.9).own_advantage() is None  # no control
     assert Evaluation(4.0, math.nan, 4.0, 3.9, control_after=3.8).own_advantage() == -1.0
     assert Evaluation(4.0, 3.6, 4.0, 3.9, control_after=math.inf).own_advantage() is None
+
+
+def _part_time_share(period: int, own: int, floor: float, windows: int = 60) -> float:
+    """Score of a miner that trains on its own pages ``own`` windows in ``period`` (and on
+    other pages, with the same compute, in the rest) over an honest twin's, summed over the
+    last four cycles. Both lower the random pages' loss alike, so they tie on the rating."""
+    trained = Evaluation(3.0, 2.7, 3.0, 2.85, control_after=2.85)  # advantage +0.05: +0.96
+    elsewhere = Evaluation(3.0, 2.7, 3.0, 2.85, control_after=2.67)  # -0.01: -0.76
+    cfg = ScoringConfig(uniqueness_floor=floor)
+    state, honest, part = ValidatorScores(), 0.0, 0.0
+    for window in range(windows):
+        mine = trained if window % period < own else elsewhere
+        seen = {
+            1: PeerWindow("honest", evaluation=trained),
+            2: PeerWindow("part", evaluation=mine),
+            3: PeerWindow("third", evaluation=trained),
+        }
+        state = advance_window(state, window, seen, cfg)
+        if window >= windows - 4 * period:
+            honest += state.peers[1].score
+            part += state.peers[2].score
+    return part / honest
+
+
+def test_training_elsewhere_one_window_in_three_keeps_less_than_half_the_score() -> None:
+    """The attack that knows the uniqueness floor (``wrongdata-part``): keep the average just
+    above it by training on one's own pages in most windows. Same compute, less pay."""
+    with_floor = _part_time_share(3, 2, floor=0.25)
+    assert with_floor == pytest.approx(0.54, abs=0.01)
+    assert _part_time_share(3, 2, floor=0.0) == pytest.approx(0.77, abs=0.01)
+    assert _part_time_share(2, 1, floor=0.25) == 0.0  # one window in two: under the floor
+    assert _part_time_share(2, 1, floor=0.0) > 0.15  # which the floor is what zeroes
+    assert _part_time_share(4, 3, floor=0.25) < 1.0  # elsewhere one in four: still less
