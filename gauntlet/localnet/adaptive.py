@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from gauntlet.compress.aggregate import Delta
+from gauntlet.localnet.far import far_pages
 from gauntlet.localnet.reading import like, read_update
 from gauntlet.node.assignment import assigned_pages
 from gauntlet.node.behaviour import Honest, compute_pages
@@ -132,6 +133,27 @@ class MixPrevious(Honest):
         return like(mixed, lambda t: t * (norm / max(mixed_norm, 1e-12)))
 
 
+class WrongDataPart(Honest):
+    """Knows the uniqueness floor (``scoring.uniqueness_floor``): trains on its own pages in
+    ``own`` windows of every ``period`` and on far pages (like ``wrongdata``) in the others,
+    to keep its uniqueness average above the floor while skipping its assigned data a third
+    of the time (at the defaults). Its compute is the same every window, only its data
+    differs, so it must not earn more than an honest miner of its budget."""
+
+    name = "wrongdata-part"
+
+    def __init__(self, period: int = 3, own: int = 2) -> None:
+        if period < 1 or not 0 <= own <= period:
+            raise ValueError(f"need period >= 1 and 0 <= own <= period, got {period}, {own}")
+        self.period = period
+        self.own = own
+
+    def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
+        if window % self.period < self.own:
+            return assigned
+        return far_pages(assigned, rt.dataset.num_train_pages)
+
+
 class SignFlip(Honest):
     """Honest for its first ``honest_windows`` windows (to earn a place in the peer set),
     then uploads its update with the sign flipped: pushes the model uphill."""
@@ -232,7 +254,7 @@ def _gradient_on(rt: Runtime, pages: list[int], window: int) -> Delta:
 
 
 ADAPTIVE: tuple[type[Honest], ...] = (
-    Sybil, Shrink, Lazy, PartTimer, MixPrevious, SignFlip, WeakControl,
+    Sybil, Shrink, Lazy, PartTimer, MixPrevious, SignFlip, WeakControl, WrongDataPart,
 )  # fmt: skip
 # Attacks that serve a partner named in the scenario (``target``): scenarios of their own.
 PARTNERED: tuple[type[Honest], ...] = (SpoilControl,)

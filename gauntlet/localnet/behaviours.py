@@ -20,6 +20,7 @@ from torch import nn
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.localnet.adaptive import ADAPTIVE, PARTNERED
+from gauntlet.localnet.far import far_pages
 from gauntlet.localnet.reading import like, read_current
 from gauntlet.node.behaviour import Honest
 
@@ -175,17 +176,6 @@ class WrongData(Honest):
 
     def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
         return far_pages(assigned, rt.dataset.num_train_pages)
-
-
-def far_pages(own: list[int], num_pages: int) -> list[int]:
-    """One page half the dataset away from each of ``own`` (distinct, in order)."""
-    out: list[int] = []
-    for page in own:
-        far = (page + num_pages // 2) % num_pages
-        while far in out or far in own:
-            far = (far + 1) % num_pages
-        out.append(far)
-    return out
 
 
 @behaviour

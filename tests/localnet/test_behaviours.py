@@ -63,7 +63,7 @@ def test_the_registry_holds_the_honest_miner_and_every_adversary() -> None:
         "honest", "copycat", "crowd-mix", "replay", "freerider", "wrongdata", "noise", "scaled",
         "late", "desync", "offline", "malformed",
         "sybil", "shrink", "lazy", "part-timer", "mix-previous", "sign-flip", "weak-control",
-        "spoil-control",
+        "wrongdata-part", "spoil-control",
     }  # fmt: skip
     for name, cls in BEHAVIOURS.items():
         assert cls.name == name
@@ -286,6 +286,17 @@ def test_wrongdata_trains_on_other_pages_of_the_same_count() -> None:
     assert WrongData().training_pages(rt, WINDOW, own) == pages  # type: ignore[arg-type]
     # far from every own page: unrelated text, not the next page of the same file
     assert all(min(abs(p - o), 5000 - abs(p - o)) > 100 for p in pages for o in own)
+
+
+def test_wrongdata_part_trains_its_own_pages_two_windows_in_three_and_far_pages_otherwise() -> None:
+    rt = SimpleNamespace(dataset=SimpleNamespace(num_train_pages=5000))
+    own = [7, 1200, 3001]
+    part = make_behaviour("wrongdata-part")  # period 3, own 2
+    trained = {w: part.training_pages(rt, w, own) for w in range(30, 36)}  # type: ignore[arg-type]
+    assert [w for w, pages in trained.items() if pages == own] == [30, 31, 33, 34]
+    assert trained[32] == trained[35] == far_pages(own, 5000)
+    with pytest.raises(ValueError, match="0 <= own <= period"):
+        make_behaviour("wrongdata-part", {"period": 2, "own": 3})
 
 
 def test_far_pages_stay_distinct_and_out_of_the_own_ones_on_a_tiny_dataset() -> None:
