@@ -105,9 +105,11 @@ class ScoringConfig(BaseModel):
     when every advantage is small) lifted its average from -0.3 to +0.07-0.24 within three
     windows; at floor 0 that ended one CI run at 1.2 percent of a validator's weights and
     held 20-40 percent of one in a window of others. Honest averages sit at 0.5-0.97 once
-    warmed up, so the floor changes little for them. Replayed on eight recorded adversarial
-    runs with pay_min_evaluations, no adversary kept over 0.4 percent of a run
-    (docs/scoring.md, "The uniqueness floor and the pay warm-up")."""
+    warmed up, so the floor changes little for them. Replayed on eleven recorded adversarial
+    runs with pay_min_evaluations, no adversary kept over 0.4 percent of a run and none any
+    weight at the end; 0.35 left no adversary weight in any window but paid the smallest
+    honest miner about 12 percent less (docs/scoring.md, "The uniqueness floor and the pay
+    warm-up")."""
     uniqueness_ema: float = 0.2
     """(0,1] weight of the newest window in the uniqueness (indicator) moving average."""
     uniqueness_prior: float | None = 0.0
@@ -181,7 +183,7 @@ class ScoringConfig(BaseModel):
     """(>=1) evaluated windows before a miner's score counts: until then its final score is 0,
     as its update joins no peer set before then either (peer_set_min_evaluations). In a
     network's first windows every update improves every page and the own-page advantage is
-    least accurate: replayed on eight recorded adversarial runs, the floor alone still paid
+    least accurate: replayed on eleven recorded adversarial runs, the floor alone still paid
     a wrong-data miner 0.45 of a validator's weights in window 6 of one and a replay miner
     (not yet caught) 0.53 in window 4 of another; with this warm-up no adversary got more
     than 0.050 in any window. Costs an honest newcomer about one evaluation more than the
