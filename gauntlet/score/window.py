@@ -189,9 +189,7 @@ def _play_match(
     )
     for uid in match:
         peer = replace(peers[uid], rating=ratings[uid])
-        if peer.evaluations < config.pay_min_evaluations:  # warming up: nothing paid yet
-            peers[uid] = replace(peer, score=0.0)
-            continue
+        warmed_up = peer.evaluations >= config.pay_min_evaluations  # nothing paid before
         score = final_score(
             peer.rating.ordinal(config.ordinal_z),
             peer.uniqueness if peer.uniqueness is not None else 0.0,
@@ -199,5 +197,5 @@ def _play_match(
             saturation=config.uniqueness_saturation,
             floor=config.uniqueness_floor,
         )
-        peers[uid] = replace(peer, score=score)
+        peers[uid] = replace(peer, score=score if warmed_up else 0.0)
     return peers
