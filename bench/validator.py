@@ -7,35 +7,46 @@ random Δ (std ``--delta-std``) that helps no page, so no control is measured. E
 is compressed with the network's codec, signed and stored as a real contribution
 payload in a filesystem bucket. The validator's own code then runs on it, timed:
 
-- ``decode_s`` (every valid contribution): a store GET and ``gauntlet.node.gather.open_payload``:
-  read, container and signature checks, sha256, codec validation and decode;
+- ``open_s`` (every valid contribution): a store GET and ``gauntlet.node.gather.open_payload``:
+  read, container and signature checks, sha256 and codec validation (no dense decode);
+- ``decode_s`` (every valid contribution, and up to twice more per evaluated peer):
+  ``gauntlet.node.gather.decode_update``, the dense update from the validated payload;
 - ``sketch_s`` (every valid contribution): ``gauntlet.node.checks.sketch_delta``,
   the count-sketch for copy and replay detection;
 - ``evaluate_s`` (per evaluated peer): ``gauntlet.node.evaluation.evaluate_peers``
   minus its shared part: loss on the peer's own pages before, apply its Δ
   alone, loss on its own pages and on the secret random pages after, restore θ_w,
   then its own batches shared out among the control updates (``validator.control_updates``);
-  ``forwards_per_peer`` (in passes of ``eval_batches`` batches) and ``applies_per_peer``
-  count the measurements and the apply/restore pairs it made, ``forward_s`` and ``apply_s`` time one of each,
-  and ``evaluate_model_s`` = forwards × forward_s + applies × apply_s checks that
-  they account for ``evaluate_s``;
+  each update is given as the validator gives it, a function that decodes it when it is
+  applied (one dense update held at a time); ``forwards_per_peer`` (in passes of
+  ``eval_batches`` batches), ``applies_per_peer`` and ``decodes_per_peer`` count the
+  measurements, apply/restore pairs and decodes it made, ``forward_s`` and ``apply_s``
+  time one of each, and ``evaluate_model_s`` = forwards × forward_s + applies × apply_s
+  + decodes × decode_s checks that they account for ``evaluate_s``;
 - ``shared_before_s`` (once per window): the snapshot of θ_w and the loss on
   the secret random pages before any update, i.e. what ``evaluate_peers`` does
   once for all peers (timed by calling the same functions);
 - ``validation_s`` (once per window): the global validation loss before and
   after the outer step (two ``loss_on`` over ``validator.validation_pages``).
 
+Memory (Linux, host side): ``checks_peak_mb`` and ``evaluate_peak_mb`` are how far the
+process's resident memory peaked above where it stood before the checks (every peer's
+decode and sketch) and before ``evaluate_peers``, against ``update_mb``, one dense float32
+update: the validator holds one decoded update at a time in both, so neither grows with
+``--peers``.
+
 Peers a validator can fully handle (fetch, check and evaluate) in one window:
 
-    per_peer_s       = decode_s + sketch_s + evaluate_s
+    per_peer_s       = open_s + decode_s + sketch_s + evaluate_s
     evaluate_s      ~= forwards_per_peer x forward_s + applies_per_peer x apply_s
+                       + decodes_per_peer x decode_s
     forwards_per_peer = 4 (own before, own after, random after; the controls share one)
     fixed_s          = shared_before_s + validation_s
     peers_per_window = floor(max(0, window_seconds - fixed_s) / per_peer_s)
 
 Not counted: chain and network waits, the aggregate and outer step, weights,
 state and journal writes (all small next to the losses). A valid contribution
-that is not evaluated still costs ``decode_s + sketch_s``.
+that is not evaluated still costs ``open_s + decode_s + sketch_s``.
 
 Window budgets (``--window-seconds``, repeatable) default to the localnet's
 (blocks_per_window x localnet.block_time) and a Bittensor network's
@@ -79,7 +90,7 @@ from gauntlet.model import MODEL_CONFIGS, causal_lm_loss  # noqa: E402
 from gauntlet.node import evaluation  # noqa: E402
 from gauntlet.node.checks import sketch_delta  # noqa: E402
 from gauntlet.node.evaluation import evaluate_peers, loss_on, secret_pages  # noqa: E402
-from gauntlet.node.gather import Decoder, open_payload  # noqa: E402
+from gauntlet.node.gather import Decoder, decode_update, open_payload  # noqa: E402
 from gauntlet.node.peers import Peer  # noqa: E402
 from gauntlet.node.runtime import load_data_and_model  # noqa: E402
 from gauntlet.storage.filesystem import FilesystemStore  # noqa: E402
@@ -125,6 +136,30 @@ FALLBACK = EvalSettings(eval_batches=1, eval_batch_size=4, seq_len=128, peers=2,
 
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def _status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            line = next(x for x in f if x.startswith(field + ":"))
+    except (OSError, StopIteration):
+        return None
+    return int(line.split()[1]) / 1024
+
+
+def peak_above(fn: Callable[[], Any]) -> tuple[Any, float | None]:
+    """``fn()`` and how far this process's resident memory peaked above where it stood
+    before the call, in MiB (Linux: the peak is reset through ``/proc/self/clear_refs``);
+    None where that cannot be read. Host memory only: a GPU run reports the host side."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current resident size
+    except OSError:
+        return fn(), None
+    before = _status_mb("VmRSS")
+    result = fn()
+    peak = _status_mb("VmHWM")
+    return result, None if before is None or peak is None else round(peak - before, 1)
 
 
 @dataclass(frozen=True)
@@ -274,11 +309,22 @@ def timed(device: torch.device, fn: Any, *args: Any, **kwargs: Any) -> tuple[Any
 
 class Counter:
     """Counts what ``evaluate_peers`` measures: batches through the model and apply/restore
-    pairs (wrapping the functions it calls, which are not changed)."""
+    pairs (wrapping the functions it calls, which are not changed), and the decodes of the
+    updates it is given (:meth:`decoding`)."""
 
     def __init__(self) -> None:
         self.batches = 0
         self.applies = 0
+        self.decodes = 0
+
+    def decoding(self, contribution: Any, decoder: Decoder) -> Callable[[], Any]:
+        """The update as the validator gives it to evaluation: decoded when applied."""
+
+        def decode() -> Any:
+            self.decodes += 1
+            return decode_update(contribution, decoder)
+
+        return decode
 
     @contextmanager
     def counting(self) -> Iterator[None]:
@@ -326,10 +372,19 @@ def bench_model(
             pages_of[uid] = pages
             largest = max(largest, len(data))
         limits = Limits(max_bytes=max(config.storage.max_payload_bytes, largest))
-        contributions, decode_times = asyncio.run(fetch_all(node, codec, peers, store, limits))
-        sketch_times = [
-            timed(node.device, sketch_delta, c.delta, config.scoring)[1] for c in contributions
-        ]
+        contributions, open_times = asyncio.run(fetch_all(node, codec, peers, store, limits))
+        decoder = Decoder(config.chain.netuid, limits, codec, param_shapes(net), node.device)
+        decode_times: list[float] = []
+        sketch_times: list[float] = []
+
+        def checks() -> None:  # one update at a time, as the validator's checks do
+            for c in contributions:
+                delta, seconds = timed(node.device, decode_update, c, decoder)
+                decode_times.append(seconds)
+                sketch_times.append(timed(node.device, sketch_delta, delta, config.scoring)[1])
+                del delta
+
+        _, checks_peak_mb = peak_above(checks)
         validation = dataset.validation_page_ids()[: config.validator.validation_pages]
         loss_on(node, validation, seed=0)  # warm-up: thread pools, allocator, kernels
         _, val_before = timed(node.device, loss_on, node, validation, seed=0)
@@ -339,23 +394,28 @@ def bench_model(
             snapshot(node.model)
             return loss_on(node, secret_pages(node, SECRET, WINDOW), seed=WINDOW)
 
-        updates = {c.uid: (pages_of[c.uid], c.delta) for c in contributions}
         shared_s, total_s, forward_s, apply_s = math.inf, math.inf, math.inf, math.inf
         random = secret_pages(node, SECRET, WINDOW)
         base = snapshot(node.model)
-        first = contributions[0].delta
+        first = decode_update(contributions[0], decoder)
         lr = config.train.outer_lr
         for _ in range(s.repeats):
             shared_s = min(shared_s, timed(node.device, shared_before)[1])
             forward_s = min(forward_s, timed(node.device, loss_on, node, random, WINDOW)[1])
             apply_s = min(apply_s, timed(node.device, _apply_restore, node, first, lr, base)[1])
             counter = Counter()
+            updates = {
+                c.uid: (pages_of[c.uid], counter.decoding(c, decoder)) for c in contributions
+            }
             with counter.counting():
-                evaluations, seconds = timed(
-                    node.device, evaluate_peers, node, WINDOW, SECRET, updates
+                (evaluations, seconds), evaluate_peak_mb = peak_above(
+                    lambda updates=updates: timed(
+                        node.device, evaluate_peers, node, WINDOW, SECRET, updates
+                    )
                 )
             total_s = min(total_s, seconds)
         params = sum(p.numel() for p in net.parameters())
+    open_s = statistics.mean(open_times)
     decode_s = statistics.mean(decode_times)
     sketch_s = statistics.mean(sketch_times)
     evaluate_s = max(total_s - shared_s, 0.0) / len(updates)
@@ -363,7 +423,8 @@ def bench_model(
     # theirs, in passes of eval_batches batches (a control's share is a part of one)
     forwards_per_peer = (counter.batches / s.eval_batches - 1) / len(updates)
     applies_per_peer = counter.applies / len(updates)
-    per_peer_s = decode_s + sketch_s + evaluate_s
+    decodes_per_peer = counter.decodes / len(updates)
+    per_peer_s = open_s + decode_s + sketch_s + evaluate_s
     fixed_s = shared_s + val_before + val_after
     tokens_per_loss = s.eval_batches * s.eval_batch_size * s.seq_len
     return {
@@ -381,15 +442,25 @@ def bench_model(
         "page_tokens": page_tokens,
         "validation_pages": args.validation_pages,
         "random_pages": config.validator.random_pages,
+        "open_s": round(open_s, 4),
         "decode_s": round(decode_s, 4),
         "sketch_s": round(sketch_s, 4),
         "evaluate_s": round(evaluate_s, 4),
         "delta": args.delta,
         "forwards_per_peer": round(forwards_per_peer, 3),
         "applies_per_peer": round(applies_per_peer, 3),
+        "decodes_per_peer": round(decodes_per_peer, 3),
+        "update_mb": round(4 * params / 2**20, 1),
+        "checks_peak_mb": checks_peak_mb,
+        "evaluate_peak_mb": evaluate_peak_mb,
         "forward_s": round(forward_s, 4),
         "apply_s": round(apply_s, 4),
-        "evaluate_model_s": round(forwards_per_peer * forward_s + applies_per_peer * apply_s, 4),
+        "evaluate_model_s": round(
+            forwards_per_peer * forward_s
+            + applies_per_peer * apply_s
+            + decodes_per_peer * decode_s,
+            4,
+        ),
         "per_peer_s": round(per_peer_s, 4),
         "shared_before_s": round(shared_s, 4),
         "validation_s": round(val_before + val_after, 4),
@@ -477,13 +548,15 @@ def main() -> None:
     ]
     report = {
         "bench": "validator",
-        "step": "per peer: get + open_payload (verify + decode), sketch_delta, evaluate_peers "
-        "(own before, own after and random after with its Δ alone, own batches shared out "
-        "among the control updates); once: snapshot + random before, validation loss before "
-        "and after the outer step",
+        "step": "per peer: get + open_payload (verify + validate), decode_update + sketch_delta "
+        "(one update held at a time), evaluate_peers (own before, own after and random after "
+        "with its Δ alone, decoded when applied; own batches shared out among the control "
+        "updates); once: snapshot + random before, validation loss before and after the "
+        "outer step",
         "formula": "peers_per_window = floor(max(0, window_seconds - fixed_s) / per_peer_s); "
-        "per_peer_s = decode_s + sketch_s + evaluate_s; "
-        "evaluate_s ~= forwards_per_peer * forward_s + applies_per_peer * apply_s; "
+        "per_peer_s = open_s + decode_s + sketch_s + evaluate_s; "
+        "evaluate_s ~= forwards_per_peer * forward_s + applies_per_peer * apply_s "
+        "+ decodes_per_peer * decode_s; "
         "fixed_s = shared_before_s + validation_s",
         "autocast": "bf16 on cuda, fp32 on cpu",
         "window_seconds": budgets,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from gauntlet.compress.aggregate import Delta
-from gauntlet.node.gather import Contribution
+from gauntlet.node.gather import Contribution, Decoder, decode_update
 from gauntlet.node.peers import Peer
 from gauntlet.node.reveals import stored_late
 from gauntlet.score.config import DESYNCED, LATE, MISSING, OK, OUTLIER, WRONG_PAGES, ScoringConfig
@@ -67,6 +67,22 @@ def sketch_delta(delta: Delta, config: ScoringConfig) -> np.ndarray:
 def delta_norm(delta: Delta) -> float:
     """L2 norm of the whole update (float64 accumulation)."""
     return float(sum(t.detach().to(torch.float64).pow(2).sum() for t in delta.values())) ** 0.5
+
+
+def measure_updates(
+    contributions: Sequence[Contribution], decoder: Decoder, config: ScoringConfig
+) -> tuple[dict[int, float], dict[int, np.ndarray]]:
+    """The L2 norm and the sketch of every ``ok`` contribution's update, by uid. Each update
+    is decoded, measured and dropped before the next: one model-sized update is held at a
+    time whatever the number of miners (at 1.2B, 4.8 GB each in float32)."""
+    norms: dict[int, float] = {}
+    sketches: dict[int, np.ndarray] = {}
+    for c in contributions:
+        if c.ok and c.tensors is not None:
+            delta = decode_update(c, decoder)
+            norms[c.uid], sketches[c.uid] = delta_norm(delta), sketch_delta(delta, config)
+            del delta
+    return norms, sketches
 
 
 def step_magnitudes(

@@ -4,6 +4,11 @@ The model holds θ_w. One snapshot of it serves every peer: apply Δ_i, measure,
 restore exactly (no deep copy per peer). The loss on the window's random pages
 before any update is the same for every peer, so it is measured once.
 
+An update may be given as a function that decodes it (:data:`Update`): it is then made
+dense only while it is applied and dropped after, so evaluation holds one model-sized
+update at a time whatever the number of peers (a decode costs far less than the passes
+it serves: docs/validator.md).
+
 The functions read only a node's config, dataset, model and device
 (:class:`EvalNode`): a :class:`~gauntlet.node.runtime.Runtime` has them, and so
 can a benchmark (bench/validator.py) that has no chain or store.
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import torch
@@ -29,6 +34,13 @@ from gauntlet.train.inner import snapshot
 from gauntlet.train.objective import PLAIN_OBJECTIVE, Objective, objective_at
 from gauntlet.train.outer import applied
 from protocol.assignment import random_pages
+
+# Δ as the aggregate would apply it, or a function that decodes it when it is applied
+Update = Delta | Callable[[], Delta]
+
+
+def _dense(update: Update) -> Delta:
+    return update() if callable(update) else update
 
 
 class EvalNode(Protocol):
@@ -138,10 +150,10 @@ def secret_pages(rt: EvalNode, secret: bytes, window: int) -> list[int]:
 
 
 def evaluate_peers(
-    rt: EvalNode, window: int, secret: bytes, updates: dict[int, tuple[list[int], Delta]]
+    rt: EvalNode, window: int, secret: bytes, updates: dict[int, tuple[list[int], Update]]
 ) -> dict[int, Evaluation]:
     """``updates``: uid -> (the own pages to measure, Δ as the aggregate would apply it:
-    normalised like every peer). Returns each peer's losses: on its own pages before and
+    normalised like every peer, or a function that decodes it). Returns each peer's losses: on its own pages before and
     after, on the window's random pages before and after, and the control its own-page
     advantage is measured against: other updates of the window (:func:`control_peers`),
     each measured on its share of the peer's own batches and scaled to this update's
@@ -149,8 +161,9 @@ def evaluate_peers(
 
     Cost, in passes over one measurement's batches: the random pages before once, then per
     peer its own pages before, its own pages and the random pages after, and one pass of
-    control batches (shared out among its controls): four. Each update is applied once for
-    its own measurements and once more if it serves as a control."""
+    control batches (shared out among its controls): four. Each update is applied (and, when
+    given as a function, decoded) once for its own measurements and once more if it serves
+    as a control."""
     if not updates:
         return {}
     base = snapshot(rt.model)
@@ -165,8 +178,8 @@ def evaluate_peers(
     }
     own_after: dict[int, list[float]] = {}
     random_after: dict[int, list[float]] = {}
-    for uid, (pages, delta) in sorted(updates.items()):
-        with applied(rt.model, delta, lr, base):
+    for uid, (pages, update) in sorted(updates.items()):
+        with applied(rt.model, _dense(update), lr, base):
             own_after[uid] = losses_on(rt, pages, seeds[uid], objective)
             random_after[uid] = losses_on(rt, random, window, objective)
     gains = {uid: _mean(random_before) - _mean(random_after[uid]) for uid in updates}
@@ -196,7 +209,7 @@ def evaluate_peers(
 
 def _control_losses(
     rt: EvalNode,
-    updates: dict[int, tuple[list[int], Delta]],
+    updates: dict[int, tuple[list[int], Update]],
     shares: dict[int, dict[int, list[int]]],
     seeds: dict[int, int],
     gains: dict[int, float],
@@ -211,7 +224,7 @@ def _control_losses(
     }
     lr = rt.config.train.outer_lr
     for control in sorted({c for share in shares.values() for c in share}):
-        with applied(rt.model, updates[control][1], lr, base):
+        with applied(rt.model, _dense(updates[control][1]), lr, base):
             for uid in sorted(shares):
                 indices = shares[uid].get(control)
                 if not indices:

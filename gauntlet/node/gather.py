@@ -3,7 +3,9 @@
 Validators judge a window from what they observed themselves (:mod:`.arrivals`,
 :mod:`.observer`) and the keys revealed afterwards (:mod:`.reveals`): each miner gets
 a fast-filter verdict (ok, missing, late, invalid, unreadable) and, when ok, its
-decoded update. Nodes that follow the lead's aggregation record fetch exactly the
+validated payload arrays: an update is decoded densely only when it is needed
+(:func:`decode_update`), one at a time, so a validator's memory does not grow with the
+number of miners (a 1.2B model's update is 4.8 GB in float32, its payload about 30 MB). Nodes that follow the lead's aggregation record fetch exactly the
 payloads it names with :func:`fetch_recorded`. Peer faults become statuses, never
 exceptions; a transient store fault is retried and never becomes a verdict.
 """
@@ -49,9 +51,8 @@ class Contribution:
     status: str  # ok | missing | late | invalid | unreadable
     reason: str = ""
     manifest: ContributionManifest | None = None
-    delta: Delta | None = None  # decoded update, float32, model parameter names
     # the validated payload arrays: what the aggregate is formed from, in the codec's own
-    # (sparse) domain; None when not ok
+    # (sparse) domain, and what decode_update makes the dense update of; None when not ok
     tensors: Mapping[str, np.ndarray] | None = None
     sha256: str = ""  # of the (opened) payload: what aggregation records name
     size: int = 0
@@ -81,12 +82,10 @@ def open_payload(
     data: bytes,
     decoder: Decoder,
     observed_block: int = 0,
-    *,
-    dense: bool = True,
 ) -> Contribution:
-    """Verify and decode one opened payload: ``ok`` with its update, or ``invalid``.
-    ``dense=False`` validates without decoding (``delta`` stays None): enough for a node
-    that only aggregates it (:meth:`Codec.decode_batch` works on ``tensors``)."""
+    """Verify one opened payload: ``ok`` with its validated arrays, or ``invalid``. Nothing
+    is decoded densely here: aggregation works on the arrays (:meth:`Codec.decode_batch`)
+    and a validator decodes the updates it measures with :func:`decode_update`."""
     try:
         payload = decode_payload(
             data,
@@ -103,11 +102,7 @@ def open_payload(
                 f"trained under training plan {payload.manifest.plan_sha256[:12]}, the "
                 f"network's is {decoder.plan_sha256[:12]} (train.superposition_*)"
             )
-        if dense:
-            delta = decoder.codec.decode(payload.tensors, decoder.shapes, decoder.device)
-        else:
-            decoder.codec.validate(payload.tensors, decoder.shapes)
-            delta = None
+        decoder.codec.validate(payload.tensors, decoder.shapes)
     except ProtocolError as exc:
         return Contribution(uid, hotkey, "invalid", str(exc), size=len(data))
     if payload.manifest.uid != uid:
@@ -117,7 +112,6 @@ def open_payload(
         hotkey,
         "ok",
         manifest=payload.manifest,
-        delta=delta,
         tensors=payload.tensors,
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
@@ -184,8 +178,7 @@ async def fetch_recorded(
 ) -> Contribution:
     """The payload ``peer`` sealed for ``window`` that a record names by ``payload_sha256``:
     fetched (transient faults retried), opened with the peer's reveal and checked. A fetch
-    that still fails is ``unreadable`` (the caller must not apply a partial aggregate).
-    Only aggregated, so validated but not decoded (``delta`` is None)."""
+    that still fails is ``unreadable`` (the caller must not apply a partial aggregate)."""
     uid, hotkey = peer.uid, peer.hotkey
     if peer.store is None:
         return Contribution(uid, hotkey, "unreadable", "no valid bucket commitment")
@@ -212,4 +205,15 @@ async def fetch_recorded(
         return Contribution(uid, hotkey, "unreadable", f"{exc.reason}: {exc}")
     except ProtocolError as exc:
         return Contribution(uid, hotkey, "invalid", str(exc))
-    return open_payload(uid, hotkey, window, data, decoder, dense=False)
+    return open_payload(uid, hotkey, window, data, decoder)
+
+
+def decode_update(contribution: Contribution, decoder: Decoder) -> Delta:
+    """The dense update (float32, parameter names, on ``decoder.device``) of an ``ok``
+    contribution: a fresh model-sized set of tensors, so callers hold as few at once as
+    they can (one per check, the evaluated ones during evaluation)."""
+    if contribution.tensors is None:
+        raise ValueError(
+            f"uid {contribution.uid}'s contribution has no payload ({contribution.status})"
+        )
+    return decoder.codec.decode(contribution.tensors, decoder.shapes, decoder.device)

@@ -74,7 +74,7 @@ def members_to_aggregate(
         c
         for c in contributions
         if c.ok
-        and c.delta is not None
+        and c.tensors is not None
         and c.uid in passed
         and (members is None or (c.uid, c.hotkey) in members)
     ]

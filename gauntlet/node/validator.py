@@ -21,12 +21,13 @@ the model holds θ_w:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gauntlet.chain.base import ChainError
-from gauntlet.compress.aggregate import peer_shares
+from gauntlet.compress.aggregate import Delta, peer_shares
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.ledger.digest import model_sha256_after
 from gauntlet.node.arrival_book import borrow_arrivals, publish_book
@@ -35,21 +36,22 @@ from gauntlet.node.chain_weights import set_weights
 from gauntlet.node.checks import (
     Verdict,
     check_window,
-    delta_norm,
     mark_late,
+    measure_updates,
     passed_uids,
     sketch_delta,
     step_magnitudes,
 )
 from gauntlet.node.crash_points import CrashPointError, armed_point, crash_point
 from gauntlet.node.evaluation import (
+    Update,
     aggregate_scales,
     evaluate_peers,
     loss_on,
     own_sample,
     window_seed,
 )
-from gauntlet.node.gather import Contribution, judge_window
+from gauntlet.node.gather import Contribution, decode_update, judge_window
 from gauntlet.node.lead import PUBLISH_POLICY, aggregation_record, publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_local_write, retry_transient
 from gauntlet.node.observer import Observer
@@ -107,12 +109,9 @@ class Validator:
         self, window: int, contributions: list[Contribution]
     ) -> tuple[dict[int, Verdict], dict, dict[int, float]]:
         """Verdicts, and the sketch and L2 norm of each valid update (measured once here,
-        used again by evaluation)."""
+        used again by evaluation; one decoded update held at a time: :func:`measure_updates`)."""
         rt = self.rt
-        norms = {c.uid: delta_norm(c.delta) for c in contributions if c.ok and c.delta}
-        sketches = {
-            c.uid: sketch_delta(c.delta, self.scoring) for c in contributions if c.ok and c.delta
-        }
+        norms, sketches = measure_updates(contributions, rt.decoder, self.scoring)
         own_print = fingerprint(rt.model, window)
         sizes = [(name, p.numel()) for name, p in rt.model.named_parameters()]
         magnitudes = step_magnitudes(
@@ -157,19 +156,27 @@ class Validator:
         window's secret random pages."""
         by_uid = {c.uid: c for c in contributions}
         sample = self.rt.config.validator.own_pages
-        updates = {
+        updates: dict[int, tuple[list[int], Update]] = {
             uid: (
                 own_sample(self.secret, window, uid, list(c.manifest.page_ids), sample),
-                {name: t * scales[uid] for name, t in c.delta.items()},
+                functools.partial(self.scaled_update, c, scales[uid]),
             )
             for uid in uids
-            if (c := by_uid[uid]).delta is not None and c.manifest is not None
+            if (c := by_uid[uid]).tensors is not None and c.manifest is not None
         }
         measured = evaluate_peers(self.rt, window, self.secret, updates)
         return {
             uid: replace(ev, declared_pages=len(by_uid[uid].manifest.page_ids))  # type: ignore[union-attr]
             for uid, ev in measured.items()
         }
+
+    def scaled_update(self, contribution: Contribution, scale: float) -> Delta:
+        """``contribution``'s update times its aggregate ``scale``, freshly decoded (the
+        evaluation decodes each update while it applies it, then drops it)."""
+        delta = decode_update(contribution, self.rt.decoder)
+        for t in delta.values():
+            t.mul_(scale)
+        return delta
 
     def scales(self, norms: dict[int, float], passed: list[int]) -> dict[int, float]:
         """The aggregate's factor for each of ``passed``, from the norms the checks measured."""

@@ -10,8 +10,16 @@ import pytest
 import torch
 
 from gauntlet.compress.aggregate import Delta
-from gauntlet.node.checks import Verdict, check_window, delta_norm, sketch_delta, step_magnitudes
-from gauntlet.node.gather import Contribution
+from gauntlet.compress.codec import DenseCodec
+from gauntlet.node.checks import (
+    Verdict,
+    check_window,
+    delta_norm,
+    measure_updates,
+    sketch_delta,
+    step_magnitudes,
+)
+from gauntlet.node.gather import Contribution, Decoder
 from gauntlet.score.config import (
     COPY,
     DESYNCED,
@@ -23,6 +31,7 @@ from gauntlet.score.config import (
 )
 from gauntlet.score.replay import AGGREGATE_UID, SketchEntry
 from gauntlet.train.fingerprint import coordinates
+from protocol.container import Limits
 from protocol.schemas import ContributionManifest
 from protocol.signing import keypair_from_uri
 
@@ -33,6 +42,8 @@ HOTKEYS = {uid: keypair_from_uri(f"//miner/{uid}").ss58_address for uid in range
 # the mean step is (0.1 + 0.2 + 0.3 + 0.4) / 4 = 0.25.
 OWN_FP = [0.0, 0.0, 0.0, 0.0]
 MAGNITUDES = [0.1, 0.2, 0.3, 0.4]
+SHAPES = {"w": (4, 8), "b": (16,)}
+DECODER = Decoder(NETUID, Limits(max_bytes=1 << 20), DenseCodec(), SHAPES, "cpu")
 
 
 def assigned(uid: int, hotkey: str) -> list[int]:
@@ -65,8 +76,9 @@ def contribution(
         page_ids=assigned(uid, HOTKEYS[uid]) if page_ids is None else page_ids,
         tensors_sha256="0" * 64,
     )
+    tensors, _ = DECODER.codec.encode(delta)
     return Contribution(
-        uid, HOTKEYS[uid], "ok", manifest=manifest, delta=delta, observed_block=observed_block
+        uid, HOTKEYS[uid], "ok", manifest=manifest, tensors=tensors, observed_block=observed_block
     )
 
 
@@ -74,15 +86,15 @@ def check(
     contributions: Sequence[Contribution], history: Sequence[SketchEntry] = ()
 ) -> dict[int, Verdict]:
     """check_window with sketches and norms of the valid contributions, as the validator does."""
-    deltas = {c.uid: c.delta for c in contributions if c.ok and c.delta is not None}
+    norms, sketches = measure_updates(contributions, DECODER, CONFIG)
     return check_window(
         contributions,
         window=WINDOW,
         assigned=assigned,
         own_fingerprint=OWN_FP,
         magnitudes=MAGNITUDES,
-        sketches={uid: sketch_delta(delta, CONFIG) for uid, delta in deltas.items()},
-        norms={uid: delta_norm(delta) for uid, delta in deltas.items()},
+        sketches=sketches,
+        norms=norms,
         history=history,
         config=CONFIG,
     )

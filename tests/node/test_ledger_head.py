@@ -27,6 +27,7 @@ from gauntlet.ledger.digest import model_sha256, model_sha256_after
 from gauntlet.ledger.fetch import Buckets, check_payloads
 from gauntlet.ledger.verify import LedgerError, walk_chain
 from gauntlet.node.checkpoints import save_checkpoint
+from gauntlet.node.checks import delta_norm
 from gauntlet.node.lead import aggregation_record
 from gauntlet.node.records import follow_record, publish_record, validation_loss
 from gauntlet.node.replay import Lead, restore_checkpoint
@@ -60,7 +61,7 @@ async def _lead_publishes(lead: Runtime, miners: list[Miner]) -> AggregationReco
     ]
     update = lead.aggregate(used)
     lr = lead.config.train.outer_lr
-    norms = [math.sqrt(sum(float((t * t).sum()) for t in c.delta.values())) for c in used]  # type: ignore[union-attr]
+    norms = [delta_norm(gather_module.decode_update(c, lead.decoder)) for c in used]
     record = aggregation_record(
         netuid=1, window=WINDOW, hotkey=lead.hotkey,
         used=[(c.uid, c.hotkey, c.sha256) for c in used],

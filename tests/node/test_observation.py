@@ -18,8 +18,8 @@ from node_helpers import LIMITS, NETUID, Miner, ScriptedChain, make_miner, paylo
 from gauntlet.compress.codec import DenseCodec, param_shapes
 from gauntlet.localnet.reading import read_current
 from gauntlet.model import build_model
-from gauntlet.node.checks import Verdict, check_window, delta_norm, mark_late, sketch_delta
-from gauntlet.node.gather import Contribution, Decoder, judge_window
+from gauntlet.node.checks import Verdict, check_window, mark_late, measure_updates
+from gauntlet.node.gather import Contribution, Decoder, decode_update, judge_window
 from gauntlet.node.observer import Observer
 from gauntlet.node.reveals import collect_reveals, publish_reveal
 from gauntlet.node.spool import Spool
@@ -119,8 +119,10 @@ def test_an_upload_observed_in_time_and_revealed_is_ok(tmp_path: Path, model) ->
 
     (verdict,) = asyncio.run(run()).values()
     assert verdict.ok and verdict.observed_block == 35
+    decoder = Decoder(NETUID, LIMITS, DenseCodec(), param_shapes(model), "cpu")
     torch.testing.assert_close(
-        verdict.delta["output.weight"], torch.full_like(model.output.weight, 0.002)
+        decode_update(verdict, decoder)["output.weight"],
+        torch.full_like(model.output.weight, 0.002),
     )
 
 
@@ -205,15 +207,16 @@ def test_the_first_observed_of_two_identical_uploads_is_the_original(tmp_path: P
     contributions = asyncio.run(run())
     assert contributions[1].observed_block == 33 and contributions[2].observed_block == 37
     config = ScoringConfig()
-    ok = [c for c in contributions.values() if c.ok and c.delta is not None]
+    decoder = Decoder(NETUID, LIMITS, DenseCodec(), param_shapes(model), "cpu")
+    norms, sketches = measure_updates(list(contributions.values()), decoder, config)
     verdicts = check_window(
         list(contributions.values()),
         window=WINDOW,
         assigned=lambda uid, hotkey: [1, 2],
         own_fingerprint=[0.0],
         magnitudes=[0.0],
-        sketches={c.uid: sketch_delta(c.delta, config) for c in ok},  # type: ignore[arg-type]
-        norms={c.uid: delta_norm(c.delta) for c in ok},  # type: ignore[arg-type]
+        sketches=sketches,
+        norms=norms,
         history=[],
         config=config,
     )

@@ -9,6 +9,7 @@ adversarial scenario's incentive)."""
 from __future__ import annotations
 
 import statistics
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,3 +176,34 @@ def test_one_control_is_measured_on_every_own_batch_as_before(stdlib_dataset_dir
             )
         expected = scaled_control(before, [[(loss, gains[control])] for loss in under], gains[uid])
         assert measured[uid].control_after == pytest.approx(statistics.mean(expected), abs=1e-6)
+
+
+def test_updates_decoded_when_applied_give_the_same_evaluations_one_at_a_time(
+    stdlib_dataset_dir: Path,
+) -> None:
+    """The validator passes each update as a function that decodes it: evaluation makes it
+    dense while it is applied and drops it after, so one update is held at a time (each
+    decoded at most twice: its own measurements and as a control), with the very same
+    losses as updates held throughout."""
+    node, updates = _window(stdlib_dataset_dir, 2)
+    held = evaluate_peers(node, 5, SECRET, updates)
+    alive, most, decodes = [0], [0], []
+
+    def freed() -> None:
+        alive[0] -= 1
+
+    def decoder(uid: int):
+        def decode() -> dict[str, torch.Tensor]:
+            delta = {name: t.clone() for name, t in updates[uid][1].items()}
+            alive[0] += 1
+            most[0] = max(most[0], alive[0])
+            decodes.append(uid)
+            weakref.finalize(next(iter(delta.values())), freed)
+            return delta
+
+        return decode
+
+    lazy = {uid: (pages, decoder(uid)) for uid, (pages, _) in updates.items()}
+    assert evaluate_peers(node, 5, SECRET, lazy) == held
+    assert most[0] == 1 and alive[0] == 0
+    assert set(decodes) == set(updates) and len(decodes) <= 2 * len(updates)

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TIMINGS = ("decode_s", "sketch_s", "evaluate_s", "per_peer_s", "shared_before_s", "validation_s")
+TIMINGS = (
+    "open_s",
+    "decode_s",
+    "sketch_s",
+    "evaluate_s",
+    "per_peer_s",
+    "shared_before_s",
+    "validation_s",
+)
 
 
 def test_tiny_validator_bench_prints_positive_costs_and_peers_per_window():
@@ -37,7 +45,7 @@ def test_tiny_validator_bench_prints_positive_costs_and_peers_per_window():
     assert row["params"] > 0 and row["payload_bytes"] > 0
     for key in TIMINGS:
         assert row[key] > 0, (key, row)
-    parts = row["decode_s"] + row["sketch_s"] + row["evaluate_s"]
+    parts = row["open_s"] + row["decode_s"] + row["sketch_s"] + row["evaluate_s"]
     assert row["per_peer_s"] == pytest.approx(parts, abs=2e-4)
     assert row["fixed_s"] == pytest.approx(row["shared_before_s"] + row["validation_s"], abs=2e-4)
     for name, seconds in report["window_seconds"].items():
@@ -55,8 +63,12 @@ def test_tiny_validator_bench_prints_positive_costs_and_peers_per_window():
     assert losses["random_after"] < losses["random_before"]
     assert row["forwards_per_peer"] == 4  # own before/after, random after, the control's pass
     assert row["applies_per_peer"] == 1 + 1  # its own, and as the other's control
+    assert row["decodes_per_peer"] == 1 + 1  # decoded each time it is applied, then dropped
+    assert row["update_mb"] > 0 and {"checks_peak_mb", "evaluate_peak_mb"} <= set(row)
     assert row["forward_s"] > 0 and row["apply_s"] > 0
     modelled = (
-        row["forwards_per_peer"] * row["forward_s"] + row["applies_per_peer"] * row["apply_s"]
+        row["forwards_per_peer"] * row["forward_s"]
+        + row["applies_per_peer"] * row["apply_s"]
+        + row["decodes_per_peer"] * row["decode_s"]
     )
     assert row["evaluate_model_s"] == pytest.approx(modelled, abs=5e-4)  # parts rounded to 0.1 ms
