@@ -29,11 +29,11 @@ payload in a filesystem bucket. The validator's own code then runs on it, timed:
 - ``validation_s`` (once per window): the global validation loss before and
   after the outer step (two ``loss_on`` over ``validator.validation_pages``).
 
-Memory (Linux, host side): ``checks_peak_mb`` and ``evaluate_peak_mb`` are how far the
-process's resident memory peaked above where it stood before the checks (every peer's
-decode and sketch) and before ``evaluate_peers``, against ``update_mb``, one dense float32
-update: the validator holds one decoded update at a time in both, so neither grows with
-``--peers``.
+Memory: ``updates_held_checks`` and ``updates_held_evaluation`` count the decoded updates
+alive at once during the checks (every peer's decode and sketch) and during
+``evaluate_peers`` (one each: neither grows with ``--peers``), of ``update_mb`` each; on a
+GPU ``evaluate_peak_gpu_mb`` is how far allocated memory peaked above where it stood
+during ``evaluate_peers`` (the snapshot of θ_w, one update, activations).
 
 Peers a validator can fully handle (fetch, check and evaluate) in one window:
 
@@ -71,6 +71,7 @@ import statistics
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -138,28 +139,34 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def _status_mb(field: str) -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            line = next(x for x in f if x.startswith(field + ":"))
-    except (OSError, StopIteration):
-        return None
-    return int(line.split()[1]) / 1024
+class Held:
+    """Decoded updates alive at once (each is counted until its tensors are freed)."""
+
+    def __init__(self) -> None:
+        self.alive = 0
+        self.most = 0
+
+    def track(self, delta: Any) -> Any:
+        self.alive += 1
+        self.most = max(self.most, self.alive)
+        weakref.finalize(next(iter(delta.values())), self._freed)
+        return delta
+
+    def _freed(self) -> None:
+        self.alive -= 1
 
 
-def peak_above(fn: Callable[[], Any]) -> tuple[Any, float | None]:
-    """``fn()`` and how far this process's resident memory peaked above where it stood
-    before the call, in MiB (Linux: the peak is reset through ``/proc/self/clear_refs``);
-    None where that cannot be read. Host memory only: a GPU run reports the host side."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset VmHWM to the current resident size
-    except OSError:
+def gpu_peak_above(device: torch.device, fn: Callable[[], Any]) -> tuple[Any, float | None]:
+    """``fn()`` and how far allocated GPU memory peaked above where it stood, in MiB (None
+    on a CPU, whose allocator keeps no such count)."""
+    if device.type != "cuda":
         return fn(), None
-    before = _status_mb("VmRSS")
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
     result = fn()
-    peak = _status_mb("VmHWM")
-    return result, None if before is None or peak is None else round(peak - before, 1)
+    torch.cuda.synchronize(device)
+    return result, round((torch.cuda.max_memory_allocated(device) - before) / 2**20, 1)
 
 
 @dataclass(frozen=True)
@@ -316,13 +323,14 @@ class Counter:
         self.batches = 0
         self.applies = 0
         self.decodes = 0
+        self.held = Held()
 
     def decoding(self, contribution: Any, decoder: Decoder) -> Callable[[], Any]:
         """The update as the validator gives it to evaluation: decoded when applied."""
 
         def decode() -> Any:
             self.decodes += 1
-            return decode_update(contribution, decoder)
+            return self.held.track(decode_update(contribution, decoder))
 
         return decode
 
@@ -377,14 +385,13 @@ def bench_model(
         decode_times: list[float] = []
         sketch_times: list[float] = []
 
-        def checks() -> None:  # one update at a time, as the validator's checks do
-            for c in contributions:
-                delta, seconds = timed(node.device, decode_update, c, decoder)
-                decode_times.append(seconds)
-                sketch_times.append(timed(node.device, sketch_delta, delta, config.scoring)[1])
-                del delta
-
-        _, checks_peak_mb = peak_above(checks)
+        held_checks = Held()
+        for c in contributions:  # one update at a time, as the validator's checks do
+            delta, seconds = timed(node.device, decode_update, c, decoder)
+            decode_times.append(seconds)
+            held_checks.track(delta)
+            sketch_times.append(timed(node.device, sketch_delta, delta, config.scoring)[1])
+            del delta
         validation = dataset.validation_page_ids()[: config.validator.validation_pages]
         loss_on(node, validation, seed=0)  # warm-up: thread pools, allocator, kernels
         _, val_before = timed(node.device, loss_on, node, validation, seed=0)
@@ -408,10 +415,11 @@ def bench_model(
                 c.uid: (pages_of[c.uid], counter.decoding(c, decoder)) for c in contributions
             }
             with counter.counting():
-                (evaluations, seconds), evaluate_peak_mb = peak_above(
+                (evaluations, seconds), evaluate_peak_gpu_mb = gpu_peak_above(
+                    node.device,
                     lambda updates=updates: timed(
                         node.device, evaluate_peers, node, WINDOW, SECRET, updates
-                    )
+                    ),
                 )
             total_s = min(total_s, seconds)
         params = sum(p.numel() for p in net.parameters())
@@ -451,8 +459,9 @@ def bench_model(
         "applies_per_peer": round(applies_per_peer, 3),
         "decodes_per_peer": round(decodes_per_peer, 3),
         "update_mb": round(4 * params / 2**20, 1),
-        "checks_peak_mb": checks_peak_mb,
-        "evaluate_peak_mb": evaluate_peak_mb,
+        "updates_held_checks": held_checks.most,
+        "updates_held_evaluation": counter.held.most,
+        "evaluate_peak_gpu_mb": evaluate_peak_gpu_mb,
         "forward_s": round(forward_s, 4),
         "apply_s": round(apply_s, 4),
         "evaluate_model_s": round(

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gauntlet.compress import DenseCodec, SparseCodec, TopKCodec, build_codec
+from gauntlet.compress import sparse as sparse_module
 from gauntlet.compress.aggregate import aggregate, l2_norm_sq
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.sparse import sparse_route, subtract_dense, to_dense
@@ -128,6 +129,31 @@ def test_every_route_back_to_dense_agrees(shape: tuple[int, ...], k: int, dct: b
         with workspace("cpu") as ws:
             residual = subtract_dense(layout, x.clone(), idx, values, dct, in_place, ws)
         torch.testing.assert_close(residual, x - reference, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(160, 96), (64, 400), (48, 16)])
+def test_the_sparse_inverse_gives_the_same_bits_whatever_its_tiling(
+    shape: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a CPU the coefficient-by-coefficient inverse runs a tile of grid rows at a time
+    (cache-resident); a tile of one grid row, of several, or all at once (a GPU's way) give
+    the same decoded tensor and residual to the bit."""
+    layout = ChunkLayout(shape, 16)
+    g = torch.Generator().manual_seed(8)
+    idx = torch.rand(layout.n_chunks, 256, generator=g).topk(6, dim=1).indices.sort(dim=1).values
+    values = torch.randn(layout.n_chunks, 6, generator=g)
+    x = torch.randn(shape, generator=g)
+    outs = []
+    for tile in (1, 12, 64, 10**9):
+        monkeypatch.setattr(sparse_module, "TILE_BLOCKS", tile)
+        with workspace("cpu") as ws:
+            outs.append(
+                (to_dense(layout, idx, values, True), subtract_dense(
+                    layout, x.clone(), idx, values, True, True, ws
+                ))
+            )  # fmt: skip
+    for dense, residual in outs[1:]:
+        assert torch.equal(dense, outs[0][0]) and torch.equal(residual, outs[0][1])
 
 
 def test_encode_does_not_touch_its_inputs() -> None:
