@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,3 +250,22 @@ def revealed_window(
 
     asyncio.run(setup())
     return chain, miners, lead, follower
+
+
+class LiveCount:
+    """Counts decoded updates still alive (each dropped update's tensors are freed)."""
+
+    def __init__(self) -> None:
+        self.alive = 0
+        self.most = 0
+        self.made = 0
+
+    def track(self, delta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        self.alive += 1
+        self.made += 1
+        self.most = max(self.most, self.alive)
+        weakref.finalize(next(iter(delta.values())), self._freed)
+        return delta
+
+    def _freed(self) -> None:
+        self.alive -= 1

@@ -9,12 +9,12 @@ adversarial scenario's incentive)."""
 from __future__ import annotations
 
 import statistics
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from node_helpers import LiveCount
 from torch import nn
 
 from gauntlet.config.schema import GauntletConfig
@@ -187,23 +187,16 @@ def test_updates_decoded_when_applied_give_the_same_evaluations_one_at_a_time(
     losses as updates held throughout."""
     node, updates = _window(stdlib_dataset_dir, 2)
     held = evaluate_peers(node, 5, SECRET, updates)
-    alive, most, decodes = [0], [0], []
-
-    def freed() -> None:
-        alive[0] -= 1
+    count, decodes = LiveCount(), []
 
     def decoder(uid: int):
         def decode() -> dict[str, torch.Tensor]:
-            delta = {name: t.clone() for name, t in updates[uid][1].items()}
-            alive[0] += 1
-            most[0] = max(most[0], alive[0])
             decodes.append(uid)
-            weakref.finalize(next(iter(delta.values())), freed)
-            return delta
+            return count.track({name: t.clone() for name, t in updates[uid][1].items()})
 
         return decode
 
     lazy = {uid: (pages, decoder(uid)) for uid, (pages, _) in updates.items()}
     assert evaluate_peers(node, 5, SECRET, lazy) == held
-    assert most[0] == 1 and alive[0] == 0
+    assert count.most == 1 and count.alive == 0
     assert set(decodes) == set(updates) and len(decodes) <= 2 * len(updates)

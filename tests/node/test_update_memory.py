@@ -5,9 +5,8 @@ a few dozen miners in host or GPU memory."""
 
 from __future__ import annotations
 
-import weakref
-
 import torch
+from node_helpers import LiveCount
 
 from gauntlet.compress.codec import DenseCodec
 from gauntlet.node.checks import delta_norm, measure_updates, sketch_delta
@@ -16,25 +15,6 @@ from gauntlet.score.config import ScoringConfig
 from protocol.container import Limits
 
 SHAPES = {"w": (6, 8), "b": (12,)}
-
-
-class LiveCount:
-    """Counts decoded updates still alive (each dropped update's tensors are freed)."""
-
-    def __init__(self) -> None:
-        self.alive = 0
-        self.most = 0
-        self.made = 0
-
-    def track(self, delta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        self.alive += 1
-        self.made += 1
-        self.most = max(self.most, self.alive)
-        weakref.finalize(next(iter(delta.values())), self._freed)
-        return delta
-
-    def _freed(self) -> None:
-        self.alive -= 1
 
 
 class TrackedCodec(DenseCodec):
