@@ -9,10 +9,11 @@ payload in a filesystem bucket. The validator's own code then runs on it, timed:
 
 - ``open_s`` (every valid contribution): a store GET and ``gauntlet.node.gather.open_payload``:
   read, container and signature checks, sha256 and codec validation (no dense decode);
-- ``decode_s`` (every valid contribution, and up to twice more per evaluated peer):
-  ``gauntlet.node.gather.decode_update``, the dense update from the validated payload;
-- ``sketch_s`` (every valid contribution): ``gauntlet.node.checks.sketch_delta``,
-  the count-sketch for copy and replay detection;
+- ``measure_s`` (every valid contribution): ``gauntlet.node.checks.measure_updates``, the
+  update's L2 norm and its count-sketch for copy and replay detection, read from the
+  payload without decoding it;
+- ``decode_s`` (up to twice per evaluated peer): ``gauntlet.node.gather.decode_update``,
+  the dense update from the validated payload;
 - ``evaluate_s`` (per evaluated peer): ``gauntlet.node.evaluation.evaluate_peers``
   minus its shared part: loss on the peer's own pages before, apply its Δ
   alone, loss on its own pages and on the secret random pages after, restore θ_w,
@@ -29,15 +30,15 @@ payload in a filesystem bucket. The validator's own code then runs on it, timed:
 - ``validation_s`` (once per window): the global validation loss before and
   after the outer step (two ``loss_on`` over ``validator.validation_pages``).
 
-Memory: ``updates_held_checks`` and ``updates_held_evaluation`` count the decoded updates
-alive at once during the checks (every peer's decode and sketch) and during
-``evaluate_peers`` (one each: neither grows with ``--peers``), of ``update_mb`` each; on a
-GPU ``evaluate_peak_gpu_mb`` is how far allocated memory peaked above where it stood
-during ``evaluate_peers`` (the snapshot of θ_w, one update, activations).
+Memory: the checks decode no update, and ``updates_held_evaluation`` counts the decoded
+updates alive at once during ``evaluate_peers`` (one: it does not grow with ``--peers``),
+of ``update_mb`` each; on a GPU ``evaluate_peak_gpu_mb`` is how far allocated memory
+peaked above where it stood during ``evaluate_peers`` (the snapshot of θ_w, one update,
+activations).
 
 Peers a validator can fully handle (fetch, check and evaluate) in one window:
 
-    per_peer_s       = open_s + decode_s + sketch_s + evaluate_s
+    per_peer_s       = open_s + measure_s + evaluate_s
     evaluate_s      ~= forwards_per_peer x forward_s + applies_per_peer x apply_s
                        + decodes_per_peer x decode_s
     forwards_per_peer = 4 (own before, own after, random after; the controls share one)
@@ -46,7 +47,7 @@ Peers a validator can fully handle (fetch, check and evaluate) in one window:
 
 Not counted: chain and network waits, the aggregate and outer step, weights,
 state and journal writes (all small next to the losses). A valid contribution
-that is not evaluated still costs ``open_s + decode_s + sketch_s``.
+that is not evaluated still costs ``open_s + measure_s``.
 
 Window budgets (``--window-seconds``, repeatable) default to the localnet's
 (blocks_per_window x localnet.block_time) and a Bittensor network's
@@ -89,7 +90,7 @@ from gauntlet.config.schema import GauntletConfig  # noqa: E402
 from gauntlet.data import PageDataset, prepare_dataset  # noqa: E402
 from gauntlet.model import MODEL_CONFIGS, causal_lm_loss  # noqa: E402
 from gauntlet.node import evaluation  # noqa: E402
-from gauntlet.node.checks import sketch_delta  # noqa: E402
+from gauntlet.node.checks import measure_updates  # noqa: E402
 from gauntlet.node.evaluation import evaluate_peers, loss_on, secret_pages  # noqa: E402
 from gauntlet.node.gather import Decoder, decode_update, open_payload  # noqa: E402
 from gauntlet.node.peers import Peer  # noqa: E402
@@ -382,16 +383,11 @@ def bench_model(
         limits = Limits(max_bytes=max(config.storage.max_payload_bytes, largest))
         contributions, open_times = asyncio.run(fetch_all(node, codec, peers, store, limits))
         decoder = Decoder(config.chain.netuid, limits, codec, param_shapes(net), node.device)
-        decode_times: list[float] = []
-        sketch_times: list[float] = []
-
-        held_checks = Held()
-        for c in contributions:  # one update at a time, as the validator's checks do
-            delta, seconds = timed(node.device, decode_update, c, decoder)
-            decode_times.append(seconds)
-            held_checks.track(delta)
-            sketch_times.append(timed(node.device, sketch_delta, delta, config.scoring)[1])
-            del delta
+        measure_times = [  # the checks' norm and sketch, from each payload
+            timed(node.device, measure_updates, [c], decoder, config.scoring)[1]
+            for c in contributions
+        ]
+        decode_times = [timed(node.device, decode_update, c, decoder)[1] for c in contributions]
         validation = dataset.validation_page_ids()[: config.validator.validation_pages]
         loss_on(node, validation, seed=0)  # warm-up: thread pools, allocator, kernels
         _, val_before = timed(node.device, loss_on, node, validation, seed=0)
@@ -424,15 +420,15 @@ def bench_model(
             total_s = min(total_s, seconds)
         params = sum(p.numel() for p in net.parameters())
     open_s = statistics.mean(open_times)
+    measure_s = statistics.mean(measure_times)
     decode_s = statistics.mean(decode_times)
-    sketch_s = statistics.mean(sketch_times)
     evaluate_s = max(total_s - shared_s, 0.0) / len(updates)
     # evaluate_peers measures the random pages before once for every peer: the rest is
     # theirs, in passes of eval_batches batches (a control's share is a part of one)
     forwards_per_peer = (counter.batches / s.eval_batches - 1) / len(updates)
     applies_per_peer = counter.applies / len(updates)
     decodes_per_peer = counter.decodes / len(updates)
-    per_peer_s = open_s + decode_s + sketch_s + evaluate_s
+    per_peer_s = open_s + measure_s + evaluate_s
     fixed_s = shared_s + val_before + val_after
     tokens_per_loss = s.eval_batches * s.eval_batch_size * s.seq_len
     return {
@@ -451,15 +447,14 @@ def bench_model(
         "validation_pages": args.validation_pages,
         "random_pages": config.validator.random_pages,
         "open_s": round(open_s, 4),
+        "measure_s": round(measure_s, 4),
         "decode_s": round(decode_s, 4),
-        "sketch_s": round(sketch_s, 4),
         "evaluate_s": round(evaluate_s, 4),
         "delta": args.delta,
         "forwards_per_peer": round(forwards_per_peer, 3),
         "applies_per_peer": round(applies_per_peer, 3),
         "decodes_per_peer": round(decodes_per_peer, 3),
         "update_mb": round(4 * params / 2**20, 1),
-        "updates_held_checks": held_checks.most,
         "updates_held_evaluation": counter.held.most,
         "evaluate_peak_gpu_mb": evaluate_peak_gpu_mb,
         "forward_s": round(forward_s, 4),
@@ -557,13 +552,13 @@ def main() -> None:
     ]
     report = {
         "bench": "validator",
-        "step": "per peer: get + open_payload (verify + validate), decode_update + sketch_delta "
-        "(one update held at a time), evaluate_peers (own before, own after and random after "
-        "with its Δ alone, decoded when applied; own batches shared out among the control "
-        "updates); once: snapshot + random before, validation loss before and after the "
-        "outer step",
+        "step": "per peer: get + open_payload (verify + validate), measure_updates (norm and "
+        "sketch from the payload, no decode), evaluate_peers (own before, own after and "
+        "random after with its Δ alone, decoded when applied; own batches shared out among "
+        "the control updates); once: snapshot + random before, validation loss before and "
+        "after the outer step",
         "formula": "peers_per_window = floor(max(0, window_seconds - fixed_s) / per_peer_s); "
-        "per_peer_s = open_s + decode_s + sketch_s + evaluate_s; "
+        "per_peer_s = open_s + measure_s + evaluate_s; "
         "evaluate_s ~= forwards_per_peer * forward_s + applies_per_peer * apply_s "
         "+ decodes_per_peer * decode_s; "
         "fixed_s = shared_before_s + validation_s",

@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from gauntlet.compress.aggregate import Delta, Normalise, aggregate_sparse
+from gauntlet.compress.aggregate import Delta, Normalise, aggregate_sparse, l2_norm_sq
 from gauntlet.compress.chunking import ChunkLayout
-from gauntlet.compress.sparse import to_dense
+from gauntlet.compress.sparse import ENTRY_TERM_COST, entries_at, to_dense
 
 Shapes = Mapping[str, tuple[int, ...]]
 Tensors = Mapping[str, np.ndarray]
@@ -117,6 +117,39 @@ class ChunkedCodec(ABC):
         layout, _ = self._layout(shape)
         idx, values = self.indices(tensors, name, device), self.values(tensors, name, device)
         return to_dense(layout, idx, values, self.dct).view(shape)
+
+    @torch.no_grad()
+    def norm_sq(
+        self, tensors: Tensors, name: str, shape: tuple[int, ...], device: torch.device | str
+    ) -> float:
+        """Squared L2 norm of one parameter's decoded update, from validated arrays: the
+        kept values' (the transform is orthonormal: Parseval), except where chunks hold
+        padding, whose energy the crop drops; that parameter alone is decoded."""
+        layout, _ = self._layout(shape)
+        if not layout.padded:
+            return l2_norm_sq(self.values(tensors, name, device))
+        return l2_norm_sq(self.decode_tensor(tensors, name, shape, device))
+
+    @torch.no_grad()
+    def entries(
+        self,
+        tensors: Tensors,
+        name: str,
+        shape: tuple[int, ...],
+        positions: torch.Tensor,
+        device: torch.device | str,
+    ) -> torch.Tensor:
+        """The decoded update's entries of one parameter at flat ``positions`` (int64),
+        float32, from validated arrays: summed from the kept values where few are asked
+        (:func:`gauntlet.compress.sparse.entries_at`), else read from this parameter
+        decoded alone (one parameter's memory, never the model's)."""
+        layout, k = self._layout(shape)
+        if len(positions) * k * ENTRY_TERM_COST >= layout.n_chunks * layout.chunk_elems:
+            return self.decode_tensor(tensors, name, shape, device).reshape(-1)[
+                positions.to(device)
+            ]
+        idx, values = self.indices(tensors, name, device), self.values(tensors, name, device)
+        return entries_at(layout, idx, values, self.dct, positions)
 
     @torch.no_grad()
     def decode(self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu") -> Delta:

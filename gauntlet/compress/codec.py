@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from gauntlet.compress import dense
-from gauntlet.compress.aggregate import Delta, Normalise, aggregate
+from gauntlet.compress.aggregate import Delta, Normalise, aggregate, l2_norm_sq
 from gauntlet.compress.chunked import Shapes, Tensors
 from gauntlet.compress.sparse_codec import SparseCodec
 from gauntlet.compress.topk import TopKCodec
@@ -49,6 +49,24 @@ class Codec(Protocol):
 
     def decode(self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu") -> Delta:
         """One peer's Δ; runs :meth:`validate` first (raises ``MalformedPayload``)."""
+        ...
+
+    def norm_sq(
+        self, tensors: Tensors, name: str, shape: tuple[int, ...], device: torch.device | str
+    ) -> float:
+        """Squared L2 norm of one parameter's decoded update, from validated arrays."""
+        ...
+
+    def entries(
+        self,
+        tensors: Tensors,
+        name: str,
+        shape: tuple[int, ...],
+        positions: torch.Tensor,
+        device: torch.device | str,
+    ) -> torch.Tensor:
+        """One parameter's decoded entries at flat ``positions`` (int64), float32 on
+        ``device``, from validated arrays: what a sketch reads, without a dense decode."""
         ...
 
     def decode_batch(
@@ -87,6 +105,22 @@ class DenseCodec:
 
     def decode(self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu") -> Delta:
         return dense.decode({name: tensors[name] for name in shapes}, device)
+
+    def norm_sq(
+        self, tensors: Tensors, name: str, shape: tuple[int, ...], device: torch.device | str
+    ) -> float:
+        return l2_norm_sq(dense.decode({name: tensors[name]}, device)[name])
+
+    def entries(
+        self,
+        tensors: Tensors,
+        name: str,
+        shape: tuple[int, ...],
+        positions: torch.Tensor,
+        device: torch.device | str,
+    ) -> torch.Tensor:
+        flat = np.asarray(tensors[name], dtype=np.float32).reshape(-1)
+        return torch.from_numpy(flat[positions.cpu().numpy()]).to(device)  # a fresh array
 
     @torch.no_grad()
     def decode_batch(

@@ -109,7 +109,8 @@ class Validator:
         self, window: int, contributions: list[Contribution]
     ) -> tuple[dict[int, Verdict], dict, dict[int, float]]:
         """Verdicts, and the sketch and L2 norm of each valid update (measured once here,
-        used again by evaluation; one decoded update held at a time: :func:`measure_updates`)."""
+        used again by evaluation), read from the payloads without decoding them
+        (:func:`measure_updates`)."""
         rt = self.rt
         norms, sketches = measure_updates(contributions, rt.decoder, self.scoring)
         own_print = fingerprint(rt.model, window)

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from gauntlet.compress import DenseCodec, SparseCodec, TopKCodec, build_codec
+from gauntlet.compress import chunked as chunked_module
 from gauntlet.compress import sparse as sparse_module
 from gauntlet.compress.aggregate import aggregate, l2_norm_sq
 from gauntlet.compress.chunking import ChunkLayout
-from gauntlet.compress.sparse import sparse_route, subtract_dense, to_dense
+from gauntlet.compress.sparse import entries_at, sparse_route, subtract_dense, to_dense
 from gauntlet.compress.workspace import workspace
 from protocol.schemas import SparseCodecParams, TopKCodecParams
 
@@ -131,6 +132,27 @@ def test_every_route_back_to_dense_agrees(shape: tuple[int, ...], k: int, dct: b
         torch.testing.assert_close(residual, x - reference, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(64, 96), (70, 33), (3, 8, 20), (96,), (50,)])
+@pytest.mark.parametrize(("k", "dct"), [(3, True), (8, True), (40, True), (5, False)])
+def test_entries_read_from_the_coefficients_are_the_decoded_entries(
+    shape: tuple[int, ...], k: int, dct: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a validator's sketch reads: any entries of the decoded tensor, padded edges
+    and every chunk layout included, without decoding it (in pieces smaller than the ask)."""
+    monkeypatch.setattr(sparse_module, "ENTRIES_PIECE", 7)
+    layout = ChunkLayout(shape, 16)
+    g = torch.Generator().manual_seed(9)
+    k = min(k, layout.chunk_elems)
+    idx = torch.rand(layout.n_chunks, layout.chunk_elems, generator=g).topk(k, dim=1).indices
+    idx = idx.sort(dim=1).values
+    values = torch.randn(layout.n_chunks, k, generator=g)
+    dense = to_dense(layout, idx, values, dct).reshape(-1)
+    positions = torch.randint(0, dense.numel(), (50,), generator=g)
+    positions[:2] = torch.tensor([0, dense.numel() - 1])  # both ends
+    got = entries_at(layout, idx, values, dct, positions)
+    torch.testing.assert_close(got, dense[positions], rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("shape", [(160, 96), (64, 400), (48, 16)])
 def test_the_sparse_inverse_gives_the_same_bits_whatever_its_tiling(
     shape: tuple[int, int], monkeypatch: pytest.MonkeyPatch
@@ -184,3 +206,22 @@ def test_threads_sharing_the_workspace_get_the_same_results() -> None:
         t.join()
     for i in range(4):
         assert all(torch.equal(results[i][n], expected[i][n]) for n in SHAPES)
+
+
+def test_entries_sum_the_kept_values_for_a_few_positions_and_decode_the_parameter_for_many(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    codec = TopKCodec(TopKCodecParams(chunk=16, topk=4, dct=True, quant="f32"))
+    shape = (64, 80)  # 5,120 entries; 4 kept per chunk: summing pays below 256 positions
+    tensors, _ = codec.encode({"w": torch.randn(shape, generator=torch.Generator().manual_seed(3))})
+    decoded = codec.decode(tensors, {"w": shape})["w"].reshape(-1)
+    summed: list[int] = []
+    real = chunked_module.entries_at
+    monkeypatch.setattr(
+        chunked_module, "entries_at", lambda *a: summed.append(len(a[-1])) or real(*a)
+    )
+    for count in (10, 255, 256, 5120):
+        positions = torch.arange(count) * (5120 // count)
+        got = codec.entries(tensors, "w", shape, positions, "cpu")
+        torch.testing.assert_close(got, decoded[positions], rtol=0, atol=1e-5)
+    assert summed == [10, 255]
