@@ -22,7 +22,9 @@ from gauntlet.compress.aggregate import Delta, Normalise, aggregate_sparse, l2_n
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.sparse import ENTRY_TERM_COST, entries_at, to_dense
 
-Shapes = Mapping[str, tuple[int, ...]]
+Shape = tuple[int, ...]
+Shapes = Mapping[str, Shape]
+Device = torch.device | str
 Tensors = Mapping[str, np.ndarray]
 
 
@@ -132,12 +134,7 @@ class ChunkedCodec(ABC):
 
     @torch.no_grad()
     def entries(
-        self,
-        tensors: Tensors,
-        name: str,
-        shape: tuple[int, ...],
-        positions: torch.Tensor,
-        device: torch.device | str,
+        self, tensors: Tensors, name: str, shape: Shape, positions: torch.Tensor, device: Device
     ) -> torch.Tensor:
         """The decoded update's entries of one parameter at flat ``positions`` (int64),
         float32, from validated arrays: summed from the kept values where few are asked

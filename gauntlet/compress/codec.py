@@ -18,7 +18,7 @@ from torch import nn
 
 from gauntlet.compress import dense
 from gauntlet.compress.aggregate import Delta, Normalise, aggregate, l2_norm_sq
-from gauntlet.compress.chunked import Shapes, Tensors
+from gauntlet.compress.chunked import Device, Shape, Shapes, Tensors
 from gauntlet.compress.sparse_codec import SparseCodec
 from gauntlet.compress.topk import TopKCodec
 from protocol.container import TensorSpec
@@ -58,12 +58,7 @@ class Codec(Protocol):
         ...
 
     def entries(
-        self,
-        tensors: Tensors,
-        name: str,
-        shape: tuple[int, ...],
-        positions: torch.Tensor,
-        device: torch.device | str,
+        self, tensors: Tensors, name: str, shape: Shape, positions: torch.Tensor, device: Device
     ) -> torch.Tensor:
         """One parameter's decoded entries at flat ``positions`` (int64), float32 on
         ``device``, from validated arrays: what a sketch reads, without a dense decode."""
@@ -112,12 +107,7 @@ class DenseCodec:
         return l2_norm_sq(dense.decode({name: tensors[name]}, device)[name])
 
     def entries(
-        self,
-        tensors: Tensors,
-        name: str,
-        shape: tuple[int, ...],
-        positions: torch.Tensor,
-        device: torch.device | str,
+        self, tensors: Tensors, name: str, shape: Shape, positions: torch.Tensor, device: Device
     ) -> torch.Tensor:
         flat = np.asarray(tensors[name], dtype=np.float32).reshape(-1)
         return torch.from_numpy(flat[positions.cpu().numpy()]).to(device)  # a fresh array

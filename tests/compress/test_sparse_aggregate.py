@@ -111,15 +111,26 @@ def test_norms_from_coefficients_are_the_decoded_norms(
             assert l2_norm_sq(values) == pytest.approx(decoded, rel=1e-5), name
 
 
-@pytest.mark.parametrize("shape", [(64, 96), (70, 33), (3, 8, 20), (96,), (50,)])
-@pytest.mark.parametrize(("k", "dct"), [(3, True), (8, True), (40, True), (5, False)])
-def test_every_route_back_to_dense_agrees(shape: tuple[int, ...], k: int, dct: bool) -> None:
+ROUTE_SHAPES = [(64, 96), (70, 33), (3, 8, 20), (96,), (50,)]
+ROUTE_KS = [(3, True), (8, True), (40, True), (5, False)]
+
+
+def _coefficients(
+    shape: tuple[int, ...], k: int, g: torch.Generator
+) -> tuple[ChunkLayout, torch.Tensor, torch.Tensor]:
+    """A chunk-16 layout of ``shape`` and ``k`` random kept coefficients per chunk."""
     layout = ChunkLayout(shape, 16)
-    g = torch.Generator().manual_seed(6)
     k = min(k, layout.chunk_elems)
     idx = torch.rand(layout.n_chunks, layout.chunk_elems, generator=g).topk(k, dim=1).indices
-    idx = idx.sort(dim=1).values
-    values = torch.randn(layout.n_chunks, k, generator=g)
+    return layout, idx.sort(dim=1).values, torch.randn(layout.n_chunks, k, generator=g)
+
+
+@pytest.mark.parametrize("shape", ROUTE_SHAPES)
+@pytest.mark.parametrize(("k", "dct"), ROUTE_KS)
+def test_every_route_back_to_dense_agrees(shape: tuple[int, ...], k: int, dct: bool) -> None:
+    g = torch.Generator().manual_seed(6)
+    layout, idx, values = _coefficients(shape, k, g)
+    k = idx.shape[1]
     chunks = torch.zeros(layout.n_chunks, layout.chunk_elems).scatter_(1, idx, values)
     reference = layout.from_chunks(chunks, dct)  # scatter, then the dense inverse
     assert sparse_route(layout, k, dct) == (dct and len(shape) >= 2 and 2 * k <= 16)
@@ -132,20 +143,16 @@ def test_every_route_back_to_dense_agrees(shape: tuple[int, ...], k: int, dct: b
         torch.testing.assert_close(residual, x - reference, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("shape", [(64, 96), (70, 33), (3, 8, 20), (96,), (50,)])
-@pytest.mark.parametrize(("k", "dct"), [(3, True), (8, True), (40, True), (5, False)])
+@pytest.mark.parametrize("shape", ROUTE_SHAPES)
+@pytest.mark.parametrize(("k", "dct"), ROUTE_KS)
 def test_entries_read_from_the_coefficients_are_the_decoded_entries(
     shape: tuple[int, ...], k: int, dct: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What a validator's sketch reads: any entries of the decoded tensor, padded edges
     and every chunk layout included, without decoding it (in pieces smaller than the ask)."""
     monkeypatch.setattr(sparse_module, "ENTRIES_PIECE", 7)
-    layout = ChunkLayout(shape, 16)
     g = torch.Generator().manual_seed(9)
-    k = min(k, layout.chunk_elems)
-    idx = torch.rand(layout.n_chunks, layout.chunk_elems, generator=g).topk(k, dim=1).indices
-    idx = idx.sort(dim=1).values
-    values = torch.randn(layout.n_chunks, k, generator=g)
+    layout, idx, values = _coefficients(shape, k, g)
     dense = to_dense(layout, idx, values, dct).reshape(-1)
     positions = torch.randint(0, dense.numel(), (50,), generator=g)
     positions[:2] = torch.tensor([0, dense.numel() - 1])  # both ends
