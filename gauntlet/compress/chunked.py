@@ -121,9 +121,7 @@ class ChunkedCodec(ABC):
         return to_dense(layout, idx, values, self.dct).view(shape)
 
     @torch.no_grad()
-    def norm_sq(
-        self, tensors: Tensors, name: str, shape: tuple[int, ...], device: torch.device | str
-    ) -> float:
+    def norm_sq(self, tensors: Tensors, name: str, shape: Shape, device: Device) -> float:
         """Squared L2 norm of one parameter's decoded update, from validated arrays: the
         kept values' (the transform is orthonormal: Parseval), except where chunks hold
         padding, whose energy the crop drops; that parameter alone is decoded."""

@@ -51,9 +51,7 @@ class Codec(Protocol):
         """One peer's Δ; runs :meth:`validate` first (raises ``MalformedPayload``)."""
         ...
 
-    def norm_sq(
-        self, tensors: Tensors, name: str, shape: tuple[int, ...], device: torch.device | str
-    ) -> float:
+    def norm_sq(self, tensors: Tensors, name: str, shape: Shape, device: Device) -> float:
         """Squared L2 norm of one parameter's decoded update, from validated arrays."""
         ...
 
@@ -101,9 +99,7 @@ class DenseCodec:
     def decode(self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu") -> Delta:
         return dense.decode({name: tensors[name] for name in shapes}, device)
 
-    def norm_sq(
-        self, tensors: Tensors, name: str, shape: tuple[int, ...], device: torch.device | str
-    ) -> float:
+    def norm_sq(self, tensors: Tensors, name: str, shape: Shape, device: Device) -> float:
         return l2_norm_sq(dense.decode({name: tensors[name]}, device)[name])
 
     def entries(
