@@ -53,6 +53,18 @@ def l2_norm_sq(u: torch.Tensor) -> float:
     return (peak * float(torch.linalg.vector_norm(u / peak, dtype=torch.float64))) ** 2
 
 
+def sparse_norm_sq(
+    layout: ChunkLayout, indices: Callable[[], torch.Tensor], values: torch.Tensor, dct: bool
+) -> float:
+    """Squared L2 norm of the tensor whose chunks hold ``values`` at ``indices()``: that of
+    the values (the transform is orthonormal: Parseval; raw values are the entries), except
+    where chunks hold padding, whose energy the crop drops; that tensor alone is decoded
+    (the only case that reads ``indices``)."""
+    if not layout.padded:
+        return l2_norm_sq(values)
+    return l2_norm_sq(to_dense(layout, indices(), values, dct))
+
+
 def peer_scales(
     norms: Sequence[float], normalise: Normalise, clip_norm: float | None
 ) -> list[float]:
@@ -154,10 +166,7 @@ def aggregate_sparse(
         raise ValueError("aggregate needs at least one peer")
 
     def norm_sq(i: int, name: str) -> float:
-        layout = layouts[name]
-        if not layout.padded:
-            return l2_norm_sq(values(i, name))
-        return l2_norm_sq(to_dense(layout, indices(i, name), values(i, name), dct))
+        return sparse_norm_sq(layouts[name], lambda: indices(i, name), values(i, name), dct)
 
     norms = [1.0] * n_peers
     if normalise != "none":

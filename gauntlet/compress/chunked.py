@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from gauntlet.compress.aggregate import Delta, Normalise, aggregate_sparse, l2_norm_sq
+from gauntlet.compress.aggregate import Delta, Normalise, aggregate_sparse, sparse_norm_sq
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.sparse import ENTRY_TERM_COST, entries_at, to_dense
 
@@ -122,13 +122,11 @@ class ChunkedCodec(ABC):
 
     @torch.no_grad()
     def norm_sq(self, tensors: Tensors, name: str, shape: Shape, device: Device) -> float:
-        """Squared L2 norm of one parameter's decoded update, from validated arrays: the
-        kept values' (the transform is orthonormal: Parseval), except where chunks hold
-        padding, whose energy the crop drops; that parameter alone is decoded."""
+        """Squared L2 norm of one parameter's decoded update, from validated arrays
+        (:func:`gauntlet.compress.aggregate.sparse_norm_sq`, as the aggregate takes it)."""
         layout, _ = self._layout(shape)
-        if not layout.padded:
-            return l2_norm_sq(self.values(tensors, name, device))
-        return l2_norm_sq(self.decode_tensor(tensors, name, shape, device))
+        values = self.values(tensors, name, device)
+        return sparse_norm_sq(layout, lambda: self.indices(tensors, name, device), values, self.dct)
 
     @torch.no_grad()
     def entries(

@@ -153,8 +153,9 @@ def evaluate_peers(
     rt: EvalNode, window: int, secret: bytes, updates: dict[int, tuple[list[int], Update]]
 ) -> dict[int, Evaluation]:
     """``updates``: uid -> (the own pages to measure, Δ as the aggregate would apply it:
-    normalised like every peer, or a function that decodes it). Returns each peer's losses: on its own pages before and
-    after, on the window's random pages before and after, and the control its own-page
+    normalised like every peer, or a function that decodes it). Returns each peer's
+    losses: on its own pages before and after, on the window's random pages before and
+    after, and the control its own-page
     advantage is measured against: other updates of the window (:func:`control_peers`),
     each measured on its share of the peer's own batches and scaled to this update's
     strength (:mod:`gauntlet.score.control`).

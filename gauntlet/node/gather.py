@@ -5,7 +5,8 @@ Validators judge a window from what they observed themselves (:mod:`.arrivals`,
 a fast-filter verdict (ok, missing, late, invalid, unreadable) and, when ok, its
 validated payload arrays: an update is decoded densely only when it is needed
 (:func:`decode_update`), one at a time, so a validator's memory does not grow with the
-number of miners (a 1.2B model's update is 4.8 GB in float32, its payload about 30 MB). Nodes that follow the lead's aggregation record fetch exactly the
+number of miners (a 1.2B model's update is 4.8 GB in float32, its payload about 30 MB).
+Nodes that follow the lead's aggregation record fetch exactly the
 payloads it names with :func:`fetch_recorded`. Peer faults become statuses, never
 exceptions; a transient store fault is retried and never becomes a verdict.
 """
@@ -211,7 +212,7 @@ async def fetch_recorded(
 def decode_update(contribution: Contribution, decoder: Decoder) -> Delta:
     """The dense update (float32, parameter names, on ``decoder.device``) of an ``ok``
     contribution: a fresh model-sized set of tensors, so callers hold as few at once as
-    they can (one per check, the evaluated ones during evaluation)."""
+    they can (evaluation: one, while it is applied)."""
     if contribution.tensors is None:
         raise ValueError(
             f"uid {contribution.uid}'s contribution has no payload ({contribution.status})"
