@@ -1,11 +1,8 @@
 """Validator cost per evaluated peer, and how many peers fit in a window, per model config.
 
-Each synthetic peer's Δ is, by default, one gradient step on its own pages (``--delta
-gradient``: it lowers the loss on every page, like an honest update early in training,
-so the window's controls take part as in a real window); ``--delta gaussian`` gives a
-random Δ (std ``--delta-std``) that helps no page, so no control is measured. Either
-is compressed with the network's codec, signed and stored as a real contribution
-payload in a filesystem bucket. The validator's own code then runs on it, timed:
+The validator's own code runs, timed, on a synthetic window of signed contributions in a
+filesystem bucket (bench/validator_window.py: each peer's Δ is a gradient step on its own
+pages by default, so the window's controls take part as in a real window):
 
 - ``open_s`` (every valid contribution): a store GET and ``gauntlet.node.gather.open_payload``:
   read, container and signature checks, sha256 and codec validation (no dense decode);
@@ -67,60 +64,48 @@ import dataclasses
 import json
 import math
 import os
-import random
 import statistics
 import sys
 import tempfile
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
 
 from bench.machine import machine_info  # noqa: E402
-from gauntlet.compress.codec import Codec, build_codec, param_shapes  # noqa: E402
+from bench.validator_window import (  # noqa: E402
+    MIN_TRAIN_PAGES,
+    SECRET,
+    WINDOW,
+    BenchNode,
+    EvalSettings,
+    build_config,
+    contribution,
+    fetch_all,
+    make_dataset,
+    page_tokens_for,
+    timed,
+)
+from gauntlet.compress.codec import build_codec, param_shapes  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
-from gauntlet.data import PageDataset, prepare_dataset  # noqa: E402
-from gauntlet.model import MODEL_CONFIGS, causal_lm_loss  # noqa: E402
+from gauntlet.model import MODEL_CONFIGS  # noqa: E402
 from gauntlet.node import evaluation  # noqa: E402
 from gauntlet.node.checks import measure_updates  # noqa: E402
 from gauntlet.node.evaluation import evaluate_peers, loss_on, secret_pages  # noqa: E402
-from gauntlet.node.gather import Decoder, decode_update, open_payload  # noqa: E402
-from gauntlet.node.peers import Peer  # noqa: E402
+from gauntlet.node.gather import Decoder, decode_update  # noqa: E402
 from gauntlet.node.runtime import load_data_and_model  # noqa: E402
 from gauntlet.storage.filesystem import FilesystemStore  # noqa: E402
-from gauntlet.train.fingerprint import fingerprint  # noqa: E402
 from gauntlet.train.inner import snapshot  # noqa: E402
 from gauntlet.train.outer import applied  # noqa: E402
-from protocol.assignment import assign_pages  # noqa: E402
-from protocol.container import Limits, encode_payload  # noqa: E402
+from protocol.container import Limits  # noqa: E402
 from protocol.keys import contribution_key  # noqa: E402
-from protocol.schemas import CodecParams, ContributionManifest  # noqa: E402
-from protocol.signing import keypair_from_uri  # noqa: E402
 
 BITTENSOR_BLOCK_SECONDS = 12.0  # Aura slot duration on finney and testnet
-WINDOW = 7  # any window: it seeds pages and fingerprints, nothing depends on its value
-SECRET = bytes(range(32))
-MIN_TRAIN_PAGES = 64  # pages in the synthetic dataset that miners may be assigned
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """Per model: what one loss measurement reads (validator.* and train.seq_len)."""
-
-    eval_batches: int
-    eval_batch_size: int
-    seq_len: int
-    peers: int
-    repeats: int  # timed runs of the shared part and of evaluate_peers; the fastest is kept
-
 
 # CPU defaults keep the whole run near 2-3 minutes on 2 cores; GPU defaults are
 # a realistic validator (config defaults for batches, full 2048-token sequences).
@@ -168,151 +153,6 @@ def gpu_peak_above(device: torch.device, fn: Callable[[], Any]) -> tuple[Any, fl
     result = fn()
     torch.cuda.synchronize(device)
     return result, round((torch.cuda.max_memory_allocated(device) - before) / 2**20, 1)
-
-
-@dataclass(frozen=True)
-class BenchNode:
-    """The four things evaluation reads of a node (``gauntlet.node.evaluation.EvalNode``)."""
-
-    config: GauntletConfig
-    dataset: PageDataset
-    model: nn.Module
-    device: torch.device
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def make_dataset(root: Path, page_tokens: int, train_pages: int, validation_pages: int) -> Path:
-    """Random printable bytes, byte tokenizer: train + validation pages of ``page_tokens``."""
-    pages = train_pages + validation_pages
-    rng = random.Random(0)
-    text = "".join(rng.choices("abcdefghijklmnopqrstuvwxyz .,\n", k=pages * page_tokens))
-    (root / "corpus").mkdir()
-    (root / "corpus" / "random.txt").write_text(text)
-    out = root / "data"
-    prepare_dataset(
-        [root / "corpus"],
-        out,
-        page_tokens=page_tokens,
-        validation_fraction=validation_pages / pages,
-        max_tokens=pages * page_tokens,
-    )
-    return out
-
-
-def build_config(
-    model: str, device: str, s: EvalSettings, args: argparse.Namespace
-) -> GauntletConfig:
-    overrides: dict[str, Any] = {
-        "model": {"name": model},
-        "train": {"device": device, "seq_len": s.seq_len},
-        "validator": {
-            "eval_batches": s.eval_batches,
-            "eval_batch_size": s.eval_batch_size,
-            "validation_pages": args.validation_pages,
-            **({"random_pages": args.random_pages} if args.random_pages else {}),
-        },
-        "data": {"pages_per_window": args.pages_per_window},
-        "compress": {"codec": args.codec, **({"topk": args.topk} if args.topk else {})},
-    }
-    return GauntletConfig.model_validate(overrides)
-
-
-def page_tokens_for(s: EvalSettings, pages_per_window: int) -> int:
-    """Pages large enough that a peer's own pages fill ``eval_batches`` full batches."""
-    needed = s.eval_batches * s.eval_batch_size * (s.seq_len + 1)
-    return max(4096, math.ceil(needed / pages_per_window))
-
-
-def gradient_delta(node: BenchNode, pages: list[int], rms: float) -> dict[str, torch.Tensor]:
-    """One gradient step on one batch of ``pages``, scaled to an RMS of ``rms`` per
-    parameter: applied as θ − outer_lr·Δ it lowers the loss on most text at a fresh
-    model, as an honest update does early in training."""
-    cfg = node.config
-    batch = next(
-        iter(
-            node.dataset.batches(
-                pages, seq_len=cfg.train.seq_len, batch_size=cfg.validator.eval_batch_size, seed=0
-            )
-        )
-    )
-    node.model.zero_grad(set_to_none=True)
-    causal_lm_loss(node.model, batch.to(node.device)).backward()
-    grads = {n: p.grad.detach().float().cpu() for n, p in node.model.named_parameters()}
-    node.model.zero_grad(set_to_none=True)
-    total = math.sqrt(sum(float(g.pow(2).sum()) for g in grads.values()))
-    count = sum(g.numel() for g in grads.values())
-    scale = rms * math.sqrt(count) / max(total, 1e-12)
-    return {n: g * scale for n, g in grads.items()}
-
-
-def contribution(
-    node: BenchNode, codec: Codec, uid: int, args: argparse.Namespace, gen: torch.Generator
-) -> tuple[Peer, bytes, list[int]]:
-    """A miner's signed payload for WINDOW (Δ per ``--delta``); returns its peer, bytes, pages."""
-    cfg = node.config
-    keypair = keypair_from_uri(f"//bench/validator/{uid}")
-    pages = assign_pages(
-        netuid=cfg.chain.netuid,
-        uid=uid,
-        hotkey=keypair.ss58_address,
-        window=WINDOW,
-        dataset_id=node.dataset.dataset_id,
-        num_pages=node.dataset.num_train_pages,
-        pages_per_window=cfg.data.pages_per_window,
-    )
-    if args.delta == "gradient":
-        delta = gradient_delta(node, pages, args.delta_std)
-    else:
-        delta = {
-            name: args.delta_std * torch.randn(p.shape, generator=gen)
-            for name, p in node.model.named_parameters()
-        }
-    tensors, _ = codec.encode(delta)
-    manifest = ContributionManifest(
-        netuid=cfg.chain.netuid,
-        window=WINDOW,
-        uid=uid,
-        hotkey=keypair.ss58_address,
-        model=cfg.model.name,
-        fingerprint=fingerprint(node.model, WINDOW),
-        page_ids=pages,
-        codec=CodecParams(codec.params),
-        tensors_sha256="0" * 64,  # filled in by encode_payload
-    )
-    data = encode_payload(tensors, manifest, keypair)
-    return Peer(uid, keypair.ss58_address, None), data, pages
-
-
-async def fetch_all(
-    node: BenchNode, codec: Codec, peers: list[Peer], store: FilesystemStore, limits: Limits
-) -> tuple[list[Any], list[float]]:
-    """Each peer through the validator's gather path, one at a time; (contributions, seconds)."""
-    shapes = param_shapes(node.model)
-    out, times = [], []
-    for peer in peers:
-        _sync(node.device)
-        t = time.perf_counter()
-        data = await store.get(contribution_key(WINDOW, peer.hotkey), max_bytes=limits.max_bytes)
-        decoder = Decoder(node.config.chain.netuid, limits, codec, shapes, node.device)
-        c = open_payload(peer.uid, peer.hotkey, WINDOW, data, decoder)
-        _sync(node.device)
-        times.append(time.perf_counter() - t)
-        if not c.ok:
-            raise RuntimeError(f"synthetic contribution {peer.uid} rejected: {c.status} {c.reason}")
-        out.append(c)
-    return out, times
-
-
-def timed(device: torch.device, fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
-    _sync(device)
-    t = time.perf_counter()
-    result = fn(*args, **kwargs)
-    _sync(device)
-    return result, time.perf_counter() - t
 
 
 class Counter:
