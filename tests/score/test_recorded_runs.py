@@ -2,10 +2,11 @@
 
 ``data/adversarial_journals.json`` holds, for each recorded run, every window report of both
 validators cut down to what scoring reads (outcome, and for an evaluated peer its losses and
-own-page advantage). Fed through :func:`advance_window` they reproduce the run's weights
-to three digits under the rules they ran with (the failed CI run's 0.0115 for the wrong-data
-miner; sync is taken as 1 for every miner in sync, the one input not recorded),
-so a change to the scoring rules can be judged here, on real measurements, in a second.
+own-page advantage). Replayed (:func:`gauntlet.localnet.recording.replay`) they reproduce
+the run's weights to three digits under the rules they ran with (the failed CI run's 0.0115
+for the wrong-data miner; sync is taken as 1 for every miner in sync, the one input not
+recorded), so a change to the scoring rules can be judged here, on real measurements, in a
+second.
 """
 
 from __future__ import annotations
@@ -15,44 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from gauntlet.score.config import ScoringConfig
-from gauntlet.score.loss import Evaluation
-from gauntlet.score.state import ValidatorScores
-from gauntlet.score.window import PeerWindow, advance_window
+from gauntlet.localnet.recording import replay, run_share
 
 RECORDS = json.loads((Path(__file__).parent / "data" / "adversarial_journals.json").read_text())
-
-
-def _observations(window: dict, pages: dict[str, int]) -> dict[int, PeerWindow]:
-    seen = {}
-    for uid, status, *measured in window["peers"]:
-        evaluation = None
-        if measured:
-            before, after, random_gain, advantage = measured
-            evaluation = Evaluation(
-                before,
-                after,
-                1.0,  # relative random improvement = 1 - random_after / 1
-                1.0 - random_gain,
-                declared_pages=pages[str(uid)],
-                control_after=None if advantage is None else after + advantage * before,
-            )
-        sync = 0.0 if status == "desynced" else 1.0
-        seen[uid] = PeerWindow(f"uid-{uid}", status, sync, evaluation)
-    return seen
-
-
-def replay(record: dict, journal: list[dict], **overrides: float) -> list[dict[int, float]]:
-    """Each window's weights of one validator, scored with the run's settings and
-    ``overrides``."""
-    config = ScoringConfig(**{**record["scoring"], **overrides})
-    state, weights = ValidatorScores(), []
-    for window in journal:
-        state = advance_window(
-            state, window["window"], _observations(window, record["declared_pages"]), config
-        )
-        weights.append(state.weights(config.weight_power))
-    return weights
 
 
 def _uids(record: dict, behaviour: str) -> list[int]:
@@ -61,11 +27,6 @@ def _uids(record: dict, behaviour: str) -> list[int]:
 
 def _adversaries(record: dict) -> list[int]:
     return [int(u) for u, b in record["behaviours"].items() if b != "honest"]
-
-
-def _run_share(weights: list[dict[int, float]], uid: int) -> float:
-    """The uid's share of one validator's weights over the run (each window weighs alike)."""
-    return sum(w.get(uid, 0.0) for w in weights) / len(weights)
 
 
 # The rules the recorded runs were scored with: no floor, paid from the first evaluation.
@@ -82,7 +43,7 @@ def test_no_adversary_keeps_weight_at_the_end_or_one_percent_over_the_run(
     assert all(weights[-1].get(u, 0.0) > 0 for u in _uids(record, "honest")), weights[-1]
     for uid in _adversaries(record):
         assert weights[-1].get(uid, 0.0) == 0.0, (record["label"], uid, weights[-1])
-        assert _run_share(weights, uid) < 0.01, (record["label"], uid)
+        assert run_share(weights, uid) < 0.01, (record["label"], uid)
 
 
 @pytest.mark.parametrize(("record", "validator"), CASES, ids=IDS)
@@ -110,7 +71,7 @@ def test_under_the_old_rules_the_recordings_show_the_failure() -> None:
     assert last[wrong] == pytest.approx(0.011515, rel=1e-3)  # the run gave it 0.011515
     for record in RECORDS:
         shares = [
-            _run_share(replay(record, journal, **AS_RUN), uid)
+            run_share(replay(record, journal, **AS_RUN), uid)
             for journal in record["journals"]
             for uid in _adversaries(record)
         ]

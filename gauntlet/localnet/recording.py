@@ -1,0 +1,196 @@
+"""A localnet run's measurements, recorded once and re-scored in a second under other rules.
+
+A run's validators journal a window report per window (``state/validator-*.jsonl``): per
+uid its outcome and, when it was evaluated, its losses and own-page advantage. Those are
+everything scoring reads, so :func:`record_run` keeps them (with each miner's behaviour
+and declared pages, and the scoring settings the scenario changed), and :func:`replay`
+feeds them through :func:`gauntlet.score.window.advance_window` under any scoring
+overrides: the weights each window would have had. A rule change is then judged on real
+measurements of honest and adversarial miners without rerunning the localnet (minutes),
+and a recording that showed a failure stays a regression test (tests/score).
+
+One input is not in the reports: a window's sync observation (the report holds the
+moving average). A replay takes it as 1, or 0 for a ``desynced`` outcome, which is what
+the localnet's in-sync miners measure.
+
+    python -m gauntlet.localnet.recording record RUN_DIR --label "seed 0" > run.json
+    python -m gauntlet.localnet.recording replay run.json --set weight_power=1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from gauntlet.localnet.results import RunResults
+from gauntlet.score.config import ScoringConfig
+from gauntlet.score.loss import Evaluation
+from gauntlet.score.state import ValidatorScores
+from gauntlet.score.window import PeerWindow, advance_window
+from protocol.schemas import WindowReport
+
+FIELDS = (
+    "peers: [uid, status] or, when evaluated, [uid, status, loss_before, loss_after, "
+    "random_improvement, own_advantage] (improvement and advantage relative)"
+)
+MAX_JOURNAL_BYTES = 64 * 2**20  # a 20-window run's journal is about 100 kB
+
+
+def record_run(run: Path, label: str) -> dict[str, Any]:
+    """The replayable record of the localnet run in ``run`` (a directory holding
+    ``report/results.json``, ``node-config.json`` and ``state/validator-*.jsonl``): one
+    journal per validator, each a list of windows of cut-down peer rows (:data:`FIELDS`)."""
+    results = RunResults.load(run / "report" / "results.json")
+    config = json.loads((run / "node-config.json").read_text())
+    scoring = ScoringConfig.model_validate(config.get("scoring", {}))
+    defaults = ScoringConfig().model_dump()
+    changed = {k: v for k, v in scoring.model_dump().items() if v != defaults[k]}
+    if not scoring.relative_improvement:
+        raise ValueError("the recording keeps relative improvements; this run used absolute")
+    miners = results.miners()
+    journals = [_journal(path) for path in sorted((run / "state").glob("validator-*.jsonl"))]
+    return {
+        "label": label,
+        "scenario": results.meta.scenario,
+        "seed": results.meta.seed,
+        "fields": FIELDS,
+        "scoring": changed,
+        "behaviours": {str(m.uid): m.behaviour for m in miners},
+        "declared_pages": {str(m.uid): m.pages for m in miners},
+        "journals": journals,
+    }
+
+
+def _journal(path: Path) -> list[dict[str, Any]]:
+    """One validator's journal as recorded windows, in window order. A window journalled
+    again after a crash counts once, by its last line (as for the validator itself); a torn
+    line (a crash mid-write) is skipped."""
+    if path.stat().st_size > MAX_JOURNAL_BYTES:
+        raise ValueError(f"{path} is over {MAX_JOURNAL_BYTES} bytes")
+    reports: dict[int, WindowReport] = {}
+    for line in path.read_text().splitlines():
+        try:
+            data = json.loads(line)
+            data.pop("state_sha256", None)  # the journal's addition to the report
+            report = WindowReport.model_validate(data)
+        except (ValueError, ValidationError):
+            continue
+        reports[report.window] = report
+    windows = []
+    for window, report in sorted(reports.items()):
+        peers: list[list[Any]] = []
+        for p in report.peers:
+            row: list[Any] = [p.uid, p.status]
+            if p.evaluated and p.status == "ok":
+                row += [p.loss_before, p.loss_after, p.random_improvement, p.own_advantage]
+            peers.append(row)
+        windows.append({"window": window, "peers": peers})
+    return windows
+
+
+def observations(window: Mapping[str, Any], pages: Mapping[str, int]) -> dict[int, PeerWindow]:
+    """One recorded window as what scoring reads: an evaluation whose relative random
+    improvement and own-page advantage are the recorded ones."""
+    seen = {}
+    for uid, status, *measured in window["peers"]:
+        evaluation = None
+        if measured:
+            before, after, random_gain, advantage = measured
+            evaluation = Evaluation(
+                before,
+                after,
+                1.0,  # relative random improvement = 1 - random_after / 1
+                1.0 - random_gain,
+                declared_pages=pages[str(uid)],
+                # relative advantage = (control_after - after) / before
+                control_after=None if advantage is None else after + advantage * before,
+            )
+        sync = 0.0 if status == "desynced" else 1.0
+        seen[uid] = PeerWindow(f"uid-{uid}", status, sync, evaluation)
+    return seen
+
+
+def replay(
+    record: Mapping[str, Any], journal: list[dict[str, Any]], **overrides: Any
+) -> list[dict[int, float]]:
+    """Each window's weights of one validator's ``journal``, scored with the run's settings
+    and ``overrides`` (ScoringConfig fields)."""
+    config = ScoringConfig(**{**record["scoring"], **overrides})
+    state, weights = ValidatorScores(), []
+    for window in journal:
+        state = advance_window(
+            state, window["window"], observations(window, record["declared_pages"]), config
+        )
+        weights.append(state.weights(config.weight_power))
+    return weights
+
+
+def run_share(weights: list[dict[int, float]], uid: int) -> float:
+    """``uid``'s share of one validator's weights over the run (each window weighs alike)."""
+    return sum(w.get(uid, 0.0) for w in weights) / len(weights)
+
+
+def mean_random_gain(journal: list[dict[str, Any]], uid: int, from_window: int) -> float | None:
+    """The mean relative random-page improvement of ``uid``'s evaluated updates from
+    ``from_window`` on (what its updates did for general text at the aggregate's scale);
+    None if it was not evaluated then."""
+    gains = [
+        measured[2]
+        for window in journal
+        if window["window"] >= from_window
+        for uid_, _, *measured in window["peers"]
+        if uid_ == uid and measured
+    ]
+    return sum(gains) / len(gains) if gains else None
+
+
+def shares_by_miner(record: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
+    """Per miner (``"uid behaviour pages"``), its run share at each validator and its final
+    weight there, under the run's settings and ``overrides``."""
+    out: dict[str, Any] = {}
+    for uid, behaviour in sorted(record["behaviours"].items(), key=lambda kv: int(kv[0])):
+        key = f"{uid} {behaviour} {record['declared_pages'][uid]}"
+        out[key] = {"run_share": [], "final_weight": []}
+    for journal in record["journals"]:
+        weights = replay(record, journal, **overrides)
+        for key in out:
+            uid = int(key.split()[0])
+            out[key]["run_share"].append(round(run_share(weights, uid), 4))
+            out[key]["final_weight"].append(round(weights[-1].get(uid, 0.0), 4))
+    return out
+
+
+def _override(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or name not in ScoringConfig.model_fields:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE of ScoringConfig, got {text!r}")
+    return name, json.loads(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record", help="print a run's replayable record as JSON")
+    rec.add_argument("run", type=Path, help="a localnet run directory (runs/<stamp>)")
+    rec.add_argument("--label", default="", help="what the run was, for whoever reads it")
+    rep = sub.add_parser("replay", help="per miner, its run share and final weight")
+    rep.add_argument("record", type=Path)
+    rep.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE")
+    args = parser.parse_args(argv)
+    if args.command == "record":
+        json.dump(record_run(args.run, args.label), sys.stdout, separators=(",", ":"))
+    else:
+        record = json.loads(args.record.read_text())
+        json.dump(shares_by_miner(record, **dict(args.set)), sys.stdout, indent=1)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

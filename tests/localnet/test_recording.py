@@ -1,0 +1,157 @@
+"""A run's recording replays to the weights its validator set, window for window.
+
+The journal here is written the validator's way (``window_report`` of a real scoring state,
+appended by ``ValidatorFiles.append_journal``) from scoring driven by known evaluations,
+so the replay must give back exactly the weights each report holds.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from gauntlet.config.schema import GauntletConfig
+from gauntlet.localnet.recording import main as recording_main
+from gauntlet.localnet.recording import (
+    mean_random_gain,
+    record_run,
+    replay,
+    run_share,
+    shares_by_miner,
+)
+from gauntlet.localnet.results import RunMeta, RunResults
+from gauntlet.node.checks import Verdict
+from gauntlet.node.validator_state import ValidatorFiles
+from gauntlet.node.window_report import window_report
+from gauntlet.score.loss import Evaluation
+from gauntlet.score.state import ValidatorScores
+from gauntlet.score.window import PeerWindow, advance_window
+
+PAGES = {1: 1, 2: 3, 3: 5, 4: 3, 5: 2}  # uid -> declared pages
+BEHAVIOURS = {1: "honest", 2: "honest", 3: "honest", 4: "wrongdata", 5: "desync"}
+WINDOWS = range(3, 15)
+SCORING = {"eval_budget": 3, "indicator_margin": 0.02}  # eval_budget < miners: some wait
+
+
+def _evaluation(rng: random.Random, uid: int) -> Evaluation:
+    """Losses whose random gain grows with the pages, and an own-page advantage that is
+    positive for honest miners and about 0 for the wrong-data one."""
+    before = rng.uniform(2.0, 4.0)
+    gain = 0.004 * PAGES[uid] - 0.006 + rng.gauss(0, 0.004)
+    after = before * (1 - gain - 0.02)
+    advantage = rng.gauss(0, 0.01) + (0.0 if BEHAVIOURS[uid] == "wrongdata" else 0.03)
+    return Evaluation(
+        before, after, 3.0, 3.0 * (1 - gain), declared_pages=PAGES[uid],
+        control_after=after + advantage * before,
+    )  # fmt: skip
+
+
+def _outcome(uid: int, window: int, rng: random.Random) -> str:
+    if BEHAVIOURS[uid] == "desync":
+        return "desynced" if window % 3 == 0 else "ok"
+    return "missing" if rng.random() < 0.1 else "ok"
+
+
+def _write_run(run: Path, seed: int) -> list[list[dict[int, float]]]:
+    """A run directory of two validators; returns the weights each reported per window."""
+    results = RunResults(meta=RunMeta(scenario="recording-test", seed=seed))
+    results.add_node("validator0", 0, "validator")
+    results.add_node("validator1", 6, "validator")
+    for uid, behaviour in BEHAVIOURS.items():
+        results.add_node(f"miner{uid}", uid, "miner", behaviour, pages=PAGES[uid])
+    (run / "report").mkdir(parents=True)
+    results.write(run / "report" / "results.json")
+    config = GauntletConfig.model_validate({"scoring": SCORING})
+    (run / "node-config.json").write_text(config.model_dump_json())
+    (run / "state").mkdir()
+    reported = []
+    for v, hotkey in enumerate(("5ValidatorZero", "5ValidatorOne")):
+        rng = random.Random(seed * 10 + v)
+        files, state, weights = ValidatorFiles(run / "state", hotkey), ValidatorScores(), []
+        for window in WINDOWS:
+            verdicts, observations, evaluations = {}, {}, {}
+            for uid in BEHAVIOURS:
+                outcome = _outcome(uid, window, rng)
+                verdicts[uid] = Verdict(uid, f"miner{uid}", outcome)
+                evaluation = _evaluation(rng, uid) if outcome == "ok" else None
+                if evaluation and rng.random() < 0.6:  # evaluated this window
+                    evaluations[uid] = evaluation
+                sync = 0.0 if outcome == "desynced" else 1.0
+                observations[uid] = PeerWindow(f"miner{uid}", outcome, sync, evaluations.get(uid))
+            state = advance_window(state, window, observations, config.scoring)
+            report = window_report(
+                window, hotkey, 1, verdicts, evaluations, state, config.scoring, (3.0, 2.9)
+            )
+            files.append_journal(report, "0" * 64)
+            weights.append({p.uid: p.weight for p in report.peers})
+        reported.append(weights)
+    return reported
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_recording_replays_to_the_weights_its_validators_reported(
+    tmp_path: Path, seed: int
+) -> None:
+    reported = _write_run(tmp_path, seed)
+    record = record_run(tmp_path, "test run")
+    assert record["scoring"] == SCORING  # only what the run changed from the defaults
+    assert record["declared_pages"] == {str(u): p for u, p in PAGES.items()}
+    assert len(record["journals"]) == 2
+    # journals come in file-name order: validator-5ValidatorOne before validator-5ValidatorZero
+    for journal, weights in zip(record["journals"], reported[::-1], strict=True):
+        replayed = replay(record, journal)
+        assert [w["window"] for w in journal] == list(WINDOWS)
+        assert len(replayed) == len(weights)
+        for got, want in zip(replayed, weights, strict=True):
+            assert got == pytest.approx({u: want.get(u, 0.0) for u in got}, abs=1e-12)
+        assert any(w.get(3, 0.0) > 0 for w in weights)  # the run paid someone
+
+
+def test_a_window_journalled_again_counts_once_and_a_torn_line_is_skipped(
+    tmp_path: Path,
+) -> None:
+    reported = _write_run(tmp_path, 0)
+    (journal_path,) = [p for p in (tmp_path / "state").glob("*.jsonl") if "Zero" in p.name]
+    lines = journal_path.read_text().splitlines()
+    # a crash after window 5's line: the validator journals window 5 again, then dies mid-line
+    window_5 = next(line for line in lines if json.loads(line)["window"] == 5)
+    lines.insert(lines.index(window_5) + 1, window_5)
+    journal_path.write_text("\n".join(lines) + "\n" + lines[-1][: len(lines[-1]) // 2])
+    record = record_run(tmp_path, "crashed")
+    journal = record["journals"][1]  # ...One sorts before ...Zero
+    assert [w["window"] for w in journal] == list(WINDOWS)
+    replayed = replay(record, journal)
+    assert replayed[-1] == pytest.approx({u: reported[0][-1].get(u, 0.0) for u in replayed[-1]})
+
+
+def test_overrides_change_the_replay_and_shares_are_per_miner(tmp_path: Path) -> None:
+    _write_run(tmp_path, 1)
+    record = record_run(tmp_path, "test run")
+    journal = record["journals"][0]
+    as_run = replay(record, journal)
+    flat = replay(record, journal, weight_power=1.0)
+    assert as_run != flat
+    shares = shares_by_miner(record)
+    assert set(shares) == {f"{u} {b} {PAGES[u]}" for u, b in BEHAVIOURS.items()}
+    assert shares["3 honest 5"]["run_share"][0] == round(run_share(as_run, 3), 4)
+    five_pages, one_page = (mean_random_gain(journal, uid, from_window=6) for uid in (3, 1))
+    assert five_pages is not None and one_page is not None and five_pages > one_page
+    assert mean_random_gain(journal, 3, from_window=99) is None
+
+
+def test_the_command_records_and_replays(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_run(tmp_path / "run", 2)
+    assert recording_main(["record", str(tmp_path / "run"), "--label", "seed 2"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["label"] == "seed 2" and record["seed"] == 2
+    (tmp_path / "record.json").write_text(json.dumps(record))
+    assert recording_main(["replay", str(tmp_path / "record.json"), "--set", "weight_power=1"]) == 0
+    shares = json.loads(capsys.readouterr().out)
+    assert shares == shares_by_miner(record, weight_power=1)
+    with pytest.raises(SystemExit):
+        recording_main(["replay", str(tmp_path / "record.json"), "--set", "no_such_field=1"])
