@@ -23,6 +23,7 @@ from gauntlet.localnet.faults import AimedCrashes, FaultError, chain_outage, cra
 from gauntlet.localnet.html_report import write_report
 from gauntlet.localnet.leaderboard import Leaderboard
 from gauntlet.localnet.processes import ProcessGroup
+from gauntlet.localnet.recording import write_recording
 from gauntlet.localnet.report import RunSummary
 from gauntlet.localnet.results import RunMeta, RunResults
 from gauntlet.localnet.scenario import (
@@ -213,6 +214,7 @@ def run_localnet(config: GauntletConfig, config_file: str | None = None) -> int:
             results.finish(peak_rss_mib=summary.peak_rss_bytes / 2**20)
             page = write_report(results, run / "report")
             print(f"localnet: {results.summary_line()}\nlocalnet: report {page}", flush=True)
+            write_recording(run)  # the measurements, to re-score offline (docs/localnet.md)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -13,8 +13,12 @@ One input is not in the reports: a window's sync observation (the report holds t
 moving average). A replay takes it as 1, or 0 for a ``desynced`` outcome, which is what
 the localnet's in-sync miners measure.
 
-    python -m gauntlet.localnet.recording record RUN_DIR --label "seed 0" > run.json
+Every localnet run writes its recording to ``report/recording.json`` (:func:`write_recording`);
+``record`` makes one from a run directory again:
+
+    python -m gauntlet.localnet.recording replay runs/localnet/STAMP/report/recording.json
     python -m gauntlet.localnet.recording replay run.json --set weight_power=1
+    python -m gauntlet.localnet.recording record runs/localnet/STAMP --label "seed 0" > run.json
 """
 
 from __future__ import annotations
@@ -65,6 +69,24 @@ def record_run(run: Path, label: str) -> dict[str, Any]:
         "declared_pages": {str(m.uid): m.pages for m in miners},
         "journals": journals,
     }
+
+
+def write_recording(run: Path) -> Path | None:
+    """Write ``run/report/recording.json`` (the run's :func:`record_run`, labelled with its
+    scenario and seed) at the end of a localnet run; None, with one line saying why, when
+    the run cannot be recorded (no report, no journal line, absolute improvements)."""
+    try:
+        results = RunResults.load(run / "report" / "results.json")
+        label = f"{results.meta.scenario}, seed {results.meta.seed}, {run.name}"
+        record = record_run(run, label)
+    except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        print(f"localnet: no recording of this run: {exc}", flush=True)
+        return None
+    out = run / "report" / "recording.json"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(record, separators=(",", ":")))
+    tmp.replace(out)
+    return out
 
 
 def _journal(path: Path) -> list[dict[str, Any]]:

@@ -61,3 +61,28 @@ def test_the_weight_on_chain_goes_to_honest_miners_whose_updates_are_all_valid(
 def test_no_process_survives_the_run(localnet_run: dict) -> None:
     assert localnet_run["pids"], "the run recorded no child PIDs"
     assert not [pid for pid in localnet_run["pids"] if alive(pid)]
+
+
+def test_the_run_is_recorded_and_its_replay_gives_the_validators_weights(
+    localnet_run: dict,
+) -> None:
+    """report/recording.json re-scored offline (gauntlet.localnet.recording) gives back the
+    weight of every uid in every window the validator journalled."""
+    from gauntlet.localnet.recording import replay
+
+    (run,) = localnet_run["run_dir"].glob("*/report/recording.json")
+    record = json.loads(run.read_text())
+    assert record["behaviours"] == {uid: "honest" for uid in record["behaviours"]}
+    assert len(record["behaviours"]) == 3
+    (journal,) = record["journals"]
+    assert len(journal) >= WINDOWS
+    (journal_path,) = run.parents[1].glob("state/validator-*.jsonl")
+    reported = {}
+    for line in journal_path.read_text().splitlines():
+        report = json.loads(line)
+        reported[report["window"]] = {p["uid"]: p["weight"] for p in report["peers"]}
+    replayed = replay(record, journal)
+    for window, weights in zip(journal, replayed, strict=True):
+        want = reported[window["window"]]
+        assert weights == pytest.approx({uid: want.get(uid, 0.0) for uid in weights}, abs=1e-12)
+    assert any(w for weights in replayed for w in weights.values())  # someone was paid

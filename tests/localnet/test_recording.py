@@ -21,6 +21,7 @@ from gauntlet.localnet.recording import (
     replay,
     run_share,
     shares_by_miner,
+    write_recording,
 )
 from gauntlet.localnet.results import RunMeta, RunResults
 from gauntlet.node.checks import Verdict
@@ -155,3 +156,17 @@ def test_the_command_records_and_replays(
     assert shares == shares_by_miner(record, weight_power=1)
     with pytest.raises(SystemExit):
         recording_main(["replay", str(tmp_path / "record.json"), "--set", "no_such_field=1"])
+
+
+def test_a_run_writes_its_recording_or_says_in_one_line_why_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_run(tmp_path / "run", 0)
+    path = write_recording(tmp_path / "run")
+    assert path == tmp_path / "run" / "report" / "recording.json"
+    written = json.loads(path.read_text())
+    assert written["label"] == "recording-test, seed 0, run"
+    assert written["journals"] == record_run(tmp_path / "run", "")["journals"]
+    (tmp_path / "empty").mkdir()
+    assert write_recording(tmp_path / "empty") is None
+    assert capsys.readouterr().out.count("localnet: no recording of this run:") == 1
