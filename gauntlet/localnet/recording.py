@@ -9,9 +9,11 @@ overrides: the weights each window would have had. A rule change is then judged 
 measurements of honest and adversarial miners without rerunning the localnet (minutes),
 and a recording that showed a failure stays a regression test (tests/score).
 
-One input is not in the reports: a window's sync observation (the report holds the
-moving average). A replay takes it as 1, or 0 for a ``desynced`` outcome, which is what
-the localnet's in-sync miners measure.
+Two inputs are not in the reports. A window's sync observation (the report holds the
+moving average): a replay takes it as 1, or 0 for a ``desynced`` outcome, which is what
+the localnet's in-sync miners measure. And the pages a miner declared (its manifest):
+a replay takes its pages per window from the run's results, which is what every localnet
+miner declares (behaviours change what they train on, never the count they declare).
 
 Every localnet run writes its recording to ``report/recording.json`` (:func:`write_recording`);
 ``record`` makes one from a run directory again:
@@ -66,7 +68,7 @@ def record_run(run: Path, label: str) -> dict[str, Any]:
         "fields": FIELDS,
         "scoring": changed,
         "behaviours": {str(m.uid): m.behaviour for m in miners},
-        "declared_pages": {str(m.uid): m.pages for m in miners},
+        "declared_pages": {str(m.uid): m.pages or 1 for m in miners},
         "journals": journals,
     }
 
@@ -189,10 +191,15 @@ def shares_by_miner(record: Mapping[str, Any], **overrides: Any) -> dict[str, An
 
 
 def _override(text: str) -> tuple[str, Any]:
+    """``FIELD=VALUE`` of ScoringConfig; VALUE is read as JSON (numbers, true, objects), else
+    taken as a string (``sync_shape=linear``)."""
     name, sep, value = text.partition("=")
     if not sep or name not in ScoringConfig.model_fields:
         raise argparse.ArgumentTypeError(f"expected FIELD=VALUE of ScoringConfig, got {text!r}")
-    return name, json.loads(value)
+    try:
+        return name, json.loads(value)
+    except ValueError:
+        return name, value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(record_run(args.run, args.label), sys.stdout, separators=(",", ":"))
     else:
         record = json.loads(args.record.read_text())
+        try:  # a bad override is one line, not a traceback from the first replay
+            ScoringConfig(**{**record["scoring"], **dict(args.set)})
+        except ValidationError as exc:
+            parser.error(f"--set: {exc}")
         json.dump(shares_by_miner(record, **dict(args.set)), sys.stdout, indent=1)
     print()
     return 0

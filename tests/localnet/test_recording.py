@@ -154,8 +154,13 @@ def test_the_command_records_and_replays(
     assert recording_main(["replay", str(tmp_path / "record.json"), "--set", "weight_power=1"]) == 0
     shares = json.loads(capsys.readouterr().out)
     assert shares == shares_by_miner(record, weight_power=1)
-    with pytest.raises(SystemExit):
-        recording_main(["replay", str(tmp_path / "record.json"), "--set", "no_such_field=1"])
+    assert (
+        recording_main(["replay", str(tmp_path / "record.json"), "--set", "sync_shape=linear"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out) == shares_by_miner(record, sync_shape="linear")
+    for bad in ("no_such_field=1", "weight_power=-1", "weight_power"):
+        with pytest.raises(SystemExit):
+            recording_main(["replay", str(tmp_path / "record.json"), "--set", bad])
 
 
 def test_a_run_writes_its_recording_or_says_in_one_line_why_not(
