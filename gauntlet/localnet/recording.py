@@ -177,14 +177,12 @@ def mean_random_gain(journal: list[dict[str, Any]], uid: int, from_window: int) 
 def shares_by_miner(record: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
     """Per miner (``"uid behaviour pages"``), its run share at each validator and its final
     weight there, under the run's settings and ``overrides``."""
-    out: dict[str, Any] = {}
-    for uid, behaviour in sorted(record["behaviours"].items(), key=lambda kv: int(kv[0])):
-        key = f"{uid} {behaviour} {record['declared_pages'][uid]}"
-        out[key] = {"run_share": [], "final_weight": []}
+    miners = sorted(record["behaviours"].items(), key=lambda kv: int(kv[0]))
+    keys = {int(uid): f"{uid} {b} {record['declared_pages'][uid]}" for uid, b in miners}
+    out: dict[str, Any] = {key: {"run_share": [], "final_weight": []} for key in keys.values()}
     for journal in record["journals"]:
         weights = replay(record, journal, **overrides)
-        for key in out:
-            uid = int(key.split()[0])
+        for uid, key in keys.items():
             out[key]["run_share"].append(round(run_share(weights, uid), 4))
             out[key]["final_weight"].append(round(weights[-1].get(uid, 0.0), 4))
     return out
