@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gauntlet.localnet.results import RunResults
+from gauntlet.node.validator_state import journal_report
 from gauntlet.score.config import ScoringConfig
 from gauntlet.score.loss import Evaluation
 from gauntlet.score.state import ValidatorScores
@@ -48,11 +49,14 @@ FIELDS = (
 MAX_JOURNAL_BYTES = 64 * 2**20  # a 20-window run's journal is about 100 kB
 
 
-def record_run(run: Path, label: str) -> dict[str, Any]:
+def record_run(run: Path, label: str | None = None) -> dict[str, Any]:
     """The replayable record of the localnet run in ``run`` (a directory holding
     ``report/results.json``, ``node-config.json`` and ``state/validator-*.jsonl``): one
-    journal per validator, each a list of windows of cut-down peer rows (:data:`FIELDS`)."""
+    journal per validator, each a list of windows of cut-down peer rows (:data:`FIELDS`).
+    ``label`` defaults to the run's scenario, seed and directory name."""
     results = RunResults.load(run / "report" / "results.json")
+    if label is None:
+        label = f"{results.meta.scenario}, seed {results.meta.seed}, {run.name}"
     config = json.loads((run / "node-config.json").read_text())
     scoring = ScoringConfig.model_validate(config.get("scoring", {}))
     defaults = ScoringConfig().model_dump()
@@ -78,9 +82,7 @@ def write_recording(run: Path) -> Path | None:
     scenario and seed) at the end of a localnet run; None, with one line saying why, when
     the run cannot be recorded (no report, no journal line, absolute improvements)."""
     try:
-        results = RunResults.load(run / "report" / "results.json")
-        label = f"{results.meta.scenario}, seed {results.meta.seed}, {run.name}"
-        record = record_run(run, label)
+        record = record_run(run)
     except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         print(f"localnet: no recording of this run: {exc}", flush=True)
         return None
@@ -100,10 +102,8 @@ def _journal(path: Path) -> list[dict[str, Any]]:
     reports: dict[int, WindowReport] = {}
     for line in path.read_text().splitlines():
         try:
-            data = json.loads(line)
-            data.pop("state_sha256", None)  # the journal's addition to the report
-            report = WindowReport.model_validate(data)
-        except (ValueError, ValidationError):
+            report = journal_report(line)
+        except ValueError:
             continue
         reports[report.window] = report
     windows = []
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("record", help="print a run's replayable record as JSON")
     rec.add_argument("run", type=Path, help="a localnet run directory (runs/<stamp>)")
-    rec.add_argument("--label", default="", help="what the run was, for whoever reads it")
+    rec.add_argument("--label", help="what the run was (default: its scenario, seed, directory)")
     rep = sub.add_parser("replay", help="per miner, its run share and final weight")
     rep.add_argument("record", type=Path)
     rep.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE")

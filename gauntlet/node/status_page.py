@@ -9,15 +9,15 @@ through a ``<meta refresh>``.
 from __future__ import annotations
 
 import html
-import json
 import logging
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from gauntlet.node.validator_state import journal_report
 from protocol.schemas import PeerResult, WindowReport
 
 log = logging.getLogger(__name__)
@@ -79,10 +79,8 @@ class StatusBoard:
             tail = deque(fh, maxlen=self.reports.maxlen)  # only the last lines are parsed
         for line in tail:
             try:
-                data = json.loads(line)
-                data.pop("state_sha256", None)  # the journal's addition to the report
-                self.add(WindowReport.model_validate(data))
-            except (ValueError, ValidationError) as exc:  # a torn last line after a crash
+                self.add(journal_report(line))
+            except ValueError as exc:  # a torn last line after a crash
                 log.warning("status page: skipping a journal line of %s: %s", path, exc)
 
     def snapshot(self) -> StatusSnapshot:

@@ -38,6 +38,20 @@ STALE_TEMP_SECONDS = 3600.0
 _TAIL_CHUNK = 64 * 1024
 
 
+JOURNAL_DIGEST = "state_sha256"  # what a journal line adds to the window report
+
+
+def journal_report(line: str | bytes) -> WindowReport:
+    """The window report of one journal line (:meth:`ValidatorFiles.append_journal`), its
+    state digest dropped; raises ``ValueError`` (pydantic's errors included) for a line
+    that is not one, such as a torn last line after a crash."""
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise ValueError("a journal line is a JSON object")
+    data.pop(JOURNAL_DIGEST, None)
+    return WindowReport.model_validate(data)
+
+
 class ValidatorFiles:
     def __init__(self, state_dir: Path, hotkey: str) -> None:
         self.state = state_dir / f"validator-{hotkey}.json"
@@ -171,7 +185,7 @@ class ValidatorFiles:
 
     def append_journal(self, report: WindowReport, state_digest: str) -> None:
         """Append one record and fsync it, so it is on disk when this returns."""
-        line = {**report.model_dump(mode="json"), "state_sha256": state_digest}
+        line = {**report.model_dump(mode="json"), JOURNAL_DIGEST: state_digest}
         record = (json.dumps(line, sort_keys=True) + "\n").encode()
         created = not self.journal.exists()
         with open(self.journal, "ab+") as fh:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gauntlet.node.validator_state import STALE_TEMP_SECONDS, ValidatorFiles
+from gauntlet.node.validator_state import STALE_TEMP_SECONDS, ValidatorFiles, journal_report
 from gauntlet.score.state import ValidatorScores
 from gauntlet.storage.atomic_file import write_atomically
 from protocol.schemas import WindowReport
@@ -58,6 +58,18 @@ def test_a_record_is_never_glued_onto_a_torn_line(files: ValidatorFiles) -> None
     files.append_journal(report(2), "0" * 64)
     lines = files.journal.read_text().splitlines()
     assert json.loads(lines[-1])["window"] == 2 and lines[1] == '{"torn'
+
+
+def test_a_journal_line_reads_back_as_the_report_it_was_written_from(
+    files: ValidatorFiles,
+) -> None:
+    files.append_journal(report(3), "a" * 64)
+    (line,) = files.journal.read_text().splitlines()
+    assert json.loads(line)["state_sha256"] == "a" * 64
+    assert journal_report(line) == report(3)
+    for bad in (line[: len(line) // 2], "[]", '{"window": 3}', ""):
+        with pytest.raises(ValueError):
+            journal_report(bad)
 
 
 def test_journal_without_a_torn_line_is_left_alone(files: ValidatorFiles) -> None:

@@ -29,9 +29,12 @@ FROM_WINDOW = 6
 PROPORTION_SPREAD = 2.5
 
 
-def _miners(record: dict, journal: list[dict]) -> list[tuple[str, int, float | None, float]]:
-    """(behaviour, pages, mean random gain from FROM_WINDOW, run share) per miner."""
-    weights = replay(record, journal)
+def _miners(
+    record: dict, journal: list[dict], weights: list[dict[int, float]] | None = None
+) -> list[tuple[str, int, float | None, float]]:
+    """(behaviour, pages, mean random gain from FROM_WINDOW, run share) per miner, from the
+    journal's replayed ``weights`` (replayed here if not given)."""
+    weights = replay(record, journal) if weights is None else weights
     return [
         (
             behaviour,
@@ -84,9 +87,8 @@ def test_no_adversary_earns_more_per_unit_of_measured_gain_than_honest_mining(
     the best-paid honest miner earns per unit of gain (0.69-0.85 and 0.19-0.62 of it in
     these journals); those whose updates did not help hold no weight at the end."""
     journal = record["journals"][validator]
-    miners = _miners(record, journal)
-    best = max(_honest_per_gain(miners))
     weights = replay(record, journal)
+    best = max(_honest_per_gain(_miners(record, journal, weights)))
     for uid, behaviour in record["behaviours"].items():
         if behaviour == "honest":
             continue
