@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -140,19 +140,28 @@ def observations(window: Mapping[str, Any], pages: Mapping[str, int]) -> dict[in
     return seen
 
 
-def replay(
+def replay_states(
     record: Mapping[str, Any], journal: list[dict[str, Any]], **overrides: Any
-) -> list[dict[int, float]]:
-    """Each window's weights of one validator's ``journal``, scored with the run's settings
-    and ``overrides`` (ScoringConfig fields)."""
+) -> Iterator[tuple[ScoringConfig, ValidatorScores]]:
+    """The scoring state after each window of one validator's ``journal``, scored with the
+    run's settings and ``overrides`` (ScoringConfig fields)."""
     config = ScoringConfig(**{**record["scoring"], **overrides})
-    state, weights = ValidatorScores(), []
+    state = ValidatorScores()
     for window in journal:
         state = advance_window(
             state, window["window"], observations(window, record["declared_pages"]), config
         )
-        weights.append(state.weights(config.weight_power))
-    return weights
+        yield config, state
+
+
+def replay(
+    record: Mapping[str, Any], journal: list[dict[str, Any]], **overrides: Any
+) -> list[dict[int, float]]:
+    """Each window's weights of one validator's ``journal`` (see :func:`replay_states`)."""
+    return [
+        state.weights(config.weight_power)
+        for config, state in replay_states(record, journal, **overrides)
+    ]
 
 
 def run_share(weights: list[dict[int, float]], uid: int) -> float:

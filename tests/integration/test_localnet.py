@@ -63,12 +63,14 @@ def test_no_process_survives_the_run(localnet_run: dict) -> None:
     assert not [pid for pid in localnet_run["pids"] if alive(pid)]
 
 
-def test_the_run_is_recorded_and_its_replay_gives_the_validators_weights(
+def test_the_run_is_recorded_and_its_replay_gives_the_validators_scores(
     localnet_run: dict,
 ) -> None:
-    """report/recording.json re-scored offline (gauntlet.localnet.recording) gives back the
-    weight of every uid in every window the validator journalled."""
-    from gauntlet.localnet.recording import replay
+    """report/recording.json re-scored offline (gauntlet.localnet.recording) gives back every
+    uid's uniqueness, rating, final score and weight in every window the validator
+    journalled. (Ratings, not only weights: a 5-window run may pay no one yet, see above,
+    and then weights alone would agree whatever the replay did.)"""
+    from gauntlet.localnet.recording import replay_states
 
     (run,) = localnet_run["run_dir"].glob("*/report/recording.json")
     record = json.loads(run.read_text())
@@ -80,9 +82,23 @@ def test_the_run_is_recorded_and_its_replay_gives_the_validators_weights(
     reported = {}
     for line in journal_path.read_text().splitlines():
         report = json.loads(line)
-        reported[report["window"]] = {p["uid"]: p["weight"] for p in report["peers"]}
-    replayed = replay(record, journal)
-    for window, weights in zip(journal, replayed, strict=True):
-        want = reported[window["window"]]
-        assert weights == pytest.approx({uid: want.get(uid, 0.0) for uid in weights}, abs=1e-12)
-    assert any(w for weights in replayed for w in weights.values())  # someone was paid
+        reported[report["window"]] = {p["uid"]: p for p in report["peers"]}
+    ratings = set()
+    for recorded, (config, state) in zip(journal, replay_states(record, journal), strict=True):
+        window = recorded["window"]
+        want, weights = reported[window], state.weights(config.weight_power)
+        assert weights.keys() <= want.keys()
+        for uid, peer in want.items():
+            replayed = state.peers.get(uid)
+            if replayed is None:
+                assert peer["rating"] is None and peer["weight"] == 0.0
+                continue
+            got = {
+                "uniqueness": replayed.uniqueness,
+                "rating": replayed.rating.ordinal(config.ordinal_z),
+                "score": replayed.score,
+                "weight": weights.get(uid, 0.0),
+            }
+            assert got == pytest.approx({k: peer[k] for k in got}, abs=1e-9), (window, uid)
+            ratings.add(round(peer["rating"], 9))
+    assert len(ratings) > 2  # evaluations moved the ratings, and the replay followed them
