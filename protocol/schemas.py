@@ -152,6 +152,14 @@ class PeerResult(_Strict):
     own_advantage_se: float | None = Field(
         default=None, description="standard error of own_advantage over the paired batches"
     )
+    declared_pages: int | None = Field(
+        default=None, ge=0, description="evaluated: the pages its contribution declared"
+    )
+    sync_observed: float | None = Field(
+        default=None,
+        description="this window's sync score, before the moving average (None: no "
+        "fingerprint was read)",
+    )
     sync: float | None = Field(default=None, description="sync score moving average in [0, 1]")
     uniqueness: float | None = Field(
         default=None, description="own-page advantage indicator average"

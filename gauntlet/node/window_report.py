@@ -8,6 +8,7 @@ from gauntlet.node.checks import Verdict
 from gauntlet.score.config import ScoringConfig
 from gauntlet.score.loss import Evaluation
 from gauntlet.score.state import ValidatorScores
+from gauntlet.score.window import NO_FINGERPRINT
 from protocol.schemas import PeerResult, WindowReport
 
 
@@ -36,6 +37,7 @@ def window_report(
                 status=v.outcome,
                 reason=v.reason[:256],
                 **(measured(ev, cfg) if ev else {}),
+                sync_observed=None if v.outcome in NO_FINGERPRINT else v.sync,
                 sync=peer.sync if peer else None,
                 uniqueness=peer.uniqueness if peer else None,
                 rating=peer.rating.ordinal(cfg.ordinal_z) if peer else None,
@@ -55,13 +57,14 @@ def window_report(
     )
 
 
-def measured(ev: Evaluation, cfg: ScoringConfig) -> dict[str, float | bool | None]:
+def measured(ev: Evaluation, cfg: ScoringConfig) -> dict[str, float | int | bool | None]:
     """A window report's measurement fields for one evaluated peer."""
     penalty, relative = cfg.nonfinite_loss_penalty, cfg.relative_improvement
     own = ev.own_improvement(nonfinite_penalty=penalty, relative=relative)
     rand = ev.random_improvement(nonfinite_penalty=penalty, relative=relative)
     return {
         "evaluated": True,
+        "declared_pages": ev.declared_pages,
         "loss_before": ev.own_before,
         "loss_after": ev.own_after,
         "own_improvement": own,

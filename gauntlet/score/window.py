@@ -34,8 +34,9 @@ from gauntlet.score.weights import final_score
 
 # Outcomes that are uniqueness failures: they also push -1 into the uniqueness average.
 _NOT_UNIQUE = (COPY, REPLAY, WRONG_PAGES)
-# Outcomes where no fingerprint was read, so the sync average is left alone.
-_NO_FINGERPRINT = (MISSING, LATE, INVALID, UNREADABLE)
+# Outcomes where no fingerprint was read, so the sync average is left alone (and a window
+# report shows no sync observation).
+NO_FINGERPRINT = (MISSING, LATE, INVALID, UNREADABLE)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def _observe(
             return peer.restarted(config, entry)
         return peer
     peer = replace(peer, inactive_windows=0)
-    if seen.outcome not in _NO_FINGERPRINT:
+    if seen.outcome not in NO_FINGERPRINT:
         sync = min(1.0, max(0.0, seen.sync)) if math.isfinite(seen.sync) else 0.0
         peer = replace(peer, sync=moving_average(peer.sync, sync, config.sync_ema))
     if seen.evaluation is not None:
