@@ -217,6 +217,20 @@ def cmd_model_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rescore(args: argparse.Namespace) -> int:
+    import json
+
+    from gauntlet.node.journal_replay import rescore
+
+    try:
+        result = rescore(Path(args.journal), _config(args).scoring)
+    except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        print(f"gauntlet rescore: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=1))
+    return 0
+
+
 def cmd_config_show(args: argparse.Namespace) -> int:
     print(dump_config(_config(args)))
     return 0
@@ -295,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=cmd_status)
 
     _ledger_parser(sub)
+    _rescore_parser(sub)
 
     chain = sub.add_parser(
         "chain", help="The simulated chain service.", description="The simulated chain service."
@@ -449,6 +464,21 @@ def _ledger_parser(sub) -> None:
     output.add_argument("--csv", action="store_true", help="Print one CSV row per contribution")
     add_config_flags(ledger, ["chain", "storage"])
     ledger.set_defaults(handler=cmd_ledger)
+
+
+def _rescore_parser(sub) -> None:
+    rescore = sub.add_parser(
+        "rescore",
+        help="Replay a validator's journal under other scoring settings (docs/validator.md).",
+        description="Feed a validator's journal (state/validator-HOTKEY.jsonl) through scoring "
+        "again under the scoring settings given (--config, GAUNTLET_SCORING_*, --scoring.*) "
+        "and print, per uid, its share of the weights over the journal and its final weight, "
+        "as reported and as replayed. Under the settings the validator ran with the two agree "
+        "(largest_weight_difference 0).",
+    )
+    rescore.add_argument("journal", metavar="JOURNAL", help="A validator's journal (.jsonl)")
+    add_config_flags(rescore, ["scoring"])
+    rescore.set_defaults(handler=cmd_rescore)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

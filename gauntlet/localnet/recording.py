@@ -1,19 +1,15 @@
 """A localnet run's measurements, recorded once and re-scored in a second under other rules.
 
 A run's validators journal a window report per window (``state/validator-*.jsonl``): per
-uid its outcome and, when it was evaluated, its losses and own-page advantage. Those are
-everything scoring reads, so :func:`record_run` keeps them (with each miner's behaviour
-and declared pages, and the scoring settings the scenario changed), and :func:`replay`
-feeds them through :func:`gauntlet.score.window.advance_window` under any scoring
-overrides: the weights each window would have had. A rule change is then judged on real
-measurements of honest and adversarial miners without rerunning the localnet (minutes),
-and a recording that showed a failure stays a regression test (tests/score).
-
-Two inputs are not in the reports. A window's sync observation (the report holds the
-moving average): a replay takes it as 1, or 0 for a ``desynced`` outcome, which is what
-the localnet's in-sync miners measure. And the pages a miner declared (its manifest):
-a replay takes its pages per window from the run's results, which is what every localnet
-miner declares (behaviours change what they train on, never the count they declare).
+uid its hotkey, outcome, sync observation and, when it was evaluated, its declared pages,
+losses and own-page advantage. Those are everything scoring reads, so :func:`record_run`
+keeps them (:func:`gauntlet.node.journal_replay.read_journal`), with each miner's behaviour
+and pages and the scoring settings the scenario changed, and :func:`replay` feeds them
+through :func:`gauntlet.score.window.advance_window` under any scoring overrides: the
+weights each window would have had. A rule change is then judged on real measurements of
+honest and adversarial miners without rerunning the localnet (minutes), and a recording
+that showed a failure stays a regression test (tests/score). (A validator's own journal
+replays the same way: ``gauntlet rescore``.)
 
 Every localnet run writes its recording to ``report/recording.json`` (:func:`write_recording`);
 ``record`` makes one from a run directory again:
@@ -32,28 +28,22 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from gauntlet.localnet.results import RunResults
-from gauntlet.node.validator_state import journal_report
+from gauntlet.node import journal_replay
+from gauntlet.node.journal_replay import ROW, mean_random_gain, read_journal, run_share
 from gauntlet.score.config import ScoringConfig
-from gauntlet.score.loss import Evaluation
 from gauntlet.score.state import ValidatorScores
-from gauntlet.score.window import PeerWindow, advance_window
-from protocol.schemas import WindowReport
 
-FIELDS = (
-    "peers: [uid, status] or, when evaluated, [uid, status, loss_before, loss_after, "
-    "random_improvement, own_advantage] (improvement and advantage relative)"
-)
-MAX_JOURNAL_BYTES = 64 * 2**20  # a 20-window run's journal is about 100 kB
+__all__ = ["mean_random_gain", "record_run", "replay", "replay_states", "run_share"]
+FORMAT = 2  # 2: rows carry the sync observation and declared pages, windows the new hotkeys
 
 
 def record_run(run: Path, label: str | None = None) -> dict[str, Any]:
     """The replayable record of the localnet run in ``run`` (a directory holding
     ``report/results.json``, ``node-config.json`` and ``state/validator-*.jsonl``): one
-    journal per validator, each a list of windows of cut-down peer rows (:data:`FIELDS`).
-    ``label`` defaults to the run's scenario, seed and directory name."""
+    journal per validator, each a list of windows of compact peer rows
+    (:data:`gauntlet.node.journal_replay.ROW`). ``label`` defaults to the run's scenario,
+    seed and directory name."""
     results = RunResults.load(run / "report" / "results.json")
     if label is None:
         label = f"{results.meta.scenario}, seed {results.meta.seed}, {run.name}"
@@ -64,15 +54,22 @@ def record_run(run: Path, label: str | None = None) -> dict[str, Any]:
     if not scoring.relative_improvement:
         raise ValueError("the recording keeps relative improvements; this run used absolute")
     miners = results.miners()
-    journals = [_journal(path) for path in sorted((run / "state").glob("validator-*.jsonl"))]
+    pages = {m.uid: m.pages or 1 for m in miners}  # for journals from before they held them
+    journals, assumed = [], {"sync": 0, "pages": 0}
+    for path in sorted((run / "state").glob("validator-*.jsonl")):
+        windows, guessed = read_journal(path, pages)
+        journals.append(windows)
+        assumed = {k: assumed[k] + guessed[k] for k in assumed}
     return {
+        "format": FORMAT,
         "label": label,
         "scenario": results.meta.scenario,
         "seed": results.meta.seed,
-        "fields": FIELDS,
+        "fields": ROW,
+        "assumed": assumed,
         "scoring": changed,
         "behaviours": {str(m.uid): m.behaviour for m in miners},
-        "declared_pages": {str(m.uid): m.pages or 1 for m in miners},
+        "declared_pages": {str(uid): n for uid, n in pages.items()},
         "journals": journals,
     }
 
@@ -93,64 +90,24 @@ def write_recording(run: Path) -> Path | None:
     return out
 
 
-def _journal(path: Path) -> list[dict[str, Any]]:
-    """One validator's journal as recorded windows, in window order. A window journalled
-    again after a crash counts once, by its last line (as for the validator itself); a torn
-    line (a crash mid-write) is skipped."""
-    if path.stat().st_size > MAX_JOURNAL_BYTES:
-        raise ValueError(f"{path} is over {MAX_JOURNAL_BYTES} bytes")
-    reports: dict[int, WindowReport] = {}
-    for line in path.read_text().splitlines():
-        try:
-            report = journal_report(line)
-        except ValueError:
-            continue
-        reports[report.window] = report
-    windows = []
-    for window, report in sorted(reports.items()):
-        peers: list[list[Any]] = []
-        for p in report.peers:
-            row: list[Any] = [p.uid, p.status]
-            if p.evaluated and p.status == "ok":
-                row += [p.loss_before, p.loss_after, p.random_improvement, p.own_advantage]
-            peers.append(row)
-        windows.append({"window": window, "peers": peers})
-    return windows
-
-
-def observations(window: Mapping[str, Any], pages: Mapping[str, int]) -> dict[int, PeerWindow]:
-    """One recorded window as what scoring reads: an evaluation whose relative random
-    improvement and own-page advantage are the recorded ones."""
-    seen = {}
-    for uid, status, *measured in window["peers"]:
-        evaluation = None
-        if measured:
-            before, after, random_gain, advantage = measured
-            evaluation = Evaluation(
-                before,
-                after,
-                1.0,  # relative random improvement = 1 - random_after / 1
-                1.0 - random_gain,
-                declared_pages=pages[str(uid)],
-                # relative advantage = (control_after - after) / before
-                control_after=None if advantage is None else after + advantage * before,
-            )
-        sync = 0.0 if status == "desynced" else 1.0
-        seen[uid] = PeerWindow(f"uid-{uid}", status, sync, evaluation)
-    return seen
+def scoring(record: Mapping[str, Any], **overrides: Any) -> ScoringConfig:
+    """The settings a recording is replayed with: the run's and ``overrides`` (ScoringConfig
+    fields). ``ValueError`` for a recording of another format, or bad overrides."""
+    if record.get("format") != FORMAT:
+        raise ValueError(
+            f"recording format {record.get('format', 1)}, not {FORMAT}: make it again "
+            "(python -m gauntlet.localnet.recording record RUN)"
+        )
+    return ScoringConfig(**{**record["scoring"], **overrides})
 
 
 def replay_states(
     record: Mapping[str, Any], journal: list[dict[str, Any]], **overrides: Any
 ) -> Iterator[tuple[ScoringConfig, ValidatorScores]]:
     """The scoring state after each window of one validator's ``journal``, scored with the
-    run's settings and ``overrides`` (ScoringConfig fields)."""
-    config = ScoringConfig(**{**record["scoring"], **overrides})
-    state = ValidatorScores()
-    for window in journal:
-        state = advance_window(
-            state, window["window"], observations(window, record["declared_pages"]), config
-        )
+    run's settings and ``overrides`` (:func:`scoring`)."""
+    config = scoring(record, **overrides)
+    for state in journal_replay.replay_states(journal, config):
         yield config, state
 
 
@@ -158,29 +115,7 @@ def replay(
     record: Mapping[str, Any], journal: list[dict[str, Any]], **overrides: Any
 ) -> list[dict[int, float]]:
     """Each window's weights of one validator's ``journal`` (see :func:`replay_states`)."""
-    return [
-        state.weights(config.weight_power)
-        for config, state in replay_states(record, journal, **overrides)
-    ]
-
-
-def run_share(weights: list[dict[int, float]], uid: int) -> float:
-    """``uid``'s share of one validator's weights over the run (each window weighs alike)."""
-    return sum(w.get(uid, 0.0) for w in weights) / len(weights)
-
-
-def mean_random_gain(journal: list[dict[str, Any]], uid: int, from_window: int) -> float | None:
-    """The mean relative random-page improvement of ``uid``'s evaluated updates from
-    ``from_window`` on (what its updates did for general text at the aggregate's scale);
-    None if it was not evaluated then."""
-    gains = [
-        measured[2]
-        for window in journal
-        if window["window"] >= from_window
-        for uid_, _, *measured in window["peers"]
-        if uid_ == uid and measured
-    ]
-    return sum(gains) / len(gains) if gains else None
+    return journal_replay.replay(journal, scoring(record, **overrides))
 
 
 def shares_by_miner(record: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
@@ -223,10 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(record_run(args.run, args.label), sys.stdout, separators=(",", ":"))
     else:
         record = json.loads(args.record.read_text())
-        try:  # a bad override is one line, not a traceback from the first replay
-            ScoringConfig(**{**record["scoring"], **dict(args.set)})
-        except ValidationError as exc:
-            parser.error(f"--set: {exc}")
+        try:  # a bad override or an old recording is one line, not a traceback
+            scoring(record, **dict(args.set))
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            parser.error(str(exc))
         json.dump(shares_by_miner(record, **dict(args.set)), sys.stdout, indent=1)
     print()
     return 0

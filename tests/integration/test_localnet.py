@@ -76,6 +76,7 @@ def test_the_run_is_recorded_and_its_replay_gives_the_validators_scores(
     record = json.loads(run.read_text())
     assert record["behaviours"] == {uid: "honest" for uid in record["behaviours"]}
     assert len(record["behaviours"]) == 3
+    assert record["assumed"] == {"sync": 0, "pages": 0}  # the journal holds every input
     (journal,) = record["journals"]
     assert len(journal) >= WINDOWS
     (journal_path,) = run.parents[1].glob("state/validator-*.jsonl")

@@ -37,15 +37,15 @@ WINDOWS = range(3, 15)
 SCORING = {"eval_budget": 3, "indicator_margin": 0.02}  # eval_budget < miners: some wait
 
 
-def _evaluation(rng: random.Random, uid: int) -> Evaluation:
+def _evaluation(rng: random.Random, uid: int, pages: int) -> Evaluation:
     """Losses whose random gain grows with the pages, and an own-page advantage that is
     positive for honest miners and about 0 for the wrong-data one."""
     before = rng.uniform(2.0, 4.0)
-    gain = 0.004 * PAGES[uid] - 0.006 + rng.gauss(0, 0.004)
+    gain = 0.004 * pages - 0.006 + rng.gauss(0, 0.004)
     after = before * (1 - gain - 0.02)
     advantage = rng.gauss(0, 0.01) + (0.0 if BEHAVIOURS[uid] == "wrongdata" else 0.03)
     return Evaluation(
-        before, after, 3.0, 3.0 * (1 - gain), declared_pages=PAGES[uid],
+        before, after, 3.0, 3.0 * (1 - gain), declared_pages=pages,
         control_after=after + advantage * before,
     )  # fmt: skip
 
@@ -56,7 +56,21 @@ def _outcome(uid: int, window: int, rng: random.Random) -> str:
     return "missing" if rng.random() < 0.1 else "ok"
 
 
-def _write_run(run: Path, seed: int) -> list[list[dict[int, float]]]:
+def _seen(uid: int, window: int, outcome: str, varied: bool) -> tuple[str, float, int]:
+    """(hotkey, sync observation, declared pages) of ``uid`` in ``window``. ``varied``: as
+    on a real network, uid 4 changes hands at window 9, sync is partial at times and uid 2
+    declares a different number of pages every other window; else what a localnet run
+    sees (and what a journal without those fields is replayed with)."""
+    if outcome == "desynced":
+        sync = 0.0
+    else:
+        sync = 0.6 + 0.1 * (window % 4) if varied and uid == 3 else 1.0
+    hotkey = f"miner{uid}" + ("new" if varied and uid == 4 and window >= 9 else "")
+    pages = PAGES[uid] + (window % 2 if varied and uid == 2 else 0)
+    return hotkey, sync, pages
+
+
+def _write_run(run: Path, seed: int, varied: bool = True) -> list[list[dict[int, float]]]:
     """A run directory of two validators; returns the weights each reported per window."""
     results = RunResults(meta=RunMeta(scenario="recording-test", seed=seed))
     results.add_node("validator0", 0, "validator")
@@ -76,12 +90,12 @@ def _write_run(run: Path, seed: int) -> list[list[dict[int, float]]]:
             verdicts, observations, evaluations = {}, {}, {}
             for uid in BEHAVIOURS:
                 outcome = _outcome(uid, window, rng)
-                verdicts[uid] = Verdict(uid, f"miner{uid}", outcome)
-                evaluation = _evaluation(rng, uid) if outcome == "ok" else None
+                miner, sync, pages = _seen(uid, window, outcome, varied)
+                verdicts[uid] = Verdict(uid, miner, outcome, sync)
+                evaluation = _evaluation(rng, uid, pages) if outcome == "ok" else None
                 if evaluation and rng.random() < 0.6:  # evaluated this window
                     evaluations[uid] = evaluation
-                sync = 0.0 if outcome == "desynced" else 1.0
-                observations[uid] = PeerWindow(f"miner{uid}", outcome, sync, evaluations.get(uid))
+                observations[uid] = PeerWindow(miner, outcome, sync, evaluations.get(uid))
             state = advance_window(state, window, observations, config.scoring)
             report = window_report(
                 window, hotkey, 1, verdicts, evaluations, state, config.scoring, (3.0, 2.9)
@@ -109,6 +123,7 @@ def test_a_recording_replays_to_the_weights_its_validators_reported(
         for got, want in zip(replayed, weights, strict=True):
             assert got == pytest.approx({u: want.get(u, 0.0) for u in got}, abs=1e-12)
         assert any(w.get(3, 0.0) > 0 for w in weights)  # the run paid someone
+    assert record["assumed"] == {"sync": 0, "pages": 0}
 
 
 def test_a_window_journalled_again_counts_once_and_a_torn_line_is_skipped(
@@ -161,6 +176,10 @@ def test_the_command_records_and_replays(
     for bad in ("no_such_field=1", "weight_power=-1", "weight_power"):
         with pytest.raises(SystemExit):
             recording_main(["replay", str(tmp_path / "record.json"), "--set", bad])
+    (tmp_path / "old.json").write_text(json.dumps({**record, "format": 1}))
+    with pytest.raises(SystemExit):
+        recording_main(["replay", str(tmp_path / "old.json")])
+    assert "recording format 1, not 2: make it again" in capsys.readouterr().err
 
 
 def test_a_run_writes_its_recording_or_says_in_one_line_why_not(
@@ -175,3 +194,56 @@ def test_a_run_writes_its_recording_or_says_in_one_line_why_not(
     (tmp_path / "empty").mkdir()
     assert write_recording(tmp_path / "empty") is None
     assert capsys.readouterr().out.count("localnet: no recording of this run:") == 1
+
+
+def test_a_journal_from_before_sync_and_pages_were_kept_replays_on_what_it_assumes(
+    tmp_path: Path,
+) -> None:
+    """Lines without ``sync_observed`` and ``declared_pages`` replay with sync 1 (0 when
+    desynced) and the run's pages, and the recording counts what it assumed."""
+    reported = _write_run(tmp_path, 0, varied=False)
+    for path in (tmp_path / "state").glob("*.jsonl"):
+        lines = []
+        for line in path.read_text().splitlines():
+            report = json.loads(line)
+            for peer in report["peers"]:
+                del peer["sync_observed"], peer["declared_pages"]
+            lines.append(json.dumps(report))
+        path.write_text("\n".join(lines) + "\n")
+    record = record_run(tmp_path, "old journal")
+    assert record["assumed"]["sync"] > 0 and record["assumed"]["pages"] > 0
+    for journal, weights in zip(record["journals"], reported[::-1], strict=True):
+        for got, want in zip(replay(record, journal), weights, strict=True):
+            assert got == pytest.approx({u: want.get(u, 0.0) for u in got}, abs=1e-12)
+
+
+def test_rescore_replays_a_validators_journal_under_its_settings_and_under_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``gauntlet rescore JOURNAL --config CONFIG``: the validator's own settings give back
+    every weight it reported (a uid that changed hands, partial sync and varying declared
+    pages included); ``--scoring.*`` flags replay it under others."""
+    from gauntlet.cli import main as cli_main
+
+    reported = _write_run(tmp_path, 1)
+    journal = tmp_path / "state" / "validator-5ValidatorZero.jsonl"
+    config = str(tmp_path / "node-config.json")
+    assert cli_main(["rescore", str(journal), "--config", config]) == 0
+    as_run = json.loads(capsys.readouterr().out)
+    assert as_run["largest_weight_difference"] < 1e-12
+    assert as_run["windows"] == [WINDOWS[0], WINDOWS[-1]]
+    assert as_run["assumed"] == {"sync": 0, "pages": 0}
+    assert as_run["miners"]["4"]["hotkey"] == "miner4new"  # the uid's owner at the end
+    for uid in BEHAVIOURS:
+        shares = as_run["miners"][str(uid)]["run_share"]
+        assert shares["replayed"] == shares["reported"] == round(run_share(reported[0], uid), 4)
+    argv = ["rescore", str(journal), "--config", config, "--scoring.weight_power", "1"]
+    assert cli_main(argv) == 0
+    flat = json.loads(capsys.readouterr().out)
+    assert flat["largest_weight_difference"] > 0.01
+    assert (
+        flat["miners"]["3"]["run_share"]["replayed"]
+        < as_run["miners"]["3"]["run_share"]["replayed"]
+    )
+    assert cli_main(["rescore", str(tmp_path / "missing.jsonl")]) == 2
+    assert capsys.readouterr().err.startswith("gauntlet rescore: ")

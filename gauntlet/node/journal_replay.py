@@ -1,0 +1,201 @@
+"""A validator's journal re-scored under other scoring settings: what its weights would
+have been.
+
+Every window a validator journals its report (``state/validator-H.jsonl``; protocol/SPEC.md
+8.4 and 8.5): per uid its hotkey, outcome, this window's sync observation and, when it was
+evaluated, the pages it declared, its losses, random-page improvement and own-page
+advantage. That is everything scoring reads, so the journal can be fed through the
+validator's own :func:`~gauntlet.score.window.advance_window` again under any
+:class:`~gauntlet.score.config.ScoringConfig`, and under the settings it ran with gives back
+every weight it reported. A rule change is then judged on a validator's real measurements,
+in a second, before it is deployed (``gauntlet rescore``, docs/validator.md); the localnet
+keeps a run's journals the same way (:mod:`gauntlet.localnet.recording`).
+
+Journals written before 2026-12-02 lack two inputs, which :func:`read_journal` then
+assumes and counts: the sync observation (1, or 0 for a ``desynced`` outcome, which is what
+in-sync miners measure) and the declared pages (``pages`` given, else 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from gauntlet.node.validator_state import journal_report
+from gauntlet.score.config import ScoringConfig
+from gauntlet.score.loss import Evaluation
+from gauntlet.score.state import ValidatorScores
+from gauntlet.score.window import NO_FINGERPRINT, PeerWindow, advance_window
+from protocol.schemas import PeerResult, WindowReport
+
+ROW = (
+    "peers: [uid, status, sync] or, when evaluated, [uid, status, sync, pages, loss_before, "
+    "loss_after, random_improvement, own_advantage] (sync: the window's observation, null "
+    "without a fingerprint; improvement and advantage relative); hotkeys: the uids whose "
+    "hotkey is new in this window"
+)
+MAX_JOURNAL_BYTES = 64 * 2**20  # a validator's journal grows ~1 kB per miner-window
+
+
+def journal_reports(path: Path) -> list[WindowReport]:
+    """The window reports of one validator's journal, in window order. A window journalled
+    again after a crash counts once, by its last line (as for the validator itself); a
+    torn line (a crash mid-write) is skipped."""
+    if path.stat().st_size > MAX_JOURNAL_BYTES:
+        raise ValueError(f"{path} is over {MAX_JOURNAL_BYTES} bytes")
+    reports = {}
+    for line in path.read_text().splitlines():
+        try:
+            report = journal_report(line)
+        except ValueError:
+            continue
+        reports[report.window] = report
+    return [report for _, report in sorted(reports.items())]
+
+
+def compact(
+    reports: list[WindowReport], pages: Mapping[int, int] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """``reports`` as what a replay reads: per window its compact rows (:data:`ROW`), and how
+    many values were assumed (``{"sync": n, "pages": n}``: lines from before those were
+    journalled; ``pages``: uid -> the pages to assume, else 1)."""
+    assumed = {"sync": 0, "pages": 0}
+    hotkeys: dict[int, str] = {}
+    windows = []
+    for report in reports:
+        new = {p.uid: p.hotkey for p in report.peers if hotkeys.get(p.uid) != p.hotkey}
+        hotkeys.update(new)
+        windows.append(
+            {
+                "window": report.window,
+                "hotkeys": {str(u): h for u, h in new.items()},
+                "peers": [_row(p, pages or {}, assumed) for p in report.peers],
+            }
+        )
+    return windows, assumed
+
+
+def read_journal(
+    path: Path, pages: Mapping[int, int] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """:func:`compact` of the journal at ``path``."""
+    return compact(journal_reports(path), pages)
+
+
+def _row(peer: PeerResult, pages: Mapping[int, int], assumed: dict[str, int]) -> list[Any]:
+    sync = peer.sync_observed
+    if sync is None and peer.status not in NO_FINGERPRINT:  # a line from before it was kept
+        sync = 0.0 if peer.status == "desynced" else 1.0
+        assumed["sync"] += 1
+    row: list[Any] = [peer.uid, peer.status, sync]
+    if peer.evaluated and peer.status == "ok":
+        declared = peer.declared_pages
+        if declared is None:
+            declared = pages.get(peer.uid, 1)
+            assumed["pages"] += 1
+        row += [
+            declared, peer.loss_before, peer.loss_after, peer.random_improvement,
+            peer.own_advantage,
+        ]  # fmt: skip
+    return row
+
+
+def observations(window: Mapping[str, Any], hotkeys: Mapping[str, str]) -> dict[int, PeerWindow]:
+    """One journalled window as what scoring reads (``hotkeys``: each uid's hotkey then): an
+    evaluation whose relative random improvement and own-page advantage are the journalled
+    ones."""
+    seen = {}
+    for uid, status, sync, *measured in window["peers"]:
+        evaluation = None
+        if measured:
+            pages, before, after, random_gain, advantage = measured
+            evaluation = Evaluation(
+                before,
+                after,
+                1.0,  # relative random improvement = 1 - random_after / 1
+                1.0 - random_gain,
+                declared_pages=pages,
+                # relative advantage = (control_after - after) / before
+                control_after=None if advantage is None else after + advantage * before,
+            )
+        sync = 1.0 if sync is None else sync  # no fingerprint: scoring leaves sync alone
+        seen[uid] = PeerWindow(hotkeys[str(uid)], status, sync, evaluation)
+    return seen
+
+
+def replay_states(
+    journal: list[dict[str, Any]], config: ScoringConfig
+) -> Iterator[ValidatorScores]:
+    """The scoring state after each window of ``journal`` (:func:`read_journal`), scored
+    under ``config``, which must measure improvements relatively, as the journal does."""
+    if not config.relative_improvement:
+        raise ValueError("a journal is replayed with relative improvements")
+    state, hotkeys = ValidatorScores(), {}
+    for window in journal:
+        hotkeys.update(window.get("hotkeys", {}))
+        state = advance_window(state, window["window"], observations(window, hotkeys), config)
+        yield state
+
+
+def replay(journal: list[dict[str, Any]], config: ScoringConfig) -> list[dict[int, float]]:
+    """Each window's weights of ``journal`` under ``config``."""
+    return [state.weights(config.weight_power) for state in replay_states(journal, config)]
+
+
+def run_share(weights: list[dict[int, float]], uid: int) -> float:
+    """``uid``'s share of one validator's weights over the run (each window weighs alike)."""
+    return sum(w.get(uid, 0.0) for w in weights) / len(weights)
+
+
+def mean_random_gain(journal: list[dict[str, Any]], uid: int, from_window: int) -> float | None:
+    """The mean relative random-page improvement of ``uid``'s evaluated updates from
+    ``from_window`` on (what its updates did for general text at the aggregate's scale);
+    None if it was not evaluated then."""
+    gains = [
+        measured[3]
+        for window in journal
+        if window["window"] >= from_window
+        for uid_, _, _, *measured in window["peers"]
+        if uid_ == uid and measured
+    ]
+    return sum(gains) / len(gains) if gains else None
+
+
+def rescore(path: Path, config: ScoringConfig) -> dict[str, Any]:
+    """``gauntlet rescore``: per uid of the journal at ``path``, its share of the weights
+    over the journal and its final weight, as reported and as replayed under ``config``;
+    with the largest difference between a replayed and a reported weight (0 when
+    ``config`` is what the validator ran with) and the assumed inputs."""
+    reports = journal_reports(path)
+    if not reports:
+        raise ValueError(f"{path} holds no window report")
+    journal, assumed = compact(reports)
+    replayed = replay(journal, config)
+    reported = [{p.uid: p.weight for p in report.peers} for report in reports]
+    hotkeys: dict[str, str] = {}
+    for window in journal:
+        hotkeys.update(window["hotkeys"])
+    uids = sorted(int(u) for u in hotkeys)
+    pairs = zip(reported, replayed, strict=True)
+    largest = max((abs(r.get(u, 0.0) - p.get(u, 0.0)) for r, p in pairs for u in uids), default=0.0)
+    return {
+        "journal": str(path),
+        "windows": [journal[0]["window"], journal[-1]["window"]],
+        "assumed": assumed,
+        "largest_weight_difference": largest,
+        "miners": {
+            str(u): {
+                "hotkey": hotkeys[str(u)],
+                "run_share": {
+                    "reported": round(run_share(reported, u), 4),
+                    "replayed": round(run_share(replayed, u), 4),
+                },
+                "final_weight": {
+                    "reported": round(reported[-1].get(u, 0.0), 4),
+                    "replayed": round(replayed[-1].get(u, 0.0), 4),
+                },
+            }
+            for u in uids
+        },
+    }
