@@ -220,14 +220,14 @@ def cmd_model_export(args: argparse.Namespace) -> int:
 def cmd_rescore(args: argparse.Namespace) -> int:
     import json
 
-    from gauntlet.node.journal_replay import rescore
+    from gauntlet.node.journal_replay import rescore, rescore_table
 
     try:
         result = rescore(Path(args.journal), _config(args).scoring)
     except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         print(f"gauntlet rescore: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1) if args.json else rescore_table(result))
     return 0
 
 
@@ -474,9 +474,10 @@ def _rescore_parser(sub) -> None:
         "again under the scoring settings given (--config, GAUNTLET_SCORING_*, --scoring.*) "
         "and print, per uid, its share of the weights over the journal and its final weight, "
         "as reported and as replayed. Under the settings the validator ran with the two agree "
-        "(largest_weight_difference 0).",
+        "(largest weight difference 0).",
     )
     rescore.add_argument("journal", metavar="JOURNAL", help="A validator's journal (.jsonl)")
+    rescore.add_argument("--json", action="store_true", help="Print JSON instead of a table")
     add_config_flags(rescore, ["scoring"])
     rescore.set_defaults(handler=cmd_rescore)
 

@@ -199,3 +199,27 @@ def rescore(path: Path, config: ScoringConfig) -> dict[str, Any]:
             for u in uids
         },
     }
+
+
+def rescore_table(result: Mapping[str, Any]) -> str:
+    """:func:`rescore`'s result as the text ``gauntlet rescore`` prints."""
+    first, last = result["windows"]
+    assumed = result["assumed"]
+    lines = [
+        f"{result['journal']}: windows {first}-{last}, largest weight difference "
+        f"{result['largest_weight_difference']:.6f}"
+        + (
+            f" (assumed: sync {assumed['sync']}, pages {assumed['pages']})"
+            if any(assumed.values())
+            else ""
+        ),
+        f"{'':18} {'run share':^19} {'final weight':^19}",
+        f"{'uid':>5} {'hotkey':<12} {'reported':>9} {'replayed':>9} {'reported':>9} {'replayed':>9}",
+    ]
+    for uid, miner in result["miners"].items():
+        share, final = miner["run_share"], miner["final_weight"]
+        lines.append(
+            f"{uid:>5} {miner['hotkey'][:12]:<12} {share['reported']:>9.4f} "
+            f"{share['replayed']:>9.4f} {final['reported']:>9.4f} {final['replayed']:>9.4f}"
+        )
+    return "\n".join(line.rstrip() for line in lines)

@@ -228,7 +228,7 @@ def test_rescore_replays_a_validators_journal_under_its_settings_and_under_other
     reported = _write_run(tmp_path, 1)
     journal = tmp_path / "state" / "validator-5ValidatorZero.jsonl"
     config = str(tmp_path / "node-config.json")
-    assert cli_main(["rescore", str(journal), "--config", config]) == 0
+    assert cli_main(["rescore", str(journal), "--config", config, "--json"]) == 0
     as_run = json.loads(capsys.readouterr().out)
     assert as_run["largest_weight_difference"] < 1e-12
     assert as_run["windows"] == [WINDOWS[0], WINDOWS[-1]]
@@ -238,12 +238,21 @@ def test_rescore_replays_a_validators_journal_under_its_settings_and_under_other
         shares = as_run["miners"][str(uid)]["run_share"]
         assert shares["replayed"] == shares["reported"] == round(run_share(reported[0], uid), 4)
     argv = ["rescore", str(journal), "--config", config, "--scoring.weight_power", "1"]
-    assert cli_main(argv) == 0
+    assert cli_main([*argv, "--json"]) == 0
     flat = json.loads(capsys.readouterr().out)
     assert flat["largest_weight_difference"] > 0.01
     assert (
         flat["miners"]["3"]["run_share"]["replayed"]
         < as_run["miners"]["3"]["run_share"]["replayed"]
     )
+    assert cli_main(argv) == 0  # the table
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == f"{journal}: windows 3-14, largest weight difference " + format(
+        flat["largest_weight_difference"], ".6f"
+    )
+    share = flat["miners"]["3"]["run_share"]
+    row = next(line.split() for line in table[3:] if line.split()[0] == "3")
+    assert row[:4] == ["3", "miner3", f"{share['reported']:.4f}", f"{share['replayed']:.4f}"]
+    assert len(table) == 3 + len(BEHAVIOURS)
     assert cli_main(["rescore", str(tmp_path / "missing.jsonl")]) == 2
     assert capsys.readouterr().err.startswith("gauntlet rescore: ")
