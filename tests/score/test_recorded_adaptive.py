@@ -2,8 +2,10 @@
 scenario: five honest miners with 1-5 pages per window among adaptive adversaries.
 
 ``data/adaptive_journals.json`` holds three runs (``--model.seed`` 0, 1 and 2, both
-validators each), recorded with ``python -m gauntlet.localnet.recording record``; replayed,
-they gave back every weight the validators reported (largest difference 0.0). A miner's
+validators each), recorded with ``python -m gauntlet.localnet.recording record`` (before
+journals held the sync observation and declared pages, which the localnet's miners measure
+as 1 and declare as their pages: the file's ``assumed``); replayed, they gave back every
+weight the validators reported (largest difference 0.0). A miner's
 contribution is measured here as what its updates did for general text: the mean relative
 improvement of the secret random pages when its update is applied alone at the aggregate's
 scale, from window 6 on (after the first windows, where any update helps everything). A

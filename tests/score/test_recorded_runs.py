@@ -4,9 +4,9 @@
 validators cut down to what scoring reads (outcome, and for an evaluated peer its losses and
 own-page advantage). Replayed (:func:`gauntlet.localnet.recording.replay`) they reproduce
 the run's weights to three digits under the rules they ran with (the failed CI run's 0.0115
-for the wrong-data miner; sync is taken as 1 for every miner in sync, the one input not
-recorded), so a change to the scoring rules can be judged here, on real measurements, in a
-second.
+for the wrong-data miner; these journals predate ``sync_observed``, so sync is taken as 1
+for every miner in sync, the one input they lack: the file's ``assumed``), so a change to
+the scoring rules can be judged here, on real measurements, in a second.
 """
 
 from __future__ import annotations
