@@ -85,7 +85,7 @@ def write_recording(run: Path) -> Path | None:
         return None
     out = run / "report" / "recording.json"
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(record, separators=(",", ":")))
+    tmp.write_text(json.dumps(record, separators=(",", ":"), allow_nan=False))
     tmp.replace(out)
     return out
 
@@ -155,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args(argv)
     if args.command == "record":
-        json.dump(record_run(args.run, args.label), sys.stdout, separators=(",", ":"))
+        json.dump(
+            record_run(args.run, args.label), sys.stdout, separators=(",", ":"), allow_nan=False
+        )
     else:
         record = json.loads(args.record.read_text())
         try:  # a bad override or an old recording is one line, not a traceback

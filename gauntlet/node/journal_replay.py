@@ -18,6 +18,7 @@ in-sync miners measure) and the declared pages (``pages`` given, else 1).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -94,11 +95,15 @@ def _row(peer: PeerResult, pages: Mapping[int, int], assumed: dict[str, int]) ->
         if declared is None:
             declared = pages.get(peer.uid, 1)
             assumed["pages"] += 1
-        row += [
-            declared, peer.loss_before, peer.loss_after, peer.random_improvement,
-            peer.own_advantage,
-        ]  # fmt: skip
+        measured = (peer.loss_before, peer.loss_after, peer.random_improvement, peer.own_advantage)
+        row += [declared, *(_finite(x) for x in measured)]
     return row
+
+
+def _finite(value: float | None) -> float | None:
+    """A recording is strict JSON: a non-finite loss (the journal's ``Infinity``) is null,
+    as in the report the bucket serves; scoring treats both alike."""
+    return value if value is None or math.isfinite(value) else None
 
 
 def observations(window: Mapping[str, Any], hotkeys: Mapping[str, str]) -> dict[int, PeerWindow]:
@@ -110,14 +115,22 @@ def observations(window: Mapping[str, Any], hotkeys: Mapping[str, str]) -> dict[
         evaluation = None
         if measured:
             pages, before, after, random_gain, advantage = measured
+            if random_gain is None:
+                raise ValueError(f"window {window['window']}: uid {uid} evaluated without gain")
+            # a non-finite loss is journalled as null: the validator's own measurement
+            # failing (before), or the update blowing the model up (after: a penalty)
+            before = math.nan if before is None else before
+            after = math.inf if after is None else after
+            control = None
+            if advantage is not None:  # relative advantage = (control - after) / before
+                control = after + advantage * before if math.isfinite(after) else before
             evaluation = Evaluation(
                 before,
                 after,
                 1.0,  # relative random improvement = 1 - random_after / 1
                 1.0 - random_gain,
                 declared_pages=pages,
-                # relative advantage = (control_after - after) / before
-                control_after=None if advantage is None else after + advantage * before,
+                control_after=control,
             )
         sync = 1.0 if sync is None else sync  # no fingerprint: scoring leaves sync alone
         seen[uid] = PeerWindow(hotkeys[str(uid)], status, sync, evaluation)

@@ -8,7 +8,9 @@ so the replay must give back exactly the weights each report holds.
 from __future__ import annotations
 
 import json
+import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,9 @@ def _write_run(run: Path, seed: int, varied: bool = True) -> list[list[dict[int,
                 miner, sync, pages = _seen(uid, window, outcome, varied)
                 verdicts[uid] = Verdict(uid, miner, outcome, sync)
                 evaluation = _evaluation(rng, uid, pages) if outcome == "ok" else None
+                if evaluation and varied and uid == 4 and window in (7, 8):
+                    # its update blows the model up: the journal holds null, scoring a penalty
+                    evaluation = replace(evaluation, own_after=math.inf)
                 if evaluation and rng.random() < 0.6:  # evaluated this window
                     evaluations[uid] = evaluation
                 observations[uid] = PeerWindow(miner, outcome, sync, evaluations.get(uid))
@@ -256,3 +261,23 @@ def test_rescore_replays_a_validators_journal_under_its_settings_and_under_other
     assert len(table) == 3 + len(BEHAVIOURS)
     assert cli_main(["rescore", str(tmp_path / "missing.jsonl")]) == 2
     assert capsys.readouterr().err.startswith("gauntlet rescore: ")
+
+
+def test_non_finite_losses_written_as_null_replay_the_same(tmp_path: Path) -> None:
+    """The journal keeps an update that blew the model up as ``Infinity``; a report as the
+    bucket serves it (strict JSON) has ``null``. Both replay to the reported weights."""
+    reported = _write_run(tmp_path, 0)
+    nulls = 0
+    for path in (tmp_path / "state").glob("*.jsonl"):
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        for line in lines:
+            for peer in line["peers"]:
+                for key, value in peer.items():
+                    if isinstance(value, float) and not math.isfinite(value):
+                        peer[key], nulls = None, nulls + 1
+        path.write_text("".join(json.dumps(line, allow_nan=False) + "\n" for line in lines))
+    assert nulls > 0
+    record = record_run(tmp_path, "strict JSON")
+    for journal, weights in zip(record["journals"], reported[::-1], strict=True):
+        for got, want in zip(replay(record, journal), weights, strict=True):
+            assert got == pytest.approx({u: want.get(u, 0.0) for u in got}, abs=1e-12)
