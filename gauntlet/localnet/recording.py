@@ -57,9 +57,9 @@ def record_run(run: Path, label: str | None = None) -> dict[str, Any]:
     pages = {m.uid: m.pages or 1 for m in miners}  # for journals from before they held them
     journals, assumed = [], {"sync": 0, "pages": 0}
     for path in sorted((run / "state").glob("validator-*.jsonl")):
-        windows, guessed = read_journal(path, pages)
-        journals.append(windows)
-        assumed = {k: assumed[k] + guessed[k] for k in assumed}
+        journal = read_journal(path, pages)
+        journals.append(journal.windows)
+        assumed = {k: assumed[k] + journal.assumed[k] for k in assumed}
     return {
         "format": FORMAT,
         "label": label,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from gauntlet.score.config import ScoringConfig
 from gauntlet.score.loss import Evaluation
 from gauntlet.score.state import ValidatorScores
 from gauntlet.score.window import NO_FINGERPRINT, PeerWindow, advance_window
-from protocol.schemas import PeerResult, WindowReport
+from protocol.schemas import PeerResult
 
 ROW = (
     "peers: [uid, status, sync] or, when evaluated, [uid, status, sync, pages, loss_before, "
@@ -36,52 +37,49 @@ ROW = (
     "without a fingerprint; improvement and advantage relative); hotkeys: the uids whose "
     "hotkey is new in this window"
 )
-MAX_JOURNAL_BYTES = 64 * 2**20  # a validator's journal grows ~1 kB per miner-window
 
 
-def journal_reports(path: Path) -> list[WindowReport]:
-    """The window reports of one validator's journal, in window order. A window journalled
+@dataclass(frozen=True)
+class Journal:
+    """One validator's journal as a replay reads it."""
+
+    windows: list[dict[str, Any]]  # in window order: window, hotkeys (the new ones), peers
+    reported: list[dict[int, float]]  # per window, the weights its report gave
+    assumed: dict[str, int]  # values taken by assumption: {"sync": n, "pages": n}
+
+
+def read_journal(path: Path, pages: Mapping[int, int] | None = None) -> Journal:
+    """The journal at ``path`` as compact rows (:data:`ROW`), read a line at a time (a
+    journal grows by one report per window; only its rows are kept). A window journalled
     again after a crash counts once, by its last line (as for the validator itself); a
-    torn line (a crash mid-write) is skipped."""
-    if path.stat().st_size > MAX_JOURNAL_BYTES:
-        raise ValueError(f"{path} is over {MAX_JOURNAL_BYTES} bytes")
-    reports = {}
-    for line in path.read_text().splitlines():
-        try:
-            report = journal_report(line)
-        except ValueError:
-            continue
-        reports[report.window] = report
-    return [report for _, report in sorted(reports.items())]
-
-
-def compact(
-    reports: list[WindowReport], pages: Mapping[int, int] | None = None
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """``reports`` as what a replay reads: per window its compact rows (:data:`ROW`), and how
-    many values were assumed (``{"sync": n, "pages": n}``: lines from before those were
-    journalled; ``pages``: uid -> the pages to assume, else 1)."""
+    torn line (a crash mid-write) is skipped. ``pages``: uid -> the pages to assume for
+    lines from before ``declared_pages`` was journalled (else 1)."""
     assumed = {"sync": 0, "pages": 0}
+    by_window: dict[int, tuple[list[tuple[str, list[Any]]], dict[int, float], dict[str, int]]] = {}
+    with path.open() as lines:
+        for line in lines:
+            try:
+                report = journal_report(line)
+            except ValueError:
+                continue
+            guessed = {"sync": 0, "pages": 0}
+            rows = [(p.hotkey, _row(p, pages or {}, guessed)) for p in report.peers]
+            by_window[report.window] = (rows, {p.uid: p.weight for p in report.peers}, guessed)
     hotkeys: dict[int, str] = {}
-    windows = []
-    for report in reports:
-        new = {p.uid: p.hotkey for p in report.peers if hotkeys.get(p.uid) != p.hotkey}
+    windows, reported = [], []
+    for window, (rows, weights, guessed) in sorted(by_window.items()):
+        new = {row[0]: hotkey for hotkey, row in rows if hotkeys.get(row[0]) != hotkey}
         hotkeys.update(new)
         windows.append(
             {
-                "window": report.window,
-                "hotkeys": {str(u): h for u, h in new.items()},
-                "peers": [_row(p, pages or {}, assumed) for p in report.peers],
+                "window": window,
+                "hotkeys": {str(uid): hotkey for uid, hotkey in new.items()},
+                "peers": [row for _, row in rows],
             }
         )
-    return windows, assumed
-
-
-def read_journal(
-    path: Path, pages: Mapping[int, int] | None = None
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """:func:`compact` of the journal at ``path``."""
-    return compact(journal_reports(path), pages)
+        reported.append(weights)
+        assumed = {k: assumed[k] + guessed[k] for k in assumed}
+    return Journal(windows, reported, assumed)
 
 
 def _row(peer: PeerResult, pages: Mapping[int, int], assumed: dict[str, int]) -> list[Any]:
@@ -180,12 +178,11 @@ def rescore(path: Path, config: ScoringConfig) -> dict[str, Any]:
     over the journal and its final weight, as reported and as replayed under ``config``;
     with the largest difference between a replayed and a reported weight (0 when
     ``config`` is what the validator ran with) and the assumed inputs."""
-    reports = journal_reports(path)
-    if not reports:
+    read = read_journal(path)
+    if not read.windows:
         raise ValueError(f"{path} holds no window report")
-    journal, assumed = compact(reports)
+    journal, reported = read.windows, read.reported
     replayed = replay(journal, config)
-    reported = [{p.uid: p.weight for p in report.peers} for report in reports]
     hotkeys: dict[str, str] = {}
     for window in journal:
         hotkeys.update(window["hotkeys"])
@@ -195,7 +192,7 @@ def rescore(path: Path, config: ScoringConfig) -> dict[str, Any]:
     return {
         "journal": str(path),
         "windows": [journal[0]["window"], journal[-1]["window"]],
-        "assumed": assumed,
+        "assumed": read.assumed,
         "largest_weight_difference": largest,
         "miners": {
             str(u): {
