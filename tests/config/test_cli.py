@@ -101,3 +101,19 @@ def test_every_field_named_like_a_secret_is_marked_secret() -> None:
         if "secret" in name
     }
     assert named and named <= set(secret_fields())
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path) -> None:
+    """`gauntlet ... | head` closes the pipe early: the command exits 1 with no traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gauntlet.cli", "config", "show"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before it writes: its imports take far longer than this
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
