@@ -46,6 +46,7 @@ class Journal:
     windows: list[dict[str, Any]]  # in window order: window, hotkeys (the new ones), peers
     reported: list[dict[int, float]]  # per window, the weights its report gave
     assumed: dict[str, int]  # values taken by assumption: {"sync": n, "pages": n}
+    hotkeys: dict[int, str]  # each uid's hotkey at the journal's end
 
 
 def read_journal(path: Path, pages: Mapping[int, int] | None = None) -> Journal:
@@ -79,7 +80,7 @@ def read_journal(path: Path, pages: Mapping[int, int] | None = None) -> Journal:
         )
         reported.append(weights)
         assumed = {k: assumed[k] + guessed[k] for k in assumed}
-    return Journal(windows, reported, assumed)
+    return Journal(windows, reported, assumed, hotkeys)
 
 
 def _row(peer: PeerResult, pages: Mapping[int, int], assumed: dict[str, int]) -> list[Any]:
@@ -183,10 +184,7 @@ def rescore(path: Path, config: ScoringConfig) -> dict[str, Any]:
         raise ValueError(f"{path} holds no window report")
     journal, reported = read.windows, read.reported
     replayed = replay(journal, config)
-    hotkeys: dict[str, str] = {}
-    for window in journal:
-        hotkeys.update(window["hotkeys"])
-    uids = sorted(int(u) for u in hotkeys)
+    uids = sorted(read.hotkeys)
     pairs = zip(reported, replayed, strict=True)
     largest = max((abs(r.get(u, 0.0) - p.get(u, 0.0)) for r, p in pairs for u in uids), default=0.0)
     return {
@@ -196,7 +194,7 @@ def rescore(path: Path, config: ScoringConfig) -> dict[str, Any]:
         "largest_weight_difference": largest,
         "miners": {
             str(u): {
-                "hotkey": hotkeys[str(u)],
+                "hotkey": read.hotkeys[u],
                 "run_share": {
                     "reported": round(run_share(reported, u), 4),
                     "replayed": round(run_share(replayed, u), 4),
