@@ -19,7 +19,7 @@ from torch import nn
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.localnet.far import far_pages
-from gauntlet.localnet.reading import like, read_update
+from gauntlet.localnet.reading import like, norm_of, read_update
 from gauntlet.node.assignment import assigned_pages
 from gauntlet.node.behaviour import Honest, compute_pages
 from gauntlet.train.objective import objective_at
@@ -127,10 +127,43 @@ class MixPrevious(Honest):
         ]
         if not read:
             return delta
-        norm = sum(float(t.norm()) ** 2 for t in delta.values()) ** 0.5
         mixed = {name: torch.stack([d[name] for d in read]).mean(0) for name in delta}
-        mixed_norm = sum(float(t.norm()) ** 2 for t in mixed.values()) ** 0.5
-        return like(mixed, lambda t: t * (norm / max(mixed_norm, 1e-12)))
+        return _rescaled(mixed, norm_of(delta))
+
+
+class Boost(Honest):
+    """Knows the replay check and the rating: trains its pages honestly (so its own-page
+    advantage is real), then adds free work, the previous window's aggregate:
+    the outer step every node has just applied, so a longer step in a direction that was
+    just good (momentum), which early in training lowers the loss on any page. It hopes to
+    rank high on the secret random pages for the compute of a page or two.
+
+    The free part is sized so that it explains exactly ``share`` of the upload (its cosine²
+    with the aggregate), under the R² a replay needs (``scoring.explained_threshold``, 0.9),
+    and the sum is scaled back to the trained update's norm, so the norm check sees an
+    honest one."""
+
+    name = "boost"
+
+    def __init__(self, share: float = 0.75) -> None:
+        if not 0 <= share < 1:
+            raise ValueError(f"need 0 <= share < 1, got {share}")
+        self.share = share
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        free = rt.last_aggregate
+        if free is None or norm_of(free) == 0:
+            return delta
+        free = {name: free[name].to(t.device, t.dtype) for name, t in delta.items()}
+        # Along the free direction the trained update has a component `along`, across it
+        # `across`; the upload's cosine² with the free part (the R² it explains) is `share`
+        # when its component along that direction is across · sqrt(share / (1 - share)).
+        free_norm = norm_of(free)
+        along = sum(float((t * free[name]).sum()) for name, t in delta.items()) / free_norm
+        across = max(0.0, norm_of(delta) ** 2 - along**2) ** 0.5
+        weight = (across * (self.share / (1 - self.share)) ** 0.5 - along) / free_norm
+        boosted = {name: t + weight * free[name] for name, t in delta.items()}
+        return _rescaled(boosted, norm_of(delta))
 
 
 class WrongDataPart(Honest):
@@ -222,11 +255,15 @@ class SpoilControl(Honest):
             return delta
         pages = assigned_pages(rt, partner.uid, partner.hotkey, window)[: self.pages]
         grad = await asyncio.to_thread(_gradient_on, rt, pages, window)
-        norm = sum(float(t.norm()) ** 2 for t in delta.values()) ** 0.5
-        grad_norm = sum(float(g.norm()) ** 2 for g in grad.values()) ** 0.5
-        step = self.strength * norm / max(grad_norm, 1e-12)
+        step = self.strength * norm_of(delta) / max(norm_of(grad), 1e-12)
         # Applied as θ − lr·Δ, the −step·g part moves θ up the partner's pages' loss.
         return {name: t - step * grad[name].to(t.device, t.dtype) for name, t in delta.items()}
+
+
+def _rescaled(delta: Delta, norm: float) -> Delta:
+    """``delta`` scaled to the L2 norm ``norm`` (unchanged if it is zero)."""
+    current = norm_of(delta)
+    return delta if current == 0 else like(delta, lambda t: t * (norm / current))
 
 
 def _gradient_on(rt: Runtime, pages: list[int], window: int) -> Delta:
@@ -254,7 +291,7 @@ def _gradient_on(rt: Runtime, pages: list[int], window: int) -> Delta:
 
 
 ADAPTIVE: tuple[type[Honest], ...] = (
-    Sybil, Shrink, Lazy, PartTimer, MixPrevious, SignFlip, WeakControl, WrongDataPart,
+    Sybil, Shrink, Lazy, PartTimer, MixPrevious, SignFlip, WeakControl, WrongDataPart, Boost,
 )  # fmt: skip
 # Attacks that serve a partner named in the scenario (``target``): scenarios of their own.
 PARTNERED: tuple[type[Honest], ...] = (SpoilControl,)

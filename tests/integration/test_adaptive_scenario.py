@@ -29,7 +29,7 @@ SEED = os.environ.get("GAUNTLET_ADAPTIVE_SEED", "0")
 # Pages each adversary actually trains on per window (its compute), from the scenario:
 # a part-timer works one window in four on 3 pages and trains 1 page otherwise.
 COMPUTE = {"sybil": 1.0, "shrink": 3.0, "lazy": 1.0, "part-timer": 1.5, "mix-previous": 1.0,
-           "sign-flip": 3.0, "weak-control": 1.0, "wrongdata-part": 3.0}  # fmt: skip
+           "sign-flip": 3.0, "weak-control": 1.0, "wrongdata-part": 3.0, "boost": 1.0}  # fmt: skip
 USELESS = {"sybil", "mix-previous", "sign-flip"}  # nothing they upload helps the model
 WARM_UP = 6  # windows after the first scored one before the records must be clean
 TOLERANCE = 0.15  # relative: one run's incentive shares are noisy at the 10-20% level

@@ -11,6 +11,7 @@ import torch
 from gauntlet.config import GauntletConfig
 from gauntlet.data import PageDataset
 from gauntlet.localnet.adaptive import (
+    Boost,
     Lazy,
     PartTimer,
     Shrink,
@@ -22,6 +23,7 @@ from gauntlet.localnet.adaptive import (
 from gauntlet.localnet.behaviours import BEHAVIOURS
 from gauntlet.model import build_model, causal_lm_loss
 from gauntlet.node.peers import Peer
+from gauntlet.score.copies import explain
 from gauntlet.train.evaluate import mean_loss
 from gauntlet.train.inner import InnerSettings, snapshot, train_inner
 from gauntlet.train.outer import applied, restore
@@ -40,7 +42,7 @@ def _delta(value: float = 1.0) -> dict[str, torch.Tensor]:
 
 
 def test_every_adaptive_behaviour_is_registered() -> None:
-    for cls in (Sybil, Shrink, Lazy, PartTimer, SignFlip, WeakControl, SpoilControl):
+    for cls in (Sybil, Shrink, Lazy, PartTimer, SignFlip, WeakControl, SpoilControl, Boost):
         assert BEHAVIOURS[cls.name] is cls
 
 
@@ -71,6 +73,29 @@ def test_a_part_timer_uploads_noise_of_an_honest_norm_when_not_working() -> None
     assert not torch.equal(idle["w"], delta["w"])
     torch.testing.assert_close(idle["w"].norm(), delta["w"].norm())
     assert timer.training_pages(PLAIN_RT, 9, [1, 2, 3]) == [1]  # type: ignore[arg-type]
+
+
+def _flat(delta: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in delta.values()])
+
+
+def test_a_booster_adds_the_last_aggregate_just_under_what_a_replay_explains() -> None:
+    """Its upload keeps the trained update's norm, and the last aggregate explains exactly
+    the share it chose of it (R² by the replay check's own least squares), even when the
+    trained update already leans toward the aggregate."""
+    gen = torch.Generator().manual_seed(3)
+    aggregate = {"w": torch.randn(32, 32, generator=gen), "b": torch.randn(32, generator=gen)}
+    trained = {n: 0.3 * t + torch.randn(t.shape, generator=gen) for n, t in aggregate.items()}
+    before = explain(_flat(trained).numpy(), _flat(aggregate).numpy()[None], max_sources=1)
+    for share in (0.5, 0.75, 0.89):
+        rt = SimpleNamespace(last_aggregate=aggregate)
+        out = asyncio.run(Boost(share=share).update(rt, 5, trained))  # type: ignore[arg-type]
+        torch.testing.assert_close(_flat(out).norm(), _flat(trained).norm())
+        found = explain(_flat(out).numpy(), _flat(aggregate).numpy()[None], max_sources=1)
+        assert abs(found.explained - share) < 1e-4, (share, found, before)
+    assert before.explained < 0.2  # the aggregate part is the booster's, not the training's
+    first = SimpleNamespace(last_aggregate=None)  # no outer step yet: nothing free to add
+    assert asyncio.run(Boost().update(first, 0, trained)) is trained  # type: ignore[arg-type]
 
 
 def test_a_weak_control_keeps_its_update_buried_in_noise_of_a_set_size() -> None:
