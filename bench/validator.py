@@ -10,7 +10,13 @@ pages by default, so the window's controls take part as in a real window):
   update's L2 norm and its count-sketch for copy and replay detection, read from the
   payload without decoding it;
 - ``decode_s`` (up to twice per evaluated peer): ``gauntlet.node.gather.decode_update``,
-  the dense update from the validated payload;
+  the dense update from the validated payload, its alignment with the last aggregate
+  lowered to the window's median (``gauntlet.node.measured_update.measured_update``, as
+  the validator does with ``validator.measure_novel``; the sum of two contributions
+  stands in for the aggregate);
+- ``align_s`` (per evaluated peer): ``gauntlet.node.measured_update.window_alignment``,
+  each update decoded once more for its cosine with the last aggregate, whose median is
+  the most any is measured with;
 - ``evaluate_s`` (per evaluated peer): ``gauntlet.node.evaluation.evaluate_peers``
   minus its shared part: loss on the peer's own pages before, apply its Δ
   alone, loss on its own pages and on the secret random pages after, restore θ_w,
@@ -35,7 +41,7 @@ activations).
 
 Peers a validator can fully handle (fetch, check and evaluate) in one window:
 
-    per_peer_s       = open_s + measure_s + evaluate_s
+    per_peer_s       = open_s + measure_s + align_s + evaluate_s
     evaluate_s      ~= forwards_per_peer x forward_s + applies_per_peer x apply_s
                        + decodes_per_peer x decode_s
     forwards_per_peer = 4 (own before, own after, random after; the controls share one)
@@ -61,6 +67,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -98,6 +105,7 @@ from gauntlet.node import evaluation  # noqa: E402
 from gauntlet.node.checks import measure_updates  # noqa: E402
 from gauntlet.node.evaluation import evaluate_peers, loss_on, secret_pages  # noqa: E402
 from gauntlet.node.gather import Decoder, decode_update  # noqa: E402
+from gauntlet.node.measured_update import measured_update, window_alignment  # noqa: E402
 from gauntlet.node.runtime import load_data_and_model  # noqa: E402
 from gauntlet.storage.filesystem import FilesystemStore  # noqa: E402
 from gauntlet.train.inner import snapshot  # noqa: E402
@@ -166,12 +174,15 @@ class Counter:
         self.decodes = 0
         self.held = Held()
 
-    def decoding(self, contribution: Any, decoder: Decoder) -> Callable[[], Any]:
-        """The update as the validator gives it to evaluation: decoded when applied."""
+    def decoding(
+        self, contribution: Any, decoder: Decoder, last: Any, limit: float
+    ) -> Callable[[], Any]:
+        """The update as the validator gives it to evaluation: decoded when applied, its
+        alignment with the last aggregate ``last`` lowered to ``limit``."""
 
         def decode() -> Any:
             self.decodes += 1
-            return self.held.track(decode_update(contribution, decoder))
+            return self.held.track(measured_update(contribution, decoder, 1.0, last, limit))
 
         return decode
 
@@ -227,7 +238,17 @@ def bench_model(
             timed(node.device, measure_updates, [c], decoder, config.scoring)[1]
             for c in contributions
         ]
-        decode_times = [timed(node.device, decode_update, c, decoder)[1] for c in contributions]
+        # the last aggregate, as a sum of two contributions (along no single one of them)
+        last = decode_update(contributions[0], decoder)
+        if len(contributions) > 1:
+            for name, t in decode_update(contributions[-1], decoder).items():
+                last[name].add_(t)
+        decoders = {c.uid: functools.partial(decode_update, c, decoder) for c in contributions}
+        (limit, _), align_total_s = timed(node.device, window_alignment, decoders, last)
+        decode_times = [
+            timed(node.device, measured_update, c, decoder, 1.0, last, limit)[1]
+            for c in contributions
+        ]
         validation = dataset.validation_page_ids()[: config.validator.validation_pages]
         loss_on(node, validation, seed=0)  # warm-up: thread pools, allocator, kernels
         _, val_before = timed(node.device, loss_on, node, validation, seed=0)
@@ -248,7 +269,8 @@ def bench_model(
             apply_s = min(apply_s, timed(node.device, _apply_restore, node, first, lr, base)[1])
             counter = Counter()
             updates = {
-                c.uid: (pages_of[c.uid], counter.decoding(c, decoder)) for c in contributions
+                c.uid: (pages_of[c.uid], counter.decoding(c, decoder, last, limit))
+                for c in contributions
             }
             with counter.counting():
                 (evaluations, seconds), evaluate_peak_gpu_mb = gpu_peak_above(
@@ -268,7 +290,8 @@ def bench_model(
     forwards_per_peer = (counter.batches / s.eval_batches - 1) / len(updates)
     applies_per_peer = counter.applies / len(updates)
     decodes_per_peer = counter.decodes / len(updates)
-    per_peer_s = open_s + measure_s + evaluate_s
+    align_s = align_total_s / len(contributions)
+    per_peer_s = open_s + measure_s + align_s + evaluate_s
     fixed_s = shared_s + val_before + val_after
     tokens_per_loss = s.eval_batches * s.eval_batch_size * s.seq_len
     return {
@@ -288,6 +311,7 @@ def bench_model(
         "random_pages": config.validator.random_pages,
         "open_s": round(open_s, 4),
         "measure_s": round(measure_s, 4),
+        "align_s": round(align_s, 4),
         "decode_s": round(decode_s, 4),
         "evaluate_s": round(evaluate_s, 4),
         "delta": args.delta,
@@ -393,12 +417,13 @@ def main() -> None:
     report = {
         "bench": "validator",
         "step": "per peer: get + open_payload (verify + validate), measure_updates (norm and "
-        "sketch from the payload, no decode), evaluate_peers (own before, own after and "
+        "sketch from the payload, no decode), window_alignment (one more decode: cosine with the "
+        "last aggregate), evaluate_peers (own before, own after and "
         "random after with its Δ alone, decoded when applied; own batches shared out among "
         "the control updates); once: snapshot + random before, validation loss before and "
         "after the outer step",
         "formula": "peers_per_window = floor(max(0, window_seconds - fixed_s) / per_peer_s); "
-        "per_peer_s = open_s + measure_s + evaluate_s; "
+        "per_peer_s = open_s + measure_s + align_s + evaluate_s; "
         "evaluate_s ~= forwards_per_peer * forward_s + applies_per_peer * apply_s "
         "+ decodes_per_peer * decode_s; "
         "fixed_s = shared_before_s + validation_s",

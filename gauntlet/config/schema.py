@@ -285,6 +285,16 @@ class ValidatorConfig(Section):
         "and spread the same tokens over more pages: less of the page-to-page variation "
         "that made a wrong-data miner look trained in some windows (2 before issue 14's fix)",
     )
+    measure_novel: bool = Field(
+        True,
+        description="Measure each update with no more alignment (cosine) with the last "
+        "aggregate than the median of the window's measured updates, at its own length: "
+        "that step is free to any miner. A miner that trained one page and made the last "
+        "aggregate 0.85 of its upload (under the replay check's R² of 0.9) rated like an "
+        "honest miner with two pages when measured as sent (scenarios/adaptive.toml, the "
+        'boost behaviour; docs/scoring.md, "What is new"). Costs one more decode of '
+        "each evaluated update. false: measure as sent",
+    )
     control_updates: int = Field(
         4,
         ge=0,

@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TIMINGS = (
     "open_s",
+    "align_s",
     "decode_s",
     "measure_s",
     "evaluate_s",
@@ -45,7 +46,7 @@ def test_tiny_validator_bench_prints_positive_costs_and_peers_per_window():
     assert row["params"] > 0 and row["payload_bytes"] > 0
     for key in TIMINGS:
         assert row[key] > 0, (key, row)
-    parts = row["open_s"] + row["measure_s"] + row["evaluate_s"]
+    parts = row["open_s"] + row["measure_s"] + row["align_s"] + row["evaluate_s"]
     assert row["per_peer_s"] == pytest.approx(parts, abs=2e-4)
     assert row["fixed_s"] == pytest.approx(row["shared_before_s"] + row["validation_s"], abs=2e-4)
     for name, seconds in report["window_seconds"].items():

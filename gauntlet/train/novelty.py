@@ -1,0 +1,71 @@
+"""What is new in an update: no more of the last aggregate than the window's updates carry.
+
+The last aggregate (the outer step every node has just applied) is free to any miner.
+Added to a small trained update it makes a longer step along a direction that was just
+good (momentum), which lowers the loss on any page early in training and keeps a short,
+overfitted update from hurting the others late; a miner can make it most of its upload
+and stay under the R² a replay needs (``scoring.explained_threshold``). Measured as sent,
+such an upload (the ``boost`` behaviour: one page trained, 0.85 of the upload the
+aggregate) rated like an honest miner with twice its compute in the adaptive scenario
+(docs/scoring.md, "What is new").
+
+Honest updates point partly along the last aggregate too (it is the mean of such
+updates), and the more data an update saw, the more: removing that part from every
+update took the most from the miners who processed the most. So the validator lowers an
+update's alignment (its cosine with the last aggregate) only down to the median of the
+window's evaluated updates, keeping its length and its part across the aggregate: an
+honest update at or under the median is measured as sent, and a booster as an update of
+ordinary alignment made of what it computed.
+"""
+
+from __future__ import annotations
+
+from gauntlet.compress.aggregate import Delta
+
+
+def _dot(a: Delta, b: Delta) -> float:
+    return sum(
+        float(t.reshape(-1) @ b[name].to(t.device, t.dtype).reshape(-1)) for name, t in a.items()
+    )
+
+
+def alignment(delta: Delta, direction: Delta | None) -> float:
+    """The cosine of ``delta`` with ``direction`` over all tensors together (0 when either
+    is None or zero)."""
+    if direction is None:
+        return 0.0
+    norms = (_dot(delta, delta) * _dot(direction, direction)) ** 0.5
+    return _dot(delta, direction) / norms if norms > 0 else 0.0
+
+
+def limit_alignment(delta: Delta, direction: Delta | None, limit: float) -> Delta:
+    """``delta`` (modified in place and returned) with its cosine with ``direction`` lowered
+    to ``limit`` (in [0, 1]) where it was higher: its part across ``direction`` keeps its
+    direction, and the result keeps ``delta``'s L2 norm. Unchanged when the cosine is at
+    most ``limit`` or ``direction`` is None or zero. An update that lies along
+    ``direction`` (nothing across it within 10⁻⁶ of its norm) has nothing of its own and
+    becomes zeros."""
+    if not 0 <= limit <= 1:
+        raise ValueError(f"limit must be in [0, 1], got {limit}")
+    if direction is None:
+        return delta
+    direction_sq, norm_sq = _dot(direction, direction), _dot(delta, delta)
+    if direction_sq <= 0 or norm_sq <= 0:
+        return delta
+    along = _dot(delta, direction) / direction_sq  # delta = along · direction + across
+    cosine = along * direction_sq**0.5 / norm_sq**0.5
+    if cosine <= limit:
+        return delta
+    for name, t in delta.items():
+        t.sub_(along * direction[name].to(t.device, t.dtype))
+    across_sq = _dot(delta, delta)
+    if across_sq <= 1e-12 * norm_sq:
+        for t in delta.values():
+            t.zero_()
+        return delta
+    # norm · (limit · unit direction + sqrt(1 − limit²) · unit across)
+    keep = (norm_sq * (1 - limit**2) / across_sq) ** 0.5
+    add = limit * (norm_sq / direction_sq) ** 0.5
+    for name, t in delta.items():
+        t.mul_(keep).add_(direction[name].to(t.device, t.dtype), alpha=add)
+    return delta

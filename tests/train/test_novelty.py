@@ -1,0 +1,86 @@
+"""An update is measured with no more alignment with the last aggregate than a limit, at its
+own length, its part across the aggregate kept."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gauntlet.train.novelty import alignment, limit_alignment
+
+
+def _flat(delta: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in delta.values()])
+
+
+def _random(seed: int) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return {"w": torch.randn(16, 8, generator=gen), "b": torch.randn(8, generator=gen)}
+
+
+def _across(delta: dict[str, torch.Tensor], direction: dict[str, torch.Tensor]) -> torch.Tensor:
+    d, x = _flat(direction), _flat(delta)
+    return x - (x @ d) / (d @ d) * d
+
+
+def _copy(delta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {n: t.clone() for n, t in delta.items()}
+
+
+def test_the_alignment_is_lowered_to_the_limit_at_the_same_length_and_across_part() -> None:
+    direction, own = _random(1), _random(2)
+    sent = {n: own[n] + 3.0 * direction[n] for n in own}  # mostly the free direction
+    assert alignment(sent, direction) > 0.9
+    length = float(_flat(sent).norm())
+    for limit in (0.0, 0.2, 0.5):
+        left = limit_alignment(_copy(sent), direction, limit)
+        assert alignment(left, direction) == pytest.approx(limit, abs=1e-5)
+        assert float(_flat(left).norm()) == pytest.approx(length, rel=1e-5)
+        a, b = _across(left, direction), _across(sent, direction)
+        assert float(a @ b) / float(a.norm() * b.norm()) > 0.9999  # its own part's direction
+
+
+def test_two_updates_that_differ_only_along_the_direction_are_measured_alike() -> None:
+    """A booster (its trained update plus much of the last aggregate) is measured as its
+    trained update of ordinary alignment would be at the same length."""
+    direction, own = _random(3), _random(4)
+    booster = {n: own[n] + 5.0 * direction[n] for n in own}
+    plain = {n: own[n] * 2.0 + 1.5 * direction[n] for n in own}
+    a = _flat(limit_alignment(booster, direction, 0.3))
+    b = _flat(limit_alignment(plain, direction, 0.3))
+    torch.testing.assert_close(a / a.norm(), b / b.norm())
+
+
+def test_an_update_at_or_under_the_limit_is_measured_as_sent() -> None:
+    direction, own = _random(5), _random(6)
+    cosine = alignment(own, direction)
+    kept = _copy(own)
+    assert limit_alignment(own, direction, max(0.0, cosine) + 0.01) is own
+    torch.testing.assert_close(_flat(own), _flat(kept))
+    against = {n: -t for n, t in direction.items()}  # pointing away: no gain to take back
+    away = {n: own[n] + 2.0 * against[n] for n in own}
+    torch.testing.assert_close(_flat(limit_alignment(_copy(away), direction, 0.0)), _flat(away))
+
+
+def test_no_direction_a_zero_one_or_a_zero_update_change_nothing() -> None:
+    update = _random(7)
+    kept = _copy(update)
+    assert limit_alignment(update, None, 0.0) is update
+    zero = {n: torch.zeros_like(t) for n, t in update.items()}
+    torch.testing.assert_close(_flat(limit_alignment(update, zero, 0.0)), _flat(kept))
+    nothing = {n: torch.zeros_like(t) for n, t in update.items()}
+    torch.testing.assert_close(_flat(limit_alignment(nothing, _random(8), 0.0)), _flat(zero))
+    assert alignment(update, None) == 0.0 and alignment(nothing, update) == 0.0
+
+
+def test_an_update_that_is_only_the_direction_is_measured_as_no_step() -> None:
+    """A free-rider's upload of the last aggregate has nothing of its own: scaled back to
+    full length its float rounding would be measured as a random step."""
+    direction = _random(9)
+    replayed = {n: t * 0.37 for n, t in direction.items()}
+    assert float(_flat(limit_alignment(replayed, direction, 0.2)).abs().max()) == 0.0
+
+
+def test_a_limit_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(ValueError):
+        limit_alignment(_random(1), _random(2), 1.5)
