@@ -20,12 +20,18 @@ ordinary alignment made of what it computed.
 
 from __future__ import annotations
 
+import torch
+
 from gauntlet.compress.aggregate import Delta
 
 
 def _dot(a: Delta, b: Delta) -> float:
+    """⟨a, b⟩ over all tensors: elementwise products summed by torch's reduction in float64,
+    not a BLAS dot, whose float32 result can depend on where a tensor sits in memory: two
+    validators with the same secret must measure bit-identical updates (their states are
+    compared by hash: tests/integration/test_validator_crash.py)."""
     return sum(
-        float(t.reshape(-1) @ b[name].to(t.device, t.dtype).reshape(-1)) for name, t in a.items()
+        float((t * b[name].to(t.device, t.dtype)).sum(dtype=torch.float64)) for name, t in a.items()
     )
 
 

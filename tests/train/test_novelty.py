@@ -84,3 +84,16 @@ def test_an_update_that_is_only_the_direction_is_measured_as_no_step() -> None:
 def test_a_limit_outside_zero_to_one_is_refused() -> None:
     with pytest.raises(ValueError):
         limit_alignment(_random(1), _random(2), 1.5)
+
+
+def test_the_alignment_does_not_depend_on_where_the_tensors_sit_in_memory() -> None:
+    """Two validators with the same secret must measure bit-identical updates; a float32
+    BLAS dot gave 4 different results for the same million numbers at 16 offsets."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(1_000_003, generator=gen), torch.randn(1_000_003, generator=gen)
+    seen = set()
+    for offset in range(16):
+        a = torch.empty(x.numel() + offset)[offset:].copy_(x)
+        b = torch.empty(y.numel() + offset + 3)[offset + 3 :].copy_(y)
+        seen.add(alignment({"w": a}, {"w": b}))
+    assert len(seen) == 1
