@@ -14,7 +14,7 @@ pages by default, so the window's controls take part as in a real window):
   lowered to the window's median (``gauntlet.node.measured_update.measured_update``, as
   the validator does with ``validator.measure_novel``; the sum of two contributions
   stands in for the aggregate);
-- ``align_s`` (per evaluated peer): ``gauntlet.node.measured_update.window_alignment``,
+- ``align_s`` (per evaluated peer): ``gauntlet.node.measured_update.window_limits``,
   each update decoded once more for its cosine with the last aggregate, whose median is
   the most any is measured with;
 - ``evaluate_s`` (per evaluated peer): ``gauntlet.node.evaluation.evaluate_peers``
@@ -105,7 +105,7 @@ from gauntlet.node import evaluation  # noqa: E402
 from gauntlet.node.checks import measure_updates  # noqa: E402
 from gauntlet.node.evaluation import evaluate_peers, loss_on, secret_pages  # noqa: E402
 from gauntlet.node.gather import Decoder, decode_update  # noqa: E402
-from gauntlet.node.measured_update import measured_update, window_alignment  # noqa: E402
+from gauntlet.node.measured_update import measured_update, window_limits  # noqa: E402
 from gauntlet.node.runtime import load_data_and_model  # noqa: E402
 from gauntlet.storage.filesystem import FilesystemStore  # noqa: E402
 from gauntlet.train.inner import snapshot  # noqa: E402
@@ -175,7 +175,7 @@ class Counter:
         self.held = Held()
 
     def decoding(
-        self, contribution: Any, decoder: Decoder, last: Any, limit: float
+        self, contribution: Any, decoder: Decoder, last: Any, limit: float | None
     ) -> Callable[[], Any]:
         """The update as the validator gives it to evaluation: decoded when applied, its
         alignment with the last aggregate ``last`` lowered to ``limit``."""
@@ -244,9 +244,10 @@ def bench_model(
             for name, t in decode_update(contributions[-1], decoder).items():
                 last[name].add_(t)
         decoders = {c.uid: functools.partial(decode_update, c, decoder) for c in contributions}
-        (limit, _), align_total_s = timed(node.device, window_alignment, decoders, last)
+        (limit, above), align_total_s = timed(node.device, window_limits, decoders, last)
+        limits = dict.fromkeys(above, limit)  # as the validator: only those above are lowered
         decode_times = [
-            timed(node.device, measured_update, c, decoder, 1.0, last, limit)[1]
+            timed(node.device, measured_update, c, decoder, 1.0, last, limits.get(c.uid))[1]
             for c in contributions
         ]
         validation = dataset.validation_page_ids()[: config.validator.validation_pages]
@@ -269,7 +270,7 @@ def bench_model(
             apply_s = min(apply_s, timed(node.device, _apply_restore, node, first, lr, base)[1])
             counter = Counter()
             updates = {
-                c.uid: (pages_of[c.uid], counter.decoding(c, decoder, last, limit))
+                c.uid: (pages_of[c.uid], counter.decoding(c, decoder, last, limits.get(c.uid)))
                 for c in contributions
             }
             with counter.counting():
@@ -417,7 +418,7 @@ def main() -> None:
     report = {
         "bench": "validator",
         "step": "per peer: get + open_payload (verify + validate), measure_updates (norm and "
-        "sketch from the payload, no decode), window_alignment (one more decode: cosine with the "
+        "sketch from the payload, no decode), window_limits (one more decode: cosine with the "
         "last aggregate), evaluate_peers (own before, own after and "
         "random after with its Δ alone, decoded when applied; own batches shared out among "
         "the control updates); once: snapshot + random before, validation loss before and "

@@ -19,9 +19,11 @@ from torch import nn
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.localnet.far import far_pages
-from gauntlet.localnet.reading import like, norm_of, read_update
+from gauntlet.localnet.reading import like, read_update
 from gauntlet.node.assignment import assigned_pages
 from gauntlet.node.behaviour import Honest, compute_pages
+from gauntlet.node.checks import delta_norm
+from gauntlet.train.novelty import inner
 from gauntlet.train.objective import objective_at
 
 if TYPE_CHECKING:
@@ -128,7 +130,7 @@ class MixPrevious(Honest):
         if not read:
             return delta
         mixed = {name: torch.stack([d[name] for d in read]).mean(0) for name in delta}
-        return _rescaled(mixed, norm_of(delta))
+        return _rescaled(mixed, delta_norm(delta))
 
 
 class Boost(Honest):
@@ -152,18 +154,18 @@ class Boost(Honest):
 
     async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
         free = rt.last_aggregate
-        if free is None or norm_of(free) == 0:
+        if free is None or delta_norm(free) == 0:
             return delta
         free = {name: free[name].to(t.device, t.dtype) for name, t in delta.items()}
         # Along the free direction the trained update has a component `along`, across it
         # `across`; the upload's cosine² with the free part (the R² it explains) is `share`
         # when its component along that direction is across · sqrt(share / (1 - share)).
-        free_norm = norm_of(free)
-        along = sum(float((t * free[name]).sum()) for name, t in delta.items()) / free_norm
-        across = max(0.0, norm_of(delta) ** 2 - along**2) ** 0.5
+        free_norm = delta_norm(free)
+        along = inner(delta, free) / free_norm
+        across = max(0.0, delta_norm(delta) ** 2 - along**2) ** 0.5
         weight = (across * (self.share / (1 - self.share)) ** 0.5 - along) / free_norm
         boosted = {name: t + weight * free[name] for name, t in delta.items()}
-        return _rescaled(boosted, norm_of(delta))
+        return _rescaled(boosted, delta_norm(delta))
 
 
 class WrongDataPart(Honest):
@@ -255,14 +257,14 @@ class SpoilControl(Honest):
             return delta
         pages = assigned_pages(rt, partner.uid, partner.hotkey, window)[: self.pages]
         grad = await asyncio.to_thread(_gradient_on, rt, pages, window)
-        step = self.strength * norm_of(delta) / max(norm_of(grad), 1e-12)
+        step = self.strength * delta_norm(delta) / max(delta_norm(grad), 1e-12)
         # Applied as θ − lr·Δ, the −step·g part moves θ up the partner's pages' loss.
         return {name: t - step * grad[name].to(t.device, t.dtype) for name, t in delta.items()}
 
 
 def _rescaled(delta: Delta, norm: float) -> Delta:
     """``delta`` scaled to the L2 norm ``norm`` (unchanged if it is zero)."""
-    current = norm_of(delta)
+    current = delta_norm(delta)
     return delta if current == 0 else like(delta, lambda t: t * (norm / current))
 
 

@@ -64,8 +64,3 @@ async def read_update(rt: Runtime, peer: Peer, window: int) -> Delta | None:
 def like(delta: Delta, make: Callable[[torch.Tensor], torch.Tensor]) -> Delta:
     """``delta`` with ``make`` applied to every tensor."""
     return {name: make(t) for name, t in delta.items()}
-
-
-def norm_of(delta: Delta) -> float:
-    """The L2 norm of a whole update, over every tensor."""
-    return sum(float(t.norm()) ** 2 for t in delta.values()) ** 0.5

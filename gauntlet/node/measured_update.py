@@ -13,17 +13,20 @@ from collections.abc import Callable, Mapping
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.node.gather import Contribution, Decoder, decode_update
-from gauntlet.train.novelty import alignment, limit_alignment
+from gauntlet.train.novelty import alignment, inner, limit_alignment
 
 
-def window_alignment(
+def window_limits(
     decoders: Mapping[int, Callable[[], Delta]], last: Delta
 ) -> tuple[float, dict[int, float]]:
-    """The median cosine (at least 0) of the updates with the last aggregate ``last``, and
-    each one's (uid -> cosine). ``decoders``: uid -> a function that decodes the update;
-    each is decoded, measured and dropped in turn (one held at a time)."""
-    cosines = {uid: alignment(decode(), last) for uid, decode in sorted(decoders.items())}
-    return max(0.0, statistics.median(cosines.values())), cosines
+    """The window's limit, the median cosine (at least 0) of the updates with the last
+    aggregate ``last``, and the cosine of each update above it (uid -> cosine: the ones to
+    lower; the others are measured as sent). ``decoders``: uid -> a function that decodes
+    the update; each is decoded, measured and dropped in turn (one held at a time)."""
+    last_sq = inner(last, last)
+    cosines = {uid: alignment(decode(), last, last_sq) for uid, decode in sorted(decoders.items())}
+    limit = max(0.0, statistics.median(cosines.values()))
+    return limit, {uid: cosine for uid, cosine in cosines.items() if cosine > limit}
 
 
 def measured_update(
@@ -34,7 +37,8 @@ def measured_update(
     limit: float | None,
 ) -> Delta:
     """``contribution``'s update, freshly decoded, its cosine with ``last`` lowered to
-    ``limit`` where higher (None: as sent), times its aggregate ``scale``."""
+    ``limit`` (None: as sent, as for an update :func:`window_limits` found at or under
+    it), times its aggregate ``scale``."""
     delta = decode_update(contribution, decoder)
     if limit is not None:
         delta = limit_alignment(delta, last, limit)

@@ -54,7 +54,7 @@ from gauntlet.node.evaluation import (
 from gauntlet.node.gather import Contribution, decode_update, judge_window
 from gauntlet.node.lead import PUBLISH_POLICY, aggregation_record, publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_local_write, retry_transient
-from gauntlet.node.measured_update import measured_update, window_alignment
+from gauntlet.node.measured_update import measured_update, window_limits
 from gauntlet.node.observer import Observer
 from gauntlet.node.peer_sets import members_to_aggregate, peer_set_for
 from gauntlet.node.records import (
@@ -161,11 +161,11 @@ class Validator:
         chosen = [
             c for uid in uids if (c := by_uid[uid]).tensors is not None and c.manifest is not None
         ]
-        limit = self.alignment_limit(window, chosen)
+        limits = self.alignment_limits(window, chosen)
         updates: dict[int, tuple[list[int], Update]] = {
             c.uid: (
                 own_sample(self.secret, window, c.uid, list(c.manifest.page_ids), sample),  # type: ignore[union-attr]
-                functools.partial(self.scaled_update, c, scales[c.uid], limit),
+                functools.partial(self.scaled_update, c, scales[c.uid], limits.get(c.uid)),
             )
             for c in chosen
         }
@@ -175,30 +175,29 @@ class Validator:
             for uid, ev in measured.items()
         }
 
-    def alignment_limit(self, window: int, contributions: list[Contribution]) -> float | None:
-        """The most alignment with the last aggregate any of ``contributions``' updates is
-        measured with: the median of theirs (:func:`window_alignment`). None when
-        ``validator.measure_novel`` is off or there is no last aggregate. Decodes each
-        update once more, one at a time."""
+    def alignment_limits(self, window: int, contributions: list[Contribution]) -> dict[int, float]:
+        """uid -> the alignment with the last aggregate that update is measured with, for
+        each of ``contributions`` above the window's median (:func:`window_limits`); the
+        others are measured as sent. Empty when ``validator.measure_novel`` is off or there
+        is no last aggregate. Decodes each update once more, one at a time."""
         rt = self.rt
         last = rt.last_aggregate
         if not rt.config.validator.measure_novel or last is None or not contributions:
-            return None
+            return {}
         decoders = {c.uid: functools.partial(decode_update, c, rt.decoder) for c in contributions}
-        limit, cosines = window_alignment(decoders, last)
-        above = {uid: round(cos, 3) for uid, cos in cosines.items() if cos > limit}
+        limit, above = window_limits(decoders, last)
         log.info(
             "window %d: alignment with the last aggregate, median %.3f; measured at it: %s",
-            window, limit, above or "none",
+            window, limit, {uid: round(cos, 3) for uid, cos in above.items()} or "none",
         )  # fmt: skip
-        return limit
+        return dict.fromkeys(above, limit)
 
     def scaled_update(
         self, contribution: Contribution, scale: float, limit: float | None = None
     ) -> Delta:
         """What evaluation applies for ``contribution`` (:func:`measured_update`): decoded
         when applied, then dropped; its alignment with the last aggregate lowered to
-        ``limit`` (:meth:`alignment_limit`; None: as sent), times its aggregate ``scale``."""
+        ``limit`` (:meth:`alignment_limits`; None: as sent), times its aggregate ``scale``."""
         return measured_update(contribution, self.rt.decoder, scale, self.rt.last_aggregate, limit)
 
     def scales(self, norms: dict[int, float], passed: list[int]) -> dict[int, float]:

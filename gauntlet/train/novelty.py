@@ -25,7 +25,7 @@ import torch
 from gauntlet.compress.aggregate import Delta
 
 
-def _dot(a: Delta, b: Delta) -> float:
+def inner(a: Delta, b: Delta) -> float:
     """⟨a, b⟩ over all tensors: elementwise products summed by torch's reduction in float64,
     not a BLAS dot, whose float32 result can depend on where a tensor sits in memory: two
     validators with the same secret must measure bit-identical updates (their states are
@@ -35,13 +35,16 @@ def _dot(a: Delta, b: Delta) -> float:
     )
 
 
-def alignment(delta: Delta, direction: Delta | None) -> float:
+def alignment(delta: Delta, direction: Delta | None, direction_sq: float | None = None) -> float:
     """The cosine of ``delta`` with ``direction`` over all tensors together (0 when either
-    is None or zero)."""
+    is None or zero). ``direction_sq``: ⟨direction, direction⟩ when already known (a
+    window's updates are all measured against one direction)."""
     if direction is None:
         return 0.0
-    norms = (_dot(delta, delta) * _dot(direction, direction)) ** 0.5
-    return _dot(delta, direction) / norms if norms > 0 else 0.0
+    if direction_sq is None:
+        direction_sq = inner(direction, direction)
+    norms = (inner(delta, delta) * direction_sq) ** 0.5
+    return inner(delta, direction) / norms if norms > 0 else 0.0
 
 
 def limit_alignment(delta: Delta, direction: Delta | None, limit: float) -> Delta:
@@ -55,16 +58,16 @@ def limit_alignment(delta: Delta, direction: Delta | None, limit: float) -> Delt
         raise ValueError(f"limit must be in [0, 1], got {limit}")
     if direction is None:
         return delta
-    direction_sq, norm_sq = _dot(direction, direction), _dot(delta, delta)
+    direction_sq, norm_sq = inner(direction, direction), inner(delta, delta)
     if direction_sq <= 0 or norm_sq <= 0:
         return delta
-    along = _dot(delta, direction) / direction_sq  # delta = along · direction + across
+    along = inner(delta, direction) / direction_sq  # delta = along · direction + across
     cosine = along * direction_sq**0.5 / norm_sq**0.5
     if cosine <= limit:
         return delta
     for name, t in delta.items():
         t.sub_(along * direction[name].to(t.device, t.dtype))
-    across_sq = _dot(delta, delta)
+    across_sq = inner(delta, delta)
     if across_sq <= 1e-12 * norm_sq:
         for t in delta.values():
             t.zero_()

@@ -39,7 +39,7 @@ def _sent(uid: int, delta: dict[str, torch.Tensor]) -> Contribution:
     return Contribution(uid, f"hk{uid}", "ok", tensors=DenseCodec().encode(delta)[0])
 
 
-def test_the_window_limit_is_the_median_alignment_and_only_a_booster_is_lowered_to_it() -> None:
+def test_the_window_limit_is_the_median_alignment_and_only_updates_above_it_are_lowered() -> None:
     aggregate = _random(1)
     honest = {
         uid: {n: t + 0.3 * aggregate[n] for n, t in _random(10 + uid).items()} for uid in (1, 2, 3)
@@ -47,16 +47,22 @@ def test_the_window_limit_is_the_median_alignment_and_only_a_booster_is_lowered_
     booster = {n: t + 4.0 * aggregate[n] for n, t in _random(20).items()}
     sent = {uid: _sent(uid, d) for uid, d in (honest | {4: booster}).items()}
     validator = _validator(aggregate)
-    limit = validator.alignment_limit(7, list(sent.values()))
+    limits = validator.alignment_limits(7, list(sent.values()))
     cosines = sorted(alignment(d, aggregate) for d in (honest | {4: booster}).values())
-    assert limit == pytest.approx((cosines[1] + cosines[2]) / 2)  # the median of four
-    assert 0 < limit < 0.5 < alignment(booster, aggregate)
+    median = (cosines[1] + cosines[2]) / 2  # the median of four
+    assert 4 in limits and limits[4] == pytest.approx(median)
+    assert set(limits.values()) == {limits[4]} and len(limits) == 2  # the upper half
+    assert 0 < median < 0.5 < alignment(booster, aggregate)
+    aggregate_flat = {"all": _flat(aggregate)}
     for uid, delta in honest.items():
-        got = _flat(validator.scaled_update(sent[uid], 0.5, limit))
-        if alignment(delta, aggregate) <= limit:  # at or under the median: as sent
+        got = _flat(validator.scaled_update(sent[uid], 0.5, limits.get(uid)))
+        if alignment(delta, aggregate) <= median:  # at or under the median: as sent
+            assert uid not in limits
             torch.testing.assert_close(got, 0.5 * _flat(delta))
-    got = validator.scaled_update(sent[4], 0.5, limit)
-    assert alignment(got, aggregate) == pytest.approx(limit, abs=1e-4)
+        else:
+            assert alignment({"all": got}, aggregate_flat) == pytest.approx(median, abs=1e-4)
+    got = validator.scaled_update(sent[4], 0.5, limits[4])
+    assert alignment(got, aggregate) == pytest.approx(median, abs=1e-4)
     torch.testing.assert_close(_flat(got).norm(), 0.5 * _flat(booster).norm())
 
 
@@ -64,6 +70,6 @@ def test_switched_off_or_before_any_outer_step_there_is_no_limit() -> None:
     aggregate, trained = _random(3), _random(4)
     boosted = {n: trained[n] + 4.0 * aggregate[n] for n in trained}
     for validator in (_validator(aggregate, measure_novel=False), _validator(None)):
-        assert validator.alignment_limit(7, [_sent(1, boosted), _sent(2, trained)]) is None
+        assert validator.alignment_limits(7, [_sent(1, boosted), _sent(2, trained)]) == {}
         got = _flat(validator.scaled_update(_sent(1, boosted), 2.0, None))
         torch.testing.assert_close(got, 2.0 * _flat(boosted))
