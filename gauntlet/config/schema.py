@@ -288,7 +288,8 @@ class ValidatorConfig(Section):
     measure_novel: bool = Field(
         True,
         description="Measure each update with no more alignment (cosine) with the last "
-        "aggregate than the median of the window's measured updates, at its own length: "
+        "aggregate than the median of the window's measured updates (or their median "
+        "weighted by this validator's scores, where lower), at its own length: "
         "that step is free to any miner. A miner that trained one page and made the last "
         "aggregate 0.85 of its upload (under the replay check's R² of 0.9) rated like an "
         "honest miner with two pages when measured as sent (scenarios/adaptive.toml, the "

@@ -8,25 +8,41 @@ node does.
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.node.gather import Contribution, Decoder, decode_update
-from gauntlet.train.novelty import alignment, inner, limit_alignment
+from gauntlet.score.state import ValidatorScores
+from gauntlet.train.novelty import alignment, inner, limit_alignment, window_limit
 
 
 def window_limits(
-    decoders: Mapping[int, Callable[[], Delta]], last: Delta
+    decoders: Mapping[int, Callable[[], Delta]],
+    last: Delta,
+    scores: Mapping[int, float] | None = None,
 ) -> tuple[float, dict[int, float]]:
-    """The window's limit, the median cosine (at least 0) of the updates with the last
-    aggregate ``last``, and the cosine of each update above it (uid -> cosine: the ones to
-    lower; the others are measured as sent). ``decoders``: uid -> a function that decodes
-    the update; each is decoded, measured and dropped in turn (one held at a time)."""
+    """The window's limit (:func:`window_limit`: the median cosine of the updates with the
+    last aggregate ``last``, or the ``scores``-weighted median where lower) and the cosine
+    of each update above it (uid -> cosine: the ones to lower; the others are measured as
+    sent). ``decoders``: uid -> a function that decodes the update; each is decoded,
+    measured and dropped in turn (one held at a time). ``scores``: uid -> the validator's
+    current score (None: none yet, the plain median)."""
     last_sq = inner(last, last)
     cosines = {uid: alignment(decode(), last, last_sq) for uid, decode in sorted(decoders.items())}
-    limit = max(0.0, statistics.median(cosines.values()))
+    limit = window_limit(cosines, scores or {})
     return limit, {uid: cosine for uid, cosine in cosines.items() if cosine > limit}
+
+
+def current_scores(
+    state: ValidatorScores, contributions: Sequence[Contribution]
+) -> dict[int, float]:
+    """uid -> the validator's current score of each of ``contributions``' senders (a uid
+    whose hotkey changed is a new miner: it has none)."""
+    return {
+        c.uid: peer.score
+        for c in contributions
+        if (peer := state.peers.get(c.uid)) is not None and peer.hotkey == c.hotkey
+    }
 
 
 def measured_update(

@@ -54,7 +54,7 @@ from gauntlet.node.evaluation import (
 from gauntlet.node.gather import Contribution, decode_update, judge_window
 from gauntlet.node.lead import PUBLISH_POLICY, aggregation_record, publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_local_write, retry_transient
-from gauntlet.node.measured_update import measured_update, window_limits
+from gauntlet.node.measured_update import current_scores, measured_update, window_limits
 from gauntlet.node.observer import Observer
 from gauntlet.node.peer_sets import members_to_aggregate, peer_set_for
 from gauntlet.node.records import (
@@ -177,7 +177,8 @@ class Validator:
 
     def alignment_limits(self, window: int, contributions: list[Contribution]) -> dict[int, float]:
         """uid -> the alignment with the last aggregate that update is measured with, for
-        each of ``contributions`` above the window's median (:func:`window_limits`); the
+        each of ``contributions`` above the window's limit (:func:`window_limits`: their
+        median, or the median weighted by this validator's current scores where lower); the
         others are measured as sent. Empty when ``validator.measure_novel`` is off or there
         is no last aggregate. Decodes each update once more, one at a time."""
         rt = self.rt
@@ -185,9 +186,9 @@ class Validator:
         if not rt.config.validator.measure_novel or last is None or not contributions:
             return {}
         decoders = {c.uid: functools.partial(decode_update, c, rt.decoder) for c in contributions}
-        limit, above = window_limits(decoders, last)
+        limit, above = window_limits(decoders, last, current_scores(self.state, contributions))
         log.info(
-            "window %d: alignment with the last aggregate, median %.3f; measured at it: %s",
+            "window %d: alignment with the last aggregate, limit %.3f; measured at it: %s",
             window, limit, {uid: round(cos, 3) for uid, cos in above.items()} or "none",
         )  # fmt: skip
         return dict.fromkeys(above, limit)

@@ -16,9 +16,19 @@ update's alignment (its cosine with the last aggregate) only down to the median 
 window's evaluated updates, keeping its length and its part across the aggregate: an
 honest update at or under the median is measured as sent, and a booster as an update of
 ordinary alignment made of what it computed.
+
+A median of hotkeys is one operator's to move: eight boosters of a page each, half the
+window's measured updates, made it their own alignment (0.69-0.70) and were lowered by
+nothing. So the limit is the lower of that median and the median weighted by the
+measuring validator's current scores (:func:`window_limit`): raising the latter takes half
+the score the window's measured miners hold, which new hotkeys do not have and boosting
+does not earn.
 """
 
 from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
 
 import torch
 
@@ -78,3 +88,45 @@ def limit_alignment(delta: Delta, direction: Delta | None, limit: float) -> Delt
     for name, t in delta.items():
         t.mul_(keep).add_(direction[name].to(t.device, t.dtype), alpha=add)
     return delta
+
+
+def window_limit(cosines: Mapping[int, float], scores: Mapping[int, float]) -> float:
+    """The alignment limit of a window (at least 0): the median of its measured updates'
+    ``cosines`` (uid -> cosine with the last aggregate), or, where lower, their median
+    weighted by ``scores`` (uid -> the validator's current score, >= 0; absent counts 0).
+
+    The plain median counts hotkeys, which cost an attacker little; the weighted one counts
+    what the network already pays for. Taking the lower of the two means raising the limit
+    needs both half the hotkeys and half the score, while it is never above the plain
+    median, so honest updates at or under it stay measured as sent. With no score among
+    the measured (a new network) the plain median alone is the limit."""
+    if not cosines:
+        raise ValueError("a window limit needs at least one measured update")
+    limit = statistics.median(cosines.values())
+    weighted = weighted_median(cosines, scores)
+    if weighted is not None:
+        limit = min(limit, weighted)
+    return max(0.0, limit)
+
+
+def weighted_median(values: Mapping[int, float], weights: Mapping[int, float]) -> float | None:
+    """The median of ``values`` with each counted ``weights[key]`` times (missing or
+    non-positive weights count 0): the value where the ascending cumulative weight reaches
+    half the total, the mean of two neighbours where it lands exactly on half (as the plain
+    median of an even count). None when no value has a positive weight."""
+    weighted = sorted(
+        (value, weight)
+        for key, value in values.items()
+        if (weight := weights.get(key, 0.0)) > 0  # NaN is not > 0: it counts 0
+    )
+    total = sum(weight for _, weight in weighted)
+    if not weighted or not total > 0:
+        return None
+    half, covered = total / 2, 0.0
+    for i, (value, weight) in enumerate(weighted):
+        covered += weight
+        if abs(covered - half) <= 1e-12 * total and i + 1 < len(weighted):
+            return (value + weighted[i + 1][0]) / 2
+        if covered >= half:
+            return value
+    return weighted[-1][0]

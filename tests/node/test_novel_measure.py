@@ -1,6 +1,7 @@
 """The validator measures each update with no more alignment with the last aggregate (free
 to every miner) than the median of the window's measured updates, at its own length and
-the aggregate's scale (docs/scoring.md, "What is new")."""
+the aggregate's scale (docs/scoring.md, "What is new"), or than their median weighted by
+the validator's scores where that is lower."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from gauntlet.compress.codec import DenseCodec
 from gauntlet.config import GauntletConfig
 from gauntlet.node.gather import Contribution, Decoder
 from gauntlet.node.validator import Validator
+from gauntlet.score.state import PeerState, ValidatorScores
 from gauntlet.train.novelty import alignment
 from protocol.container import Limits
 
@@ -28,11 +30,19 @@ def _flat(delta: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.reshape(-1) for t in delta.values()])
 
 
-def _validator(last_aggregate, measure_novel: bool = True) -> Validator:  # type: ignore[no-untyped-def]
+def _validator(  # type: ignore[no-untyped-def]
+    last_aggregate, measure_novel: bool = True, scores: dict[str, float] | None = None
+) -> Validator:
+    """``scores``: "hk<uid>" -> the score the validator's state holds for that miner."""
     config = GauntletConfig.model_validate({"validator": {"measure_novel": measure_novel}})
     decoder = Decoder(1, Limits(max_bytes=1 << 22), DenseCodec(), SHAPES, "cpu")
     rt = SimpleNamespace(config=config, decoder=decoder, last_aggregate=last_aggregate)
-    return Validator(rt=rt, files=None, secret=b"s", state=None, observer=None)  # type: ignore[arg-type]
+    peers = {
+        int(hotkey[2:]): PeerState(hotkey=hotkey, score=score)
+        for hotkey, score in (scores or {}).items()
+    }
+    state = ValidatorScores(peers=peers)
+    return Validator(rt=rt, files=None, secret=b"s", state=state, observer=None)  # type: ignore[arg-type]
 
 
 def _sent(uid: int, delta: dict[str, torch.Tensor]) -> Contribution:
@@ -73,3 +83,33 @@ def test_switched_off_or_before_any_outer_step_there_is_no_limit() -> None:
         assert validator.alignment_limits(7, [_sent(1, boosted), _sent(2, trained)]) == {}
         got = _flat(validator.scaled_update(_sent(1, boosted), 2.0, None))
         torch.testing.assert_close(got, 2.0 * _flat(boosted))
+
+
+def test_boosters_that_are_most_hotkeys_but_little_score_are_still_lowered() -> None:
+    aggregate = _random(1)
+    honest = {  # established miners: more pages, more along the aggregate
+        uid: {n: t + 0.3 * uid * aggregate[n] for n, t in _random(10 + uid).items()}
+        for uid in (1, 2, 3, 4)
+    }
+    boosters = {
+        uid: {n: t + 4.0 * aggregate[n] for n, t in _random(20 + uid).items()}
+        for uid in range(5, 13)  # eight hotkeys: two thirds of the window
+    }
+    sent = [_sent(uid, d) for uid, d in (honest | boosters).items()]
+    cosines = {uid: alignment(d, aggregate) for uid, d in (honest | boosters).items()}
+    assert min(cosines[b] for b in boosters) > max(cosines[h] for h in honest)
+    ordered = [cosines[h] for h in sorted(honest)]
+    assert ordered == sorted(ordered)  # the honest alignments rise with uid (and score)
+
+    # A new network (no scores): hotkeys count, the median is a booster's, so no booster is
+    # lowered below the least aligned booster's own alignment.
+    unscored = _validator(aggregate).alignment_limits(7, sent)
+    assert min(unscored.values()) >= min(cosines[b] for b in boosters)
+    scores = {"hk1": 0.1, "hk2": 0.2, "hk3": 0.3, "hk4": 0.4} | {f"hk{b}": 0.01 for b in boosters}
+    limits = _validator(aggregate, scores=scores).alignment_limits(7, sent)
+    assert set(limits) == set(boosters) | {4}  # every booster, and the honest one above
+    # by score, uid 3 holds the middle (0.1 + 0.2 + 0.3 of 1.08): its alignment is the limit
+    assert all(limit == pytest.approx(ordered[2]) for limit in limits.values())
+    # a uid now held by another hotkey keeps no score: the same boosters are not lowered
+    renamed = {f"hk{uid + 100}": score for uid, score in enumerate(scores.values(), start=1)}
+    assert _validator(aggregate, scores=renamed).alignment_limits(7, sent) == unscored

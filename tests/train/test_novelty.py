@@ -1,12 +1,13 @@
 """An update is measured with no more alignment with the last aggregate than a limit, at its
-own length, its part across the aggregate kept."""
+own length, its part across the aggregate kept; the limit is the window's median, or its
+score-weighted median where lower."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from gauntlet.train.novelty import alignment, limit_alignment
+from gauntlet.train.novelty import alignment, limit_alignment, weighted_median, window_limit
 
 
 def _flat(delta: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -97,3 +98,30 @@ def test_the_alignment_does_not_depend_on_where_the_tensors_sit_in_memory() -> N
         b = torch.empty(y.numel() + offset + 3)[offset + 3 :].copy_(y)
         seen.add(alignment({"w": a}, {"w": b}))
     assert len(seen) == 1
+
+
+def test_the_weighted_median_counts_each_value_by_its_weight() -> None:
+    values = {1: 0.1, 2: 0.2, 3: 0.3, 4: 0.9}
+    assert weighted_median(values, dict.fromkeys(values, 1.0)) == pytest.approx(0.25)  # even
+    assert weighted_median(values, {1: 1, 2: 1, 3: 1}) == pytest.approx(0.2)  # 4 counts 0
+    assert weighted_median(values, {4: 5.0, 1: 1.0}) == pytest.approx(0.9)  # most weight
+    assert weighted_median(values, {1: 3.0, 4: 1.0, 2: 1.0}) == pytest.approx(0.1)
+    assert weighted_median(values, {}) is None
+    assert weighted_median(values, {1: 0.0, 2: -1.0, 3: float("nan")}) is None
+    # the order the values come in does not matter
+    assert weighted_median(dict(reversed(values.items())), {1: 1, 2: 2, 3: 1}) == 0.2
+
+
+def test_many_unscored_hotkeys_cannot_raise_the_limit_above_what_scored_miners_carry() -> None:
+    honest = {1: 0.30, 2: 0.40, 3: 0.45, 4: 0.50}
+    boosters = {uid: 0.70 for uid in range(10, 18)}  # eight hotkeys, two thirds of the window
+    cosines = honest | boosters
+    scores = {1: 0.05, 2: 0.2, 3: 0.3, 4: 0.4} | dict.fromkeys(boosters, 0.001)
+    assert window_limit(cosines, {}) == pytest.approx(0.70)  # the hotkeys' median: theirs
+    assert window_limit(cosines, scores) == pytest.approx(0.45)  # by score: the honest one
+    # and a limit never above the plain median: scores can only lower it
+    assert window_limit(honest, {4: 1.0}) == pytest.approx(0.425)
+    assert window_limit(honest, {1: 1.0}) == pytest.approx(0.30)
+    assert window_limit({1: -0.2, 2: -0.1}, {1: 1.0}) == 0.0  # at least 0
+    with pytest.raises(ValueError, match="at least one"):
+        window_limit({}, {})
