@@ -168,6 +168,45 @@ class Boost(Honest):
         return _rescaled(boosted, delta_norm(delta))
 
 
+class SleeperBoost(Boost):
+    """Knows that the alignment limit is the lower of the window's median and its median
+    weighted by the validators' scores: many new boosters move the first, not the second.
+    So it first earns a score by mining honestly, all its pages, for ``honest_windows``
+    windows, then lowers its budget to ``trained`` pages (declares and trains only those,
+    so the own-page sample that catches ``lazy`` finds nothing untrained) and boosts them
+    like :class:`Boost`, hoping that its standing (and its rating's inertia) carries the
+    limit and its score while it does a third of the work. Run with ``boost`` hotkeys of
+    the same operator, it is the split attack with score behind it
+    (``scenarios/boost-operator.toml``)."""
+
+    name = "sleeper-boost"
+
+    def __init__(self, honest_windows: int = 8, trained: int = 1, share: float = 0.85) -> None:
+        super().__init__(share)
+        if honest_windows < 0 or trained < 1:
+            raise ValueError(
+                f"need honest_windows >= 0 and trained >= 1, got {honest_windows}, {trained}"
+            )
+        self.honest_windows = honest_windows
+        self.trained = trained
+        self.first: int | None = None
+
+    def boosting(self, window: int) -> bool:
+        """Whether ``window`` is past the honest start (counted from the first window seen)."""
+        self.first = window if self.first is None else self.first
+        return window - self.first >= self.honest_windows
+
+    def declared_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
+        if not self.boosting(window):
+            return assigned
+        return assigned[: compute_pages(rt, window, self.trained)]
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        if not self.boosting(window):
+            return delta
+        return await super().update(rt, window, delta)
+
+
 class WrongDataPart(Honest):
     """Knows the uniqueness floor (``scoring.uniqueness_floor``): trains on its own pages in
     ``own`` windows of every ``period`` and on far pages (like ``wrongdata``) in the others,
@@ -297,3 +336,5 @@ ADAPTIVE: tuple[type[Honest], ...] = (
 )  # fmt: skip
 # Attacks that serve a partner named in the scenario (``target``): scenarios of their own.
 PARTNERED: tuple[type[Honest], ...] = (SpoilControl,)
+# Attacks on one rule that need an operator's many hotkeys: scenarios of their own.
+OPERATED: tuple[type[Honest], ...] = (SleeperBoost,)

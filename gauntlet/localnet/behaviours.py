@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from gauntlet.compress.aggregate import Delta
-from gauntlet.localnet.adaptive import ADAPTIVE, PARTNERED
+from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED
 from gauntlet.localnet.far import far_pages
 from gauntlet.localnet.reading import like, read_current
 from gauntlet.node.behaviour import Honest
@@ -276,5 +276,5 @@ class Malformed(Honest):
         return np.random.default_rng(window).bytes(len(payload))
 
 
-for _adaptive in ADAPTIVE + PARTNERED:  # scenarios/adaptive.toml, spoil-control.toml
+for _adaptive in ADAPTIVE + PARTNERED + OPERATED:  # adaptive, spoil-control, boost-operator
     behaviour(_adaptive)

@@ -39,8 +39,13 @@ class Honest:
         """Whether the miner takes part in ``window`` at all."""
         return True
 
+    def declared_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
+        """Pages the manifest names: a prefix of the assigned stream (validators accept any
+        non-empty one), so a miner may lower its budget from one window to the next."""
+        return assigned
+
     def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
-        """Pages actually trained on (the manifest always names the assigned ones)."""
+        """Pages actually trained on, among the declared ones (the manifest names those)."""
         return assigned
 
     def training_model(self, rt: Runtime, window: int) -> nn.Module:

@@ -292,6 +292,7 @@ async def _lead(config: GauntletConfig, dist: DistContext, behaviour: Honest) ->
                 log.info("window %d: %s miner stays offline", plan.window, behaviour.name)
                 plan = replace(plan, train=False)
             model = behaviour.training_model(rt, plan.window)
+            plan = replace(plan, pages=behaviour.declared_pages(rt, plan.window, plan.pages))
             trained = replace(plan, pages=behaviour.training_pages(rt, plan.window, plan.pages))
             _share_plan(dist, trained)
             key = b""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,29 @@ def run_localnet(
         capture_output=True, text=True, timeout=timeout,
         env={k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")},
     )  # fmt: skip
+
+
+def scenario_run(
+    run_dir: Path, dataset_dir: Path, scenario: Path, seed: str, timeout: float = 1200
+) -> tuple[Path, dict]:
+    """Run ``scenario`` with ``--model.seed seed``; the run's directory and its summary."""
+    completed = run_localnet(
+        run_dir, dataset_dir, "--localnet.scenario", str(scenario), "--model.seed", seed,
+        timeout=timeout,
+    )  # fmt: skip
+    (run,) = run_dir.iterdir()
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    return run, json.loads((run / "summary.json").read_text())
+
+
+def miner_behaviours(summary: dict) -> dict[int, str]:
+    """uid -> behaviour of every miner of a run's summary."""
+    return {int(u): b for u, b in summary["behaviours"].items() if b != "validator"}
+
+
+def incentives(summary: dict) -> dict[int, float]:
+    """uid -> the incentive the chain paid at the end of the run."""
+    return {int(u): v for u, v in summary["incentive"].items()}
 
 
 def alive(pid: int) -> bool:

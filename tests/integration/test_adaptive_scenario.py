@@ -10,13 +10,12 @@ seed comes from GAUNTLET_ADAPTIVE_SEED (default 0; docs/localnet.md records thre
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 from pathlib import Path
 
 import pytest
-from integration_helpers import run_localnet
+from integration_helpers import incentives, miner_behaviours, scenario_run
 
 from gauntlet.localnet.results import spearman
 
@@ -38,29 +37,14 @@ TOLERANCE = 0.15  # relative: one run's incentive shares are noisy at the 10-20%
 @pytest.fixture(scope="module")
 def adaptive_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
     run_dir = tmp_path_factory.mktemp("adaptive")
-    completed = run_localnet(
-        run_dir, stdlib_dataset_dir,
-        "--localnet.scenario", str(SCENARIO), "--model.seed", SEED,
-        timeout=1200,
-    )  # fmt: skip
-    (run,) = run_dir.iterdir()
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
-    summary = json.loads((run / "summary.json").read_text())
-    return {"summary": summary, "run": run, "stdout": completed.stdout}
-
-
-def _miners(summary: dict) -> dict[int, str]:
-    return {int(u): b for u, b in summary["behaviours"].items() if b != "validator"}
-
-
-def _incentive(summary: dict) -> dict[int, float]:
-    return {int(u): v for u, v in summary["incentive"].items()}
+    run, summary = scenario_run(run_dir, stdlib_dataset_dir, SCENARIO, SEED)
+    return {"summary": summary, "run": run}
 
 
 def test_adversaries_that_train_nothing_useful_earn_under_one_percent(adaptive_run) -> None:
     summary = adaptive_run["summary"]
-    incentive = _incentive(summary)
-    for uid, behaviour in _miners(summary).items():
+    incentive = incentives(summary)
+    for uid, behaviour in miner_behaviours(summary).items():
         if behaviour in USELESS:
             assert incentive.get(uid, 0.0) < 0.01, (uid, behaviour, incentive)
 
@@ -72,8 +56,8 @@ def test_no_adversary_earns_more_per_unit_of_compute_than_honest_mining(adaptive
     noisy a baseline: a shrunk update is an honest one once normalised, and in seed 1 it
     earned 17% more than the honest miner of its budget, and 9% less than the line."""
     summary = adaptive_run["summary"]
-    incentive, budgets = _incentive(summary), summary["budgets"]
-    miners = _miners(summary)
+    incentive, budgets = incentives(summary), summary["budgets"]
+    miners = miner_behaviours(summary)
     honest = [
         (float(budgets[str(u)]), incentive.get(u, 0.0)) for u, b in miners.items() if b == "honest"
     ]
@@ -98,8 +82,8 @@ def _line_at(points: list[tuple[float, float]], x: float) -> float:
 
 def test_honest_miners_are_ranked_by_the_pages_they_process(adaptive_run) -> None:
     summary = adaptive_run["summary"]
-    incentive = _incentive(summary)
-    honest = sorted(u for u, b in _miners(summary).items() if b == "honest")
+    incentive = incentives(summary)
+    honest = sorted(u for u, b in miner_behaviours(summary).items() if b == "honest")
     pages = [float(summary["budgets"][str(u)]) for u in honest]
     earned = [incentive.get(u, 0.0) for u in honest]
     assert (spearman(pages, earned) or 0.0) >= 0.8, (pages, earned)
@@ -118,7 +102,7 @@ def test_after_the_warm_up_no_useless_adversary_is_aggregated(adaptive_run) -> N
         for p in sorted(run.rglob(f"aggregations/*/{lead}.json"))
     ]
     assert records
-    useless = {u for u, b in _miners(summary).items() if b in USELESS}
+    useless = {u for u, b in miner_behaviours(summary).items() if b in USELESS}
     first = min(summary["windows"])
     late = [r for r in records if r.window >= first + WARM_UP]
     assert late and all(not ({c.uid for c in r.contributions} & useless) for r in late), [

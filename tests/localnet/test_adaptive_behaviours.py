@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from gauntlet.config import GauntletConfig
@@ -16,6 +17,7 @@ from gauntlet.localnet.adaptive import (
     PartTimer,
     Shrink,
     SignFlip,
+    SleeperBoost,
     SpoilControl,
     Sybil,
     WeakControl,
@@ -42,7 +44,9 @@ def _delta(value: float = 1.0) -> dict[str, torch.Tensor]:
 
 
 def test_every_adaptive_behaviour_is_registered() -> None:
-    for cls in (Sybil, Shrink, Lazy, PartTimer, SignFlip, WeakControl, SpoilControl, Boost):
+    for cls in (
+        Sybil, Shrink, Lazy, PartTimer, SignFlip, WeakControl, SpoilControl, Boost, SleeperBoost,
+    ):  # fmt: skip
         assert BEHAVIOURS[cls.name] is cls
 
 
@@ -155,3 +159,26 @@ def test_a_spoiler_raises_the_loss_on_its_partners_declared_pages(
     # a missing partner leaves the update as it is
     alone = SpoilControl("5Gnobody")
     assert asyncio.run(alone.update(rt, window, honest)) is honest  # type: ignore[arg-type]
+
+
+def test_a_sleeper_mines_honestly_first_then_trains_less_and_boosts() -> None:
+    """For its first ``honest_windows`` windows (from the first it sees) it trains every
+    assigned page and uploads what it trained; from then on ``trained`` pages, boosted
+    exactly like ``boost``, and it declares only the pages it trains (a lower budget)."""
+    gen = torch.Generator().manual_seed(4)
+    aggregate = {"w": torch.randn(16, 16, generator=gen), "b": torch.randn(16, generator=gen)}
+    trained = {n: torch.randn(t.shape, generator=gen) for n, t in aggregate.items()}
+    rt = SimpleNamespace(config=GauntletConfig(), last_aggregate=aggregate)
+    sleeper = SleeperBoost(honest_windows=2, trained=1, share=0.8)
+    for window in (7, 8):  # honest: all pages, the update as trained
+        assert sleeper.declared_pages(rt, window, [3, 4, 5]) == [3, 4, 5]  # type: ignore[arg-type]
+        assert sleeper.training_pages(rt, window, [3, 4, 5]) == [3, 4, 5]  # type: ignore[arg-type]
+        assert asyncio.run(sleeper.update(rt, window, trained)) is trained  # type: ignore[arg-type]
+    assert sleeper.declared_pages(rt, 9, [3, 4, 5]) == [3]  # type: ignore[arg-type]
+    assert sleeper.training_pages(rt, 9, [3]) == [3]  # type: ignore[arg-type]
+    boosted = asyncio.run(sleeper.update(rt, 9, trained))  # type: ignore[arg-type]
+    plain = asyncio.run(Boost(share=0.8).update(rt, 9, trained))  # type: ignore[arg-type]
+    for name in trained:
+        torch.testing.assert_close(boosted[name], plain[name])
+    with pytest.raises(ValueError, match="honest_windows"):
+        SleeperBoost(trained=0)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gauntlet.config.schema import GauntletConfig, LocalnetConfig, ModelConfig, TrainConfig
-from gauntlet.localnet.adaptive import ADAPTIVE, PARTNERED
+from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED
 from gauntlet.localnet.behaviours import BEHAVIOURS, make_behaviour
 from gauntlet.localnet.orchestrator import apply_scenario
 from gauntlet.localnet.scenario import (
@@ -54,7 +54,7 @@ def test_the_adversarial_scenario_has_one_miner_of_each_classic_behaviour() -> N
     _, miners = expand(load_scenario(SCENARIO_DIR / "adversarial.toml"))
     behaviours = [m.behaviour for m in miners]
     assert behaviours.count("honest") == 3
-    classic = set(BEHAVIOURS) - {"honest"} - {cls.name for cls in ADAPTIVE + PARTNERED}
+    classic = set(BEHAVIOURS) - {"honest"} - {cls.name for cls in ADAPTIVE + PARTNERED + OPERATED}
     # and the attack on the wrong-data miner's defence (the control) beside it
     assert sorted(b for b in behaviours if b != "honest") == sorted(classic | {"weak-control"})
 

@@ -1,0 +1,81 @@
+"""One operator against the alignment limit (scenarios/boost-operator.toml): six new `boost`
+hotkeys, enough to make the window's median alignment theirs, and three `sleeper-boost`
+hotkeys that first earn a score by mining 3 pages honestly for 8 windows, then train one
+page and boost, against five honest miners with 1-5 pages; two validators, 20 windows.
+
+The limit is the lower of the median alignment and the median weighted by each validator's
+scores (docs/scoring.md, "What is new"), so neither the hotkeys nor the score the sleepers
+earned should buy the free part. The seed comes from GAUNTLET_BOOST_OPERATOR_SEED (default
+0); docs/localnet.md records the runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+from integration_helpers import incentives, miner_behaviours, scenario_run
+
+# About 4.5 minutes on 2 cores: a research run, outside the default suite; `make test
+# ARGS="-m research"` runs it.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
+
+SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "boost-operator.toml"
+SEED = os.environ.get("GAUNTLET_BOOST_OPERATOR_SEED", "0")
+# Pages each operator hotkey trains per window once boosting: the sleepers' earlier honest
+# work is not counted, so what they earn at the end is set against what they now do.
+COMPUTE = {"boost": 1.0, "sleeper-boost": 1.0}
+SLEEP = 8  # the scenario's honest_windows
+LIMIT_LINE = re.compile(r"window (\d+): alignment with the last aggregate, limit ([0-9.]+)")
+
+
+@pytest.fixture(scope="module")
+def operator_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
+    run_dir = tmp_path_factory.mktemp("boost-operator")
+    run, summary = scenario_run(run_dir, stdlib_dataset_dir, SCENARIO, SEED)
+    return {"summary": summary, "run": run}
+
+
+def test_the_operator_earns_less_per_page_than_honest_mining(operator_run) -> None:
+    summary = operator_run["summary"]
+    incentive, miners = incentives(summary), miner_behaviours(summary)
+    honest = [
+        incentive.get(u, 0.0) / float(summary["budgets"][str(u)])
+        for u, b in miners.items()
+        if b == "honest"
+    ]
+    operator = {u: b for u, b in miners.items() if b in COMPUTE}
+    assert len(operator) == 9
+    earned = sum(incentive.get(u, 0.0) for u in operator)
+    compute = sum(COMPUTE[b] for b in operator.values())
+    assert earned / compute < statistics.median(honest), (earned, compute, honest, incentive)
+
+
+def test_neither_the_hotkeys_nor_the_sleepers_score_lift_the_limit(operator_run) -> None:
+    """From the window after the sleepers switch, every validator's limit stays under the
+    boosters' alignment (0.6-0.75 where measured), at the honest miners' level."""
+    run = operator_run["run"]
+    first = min(operator_run["summary"]["windows"])
+    for log in sorted((run / "logs").glob("validator*.log")):
+        limits = {int(w): float(v) for w, v in LIMIT_LINE.findall(log.read_text())}
+        late = [v for w, v in limits.items() if w > first + SLEEP]
+        assert late and max(late) < 0.55, (log.name, limits)
+
+
+def test_honest_miners_with_more_pages_out_earn_those_with_fewer(operator_run) -> None:
+    summary = operator_run["summary"]
+    incentive = incentives(summary)
+    honest = sorted(
+        (float(summary["budgets"][str(u)]), incentive.get(u, 0.0))
+        for u, b in miner_behaviours(summary).items()
+        if b == "honest"
+    )
+    assert honest[-1][1] > honest[0][1], honest
+
+
+def test_the_model_trains(operator_run) -> None:
+    summary = operator_run["summary"]
+    assert summary["validation_loss_last"] < summary["validation_loss_first"]
