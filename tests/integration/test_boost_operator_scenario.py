@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from integration_helpers import incentives, miner_behaviours, scenario_run
 
-# About 4.5 minutes on 2 cores: a research run, outside the default suite; `make test
-# ARGS="-m research"` runs it.
+# About 4 minutes on 2 cores (226 s a run): a research run, outside the default suite;
+# `make test ARGS="-m research"` runs it.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "boost-operator.toml"
