@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from gauntlet.compress.aggregate import Delta
+from gauntlet.localnet.clock import WindowsSeen
 from gauntlet.localnet.far import far_pages
 from gauntlet.localnet.reading import like, read_update
 from gauntlet.node.assignment import assigned_pages
@@ -189,12 +190,11 @@ class SleeperBoost(Boost):
             )
         self.honest_windows = honest_windows
         self.trained = trained
-        self.first: int | None = None
+        self.seen = WindowsSeen()
 
     def boosting(self, window: int) -> bool:
         """Whether ``window`` is past the honest start (counted from the first window seen)."""
-        self.first = window if self.first is None else self.first
-        return window - self.first >= self.honest_windows
+        return self.seen(window) >= self.honest_windows
 
     def declared_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
         if not self.boosting(window):
@@ -236,11 +236,10 @@ class SignFlip(Honest):
 
     def __init__(self, honest_windows: int = 4) -> None:
         self.honest_windows = honest_windows
-        self.first: int | None = None
+        self.seen = WindowsSeen()
 
     async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
-        self.first = window if self.first is None else self.first
-        if window - self.first < self.honest_windows:
+        if self.seen(window) < self.honest_windows:
             return delta
         return like(delta, lambda t: -t)
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED
+from gauntlet.localnet.clock import WindowsSeen
 from gauntlet.localnet.far import far_pages
 from gauntlet.localnet.reading import like, read_current
 from gauntlet.node.behaviour import Honest
@@ -231,11 +232,10 @@ class Desync(Honest):
     def __init__(self, lag: int = 0) -> None:
         self.lag = lag
         self.stale: nn.Module | None = None
-        self.first: int | None = None
+        self.seen = WindowsSeen()
 
     def training_model(self, rt: Runtime, window: int) -> nn.Module:
-        self.first = window if self.first is None else self.first
-        if self.stale is None and window >= self.first + self.lag:
+        if self.stale is None and self.seen(window) >= self.lag:
             self.stale = copy.deepcopy(rt.model)
         return self.stale if self.stale is not None else rt.model
 
@@ -248,11 +248,10 @@ class Offline(Honest):
 
     def __init__(self, online_windows: int = 2, every: int = 0) -> None:
         self.online_windows, self.every = online_windows, every
-        self.first: int | None = None
+        self.seen = WindowsSeen()
 
     def online(self, window: int) -> bool:
-        self.first = window if self.first is None else self.first
-        seen = window - self.first
+        seen = self.seen(window)
         return seen < self.online_windows or (self.every > 0 and seen % self.every == 0)
 
 

@@ -119,9 +119,9 @@ def weighted_median(values: Mapping[int, float], weights: Mapping[int, float]) -
         for key, value in values.items()
         if (weight := weights.get(key, 0.0)) > 0  # NaN is not > 0: it counts 0
     )
-    total = sum(weight for _, weight in weighted)
-    if not weighted or not total > 0:
+    if not weighted:
         return None
+    total = sum(weight for _, weight in weighted)
     half, covered = total / 2, 0.0
     for i, (value, weight) in enumerate(weighted):
         covered += weight
