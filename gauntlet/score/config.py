@@ -155,6 +155,16 @@ class ScoringConfig(BaseModel):
     """(>0) PlackettLuce performance noise; the Gauntlet run used 7."""
     rating_tau: float = 0.1
     """(>0) PlackettLuce additive dynamics (sigma inflation per match); the Gauntlet run used 0.1."""
+    rating_memory: float = 0.0
+    """(0, or >=1) evaluations over which a rating forgets; 0: never (the default). Before
+    each match a peer's rating moves 1/rating_memory of the way back to the fresh one (mean
+    and variance), so a match n evaluations old weighs (1 - 1/rating_memory)^n. It shortens
+    how long a miner that built a rating on full work keeps it after doing less (`coast`),
+    but it relaxes every rating, weak ones up: replayed on the coast scenario's journals, 5
+    took the 5-page honest miner's final weight from 0.31-0.41 to 0.21-0.24 and the 2-page
+    one's from 0.01-0.03 to 0.09-0.10, lifted `boost` in the adaptive one from 0.017 to
+    0.069, and a coaster still earned a median 1.29x an honest miner on its schedule (1.72x
+    at 0). So it is off by default. docs/scoring.md, "Coasting"."""
     ordinal_z: float = 1.0
     """(>=0) ordinal = mu - z*sigma. At 1 a fresh peer starts at 16.7 and an honest peer that
     keeps losing close matches stays above 0 for many windows; at 3 (OpenSkill's usual
@@ -220,6 +230,9 @@ class ScoringConfig(BaseModel):
         for name in ("rating_sigma", "rating_beta", "rating_tau", "weight_power"):
             _check(getattr(self, name) > 0, f"{name} must be > 0")
         _check(self.ordinal_z >= 0, "ordinal_z must be >= 0")
+        _check(
+            self.rating_memory == 0 or self.rating_memory >= 1, "rating_memory must be 0 or >= 1"
+        )
         for outcome, factor in self.penalties.items():
             _check(outcome in OUTCOMES and outcome not in (OK, MISSING), f"penalty for {outcome}")
             _check(0 <= factor <= 1, f"penalty for {outcome} must be in [0, 1]")

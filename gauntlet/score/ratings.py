@@ -49,6 +49,24 @@ def match_ranks(scores: Mapping[int, float]) -> dict[int, int]:
     return {uid: first[value] for uid, value in clean.items()}
 
 
+def relaxed(rating: Rating, memory: float, fresh: Rating) -> Rating:
+    """``rating`` moved ``1 / memory`` of the way back to ``fresh``, mean and variance: what
+    the rating keeps of its past before the next match (``memory`` >= 1; 0 keeps it all).
+
+    A skill belief that is never relaxed weighs a match from long ago as much as today's,
+    so a miner that built its rating on full work keeps it long after it does less. Relaxed
+    before each match, the evidence of a match ``n`` matches old weighs
+    ``(1 - 1/memory) ** n``; the variance grows back too, so the next matches move it more."""
+    if memory == 0:
+        return rating
+    if memory < 1:
+        raise ValueError(f"memory must be 0 or >= 1, got {memory}")
+    keep = 1.0 - 1.0 / memory
+    mu = fresh.mu + keep * (rating.mu - fresh.mu)
+    variance = fresh.sigma**2 + keep * (rating.sigma**2 - fresh.sigma**2)
+    return Rating(mu=mu, sigma=math.sqrt(variance))
+
+
 def update_ratings(
     ratings: Mapping[int, Rating],
     scores: Mapping[int, float],

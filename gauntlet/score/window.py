@@ -26,7 +26,7 @@ from gauntlet.score.config import (
 )
 from gauntlet.score.indicator import own_vs_random_indicator, update_uniqueness
 from gauntlet.score.loss import Evaluation
-from gauntlet.score.ratings import Rating, update_ratings
+from gauntlet.score.ratings import Rating, relaxed, update_ratings
 from gauntlet.score.replay import SketchEntry, recent
 from gauntlet.score.state import PeerState, ValidatorScores, entry_rating
 from gauntlet.score.sync import update_liveness
@@ -180,8 +180,9 @@ def _play_match(
         uniqueness = update_uniqueness(peer.uniqueness, indicator, config.uniqueness_ema)
         peers[uid] = replace(peer, uniqueness=uniqueness)
         match[uid] = random
+    fresh = Rating(config.rating_mu, config.rating_sigma)
     ratings = update_ratings(
-        {uid: peers[uid].rating for uid in match},
+        {uid: relaxed(peers[uid].rating, config.rating_memory, fresh) for uid in match},
         match,
         config.rating_beta,
         config.rating_tau,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from gauntlet.score.ratings import Rating, match_ranks, update_ratings
+from gauntlet.score.ratings import Rating, match_ranks, relaxed, update_ratings
 
 
 def test_fresh_rating_has_ordinal_zero() -> None:
@@ -59,3 +59,42 @@ def test_match_ranks_share_ranks_on_ties_and_put_nonfinite_last() -> None:
         4: 3,
         5: 3,
     }
+
+
+def test_relaxing_moves_mean_and_variance_a_memory_th_of_the_way_back_to_fresh() -> None:
+    fresh = Rating(25.0, 8.0)
+    rating = Rating(45.0, 4.0)
+    assert relaxed(rating, 0, fresh) == rating  # 0: never forgets
+    assert relaxed(rating, 1, fresh) == fresh  # 1: keeps nothing
+    half = relaxed(rating, 2, fresh)
+    assert half.mu == pytest.approx(35.0)
+    assert half.sigma**2 == pytest.approx((64.0 + 16.0) / 2)
+    below = relaxed(Rating(5.0, 8.0), 4, fresh)  # a poor record is forgotten alike
+    assert below.mu == pytest.approx(10.0)
+    with pytest.raises(ValueError):
+        relaxed(rating, 0.5, fresh)
+
+
+def _lead_after_losing(memory: float, middling: int) -> float:
+    """A peer that won 12 matches against 7 others, then came in the middle of the next
+    ``middling`` (as a miner that starts doing less does): its mu above the field's mean, with
+    the rating relaxed before each match."""
+    fresh = Rating()
+    ratings = {uid: fresh for uid in range(8)}
+    for window in range(12 + middling):
+        scores = {uid: float(uid) for uid in range(8)}
+        scores[0] = 10.0 if window < 12 else 3.5
+        relaxed_now = {uid: relaxed(r, memory, fresh) for uid, r in ratings.items()}
+        ratings = update_ratings(relaxed_now, scores, beta=7.0, tau=0.1)
+    return ratings[0].mu - sum(r.mu for r in ratings.values()) / 8
+
+
+def test_a_rating_with_memory_keeps_less_of_a_lead_it_stopped_earning() -> None:
+    built, built_with_memory = _lead_after_losing(0, 0), _lead_after_losing(5, 0)
+    # The cost: a lead earned by winning is smaller when old wins fade (22.1 against 8.8).
+    assert built > built_with_memory > 0
+    # The point: six middling matches later, without memory most of it is left (12.6 of
+    # 22.1); with memory 5 a fifth (1.8 of 8.8).
+    kept = _lead_after_losing(0, 6) / built
+    kept_with_memory = _lead_after_losing(5, 6) / built_with_memory
+    assert kept > 0.5 > 0.25 > kept_with_memory, (kept, kept_with_memory)

@@ -19,6 +19,8 @@ def test_defaults_follow_the_gauntlet_run() -> None:
         {"sync_shape": "cubic"},
         {"uniqueness_ema": 0.0},
         {"rating_tau": 0.0},
+        {"rating_memory": 0.5},  # under one evaluation: would overshoot past the fresh rating
+        {"rating_memory": -1.0},
         {"penalties": {"late": 1.5}},
         {"penalties": {"bogus": 0.5}},
         {"explained_threshold": 1.5},

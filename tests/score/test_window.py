@@ -347,3 +347,16 @@ def test_training_elsewhere_one_window_in_three_keeps_less_than_half_the_score()
     assert _part_time_share(2, 1, floor=0.25) == 0.0  # one window in two: under the floor
     assert _part_time_share(2, 1, floor=0.0) > 0.15  # which the floor is what zeroes
     assert _part_time_share(4, 3, floor=0.25) < 1.0  # elsewhere one in four: still less
+
+
+def test_with_rating_memory_a_strong_rating_relaxes_toward_fresh_before_its_match() -> None:
+    """The scoring transition relaxes each match player's rating (scoring.rating_memory)
+    before the match: the same window leaves a long-standing leader lower than without."""
+    state = ValidatorScores(peers={1: _strong("a"), 2: _strong("b")}, last_window=0)
+    seen = {1: PeerWindow("a", evaluation=GOOD), 2: PeerWindow("b", evaluation=WEAK)}
+    kept = advance_window(state, 1, seen, CFG)
+    relaxed = advance_window(state, 1, seen, CFG.model_copy(update={"rating_memory": 2.0}))
+    # Half-way back to the fresh rating (25, 25/3) first: mu 32.5 before the match.
+    assert relaxed.peers[1].rating.mu < 34.0 < kept.peers[1].rating.mu
+    assert relaxed.peers[1].rating.sigma > kept.peers[1].rating.sigma
+    assert relaxed.peers[1].rating.mu > relaxed.peers[2].rating.mu  # the match still counts
