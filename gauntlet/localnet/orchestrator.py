@@ -374,6 +374,7 @@ def _run(
     metagraph = asyncio.run(_chain_view(endpoint, netuid))
     summary.chain_weights = dict(metagraph.weights.get(lead_uid, {}))
     summary.incentive = {n.uid: n.incentive for n in metagraph.neurons}
+    summary.incentive_mean = results.mean_incentive()
     print(summary.render(), flush=True)
 
 

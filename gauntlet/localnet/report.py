@@ -20,7 +20,8 @@ class RunSummary:
     chain_weights: dict[int, float] = field(
         default_factory=dict
     )  # first validator's weights on chain
-    incentive: dict[int, float] = field(default_factory=dict)
+    incentive: dict[int, float] = field(default_factory=dict)  # at the end of the run
+    incentive_mean: dict[int, float] = field(default_factory=dict)  # over the run's samples
     roles: dict[int, str] = field(default_factory=dict)  # uid -> node name
     behaviours: dict[int, str] = field(default_factory=dict)  # uid -> behaviour or "validator"
     budgets: dict[int, int] = field(default_factory=dict)  # miner uid -> pages trained per window

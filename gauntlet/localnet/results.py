@@ -181,6 +181,14 @@ class RunResults(_Model):
         sampled = [w.incentive for w in self.windows if w.incentive is not None]
         return sampled[-1] if sampled else None
 
+    def mean_incentive(self) -> dict[int, float]:
+        """uid -> the chain's incentive averaged over every sample of the run: what a miner
+        earned over the run (the last sample says only where it ended, which flatters a
+        miner that worked early and then did less, like ``coast``). Empty if none was taken."""
+        sampled = [w.incentive for w in self.windows if w.incentive is not None]
+        uids = sorted({uid for sample in sampled for uid in sample})
+        return {uid: sum(s.get(uid, 0.0) for s in sampled) / len(sampled) for uid in uids}
+
     def final_weights(self) -> dict[int, float]:
         """The lead validator's weight per uid in the last reported window."""
         if not self.windows:

@@ -57,6 +57,17 @@ def test_final_incentive_is_the_latest_sample_even_if_the_last_window_has_none()
     assert results.final_incentive() == {0: 0.0, 1: 0.2, 2: 0.3, 3: 0.4, 4: 0.1}
 
 
+def test_mean_incentive_averages_every_sample_and_counts_a_uid_absent_from_one_as_zero() -> None:
+    results = RunResults()
+    for window in (1, 2, 3):
+        results.add_report(report(window, 5.0, 4.9, [peer(1, 1.0)]))
+    results.set_incentive(1, {1: 0.6, 2: 0.4})
+    results.set_incentive(3, {1: 0.0, 3: 1.0})  # window 2 has no sample: not counted
+    assert results.mean_incentive() == pytest.approx({1: 0.3, 2: 0.2, 3: 0.5})
+    assert results.final_incentive() == {1: 0.0, 3: 1.0}
+    assert RunResults().mean_incentive() == {}
+
+
 def test_a_second_node_with_the_same_uid_replaces_the_first() -> None:
     results = small_run()
     results.add_node("miner4b", 4, "miner", "replay")
