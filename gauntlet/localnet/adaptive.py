@@ -207,6 +207,39 @@ class SleeperBoost(Boost):
         return await super().update(rt, window, delta)
 
 
+class Coast(Honest):
+    """Knows that a rating moves slowly once it rests on many matches (``scoring.rating_tau``
+    keeps it from freezing, not from lagging): mines all its pages honestly for
+    ``full_windows`` windows, then declares and trains only ``coast`` pages for
+    ``coast_windows`` windows, and repeats. Every update is honest and every declaration
+    true, so no check can fire; it hopes that the score it built on full work keeps paying
+    while it does a fraction of it (``scenarios/coast.toml``). Its compute is the mean of
+    the two budgets over a cycle, and so is what it should earn."""
+
+    name = "coast"
+
+    def __init__(self, full_windows: int = 8, coast: int = 1, coast_windows: int = 12) -> None:
+        if full_windows < 1 or coast < 1 or coast_windows < 1:
+            raise ValueError(
+                "need full_windows, coast and coast_windows >= 1, got "
+                f"{full_windows}, {coast}, {coast_windows}"
+            )
+        self.full_windows = full_windows
+        self.coast = coast
+        self.coast_windows = coast_windows
+        self.seen = WindowsSeen()
+
+    def coasting(self, window: int) -> bool:
+        """Whether ``window`` falls in a coasting stretch of the cycle (counted from the
+        first window seen)."""
+        return self.seen(window) % (self.full_windows + self.coast_windows) >= self.full_windows
+
+    def declared_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
+        if not self.coasting(window):
+            return assigned
+        return assigned[: compute_pages(rt, window, self.coast)]
+
+
 class WrongDataPart(Honest):
     """Knows the uniqueness floor (``scoring.uniqueness_floor``): trains on its own pages in
     ``own`` windows of every ``period`` and on far pages (like ``wrongdata``) in the others,
@@ -337,3 +370,5 @@ ADAPTIVE: tuple[type[Honest], ...] = (
 PARTNERED: tuple[type[Honest], ...] = (SpoilControl,)
 # Attacks on one rule that need an operator's many hotkeys: scenarios of their own.
 OPERATED: tuple[type[Honest], ...] = (SleeperBoost,)
+# Attacks on the rating's memory, timed over a run: a scenario of their own.
+TIMED: tuple[type[Honest], ...] = (Coast,)

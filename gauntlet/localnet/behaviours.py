@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from gauntlet.compress.aggregate import Delta
-from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED
+from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED, TIMED
 from gauntlet.localnet.clock import WindowsSeen
 from gauntlet.localnet.far import far_pages
 from gauntlet.localnet.reading import like, read_current
@@ -275,5 +275,7 @@ class Malformed(Honest):
         return np.random.default_rng(window).bytes(len(payload))
 
 
-for _adaptive in ADAPTIVE + PARTNERED + OPERATED:  # adaptive, spoil-control, boost-operator
+for _adaptive in (
+    ADAPTIVE + PARTNERED + OPERATED + TIMED
+):  # adaptive, spoil-control, boost-operator, coast
     behaviour(_adaptive)

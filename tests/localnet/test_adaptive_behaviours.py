@@ -13,6 +13,7 @@ from gauntlet.config import GauntletConfig
 from gauntlet.data import PageDataset
 from gauntlet.localnet.adaptive import (
     Boost,
+    Coast,
     Lazy,
     PartTimer,
     Shrink,
@@ -46,6 +47,7 @@ def _delta(value: float = 1.0) -> dict[str, torch.Tensor]:
 def test_every_adaptive_behaviour_is_registered() -> None:
     for cls in (
         Sybil, Shrink, Lazy, PartTimer, SignFlip, WeakControl, SpoilControl, Boost, SleeperBoost,
+        Coast,
     ):  # fmt: skip
         assert BEHAVIOURS[cls.name] is cls
 
@@ -159,6 +161,25 @@ def test_a_spoiler_raises_the_loss_on_its_partners_declared_pages(
     # a missing partner leaves the update as it is
     alone = SpoilControl("5Gnobody")
     assert asyncio.run(alone.update(rt, window, honest)) is honest  # type: ignore[arg-type]
+
+
+def test_a_coaster_works_full_windows_then_declares_and_trains_less_and_repeats() -> None:
+    """Windows count from the first it sees: ``full_windows`` on every assigned page, then
+    ``coast_windows`` on the first ``coast`` pages (declared as such, so its claim is true),
+    then the cycle again; its updates are never touched (honest work, less of it). In a
+    superposition phase a page of compute covers ``bag`` pages, as for every behaviour."""
+    coaster = Coast(full_windows=2, coast=1, coast_windows=3)
+    pages = [3, 4, 5]
+    declared = [coaster.declared_pages(PLAIN_RT, w, pages) for w in range(10, 17)]  # type: ignore[arg-type]
+    assert declared == [pages, pages, [3], [3], [3], pages, pages]
+    assert coaster.training_pages(PLAIN_RT, 12, [3]) == [3]  # type: ignore[arg-type]
+    delta = _delta()
+    assert asyncio.run(coaster.update(PLAIN_RT, 12, delta)) is delta  # type: ignore[arg-type]
+    in_phase = Coast(full_windows=1, coast=1, coast_windows=5)
+    assert in_phase.declared_pages(TST_RT, 0, list(range(20))) == list(range(20))  # type: ignore[arg-type]
+    assert in_phase.declared_pages(TST_RT, 1, list(range(20))) == [0, 1, 2, 3]  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="full_windows"):
+        Coast(coast=0)
 
 
 def test_a_sleeper_mines_honestly_first_then_trains_less_and_boosts() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gauntlet.config.schema import GauntletConfig, LocalnetConfig, ModelConfig, TrainConfig
-from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED
+from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED, TIMED
 from gauntlet.localnet.behaviours import BEHAVIOURS, make_behaviour
 from gauntlet.localnet.orchestrator import apply_scenario
 from gauntlet.localnet.scenario import (
@@ -54,7 +54,9 @@ def test_the_adversarial_scenario_has_one_miner_of_each_classic_behaviour() -> N
     _, miners = expand(load_scenario(SCENARIO_DIR / "adversarial.toml"))
     behaviours = [m.behaviour for m in miners]
     assert behaviours.count("honest") == 3
-    classic = set(BEHAVIOURS) - {"honest"} - {cls.name for cls in ADAPTIVE + PARTNERED + OPERATED}
+    classic = (
+        set(BEHAVIOURS) - {"honest"} - {cls.name for cls in ADAPTIVE + PARTNERED + OPERATED + TIMED}
+    )
     # and the attack on the wrong-data miner's defence (the control) beside it
     assert sorted(b for b in behaviours if b != "honest") == sorted(classic | {"weak-control"})
 
@@ -64,6 +66,15 @@ def test_the_adaptive_scenario_has_every_adaptive_behaviour_and_five_honest_budg
     assert {m.behaviour for m in miners} - {"honest"} == {cls.name for cls in ADAPTIVE}
     budgets = sorted(m.pages for m in miners if m.behaviour == "honest")
     assert len(budgets) >= 5 and budgets[-1] >= 5 * budgets[0]
+
+
+def test_the_coast_scenario_sets_coasters_of_the_top_budget_beside_every_honest_budget() -> None:
+    _, miners = expand(load_scenario(SCENARIO_DIR / "coast.toml"))
+    honest = sorted(m.pages or 0 for m in miners if m.behaviour == "honest")
+    coasters = [m for m in miners if m.behaviour == "coast"]
+    assert honest == [1, 2, 3, 4, 5] and len(coasters) == 3
+    # each coasts down to a budget an honest miner has, from the top one
+    assert all(m.pages == 5 and m.args["coast"] in honest for m in coasters)
 
 
 def test_the_spoil_control_scenario_aims_three_spoilers_at_a_wrong_data_partner() -> None:
