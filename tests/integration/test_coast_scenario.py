@@ -8,7 +8,8 @@ over the run (the mean of the chain's incentive samples, ``incentive_mean``) per
 trained, and where it ends once the rating has had its coasting windows to respond.
 docs/scoring.md ("Coasting") records three seeds, and what is still open: over a
 20-window run coasters earned 0.85-2.1x the rate per page of the honest miner closest to
-their average compute (8 of 9 above 1).
+their average compute (8 of 9 above 1); over two cycles (40 windows) they earned under it,
+so what is open is a one-off gain for a miner that stops for good.
 The seed comes from GAUNTLET_COAST_SEED (default 0).
 """
 
