@@ -275,7 +275,6 @@ class Malformed(Honest):
         return np.random.default_rng(window).bytes(len(payload))
 
 
-for _adaptive in (
-    ADAPTIVE + PARTNERED + OPERATED + TIMED
-):  # adaptive, spoil-control, boost-operator, coast
+# the adaptive scenario's, then those of spoil-control, boost-operator and coast
+for _adaptive in ADAPTIVE + PARTNERED + OPERATED + TIMED:
     behaviour(_adaptive)
