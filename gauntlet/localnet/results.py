@@ -176,16 +176,21 @@ class RunResults(_Model):
         """Behaviour per miner uid."""
         return {n.uid: n.behaviour for n in self.miners()}
 
+    def incentive_samples(self) -> list[dict[int, float]]:
+        """The chain's incentive sampled after each window, in window order (windows
+        without a sample, e.g. during a chain outage, left out)."""
+        return [w.incentive for w in self.windows if w.incentive is not None]
+
     def final_incentive(self) -> dict[int, float] | None:
         """The latest incentive sample, or None if none was taken."""
-        sampled = [w.incentive for w in self.windows if w.incentive is not None]
+        sampled = self.incentive_samples()
         return sampled[-1] if sampled else None
 
     def mean_incentive(self) -> dict[int, float]:
         """uid -> the chain's incentive averaged over every sample of the run: what a miner
         earned over the run (the last sample says only where it ended, which flatters a
         miner that worked early and then did less, like ``coast``). Empty if none was taken."""
-        sampled = [w.incentive for w in self.windows if w.incentive is not None]
+        sampled = self.incentive_samples()
         uids = sorted({uid for sample in sampled for uid in sample})
         return {uid: sum(s.get(uid, 0.0) for s in sampled) / len(sampled) for uid in uids}
 

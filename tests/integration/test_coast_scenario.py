@@ -51,8 +51,10 @@ def _coasters(summary: dict) -> dict[int, float]:
     for uid, behaviour in miner_behaviours(summary).items():
         if behaviour == "coast":
             node = by_name[summary["roles"][str(uid)]]
-            full = min(windows, node.args["full_windows"])
-            out[uid] = (full * (node.pages or 1) + (windows - full) * node.args["coast"]) / windows
+            full, coast = node.args["full_windows"], node.args["coast"]
+            cycle = full + node.args["coast_windows"]
+            pages = [node.pages or 1 if w % cycle < full else coast for w in range(windows)]
+            out[uid] = sum(pages) / windows
     assert len(out) == 3
     return out
 
@@ -87,7 +89,8 @@ def test_a_coaster_down_to_one_page_ends_below_the_honest_three_page_miner(coast
     earns nothing), so its rating falls within its 12 coasting windows."""
     incentive, honest = incentives(coast_run), _honest(coast_run)
     three = next(u for u, pages in honest.items() if pages == 3)
-    slowest = min(_coasters(coast_run), key=lambda u: _coasters(coast_run)[u])
+    coasters = _coasters(coast_run)
+    slowest = min(coasters, key=coasters.__getitem__)
     assert incentive.get(slowest, 0.0) < incentive.get(three, 0.0), incentive
 
 
