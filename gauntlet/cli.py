@@ -92,6 +92,7 @@ def cmd_chain_serve(args: argparse.Namespace) -> int:
         db_path=Path(args.db),
         block_time=args.block_time,
         ready_file=Path(args.ready_file) if args.ready_file else None,
+        hold_until=Path(args.hold_until) if args.hold_until else None,
         tempo=args.tempo,
         weights_rate_limit=SIM_WEIGHTS_RATE_LIMIT
         if args.weights_rate_limit is None
@@ -332,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Seconds per block of a new chain (default: 12.0); an existing --db keeps its own",
     )
     serve.add_argument("--ready-file", help="Write the served URL here once listening")
+    serve.add_argument(
+        "--hold-until",
+        help="Keep a new chain at block 0 until this file exists (the localnet creates it once "
+        "every node is up, so slow start-ups cost no windows)",
+    )
     serve.add_argument("--tempo", type=int, help="Blocks between epochs (default: 360)")
     serve.add_argument(
         "--weights-rate-limit",

@@ -436,7 +436,9 @@ class LocalnetConfig(Section):
         description="Fault injection: comma-separated crash points of the validator loop "
         "(gauntlet/node/crash_points.py). The last validator kills itself at the first, is "
         "restarted armed with the next, and so on; each must be reached within 4 windows "
-        "of its start, or the run fails (a point never reached tests nothing)",
+        "of its start, or the run fails (a point never reached tests nothing); the run goes on "
+        "past localnet.windows until the last has fired and the restarted validator has journalled "
+        "a window",
     )
 
 

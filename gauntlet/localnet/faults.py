@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gauntlet.localnet.processes import Child, ProcessGroup
 from gauntlet.node.crash_points import CRASH_ENV, VALIDATOR_POINTS
@@ -54,31 +55,51 @@ def _respawn(group: ProcessGroup, child: Child, env: dict[str, str] | None) -> C
 @dataclass
 class AimedCrashes:
     """A validator that kills itself at each of ``points`` in turn (``GAUNTLET_CRASH_AT``),
-    restarted after each with the next one armed, then without any."""
+    restarted after each with the next one armed, then without any.
+
+    The schedule is done when every point has fired and the victim, restarted after the
+    last, has journalled a window (``journal``: its ``state/validator-H.jsonl``): a run
+    that ends before then has not shown that the last crash was survived."""
 
     victim: str
     points: list[str]
+    journal: Path | None = None
     fired: list[str] = field(default_factory=list)
     armed_at: int = 0  # windows reported when the pending point was armed
+    journalled_at_restart: int = 0  # the victim's journal lines when it was last restarted
 
     @classmethod
-    def parse(cls, victim: str, spec: str) -> AimedCrashes:
+    def parse(cls, victim: str, spec: str, journal: Path | None = None) -> AimedCrashes:
         points = [p.strip() for p in spec.split(",") if p.strip()]
         unknown = [p for p in points if p not in VALIDATOR_POINTS]
         if unknown:
             raise FaultError(
                 f"unknown crash points {unknown}: choose from {', '.join(VALIDATOR_POINTS)}"
             )
-        return cls(victim, points)
+        return cls(victim, points, journal)
 
     def env(self) -> dict[str, str]:
         return {CRASH_ENV: self.points[0]} if self.points else {}
 
+    def done(self) -> bool:
+        """Every point fired, and the victim journalled a window after its last restart."""
+        if self.points:
+            return False
+        return not self.fired or self._journalled() > self.journalled_at_restart
+
     def overdue(self, reported: int) -> str | None:
-        """The armed point, if it should have fired by now."""
-        if self.points and reported - self.armed_at > CRASH_POINT_WINDOWS:
-            return self.points[0]
-        return None
+        """What should have happened by now and has not: the armed point, or the victim's
+        recovery after the last one."""
+        if reported - self.armed_at <= CRASH_POINT_WINDOWS or self.done():
+            return None
+        if self.points:
+            return f"crash point {self.points[0]!r}"
+        return f"a journalled window after crash point {self.fired[-1]!r}"
+
+    def _journalled(self) -> int:
+        if self.journal is None or not self.journal.is_file():
+            return 0
+        return self.journal.read_bytes().count(b"\n")
 
     def restart(self, group: ProcessGroup, child: Child, reported: int) -> Child:
         """``child`` (the victim) has exited: by its own SIGKILL at the armed point, or the
@@ -96,4 +117,5 @@ class AimedCrashes:
         )
         env = {k: v for k, v in (child.env or {}).items() if k != CRASH_ENV} | self.env()
         self.armed_at = reported
+        self.journalled_at_restart = self._journalled()
         return _respawn(group, child, env)

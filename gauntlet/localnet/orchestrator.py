@@ -15,11 +15,18 @@ import os
 import signal
 import sys
 import time
+import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 
 from gauntlet.config.schema import GauntletConfig
-from gauntlet.localnet.faults import AimedCrashes, FaultError, chain_outage, crash_and_restart
+from gauntlet.localnet.faults import (
+    CRASH_POINT_WINDOWS,
+    AimedCrashes,
+    FaultError,
+    chain_outage,
+    crash_and_restart,
+)
 from gauntlet.localnet.html_report import write_report
 from gauntlet.localnet.leaderboard import Leaderboard
 from gauntlet.localnet.processes import ProcessGroup
@@ -44,6 +51,9 @@ from protocol.keys import reports_prefix, window_of_key, window_report_key
 from protocol.schemas import WindowReport
 
 STARTUP_TIMEOUT = 60.0
+# Nodes start in parallel and import torch, build the model and read the dataset: on two
+# cores a 17-node scenario takes over a minute. The chain is held at block 0 meanwhile.
+NODES_UP_TIMEOUT = 300.0
 
 
 class LocalnetError(RuntimeError):
@@ -271,6 +281,7 @@ def _run(
         create_wallet(wallets, name)
     hotkeys = {name: Wallet(name=name, path=str(wallets)).hotkey.ss58_address for name in names}
 
+    _release_file(run).unlink(missing_ok=True)
     endpoint = _start_chain(config, run, group, port=0)
     stakes = {v.name: v.stake for v in validators} | {m.name: 0.0 for m in miners}
     asyncio.run(_register(endpoint, netuid, wallets, stakes))
@@ -283,7 +294,10 @@ def _run(
     # (e.g. send every node to the operator's wallets or bucket), so none is passed on.
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("GAUNTLET_")}
 
-    crashes = AimedCrashes.parse(validators[-1].name, ln.crash_points)
+    last = validators[-1].name
+    crashes = AimedCrashes.parse(
+        last, ln.crash_points, journal=run / "state" / f"validator-{hotkeys[last]}.jsonl"
+    )
 
     def env(name: str) -> dict[str, str]:
         armed = crashes.env() if name == crashes.victim else {}
@@ -300,6 +314,10 @@ def _run(
         )
     for m in miners:
         group.start(m.name, _miner_argv(config, m, own(m.name), hotkeys), env=env(m.name))
+    host = config.telemetry.metrics_host
+    _release_when_up(
+        group, run, {n: base_url(host, p) + "/metrics" for n, p in ports.items()}, crashes
+    )
 
     metagraph = asyncio.run(_chain_view(endpoint, netuid))
     role_of = {hotkey: name for name, hotkey in hotkeys.items()}
@@ -327,9 +345,12 @@ def _run(
     deadline = time.monotonic() + STARTUP_TIMEOUT + window_seconds * (ln.windows + 3) * 2
     deadline += ln.chain_outage_seconds * 2 if ln.chain_outage_after else 0
     deadline += window_seconds * 4 if ln.kill_validator_after else 0
-    deadline += window_seconds * 2 * len(crashes.points)
+    if crashes.points:  # each point, and the recovery after the last
+        deadline += window_seconds * CRASH_POINT_WINDOWS * (len(crashes.points) + 1)
     with Leaderboard(results) as board:
-        while len(summary.windows) < ln.windows:
+        # Aimed crashes extend the run until the last point has fired and been survived: a
+        # restart costs windows on a slow machine, and a crash cut off by the end tests nothing.
+        while len(summary.windows) < ln.windows or not crashes.done():
             if time.monotonic() > deadline:
                 raise LocalnetError(
                     f"only {len(summary.windows)} of {ln.windows} windows completed in time"
@@ -345,7 +366,7 @@ def _run(
                 )
             if overdue := crashes.overdue(len(summary.windows)):
                 raise LocalnetError(
-                    f"crash point {overdue!r} not reached in {len(summary.windows) - crashes.armed_at} "
+                    f"{overdue} not reached in {len(summary.windows) - crashes.armed_at} "
                     f"windows: {crashes.victim} never got there"
                 )
             summary.peak_rss_bytes = max(summary.peak_rss_bytes, group.rss_bytes())
@@ -393,6 +414,50 @@ def _metrics_ports(
     return ports
 
 
+def _release_file(run: Path) -> Path:
+    """Its existence lets the run's chain leave block 0 (``chain serve --hold-until``)."""
+    return run / "chain.release"
+
+
+def _release_when_up(
+    group: ProcessGroup, run: Path, metrics: dict[str, str], crashes: AimedCrashes
+) -> None:
+    """Wait until every node serves its metrics (it does so just before its window loop),
+    then release the chain. Holding block 0 until then gives every node the same first
+    window however slowly the machine starts them; a run whose windows began while half
+    the nodes were still importing torch would test a different scenario."""
+    started = time.monotonic()
+    waiting = dict(metrics)
+    while waiting:
+        if time.monotonic() - started > NODES_UP_TIMEOUT:
+            raise LocalnetError(f"{', '.join(waiting)} not up after {NODES_UP_TIMEOUT:.0f}s")
+        dead = group.dead()
+        if dead and dead[0].name == crashes.victim and crashes.points:  # e.g. at 'start'
+            crashes.restart(group, dead[0], 0)
+            continue
+        if dead:
+            raise LocalnetError(
+                f"{dead[0].name} exited (code {dead[0].process.returncode}) while starting; "
+                f"see {dead[0].log_path}"
+            )
+        waiting = {name: url for name, url in waiting.items() if not _answers(url)}
+        time.sleep(0.2 if waiting else 0)
+    _release_file(run).touch()
+    print(
+        f"localnet: {len(metrics)} nodes up after {time.monotonic() - started:.0f}s; "
+        "the chain leaves block 0",
+        flush=True,
+    )
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def _incentive(endpoint: str, netuid: int) -> dict[int, float] | None:
     """Incentive per uid from the chain, or None while it is unreachable."""
     from gauntlet.chain.base import ChainError
@@ -414,6 +479,7 @@ def _start_chain(config: GauntletConfig, run: Path, group: ProcessGroup, *, port
         _gauntlet(
             "chain", "serve", "--port", str(port), "--db", str(run / "chain.sqlite"),
             "--block-time", str(ln.block_time), "--ready-file", str(ready),
+            "--hold-until", str(_release_file(run)),
             "--tempo", str(bpw), "--weights-rate-limit", str(max(1, bpw // 2)),
         ),
     )  # fmt: skip

@@ -51,6 +51,30 @@ def test_block_is_derived_from_time_since_genesis(chain: ChainState, clock: Manu
     assert chain.block_timestamp(7) == chain.genesis_time + 7.0
 
 
+def test_a_held_chain_stays_at_block_0_and_counts_from_its_release(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    held = [True]
+    db = tmp_path / "held.sqlite"
+    state = ChainState(db, clock, block_time=1.0, defaults=PARAMS, held=lambda: held[0])
+    assert state.register(NET, "hk0") == 0  # registration needs no block to pass
+    clock.advance(30.0)
+    assert state.block() == 0
+    held[0] = False
+    released = clock.now()
+    clock.advance(2.5)
+    assert state.block() == 2 and state.block_timestamp(2) == released + 2.0
+    held[0] = True  # once released, a hold has no effect
+    clock.advance(1.0)
+    assert state.block() == 3
+    state.close()
+    # reopened (the localnet restarts its chain in an outage): the released genesis is kept,
+    # and a hold on an existing chain is ignored, so blocks never jump back
+    again = ChainState(db, clock, block_time=1.0, defaults=PARAMS, held=lambda: True)
+    assert again.genesis_time == released and again.block() == 3
+    again.close()
+
+
 def test_registration_hands_out_sequential_uids(chain: ChainState) -> None:
     assert [chain.register(NET, f"hk{i}") for i in range(3)] == [0, 1, 2]
 

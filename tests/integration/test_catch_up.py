@@ -25,6 +25,8 @@ from protocol.envelope import open_envelope
 from protocol.keys import (
     aggregation_record_key,
     aggregations_prefix,
+    checkpoint_manifest_key,
+    checkpoints_prefix,
     window_of_key,
     window_report_key,
 )
@@ -126,7 +128,13 @@ def test_the_ledger_over_the_run_is_the_leads_records_and_reports(
     assert credited == pytest.approx(ledger["attributed_improvement"], abs=1e-9)
     assert any(line["contributions"] for line in ledger["windows"])
     # the checkpoints the lead wrote (every 2 windows) are the models its records lead to
-    for window in (2, 4):
+    checkpoints = sorted(
+        int(p.parent.parent.name)
+        for p in (store.base / checkpoints_prefix()).glob("*/*/manifest.json")
+        if (store.base / checkpoint_manifest_key(int(p.parent.parent.name), lead)) == p
+    )
+    assert len(checkpoints) >= 2 and all(w % 2 == 0 for w in checkpoints), checkpoints
+    for window in checkpoints:
         code = main(
             [
                 "ledger",

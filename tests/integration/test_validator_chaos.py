@@ -71,11 +71,11 @@ def test_a_validator_killed_at_every_crash_point_keeps_every_window_and_state(
     (steady,) = [j for name, j in journals.items() if name != f"validator-{hotkey1}.jsonl"]
     windows = sorted(crashed)
     assert windows == list(range(windows[0], windows[-1] + 1)), f"gaps in {windows}"
-    # The two may start a window apart: a node up after window 0's deadline skips it (it
-    # has no contributions yet, so the states agree from the next one: seen in CI, where
-    # the lead started a second after the other). Every window both journalled must agree.
+    # The localnet holds the chain at block 0 until both are up, so both journal from window
+    # 0; the run ends once the victim has journalled a window after its last crash, and
+    # every window both journalled must agree (the victim may have one the lead has not).
     compared = [w for w in windows if w in steady]
-    assert len(compared) >= WINDOWS - 1, (windows, sorted(steady))
+    assert windows[0] == 0 and len(compared) >= max(3, len(windows) - 1), (windows, steady)
     assert {w: crashed[w] for w in compared} == {w: steady[w] for w in compared}
     # the run compared states before, between and after the crashes
     assert len({crashed[w] for w in compared}) == len(compared)

@@ -58,10 +58,33 @@ def test_the_schedule_restarts_the_victim_armed_with_each_point_in_turn(tmp_path
     again.process.wait()
     assert again.env is not None and again.env[CRASH_ENV] == "stepped"
     assert crashes.fired == ["start"] and crashes.armed_at == 3
-    assert crashes.overdue(3 + 4) is None and crashes.overdue(3 + 5) == "stepped"
+    assert crashes.overdue(3 + 4) is None
+    assert crashes.overdue(3 + 5) == "crash point 'stepped'"
     last = crashes.restart(group, again, reported=5)
     assert last.env is not None and CRASH_ENV not in last.env  # all fired: unarmed from now on
     last.process.wait()
     with pytest.raises(FaultError, match="exited"):  # no point armed: a SIGKILL is a failure
         crashes.restart(group, last, reported=6)
+    group.stop_all()
+
+
+def test_the_schedule_is_done_only_once_the_victim_journalled_after_its_last_crash(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "validator-h.jsonl"
+    journal.write_text('{"window": 0}\n')
+    crashes = AimedCrashes.parse("v1", "stepped", journal=journal)
+    assert not crashes.done()  # a point is still pending
+    group = ProcessGroup(tmp_path)
+    die = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+    child = group.start("v1", die, env={**os.environ, **crashes.env()})
+    child.process.wait()
+    crashes.restart(group, child, reported=2).process.wait()
+    assert crashes.points == [] and crashes.journalled_at_restart == 1
+    assert not crashes.done()  # fired, but the restarted victim has not finished a window
+    assert crashes.overdue(2 + 5) == "a journalled window after crash point 'stepped'"
+    with journal.open("a") as out:
+        out.write('{"window": 1}\n')
+    assert crashes.done() and crashes.overdue(2 + 5) is None
+    assert AimedCrashes.parse("v1", "", journal=journal).done()  # no schedule: nothing to wait for
     group.stop_all()

@@ -190,6 +190,7 @@ async def serve(
     max_validators: int | None = None,
     commitment_max_bytes: int | None = None,
     ready_file: Path | None = None,
+    hold_until: Path | None = None,
 ) -> None:
     """Serve until cancelled or SIGTERM/SIGINT. ``port=0`` binds a free port.
 
@@ -197,7 +198,8 @@ async def serve(
     keeps the parameters stored when it was created. A reopened chain keeps its block time
     (``None``: the stored one, or :data:`DEFAULT_BLOCK_TIME` for a new chain); another one
     asked for is ignored with a warning. The actual URL (``http://host:port``) is written to
-    ``ready_file`` once listening.
+    ``ready_file`` once listening. A new chain given ``hold_until`` stays at block 0 until
+    that file exists (the localnet creates it once every node is up).
     """
     overrides = {
         "tempo": tempo,
@@ -211,7 +213,8 @@ async def serve(
         DEFAULT_HYPERPARAMETERS, **{k: v for k, v in overrides.items() if v is not None}
     )
     asked = DEFAULT_BLOCK_TIME if block_time is None else block_time
-    state = ChainState(db_path, SystemClock(), block_time=asked, defaults=defaults)
+    held = (lambda: not hold_until.exists()) if hold_until is not None else None
+    state = ChainState(db_path, SystemClock(), block_time=asked, defaults=defaults, held=held)
     if block_time is not None and state.block_time != block_time:
         log.warning(
             "%s already holds a chain with %gs blocks: --block-time %g is ignored (block numbers "
@@ -256,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--db", type=Path, required=True, help="SQLite file (created if missing)")
     p.add_argument("--block-time", type=float, help="seconds per block of a new chain")
     p.add_argument("--ready-file", type=Path, help="write the service URL here when listening")
+    p.add_argument("--hold-until", type=Path, help="a new chain stays at block 0 until this exists")
     for name in asdict(DEFAULT_HYPERPARAMETERS):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, help="subnet default override")
     args = vars(p.parse_args(argv))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -101,7 +101,11 @@ class ChainState:
         *,
         block_time: float = 12.0,
         defaults: Hyperparameters = DEFAULT_HYPERPARAMETERS,
+        held: Callable[[], bool] | None = None,
     ) -> None:
+        """``held``, while it answers True, keeps a new chain at block 0: its genesis is
+        "now" until the hold ends, then stored. The localnet holds its chain until every
+        node is up, so a slow machine's start-up costs no windows."""
         if block_time <= 0:
             raise ValueError("block_time must be positive")
         if defaults.tempo < 1 or defaults.max_uids < 1 or min(asdict(defaults).values()) < 0:
@@ -113,13 +117,29 @@ class ChainState:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         with self._tx():
-            self._db.execute(
+            created = self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('genesis_time', ?), ('block_time', ?)",
                 (repr(clock.now()), repr(block_time)),
-            )
+            ).rowcount
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         self.genesis_time = float(meta["genesis_time"])
         self.block_time = float(meta["block_time"])
+        # Only a new chain is held: a reopened one's blocks must never jump back to 0.
+        self._held = held if created else None
+
+    def _hold(self) -> bool:
+        """True while the hold lasts (genesis follows the clock); stores genesis when it ends."""
+        if self._held is None:
+            return False
+        if self._held():
+            self.genesis_time = self._clock.now()
+            return True
+        self._held = None
+        with self._tx():
+            self._db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'genesis_time'", (repr(self.genesis_time),)
+            )
+        return False
 
     def close(self) -> None:
         self._db.close()
@@ -132,9 +152,12 @@ class ChainState:
     # ---- clock and epochs -------------------------------------------------------------
 
     def block(self) -> int:
+        if self._hold():
+            return 0
         return block_at(self._clock.now(), self.genesis_time, self.block_time)
 
     def block_timestamp(self, block: int) -> float:
+        self._hold()
         return self.genesis_time + block * self.block_time
 
     def _advance(self) -> int:
