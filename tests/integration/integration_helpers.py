@@ -6,7 +6,18 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+HONEST_WINDOWS = 5  # the shared honest run's windows (conftest.honest_run)
+
+
+@dataclass(frozen=True)
+class HonestRun:
+    """The shared honest localnet run: its directory and the finished process."""
+
+    run: Path  # <run_dir>/<timestamp>/
+    completed: subprocess.CompletedProcess[str]
 
 
 def run_localnet(

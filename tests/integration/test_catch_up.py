@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from bittensor import Wallet
-from integration_helpers import run_localnet
+from integration_helpers import HonestRun
 
 from gauntlet.chain.sim.process import spawn_sim_chain
 from gauntlet.cli import main
@@ -36,20 +36,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> Path:
-    root = tmp_path_factory.mktemp("catchup")
-    completed = run_localnet(
-        root,
-        stdlib_dataset_dir,
-        "--localnet.windows",
-        "5",
-        "--validator.checkpoint_interval",
-        "2",
-        timeout=400,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    (run,) = root.iterdir()
-    return run
+def finished_run(honest_run: HonestRun) -> Path:
+    return honest_run.run
 
 
 def _last_record(run: Path) -> AggregationRecord:

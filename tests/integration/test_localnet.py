@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from integration_helpers import alive, run_localnet
+from integration_helpers import HONEST_WINDOWS, HonestRun, alive
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # A newcomer gets no benefit of the doubt (uniqueness starts at 0): an honest miner earns
 # once its own pages have shown they gain more than random ones, which in the first
 # windows of training (everything improves alike) takes a few windows.
-WINDOWS = 5
+WINDOWS = HONEST_WINDOWS
 
 
 @pytest.fixture(scope="module")
-def localnet_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
-    run_dir = tmp_path_factory.mktemp("localnet")
-    completed = run_localnet(
-        run_dir, stdlib_dataset_dir, "--localnet.windows", str(WINDOWS), timeout=400
-    )
-    (summary_path,) = run_dir.glob("*/summary.json")
-    summary = json.loads(summary_path.read_text())
-    summary["stdout"], summary["returncode"] = completed.stdout, completed.returncode
-    summary["run_dir"] = run_dir
-    assert completed.returncode == 0, completed.stdout + completed.stderr
+def localnet_run(honest_run: HonestRun) -> dict:
+    summary = json.loads((honest_run.run / "summary.json").read_text())
+    summary["stdout"] = honest_run.completed.stdout
+    summary["returncode"] = honest_run.completed.returncode
+    summary["run_dir"] = honest_run.run.parent
     return summary
 
 
