@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,3 +23,42 @@ def stdlib_dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("dataset") / "stdlib"
     ensure_dataset(path, page_tokens=TEST_PAGE_TOKENS, max_tokens=TEST_MAX_TOKENS)
     return path
+
+
+# One Python process parses every command: btcli takes ~3 s to import, and a subprocess per
+# documented command cost ~40 s of the suite. Results go to a file because btcli's console
+# may write to the real stdout whatever sys.stdout is.
+_BTCLI_PARSE = """
+import contextlib, io, json, sys
+from bittensor.cli.main import main
+argvs, results = json.loads(sys.argv[1]), []
+for argv in argvs:
+    sys.argv, out = ["btcli", *argv, "--help"], io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    results.append([code, out.getvalue()[-800:]])
+open(RESULTS, "w").write(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="session")
+def btcli_help(tmp_path_factory: pytest.TempPathFactory) -> Callable[[list[list[str]]], list]:
+    """``parse(argvs)``: for each btcli argv (without ``btcli``), ``[exit code, output tail]``
+    of ``btcli ARGV --help`` run by the installed btcli, all in one process."""
+
+    def parse(argvs: list[list[str]]) -> list:
+        results = tmp_path_factory.mktemp("btcli") / "results.json"
+        script = _BTCLI_PARSE.replace("RESULTS", repr(str(results)))
+        subprocess.run(
+            [sys.executable, "-c", script, json.dumps(argvs)],
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        parsed: list = json.loads(results.read_text())
+        assert len(parsed) == len(argvs)
+        return parsed
+
+    return parse
