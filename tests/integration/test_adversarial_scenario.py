@@ -1,5 +1,11 @@
 """The adversarial-mix scenario: real miner processes with every behaviour, two validators,
-one real S3 server (rclone, signature-checking) per node, the simulated chain.
+a bucket directory per node, the simulated chain.
+
+The buckets are directories, not one S3 server per node: on two cores, 17 rclone servers
+answering two validators' polls took the CPU the honest miners train with, and the 5-page
+miner missed half its windows ("training outlasted the window"), so incentive no longer
+followed compute (CI, 2026-12-03). Exchange through real per-node S3 servers is
+test_localnet_s3.py's subject.
 
 Honest miners must out-earn every adversary, each adversary must end under 1% of the weight
 and incentive, each must have been caught by the check meant for it, and the model must
@@ -55,8 +61,6 @@ def adversarial_run(
         stdlib_dataset_dir,
         "--localnet.scenario",
         str(SCENARIO),
-        "--localnet.store",
-        "s3",
         *PHASES[request.param],
         timeout=900,
     )
@@ -120,8 +124,9 @@ def test_honest_miners_outearn_every_adversary(adversarial_run: dict) -> None:
 
 
 def test_more_compute_earns_more_among_honest_miners(adversarial_run: dict) -> None:
-    """The honest miners train 10, 15 and 20 inner steps per window; the largest budget must
-    end with more incentive than the smallest (the summary reports the rank correlation)."""
+    """The honest miners train 2, 3 and 5 pages per window; the largest budget must end with
+    more incentive than the smallest, and have earned more over the run (the summary
+    reports the rank correlation)."""
     summary = adversarial_run["summary"]
     incentive = {int(u): v for u, v in summary["incentive"].items()}
     budgets: dict[int, int] = {
@@ -131,6 +136,8 @@ def test_more_compute_earns_more_among_honest_miners(adversarial_run: dict) -> N
     largest = max(budgets, key=lambda u: budgets[u])
     assert budgets[largest] > budgets[smallest]
     assert incentive[largest] > incentive[smallest], (budgets, incentive)
+    earned = {int(u): v for u, v in summary["incentive_mean"].items()}  # over the whole run
+    assert earned[largest] > earned[smallest], (budgets, earned)
     assert "compute/incentive rank correlation" in adversarial_run["stdout"]
 
 
@@ -189,5 +196,5 @@ def test_report_and_no_process_survives(adversarial_run: dict) -> None:
     pids = adversarial_run["summary"]["pids"]
     nodes = len(adversarial_run["summary"]["behaviours"])  # 2 validators and the miners
     assert nodes == 17
-    assert len(pids) == 1 + nodes + nodes  # chain, an S3 server per node, the nodes
+    assert len(pids) == 1 + nodes  # the chain, the nodes
     assert not [pid for pid in pids if alive(pid)]
