@@ -160,7 +160,9 @@ def test_the_lead_aggregates_only_its_peer_set_of_honest_miners(adversarial_run:
     from protocol.schemas import AggregationRecord, PeerSet
 
     run, lead = adversarial_run["run"], _hotkey(adversarial_run["run"], "validator0")
-    bucket = run / "s3" / "validator0" / "gauntlet-validator0"
+    from gauntlet.node.runtime import default_bucket
+
+    bucket = run / "stores" / default_bucket(lead)
     behaviours = _by_behaviour(adversarial_run["summary"])
     honest = set(behaviours["honest"])
     statistical = {uid for name in STATISTICAL for uid in behaviours[name]}

@@ -64,7 +64,7 @@ def test_network_recovers_after_the_chain_restarts(faulted_run: dict) -> None:
     assert last.count("ok") == 3, f"miners did not contribute again after the faults: {last}"
     summary = json.loads((run / "summary.json").read_text())
     # chain twice, validator0, validator1 twice, 3 miners
-    assert len(summary["pids"]) == 7, summary["pids"]
+    assert len(summary["pids"]) == 8, summary["pids"]
     assert summary["validation_loss_last"] < summary["validation_loss_first"]
 
 
