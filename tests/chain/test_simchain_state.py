@@ -61,7 +61,9 @@ def test_a_held_chain_stays_at_block_0_and_counts_from_its_release(
     clock.advance(30.0)
     assert state.block() == 0
     held[0] = False
+    clock.advance(7.0)  # no call in between: block 0 still starts when the release is seen
     released = clock.now()
+    assert state.block() == 0
     clock.advance(2.5)
     assert state.block() == 2 and state.block_timestamp(2) == released + 2.0
     held[0] = True  # once released, a hold has no effect

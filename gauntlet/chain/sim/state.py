@@ -128,11 +128,12 @@ class ChainState:
         self._held = held if created else None
 
     def _hold(self) -> bool:
-        """True while the hold lasts (genesis follows the clock); stores genesis when it ends."""
+        """True while the hold lasts. Genesis is the moment the release is first seen (block
+        0 starts then, however long since the last call), and is stored then."""
         if self._held is None:
             return False
+        self.genesis_time = self._clock.now()
         if self._held():
-            self.genesis_time = self._clock.now()
             return True
         self._held = None
         with self._tx():
