@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import time
-import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from gauntlet.localnet.html_report import write_report
 from gauntlet.localnet.leaderboard import Leaderboard
 from gauntlet.localnet.processes import ProcessGroup
 from gauntlet.localnet.recording import write_recording
+from gauntlet.localnet.release import NodesNotUp, release_file, release_when_up
 from gauntlet.localnet.report import RunSummary
 from gauntlet.localnet.results import RunMeta, RunResults
 from gauntlet.localnet.scenario import (
@@ -51,9 +51,6 @@ from protocol.keys import reports_prefix, window_of_key, window_report_key
 from protocol.schemas import WindowReport
 
 STARTUP_TIMEOUT = 60.0
-# Nodes start in parallel and import torch, build the model and read the dataset: on two
-# cores a 17-node scenario takes over a minute. The chain is held at block 0 meanwhile.
-NODES_UP_TIMEOUT = 300.0
 
 
 class LocalnetError(RuntimeError):
@@ -208,7 +205,7 @@ def run_localnet(config: GauntletConfig, config_file: str | None = None) -> int:
     except KeyboardInterrupt:
         print("\nlocalnet: interrupted, stopping every process", flush=True)
         return 130
-    except (LocalnetError, StoreStartError, FaultError) as exc:
+    except (LocalnetError, StoreStartError, FaultError, NodesNotUp) as exc:
         print(f"localnet: failed: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
@@ -281,7 +278,7 @@ def _run(
         create_wallet(wallets, name)
     hotkeys = {name: Wallet(name=name, path=str(wallets)).hotkey.ss58_address for name in names}
 
-    _release_file(run).unlink(missing_ok=True)
+    release_file(run).unlink(missing_ok=True)
     endpoint = _start_chain(config, run, group, port=0)
     stakes = {v.name: v.stake for v in validators} | {m.name: 0.0 for m in miners}
     asyncio.run(_register(endpoint, netuid, wallets, stakes))
@@ -315,7 +312,7 @@ def _run(
     for m in miners:
         group.start(m.name, _miner_argv(config, m, own(m.name), hotkeys), env=env(m.name))
     host = config.telemetry.metrics_host
-    _release_when_up(
+    release_when_up(
         group, run, {n: base_url(host, p) + "/metrics" for n, p in ports.items()}, crashes
     )
 
@@ -414,50 +411,6 @@ def _metrics_ports(
     return ports
 
 
-def _release_file(run: Path) -> Path:
-    """Its existence lets the run's chain leave block 0 (``chain serve --hold-until``)."""
-    return run / "chain.release"
-
-
-def _release_when_up(
-    group: ProcessGroup, run: Path, metrics: dict[str, str], crashes: AimedCrashes
-) -> None:
-    """Wait until every node serves its metrics (it does so just before its window loop),
-    then release the chain. Holding block 0 until then gives every node the same first
-    window however slowly the machine starts them; a run whose windows began while half
-    the nodes were still importing torch would test a different scenario."""
-    started = time.monotonic()
-    waiting = dict(metrics)
-    while waiting:
-        if time.monotonic() - started > NODES_UP_TIMEOUT:
-            raise LocalnetError(f"{', '.join(waiting)} not up after {NODES_UP_TIMEOUT:.0f}s")
-        dead = group.dead()
-        if dead and dead[0].name == crashes.victim and crashes.points:  # e.g. at 'start'
-            crashes.restart(group, dead[0], 0)
-            continue
-        if dead:
-            raise LocalnetError(
-                f"{dead[0].name} exited (code {dead[0].process.returncode}) while starting; "
-                f"see {dead[0].log_path}"
-            )
-        waiting = {name: url for name, url in waiting.items() if not _answers(url)}
-        time.sleep(0.2 if waiting else 0)
-    _release_file(run).touch()
-    print(
-        f"localnet: {len(metrics)} nodes up after {time.monotonic() - started:.0f}s; "
-        "the chain leaves block 0",
-        flush=True,
-    )
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def _incentive(endpoint: str, netuid: int) -> dict[int, float] | None:
     """Incentive per uid from the chain, or None while it is unreachable."""
     from gauntlet.chain.base import ChainError
@@ -479,7 +432,7 @@ def _start_chain(config: GauntletConfig, run: Path, group: ProcessGroup, *, port
         _gauntlet(
             "chain", "serve", "--port", str(port), "--db", str(run / "chain.sqlite"),
             "--block-time", str(ln.block_time), "--ready-file", str(ready),
-            "--hold-until", str(_release_file(run)),
+            "--hold-until", str(release_file(run)),
             "--tempo", str(bpw), "--weights-rate-limit", str(max(1, bpw // 2)),
         ),
     )  # fmt: skip
