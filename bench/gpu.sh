@@ -55,7 +55,8 @@ step() {
 if [ -n "$quick" ]; then
     step train bench/train.py --device "$device" --quick
     step validator bench/validator.py --device "$device" --models tiny --peers 2 --repeats 1 \
-        --eval-batches 1 --eval-batch-size 2 --seq-len 64
+        --eval-batches 1 --eval-batch-size 2 --seq-len 64 --random-pages 3 \
+        --window-seconds 5 --window-seconds 120
     step codec bench/codec.py --device "$device" --quick
 else
     step train bench/train.py --device "$device" --dtype bf16 --config 150m --config 1.2b

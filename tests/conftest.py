@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -62,3 +63,23 @@ def btcli_help(tmp_path_factory: pytest.TempPathFactory) -> Callable[[list[list[
         return parsed
 
     return parse
+
+
+@pytest.fixture(scope="session")
+def gpu_dry_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder bench/gpu.sh's dry run (CPU, smoke sizes) wrote: device.txt, timings.txt
+    and each step's JSON (train, validator, codec). Run once: the tests of each benchmark's
+    output read it here, so the script the GPU would run is the one tested."""
+    out = tmp_path_factory.mktemp("gpu-dry-run")
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "GPU_BENCH_DEVICE": "cpu",
+        "GPU_BENCH_QUICK": "1",
+        "GPU_BENCH_INSTALL": "0",  # never pip-install into the test environment
+    }
+    subprocess.run(
+        ["bash", str(Path(__file__).resolve().parents[1] / "bench" / "gpu.sh"), str(out)],
+        env=env, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    return out

@@ -1,22 +1,15 @@
 """bench/codec.py --quick runs and prints the JSON it promises: both codecs, a real
-pseudo-gradient, the aggregate beside its lower bound, and the load."""
+pseudo-gradient, the aggregate beside its lower bound, and the load. (It is the codec step
+of bench/gpu.sh's dry run.)"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_quick_bench_prints_parsable_json() -> None:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "codec.py"), "--quick", "--device", "cpu"],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
-    report = json.loads(out.stdout)
+def test_quick_bench_prints_parsable_json(gpu_dry_run: Path) -> None:
+    report = json.loads((gpu_dry_run / "codec.json").read_text())
     assert {"platform", "cpu_count", "cpu_model", "torch", "device"} <= set(report["machine"])
     for result in report["results"].values():
         assert result["compress_MBps"] > 0 and result["payload_bytes"] > 0

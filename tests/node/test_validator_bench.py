@@ -1,16 +1,14 @@
-"""bench/validator.py runs the validator's real fetch and evaluation code and prints its costs."""
+"""bench/validator.py runs the validator's real fetch and evaluation code and prints its
+costs (its run is the validator step of bench/gpu.sh's dry run)."""
 
 from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 TIMINGS = (
     "open_s",
     "align_s",
@@ -23,16 +21,10 @@ TIMINGS = (
 )
 
 
-def test_tiny_validator_bench_prints_positive_costs_and_peers_per_window():
-    out = subprocess.run(
-        [
-            sys.executable, str(ROOT / "bench" / "validator.py"), "--models", "tiny",
-            "--peers", "2", "--eval-batches", "1", "--repeats", "1", "--random-pages", "3",
-            "--window-seconds", "5", "--window-seconds", "120",
-        ],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
-    report = json.loads(out.stdout)
+def test_tiny_validator_bench_prints_positive_costs_and_peers_per_window(
+    gpu_dry_run: Path,
+) -> None:
+    report = json.loads((gpu_dry_run / "validator.json").read_text())
     assert report["bench"] == "validator"
     machine = set(report["machine"])
     assert {"cpu_model", "cpu_count", "torch", "device", "device_name"} <= machine
