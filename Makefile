@@ -42,7 +42,7 @@ system-packages:
 	bash .ci/system-packages
 
 test: system-packages lint typecheck
-	$(VENV)/bin/pytest $(ARGS)
+	$(VENV)/bin/pytest --durations=25 $(ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/storage.py
