@@ -504,24 +504,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 1
 
 
-# The long-running node commands. Once one returns, the node's own finally blocks have
-# closed its chain client, stores, journal and state files; what is left is the
-# interpreter's teardown (every module's finalisers, torch's among them), about 1 s of CPU
-# per process. 17 localnet nodes stopped at once spent 10 s in it on two cores, past the
-# localnet's grace, and `docker stop` waits for it too.
 _NODE_COMMANDS = (cmd_miner, cmd_sim_miner, cmd_validator)
 
 
 def entry() -> None:
-    """The ``gauntlet`` executable: :func:`main`, then a node command exits without the
-    interpreter's teardown (logs and stdio flushed first)."""
+    """The ``gauntlet`` executable: :func:`main`; a node command ends without the
+    interpreter's teardown (:func:`~gauntlet.node.lifecycle.exit_without_teardown`)."""
     args = build_parser().parse_args()
     code = _dispatch(args)
     if args.handler in _NODE_COMMANDS:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        from gauntlet.node.lifecycle import exit_without_teardown
+
+        exit_without_teardown(code)
     sys.exit(code)
 
 

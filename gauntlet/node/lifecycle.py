@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
@@ -140,3 +142,15 @@ def run_until_signalled(
         return EXIT_STARTUP
     log.info("stopped (%s)", outcome)
     return EXIT_OK
+
+
+def exit_without_teardown(code: int) -> None:
+    """End the process now, logs and stdio flushed. Once a node command has returned, its
+    own finally blocks have closed the chain client, stores, journal and state files; what
+    is left is the interpreter's teardown (every module's finalisers, torch's among them),
+    about 1 s of CPU per process. 17 localnet nodes stopped at once spent 10 s in it on two
+    cores, past the localnet's grace, and ``docker stop`` waits for it too."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
