@@ -31,7 +31,7 @@ from gauntlet.localnet.leaderboard import Leaderboard
 from gauntlet.localnet.processes import ProcessGroup
 from gauntlet.localnet.recording import write_recording
 from gauntlet.localnet.release import NodesNotUp, release_file, release_when_up
-from gauntlet.localnet.report import RunSummary
+from gauntlet.localnet.report import RunSummary, next_report
 from gauntlet.localnet.results import RunMeta, RunResults
 from gauntlet.localnet.scenario import (
     MinerNode,
@@ -47,8 +47,6 @@ from gauntlet.node.identity import coldkey_address, create_wallet
 from gauntlet.node.runtime import default_bucket
 from gauntlet.storage.filesystem import FilesystemStore
 from gauntlet.telemetry import base_url, free_ports
-from protocol.keys import reports_prefix, window_of_key, window_report_key
-from protocol.schemas import WindowReport
 
 STARTUP_TIMEOUT = 60.0
 
@@ -349,8 +347,10 @@ def _run(
         # restart costs windows on a slow machine, and a crash cut off by the end tests nothing.
         while len(summary.windows) < ln.windows or not crashes.done():
             if time.monotonic() > deadline:
+                lead_log = next(c.log_path for c in group.children if c.name == lead.name)
                 raise LocalnetError(
-                    f"only {len(summary.windows)} of {ln.windows} windows completed in time"
+                    f"only {len(summary.windows)} of {ln.windows} windows completed in time; "
+                    f"{lead_log} ends:\n{log_tail(lead_log)}"
                 )
             dead = group.dead()
             if dead and dead[0].name == crashes.victim and crashes.points:
@@ -367,7 +367,7 @@ def _run(
                     f"windows: {crashes.victim} never got there"
                 )
             summary.peak_rss_bytes = max(summary.peak_rss_bytes, group.rss_bytes())
-            report = _next_report(reports, hotkeys[lead.name], summary)
+            report = next_report(reports, hotkeys[lead.name], summary)
             if report is None:
                 time.sleep(min(1.0, ln.block_time))
                 continue
@@ -394,6 +394,19 @@ def _run(
     summary.incentive = {n.uid: n.incentive for n in metagraph.neurons}
     summary.incentive_mean = results.mean_incentive()
     print(summary.render(), flush=True)
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` of a node's log, for an error that must be diagnosable from a CI
+    transcript alone (the run directory is gone by the time anyone reads it)."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 64 * 1024))
+            text = log.read().decode(errors="replace")
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def _metrics_ports(
@@ -437,24 +450,3 @@ def _start_chain(config: GauntletConfig, run: Path, group: ProcessGroup, *, port
         ),
     )  # fmt: skip
     return _wait_for_file(ready, group, STARTUP_TIMEOUT)
-
-
-def _next_report(store: FilesystemStore, hotkey: str, summary: RunSummary) -> WindowReport | None:
-    """The lead validator's next window report, if it is there yet.
-
-    Before the first report the earliest one present is next; after it, the
-    report of the window following the last one shown.
-    """
-    if summary.windows:
-        windows = [summary.windows[-1] + 1]
-    else:
-        found = (
-            window_of_key(p.relative_to(store.base).as_posix())
-            for p in (store.base / reports_prefix()).rglob("*.json")
-        )
-        windows = sorted(w for w in found if w is not None)[:1]
-    for window in windows:
-        path = store.base / window_report_key(window, hotkey)
-        if path.is_file():
-            return WindowReport.model_validate_json(path.read_text())
-    return None

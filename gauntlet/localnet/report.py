@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gauntlet.storage.filesystem import FilesystemStore
+from protocol.keys import reports_prefix, window_of_key, window_report_key
 from protocol.schemas import WindowReport
 
 
@@ -47,3 +49,23 @@ class RunSummary:
                 f"{self.chain_weights.get(uid, 0.0):>12.4f} {self.incentive.get(uid, 0.0):>10.4f}"
             )
         return "\n".join(lines)
+
+
+def next_report(store: FilesystemStore, hotkey: str, summary: RunSummary) -> WindowReport | None:
+    """Validator ``hotkey``'s next window report in ``store``, if it is there yet: the
+    earliest one after the last one ``summary`` shows (the first of all before that).
+
+    A validator publishes its reports in window order, but one it could not publish (a
+    store fault, or a crash between committing the window and publishing) never comes
+    later: waiting for it would stall the run, so a later report skips the gap.
+    """
+    last = summary.windows[-1] if summary.windows else -1
+    found = (
+        window_of_key(p.relative_to(store.base).as_posix())
+        for p in (store.base / reports_prefix()).rglob("*.json")
+    )
+    for window in sorted({w for w in found if w is not None and w > last}):
+        path = store.base / window_report_key(window, hotkey)
+        if path.is_file():
+            return WindowReport.model_validate_json(path.read_text())
+    return None

@@ -149,18 +149,27 @@ class Observer:
         self.spool.close()
 
     async def closed(self, window: int) -> WindowArrivals:
-        """The observation of ``window`` once it has closed. A window that closed before
-        this observer first polled comes back empty and incomplete."""
+        """The observation of ``window`` once it has closed. A window no round looked at
+        comes back empty and incomplete: one that closed before this observer first
+        polled, one a single slow round jumped over (a starved host, a slow store), or
+        one already pruned (a validator more than :data:`KEEP_WINDOWS` behind)."""
         while True:
             if self.failure is not None:
                 raise RuntimeError("the observer stopped") from self.failure
             if window in self.windows and self.windows[window].closed:
                 return self.windows[window]
-            if self.first_window is not None and window < self.first_window:
+            if window not in self.windows and self._unobserved(window):
                 arrivals = self._arrivals(window)
                 arrivals.close()
                 return arrivals
             await self._changed.wait()
+
+    def _unobserved(self, window: int) -> bool:
+        """Whether ``window``'s observation closed with no round having opened it."""
+        if self.first_window is not None and window < self.first_window:
+            return True
+        head = self._last_head
+        return head is not None and head >= self.timeline.observation_close(window)
 
     async def _poll(self, window: int, miners: Sequence[Peer], head: int) -> dict[int, Seen]:
         known = self._arrivals(window).accepted

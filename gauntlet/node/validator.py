@@ -26,7 +26,6 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gauntlet.chain.base import ChainError
 from gauntlet.compress.aggregate import Delta, peer_shares
 from gauntlet.config.schema import GauntletConfig
 from gauntlet.ledger.digest import model_sha256_after
@@ -52,7 +51,7 @@ from gauntlet.node.evaluation import (
     window_seed,
 )
 from gauntlet.node.gather import Contribution, decode_update, judge_window
-from gauntlet.node.lead import PUBLISH_POLICY, aggregation_record, publish_lead_artifacts
+from gauntlet.node.lead import aggregation_record, publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_local_write, retry_transient
 from gauntlet.node.measured_update import current_scores, measured_update, window_limits
 from gauntlet.node.observer import Observer
@@ -65,6 +64,7 @@ from gauntlet.node.records import (
     recorded_contributions,
 )
 from gauntlet.node.replay import Lead, find_lead
+from gauntlet.node.report_publish import publish_window
 from gauntlet.node.report_table import window_table
 from gauntlet.node.reveals import collect_reveals
 from gauntlet.node.runtime import Runtime, StartupError, open_runtime
@@ -78,12 +78,9 @@ from gauntlet.score.replay import AGGREGATE_UID, SketchEntry
 from gauntlet.score.selection import select_peers
 from gauntlet.score.state import ValidatorScores
 from gauntlet.score.window import PeerWindow, advance_window
-from gauntlet.storage.base import StorageError
-from gauntlet.storage.retry import with_retries
 from gauntlet.telemetry import METRICS
 from gauntlet.train.fingerprint import fingerprint, fingerprint_after
 from gauntlet.train.objective import objective_at
-from protocol.keys import window_report_key
 from protocol.schemas import WindowReport
 from protocol.windows import window_of
 
@@ -409,20 +406,7 @@ class Validator:
         crash_point("committed")
         self.observer.spool.prune(window + 1)  # judged and committed: its uploads are done with
         log.info("%s\n%s", f"window {window}: model at window {rt.window}", window_table(report))
-        try:  # lead artifacts and the report are best effort; the window's work is done
-            if lead_artifacts is not None:
-                await lead_artifacts()
-            body = report.model_dump_json().encode()
-            with METRICS.upload("report", len(body)):
-                await with_retries(
-                    lambda: rt.store.put(window_report_key(window, rt.hotkey), body),
-                    PUBLISH_POLICY,
-                )
-            crash_point("published")
-            await rt.prune(window)
-        except (StorageError, ChainError) as exc:
-            log.warning("window %d: could not publish (%s): %s", window, exc.reason, exc)
-            METRICS.error(f"publish_{exc.reason}")
+        await publish_window(rt, report, lead_artifacts)
 
     def report(
         self,

@@ -22,6 +22,6 @@ def honest_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Pat
         "--localnet.windows", str(HONEST_WINDOWS), "--validator.checkpoint_interval", "2",
         timeout=400,
     )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-8000:]
     (run,) = root.iterdir()
     return HonestRun(run, completed)

@@ -46,7 +46,7 @@ def scenario_run(
         timeout=timeout,
     )  # fmt: skip
     (run,) = run_dir.iterdir()
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-8000:]
     return run, json.loads((run / "summary.json").read_text())
 
 

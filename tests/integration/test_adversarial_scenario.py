@@ -65,7 +65,7 @@ def adversarial_run(
         timeout=900,
     )
     (run,) = run_dir.iterdir()
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-8000:]
     summary = json.loads((run / "summary.json").read_text())
     results = json.loads((run / "report" / "results.json").read_text())
     journal = run / "state" / f"validator-{_hotkey(run, 'validator0')}.jsonl"  # the lead's

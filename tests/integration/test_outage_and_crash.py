@@ -39,7 +39,7 @@ def faulted_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Pa
         "--validator.eval_secret", SECRET, "--train.inner_steps", "8",
         timeout=700,
     )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-8000:]
     (run,) = root.iterdir()
     return {"run": run, "stdout": completed.stdout}
 

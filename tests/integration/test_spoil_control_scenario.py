@@ -25,7 +25,7 @@ def spoil_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path
         run_dir, stdlib_dataset_dir, "--localnet.scenario", str(SCENARIO), timeout=900
     )
     (run,) = run_dir.iterdir()
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-8000:]
     summary = json.loads((run / "summary.json").read_text())
     miners = {int(u): b for u, b in summary["behaviours"].items() if b != "validator"}
     incentive = {u: float(summary["incentive"].get(str(u), 0.0)) for u in miners}

@@ -371,3 +371,20 @@ def test_an_outage_after_the_deadline_spoils_nothing(tmp_path: Path, model) -> N
         return (await v.observer.closed(WINDOW)).spoiled
 
     assert not asyncio.run(run())
+
+
+@pytest.mark.parametrize("rounds", [(25, 55), (33, 39, 95)], ids=["jumped-over", "pruned"])
+def test_a_window_no_round_opened_closes_unjudged_without_waiting(
+    tmp_path: Path, model, rounds: tuple[int, ...]
+) -> None:
+    """A round slow enough to jump over a window's whole upload phase (a starved host, a
+    slow store), or a validator so far behind that the window was pruned: the validator
+    must not wait for that window forever; nobody is judged on it."""
+
+    async def run() -> tuple[bool, bool, dict]:
+        v = Validator([make_miner(tmp_path, 1)], model)
+        await v.poll_at(*rounds)
+        arrivals = await asyncio.wait_for(v.observer.closed(WINDOW), timeout=5)
+        return arrivals.closed, arrivals.complete, arrivals.accepted
+
+    assert asyncio.run(run()) == (True, False, {})
