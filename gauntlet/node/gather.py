@@ -23,7 +23,9 @@ import torch
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.compress.codec import Codec
+from gauntlet.node import peer_reads
 from gauntlet.node.arrivals import WindowArrivals
+from gauntlet.node.peer_reads import download_seconds, within
 from gauntlet.node.peers import Peer
 from gauntlet.node.reveals import RevealRound, read_reveal
 from gauntlet.storage.base import StorageError
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 
 # Faults of a store that say nothing about its owner (the same penalty as missing, so a
 # miner gains nothing by making its store fail on purpose).
-TRANSIENT_FAULTS = frozenset({"unavailable", "throttled"})
+TRANSIENT_FAULTS = frozenset({"unavailable", "throttled", "timeout"})
 # Fetching a payload a record names: a few tries spread over about ten seconds.
 RECORDED_FETCH_POLICY = RetryPolicy(attempts=6, base_delay=0.5, max_delay=4.0)
 
@@ -185,8 +187,12 @@ async def fetch_recorded(
         return Contribution(uid, hotkey, "unreadable", "no valid bucket commitment")
     store = peer.store
     try:
+        max_bytes = decoder.limits.max_bytes
         raw = await with_retries(
-            lambda: store.get(contribution_key(window, hotkey), max_bytes=decoder.limits.max_bytes),
+            lambda: within(
+                store.get(contribution_key(window, hotkey), max_bytes=max_bytes),
+                download_seconds(max_bytes),
+            ),
             RECORDED_FETCH_POLICY,
         )
         sealed = open_sealed(
@@ -199,7 +205,10 @@ async def fetch_recorded(
         if sealed.header.payload_sha256 != payload_sha256:
             return Contribution(uid, hotkey, "invalid", "sealed payload differs from the record")
         key = await with_retries(
-            lambda: read_reveal(store, window, hotkey, decoder.netuid), RECORDED_FETCH_POLICY
+            lambda: within(
+                read_reveal(store, window, hotkey, decoder.netuid), peer_reads.SMALL_READ_SECONDS
+            ),
+            RECORDED_FETCH_POLICY,
         )
         data = unseal(sealed, key)
     except StorageError as exc:

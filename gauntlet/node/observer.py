@@ -7,6 +7,18 @@ to the :class:`~gauntlet.node.spool.Spool` (the GET pinned to the ETag the HEAD
 returned), check its signed seal header, read the head again, and hand the finds to :class:`~gauntlet.node.arrivals.WindowArrivals`,
 which applies the observed-arrival rule. Storage faults here are never a verdict on
 their own: a transient error just means the next round tries again.
+
+A miner's bucket server is adversarial, and one that holds requests open (a *tarpit*)
+must not hold up the round: then no round could start after the deadline and end before
+the close, and one miner would leave the window unjudged for everyone (the lead's empty
+record stops training). So each miner's lookup is a task of its own that outlives the
+round that started it: a round waits at most ``round_seconds`` for them, takes the ones
+that finished, and starts no second lookup for a miner whose last one is still running.
+Lookups still running when their window closes are abandoned (the miner is ``missing``,
+a transient fault, never blamed as invalid). Downloads share
+:data:`MAX_CONCURRENT_FETCHES` slots (one read chunk of memory each), and each is cut
+off after :func:`~gauntlet.node.peer_reads.download_seconds`, so stalled downloads hold
+a slot only briefly.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from gauntlet.chain.base import ChainError
 from gauntlet.node.arrivals import Seen, WindowArrivals
+from gauntlet.node.peer_reads import download_seconds
 from gauntlet.node.peers import Peer
 from gauntlet.node.spool import Spool
 from gauntlet.storage.base import ObjectNotFound, PreconditionFailed, StorageError
@@ -32,7 +45,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_CONCURRENT_FETCHES = 16  # bounds sockets per round (downloads stream to the spool)
+MAX_CONCURRENT_FETCHES = 16  # downloads at once (each streams to the spool: one chunk in memory)
+# How long a round waits for lookups when the validator does not say (tests, benchmarks).
+DEFAULT_ROUND_SECONDS = 1.0
 # A chain outage this long (in blocks) during a window's uploads spoils the window: miners
 # need the chain to learn a window, and after 2 blocks without it an honest one may miss the
 # deadline. One lost poll (a fraction of a block) does not.
@@ -40,20 +55,37 @@ MIN_OUTAGE_BLOCKS = 2
 KEEP_WINDOWS = 4  # windows of observations kept in memory
 
 
+def round_seconds_for(timeline: Timeline, block_seconds: float) -> float:
+    """Half the grace between the deadline and the close, in seconds: a round that starts
+    at the deadline and waits this long still ends before the close, with room for the
+    head reads around it (never under 0.1 s: a zero grace leaves no room at all)."""
+    return max(0.1, timeline.grace_blocks * block_seconds / 2)
+
+
 class Observer:
     """Keeps a :class:`WindowArrivals` per window; :meth:`closed` waits for one to close."""
 
     def __init__(
-        self, rt: Runtime, timeline: Timeline, poll_seconds: float, spool: Spool | None = None
+        self,
+        rt: Runtime,
+        timeline: Timeline,
+        poll_seconds: float,
+        spool: Spool | None = None,
+        round_seconds: float = DEFAULT_ROUND_SECONDS,
     ) -> None:
+        """``round_seconds``: the longest a round waits for miners' lookups; a validator
+        passes half its grace (:func:`round_seconds_for`), so a round that starts at the
+        deadline ends before the close however slow a miner's server is."""
         self.rt = rt
+        self.round_seconds = round_seconds
+        self._lookups: dict[tuple[int, int], asyncio.Task[Seen | None]] = {}  # (window, uid)
         self.spool = Spool() if spool is None else spool
         self.timeline = timeline
         self.poll_seconds = poll_seconds
         self.windows: dict[int, WindowArrivals] = {}
         self.first_window: int | None = None  # first window observed since this start
         self._changed = asyncio.Event()
-        self._semaphore = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
+        self._downloads = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
         self.rounds = 0
         self.requests = 0  # HEAD and GET requests sent (bench/observe.py reads it)
         self.failure: Exception | None = None
@@ -102,13 +134,20 @@ class Observer:
         if self.first_window is None and windows:
             self.first_window = windows[-1]
         _, miners = await self.rt.peers.miners(chain)
-        finds = {w: await self._poll(w, miners, started) for w in windows}
+        for window in windows:
+            self._start_lookups(window, miners, started)
+        running = [task for (w, _), task in self._lookups.items() if w in windows]
+        if running:
+            await asyncio.wait(running, timeout=self.round_seconds)
+        finds = {w: self._finished_lookups(w) for w in windows}
         ended = await chain.current_block()
         for window, found in finds.items():
             self._arrivals(window).settle_round(found, started, ended)
-        for arrivals in self.windows.values():
+        for window, arrivals in self.windows.items():
             if ended >= arrivals.close_block and not arrivals.closed:
                 arrivals.close()
+            if arrivals.closed:
+                self._abandon_lookups(window)
         self._last_head = ended
         self._prune(ended)
         self.rounds += 1
@@ -171,51 +210,84 @@ class Observer:
         head = self._last_head
         return head is not None and head >= self.timeline.observation_close(window)
 
-    async def _poll(self, window: int, miners: Sequence[Peer], head: int) -> dict[int, Seen]:
+    def _start_lookups(self, window: int, miners: Sequence[Peer], head: int) -> None:
+        """A lookup of each miner's upload for ``window``, unless its last one still runs."""
         known = self._arrivals(window).accepted
-        results = await asyncio.gather(
-            *(self._look(window, p, known.get(p.uid), head) for p in miners)
-        )
-        return {seen.uid: seen for seen in results if seen is not None}
+        for peer in miners:
+            if peer.store is not None and (window, peer.uid) not in self._lookups:
+                self._lookups[(window, peer.uid)] = asyncio.create_task(
+                    self._look(window, peer, known.get(peer.uid), head),
+                    name=f"observe-{window}-{peer.uid}",
+                )
+
+    def _finished_lookups(self, window: int) -> dict[int, Seen]:
+        """The finds of ``window``'s lookups that have finished (each taken once)."""
+        found = {}
+        for key in [k for k, task in self._lookups.items() if k[0] == window and task.done()]:
+            seen = self._lookups.pop(key).result()  # _look turns peer faults into None
+            if seen is not None:
+                found[seen.uid] = seen
+        return found
+
+    def _abandon_lookups(self, window: int) -> None:
+        """Cancel ``window``'s lookups still running at its close: their miner's server did
+        not answer in time, a transient fault (``missing``)."""
+        arrivals = self.windows[window]
+        for key in [k for k in self._lookups if k[0] == window]:
+            task = self._lookups.pop(key)
+            if task.done():
+                continue
+            task.cancel()
+            if key[1] not in arrivals.accepted:
+                arrivals.faults[key[1]] = "timeout"
+            METRICS.error("observe_timeout")
 
     async def _look(self, window: int, peer: Peer, known: Seen | None, head: int) -> Seen | None:
         """The peer's current version for ``window`` (reusing a known one, or stamped with
-        ``head``, the round's starting head), or None."""
+        ``head``, the starting head of the round that began this lookup), or None."""
         if peer.store is None:
             return None
         key = contribution_key(window, peer.hotkey)
         arrivals = self._arrivals(window)
-        async with self._semaphore:
-            try:
-                self.requests += 1
-                info = await peer.store.head(key)
-                if known is not None and known.etag == info.etag:
-                    return known
+        max_bytes = self.rt.limits.max_bytes
+        try:
+            self.requests += 1
+            info = await peer.store.head(key)
+            if known is not None and known.etag == info.etag:
+                return known
+            async with self._downloads:
                 self.requests += 1
                 with METRICS.download("contribution") as transfer:
-                    got, sealed = await self.spool.fetch(
-                        peer.store,
-                        key,
-                        self.spool.path_for(window, peer.uid, info.etag),
-                        max_bytes=self.rt.limits.max_bytes,
-                        if_match=info.etag or None,
-                        hotkey=peer.hotkey,
-                        window=window,
-                        netuid=self.rt.config.chain.netuid,
+                    got, sealed = await asyncio.wait_for(
+                        self.spool.fetch(
+                            peer.store,
+                            key,
+                            self.spool.path_for(window, peer.uid, info.etag),
+                            max_bytes=max_bytes,
+                            if_match=info.etag or None,
+                            hotkey=peer.hotkey,
+                            window=window,
+                            netuid=self.rt.config.chain.netuid,
+                        ),
+                        timeout=download_seconds(max_bytes),
                     )
                     transfer.nbytes = got.size
-            except ObjectNotFound:
-                arrivals.faults.pop(peer.uid, None)
-                return None
-            except PreconditionFailed:
-                return None  # replaced between HEAD and GET: the next round sees the new one
-            except StorageError as exc:
-                arrivals.faults[peer.uid] = exc.reason
-                if not is_transient(exc):
-                    log.debug("uid %d: cannot read its upload: %s", peer.uid, exc)
-                return None
-            except ProtocolError as exc:
-                return Seen(peer.uid, peer.hotkey, info.etag, head, error=str(exc))
+        except TimeoutError:  # a stalling server: the next round asks again
+            arrivals.faults[peer.uid] = "timeout"
+            METRICS.error("observe_timeout")
+            return None
+        except ObjectNotFound:
+            arrivals.faults.pop(peer.uid, None)
+            return None
+        except PreconditionFailed:
+            return None  # replaced between HEAD and GET: the next round sees the new one
+        except StorageError as exc:
+            arrivals.faults[peer.uid] = exc.reason
+            if not is_transient(exc):
+                log.debug("uid %d: cannot read its upload: %s", peer.uid, exc)
+            return None
+        except ProtocolError as exc:
+            return Seen(peer.uid, peer.hotkey, info.etag, head, error=str(exc))
         if sealed.header.uid != peer.uid:
             return Seen(peer.uid, peer.hotkey, info.etag, head, error="seal names another uid")
         arrivals.faults.pop(peer.uid, None)

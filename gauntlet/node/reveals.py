@@ -4,7 +4,10 @@ A miner publishes its reveal once the chain reaches the window's observation clo
 (no upload can count after it, so no one gains by reading others' updates then).
 A validator fetches the reveals of the uploads it observed in time, in rounds, until
 every one is in or the head reaches the reveal close. Reveals are small signed
-envelopes; a bad one is the miner's fault, a store hiccup is retried next round.
+envelopes; a bad one is the miner's fault, a store hiccup is retried next round. A
+miner's server that holds the read open gets
+:data:`~gauntlet.node.peer_reads.SMALL_READ_SECONDS`, then counts as not having revealed
+yet: a tarpit delays no round, and so no validator's window.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from gauntlet.chain.base import Chain
+from gauntlet.node import peer_reads
+from gauntlet.node.peer_reads import within
 from gauntlet.node.peers import Peer
 from gauntlet.storage.base import ObjectNotFound, ObjectStore, StorageError
 from gauntlet.storage.retry import RetryPolicy, is_transient, with_retries
@@ -89,7 +94,8 @@ async def _try_reveal(peer: Peer, window: int, netuid: int) -> tuple[bytes | Non
     """(key, "") when revealed; (None, reason) when the reveal is bad; (None, "") to retry."""
     assert peer.store is not None
     try:
-        return await read_reveal(peer.store, window, peer.hotkey, netuid), ""
+        read = read_reveal(peer.store, window, peer.hotkey, netuid)
+        return await within(read, peer_reads.SMALL_READ_SECONDS), ""
     except ProtocolError as exc:
         return None, str(exc)
     except ObjectNotFound:
@@ -112,7 +118,7 @@ async def _exists(peer: Peer, key: str) -> bool:
     if peer.store is None:
         return False
     try:
-        await peer.store.head(key)
+        await within(peer.store.head(key), peer_reads.SMALL_READ_SECONDS)
     except StorageError:
         return False
     return True

@@ -54,7 +54,7 @@ from gauntlet.node.gather import Contribution, decode_update, judge_window
 from gauntlet.node.lead import aggregation_record, publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_local_write, retry_transient
 from gauntlet.node.measured_update import current_scores, measured_update, window_limits
-from gauntlet.node.observer import Observer
+from gauntlet.node.observer import Observer, round_seconds_for
 from gauntlet.node.peer_sets import members_to_aggregate, peer_set_for
 from gauntlet.node.records import (
     advance_ledger,
@@ -458,7 +458,11 @@ async def run_validator(config: GauntletConfig) -> None:
     files = ValidatorFiles(Path(config.node.state_dir).expanduser(), rt.hotkey)
     files.state.parent.mkdir(parents=True, exist_ok=True)
     spool = Spool(files.spool, payloads_in_flight=config.validator.payloads_in_flight)
-    observer = Observer(rt, await rt.timeline(), config.validator.poll_seconds, spool)
+    timeline = await rt.timeline()
+    observer = Observer(
+        rt, timeline, config.validator.poll_seconds, spool,
+        round_seconds=round_seconds_for(timeline, await rt.chain.block_time()),
+    )  # fmt: skip
     watching = asyncio.create_task(observer.run(), name="observer")
     validator = Validator(
         rt, files, files.load_secret(config.validator.eval_secret), files.load_state(), observer

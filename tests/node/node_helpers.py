@@ -70,13 +70,21 @@ class ScriptedChain(Chain):
 class FlakyStore(ObjectStore):
     """Wraps a store; while ``down`` every call raises :class:`StoreUnavailable`, and the
     next ``failing_gets`` reads and ``failing_puts`` writes fail the same way (an outage,
-    a dropped connection)."""
+    a dropped connection). The reads named in ``stall`` (``"head"``, ``"get"``) never
+    answer, as a tarpit server holds a request open (they end only when cancelled)."""
 
     def __init__(self, inner: ObjectStore) -> None:
         self.inner = inner
         self.down = False
         self.failing_gets = 0
         self.failing_puts = 0
+        self.stall: set[str] = set()
+        self.stalled = 0  # reads held open so far
+
+    async def _hold(self, read: str) -> None:
+        if read in self.stall:
+            self.stalled += 1
+            await asyncio.Event().wait()
 
     def _check(self) -> None:
         if self.down:
@@ -95,6 +103,7 @@ class FlakyStore(ObjectStore):
 
     async def get(self, key: str, *, max_bytes: int, if_match: str | None = None) -> bytes:
         self._check()
+        await self._hold("get")
         if self.failing_gets:
             self.failing_gets -= 1
             raise StoreUnavailable("read timed out")
@@ -106,6 +115,7 @@ class FlakyStore(ObjectStore):
 
     async def head(self, key: str) -> ObjectInfo:
         self._check()
+        await self._hold("head")
         return await self.inner.head(key)
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,6 +19,7 @@ from node_helpers import LIMITS, NETUID, Miner, ScriptedChain, make_miner, paylo
 from gauntlet.compress.codec import DenseCodec, param_shapes
 from gauntlet.localnet.reading import read_current
 from gauntlet.model import build_model
+from gauntlet.node import peer_reads
 from gauntlet.node.checks import Verdict, check_window, mark_late, measure_updates
 from gauntlet.node.gather import Contribution, Decoder, decode_update, judge_window
 from gauntlet.node.observer import Observer
@@ -388,3 +390,65 @@ def test_a_window_no_round_opened_closes_unjudged_without_waiting(
         return arrivals.closed, arrivals.complete, arrivals.accepted
 
     assert asyncio.run(run()) == (True, False, {})
+
+
+@pytest.mark.parametrize("stall", ["head", "get"])
+def test_a_tarpit_server_cannot_hold_up_the_rounds(tmp_path: Path, model, stall: str) -> None:
+    """A miner whose server holds requests open (its HEAD, or the GET of a fresh version):
+    every round still ends in time, so the window is complete and everyone else is judged;
+    the tarpit is missing (a transient fault), and at most one of its reads per window is
+    open at once."""
+    round_seconds = 0.2
+
+    async def run() -> tuple[dict[int, Contribution], list[float], bool, int]:
+        miners = [make_miner(tmp_path, uid) for uid in (1, 2, 3)]
+        v = Validator(miners, model)
+        v.observer.round_seconds = round_seconds
+        for m in miners:
+            await upload_sealed(m, WINDOW, payload(model, m, WINDOW))
+        miners[1].store.stall = {stall}
+        durations = []
+        for block in (33, 39, 40, 41):
+            began = time.monotonic()
+            await asyncio.wait_for(v.poll_at(block), timeout=5)  # a round that waits: fails
+            durations.append(time.monotonic() - began)
+        complete = v.observer.windows[WINDOW].complete
+        await v.reveal_all()
+        return await v.verdicts(), durations, complete, miners[1].store.stalled
+
+    verdicts, durations, complete, stalled = asyncio.run(run())
+    assert complete
+    assert verdicts[1].ok and verdicts[3].ok
+    assert verdicts[2].status == "missing" and "timeout" in verdicts[2].reason
+    assert max(durations) < round_seconds + 0.5, durations
+    # no second read while the first is held: one per window looked at (3, and 4 from block 40)
+    assert stalled == (2 if stall == "head" else 1)
+
+
+def test_a_tarpit_after_the_close_delays_the_judgement_by_one_small_read_at_most(
+    tmp_path: Path, model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Served in time, then the reveal read held open (miner 2); never uploaded, every HEAD
+    held open (miner 3): the reveal phase and the late-check each wait one small read, and
+    the verdicts are what they would be from a server that said nothing."""
+    monkeypatch.setattr(peer_reads, "SMALL_READ_SECONDS", 0.3)
+
+    async def run() -> tuple[dict[int, Verdict], float]:
+        miners = [make_miner(tmp_path, uid) for uid in (1, 2, 3)]
+        v = Validator(miners, model)
+        v.observer.round_seconds = 0.2
+        for m in miners[:2]:
+            await upload_sealed(m, WINDOW, payload(model, m, WINDOW))
+        miners[2].store.stall = {"head", "get"}
+        await v.poll_at(35, 40, 41)
+        await v.reveal_all(but=(2,))
+        miners[1].store.stall = {"head", "get"}
+        began = time.monotonic()
+        outcomes = await asyncio.wait_for(v.final_outcomes(), timeout=10)
+        return outcomes, time.monotonic() - began
+
+    outcomes, elapsed = asyncio.run(run())
+    assert outcomes[1].outcome == "ok"
+    assert outcomes[2].outcome == "late"  # observed, never revealed (to us)
+    assert outcomes[3].outcome == "missing"
+    assert elapsed < 2 * 0.3 + 1.0, elapsed

@@ -18,6 +18,7 @@ from node_helpers import (
 
 import gauntlet.node.gather as gather_module
 from gauntlet.chain.base import Neuron
+from gauntlet.node import peer_reads
 from gauntlet.node.checkpoints import save_checkpoint
 from gauntlet.node.gather import Contribution
 from gauntlet.node.records import follow_record, publish_record
@@ -124,6 +125,31 @@ def test_a_recorded_payload_that_cannot_be_fetched_marks_the_node_diverged(
     assert follower.diverged_since == WINDOW and follower.window == WINDOW + 1
     assert fingerprint(follower.model, WINDOW + 1) == before  # no partial aggregate applied
     assert METRICS.model_diverged._value.get() == 1  # type: ignore[attr-defined]
+
+
+def test_a_recorded_payload_held_open_by_its_server_is_given_up_in_bounded_time(
+    network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer-set member served the lead, then holds every other node's read open (a
+    tarpit): each try ends at the download limit, so the node gives up (diverged, as for
+    any unfetchable payload) instead of waiting on the server forever."""
+    chain, miners, lead, follower = network
+    monkeypatch.setattr(gather_module, "RECORDED_FETCH_POLICY", RetryPolicy(3, 0.0, 0.0))
+    monkeypatch.setattr(peer_reads, "DOWNLOAD_ALLOWANCE_SECONDS", 0.2)
+    monkeypatch.setattr(peer_reads, "DOWNLOAD_FLOOR_BYTES_PER_SECOND", 2**40)  # 0.2 s in all
+
+    async def run() -> tuple[str, float]:
+        await _lead_publishes(lead, miners)
+        miners[1].store.stall = {"get"}
+        began = time.monotonic()
+        outcome = await asyncio.wait_for(
+            follow_record(follower, Lead(lead.hotkey, lead.store), WINDOW), timeout=20
+        )
+        return outcome, time.monotonic() - began
+
+    outcome, elapsed = asyncio.run(run())
+    assert outcome == "diverged" and miners[1].store.stalled == 3
+    assert elapsed < 3 * (0.2 + 1.0), elapsed
 
 
 def test_a_node_uses_its_own_verified_copies_of_recorded_payloads(network) -> None:
