@@ -23,6 +23,7 @@ from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED, TIMED
 from gauntlet.localnet.clock import WindowsSeen
 from gauntlet.localnet.far import far_pages
 from gauntlet.localnet.reading import like, read_current
+from gauntlet.localnet.tarpit import Tarpit
 from gauntlet.node.behaviour import Honest
 
 if TYPE_CHECKING:
@@ -275,6 +276,7 @@ class Malformed(Honest):
         return np.random.default_rng(window).bytes(len(payload))
 
 
-# the adaptive scenario's, then those of spoil-control, boost-operator and coast
-for _adaptive in ADAPTIVE + PARTNERED + OPERATED + TIMED:
+# the adaptive scenario's, then those of spoil-control, boost-operator and coast, then
+# the attack on the validators' schedule (scenarios/tarpit.toml)
+for _adaptive in [*ADAPTIVE, *PARTNERED, *OPERATED, *TIMED, Tarpit]:
     behaviour(_adaptive)

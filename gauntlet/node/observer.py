@@ -12,8 +12,9 @@ A miner's bucket server is adversarial, and one that holds requests open (a *tar
 must not hold up the round: then no round could start after the deadline and end before
 the close, and one miner would leave the window unjudged for everyone (the lead's empty
 record stops training). So each miner's lookup is a task of its own that outlives the
-round that started it: a round waits at most ``round_seconds`` for them, takes the ones
-that finished, and starts no second lookup for a miner whose last one is still running.
+round that started it: a round waits at most ``round_seconds`` for the lookups it
+started, takes every one that has finished, and starts no second lookup for a miner
+whose last one is still running.
 Lookups still running when their window closes are abandoned (the miner is ``missing``,
 a transient fault, never blamed as invalid). Downloads share
 :data:`MAX_CONCURRENT_FETCHES` slots (one read chunk of memory each), and each is cut
@@ -134,11 +135,11 @@ class Observer:
         if self.first_window is None and windows:
             self.first_window = windows[-1]
         _, miners = await self.rt.peers.miners(chain)
-        for window in windows:
-            self._start_lookups(window, miners, started)
-        running = [task for (w, _), task in self._lookups.items() if w in windows]
-        if running:
-            await asyncio.wait(running, timeout=self.round_seconds)
+        # Wait (a bounded time) for this round's own lookups only: one a stalling server
+        # still holds from an earlier round has cost that round its wait already.
+        new = [task for w in windows for task in self._start_lookups(w, miners, started)]
+        if new:
+            await asyncio.wait(new, timeout=self.round_seconds)
         finds = {w: self._finished_lookups(w) for w in windows}
         ended = await chain.current_block()
         for window, found in finds.items():
@@ -210,15 +211,22 @@ class Observer:
         head = self._last_head
         return head is not None and head >= self.timeline.observation_close(window)
 
-    def _start_lookups(self, window: int, miners: Sequence[Peer], head: int) -> None:
-        """A lookup of each miner's upload for ``window``, unless its last one still runs."""
+    def _start_lookups(
+        self, window: int, miners: Sequence[Peer], head: int
+    ) -> list[asyncio.Task[Seen | None]]:
+        """A lookup of each miner's upload for ``window``, unless its last one still runs;
+        the lookups started."""
         known = self._arrivals(window).accepted
+        started = []
         for peer in miners:
             if peer.store is not None and (window, peer.uid) not in self._lookups:
-                self._lookups[(window, peer.uid)] = asyncio.create_task(
+                task = asyncio.create_task(
                     self._look(window, peer, known.get(peer.uid), head),
                     name=f"observe-{window}-{peer.uid}",
                 )
+                self._lookups[(window, peer.uid)] = task
+                started.append(task)
+        return started
 
     def _finished_lookups(self, window: int) -> dict[int, Seen]:
         """The finds of ``window``'s lookups that have finished (each taken once)."""

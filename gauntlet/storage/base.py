@@ -38,6 +38,13 @@ class ObjectTooLarge(StorageError):
     reason = "too_large"
 
 
+class BadAnswer(StorageError):
+    """The server answered, but not as an S3 server must (a required header missing or
+    garbled): the store's owner is at fault, not the network, so it is not retried."""
+
+    reason = "bad_answer"
+
+
 class StoreUnavailable(StorageError):
     reason = "unavailable"
 

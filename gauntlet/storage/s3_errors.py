@@ -23,6 +23,7 @@ from botocore.exceptions import (
 
 from gauntlet.storage.base import (
     AccessDenied,
+    BadAnswer,
     ObjectNotFound,
     PreconditionFailed,
     StorageError,
@@ -103,4 +104,8 @@ def map_botocore_error(exc: Exception, what: str) -> StorageError:
         return StorageError(f"{what}: {exc}")
     if isinstance(exc, OSError):  # sockets reset mid-body surface as plain OS errors
         return StoreUnavailable(f"{what}: {exc}")
+    # Reading the parsed answer: a field boto3 could not find (a HEAD without
+    # Content-Length) or a value of the wrong form. Peers' servers are adversarial.
+    if isinstance(exc, KeyError | ValueError | AttributeError):
+        return BadAnswer(f"{what}: the server's answer lacks or garbles {exc}")
     raise exc

@@ -19,6 +19,7 @@ from gauntlet.localnet.scenario import (
     honest_scenario,
     load_scenario,
 )
+from gauntlet.localnet.tarpit import Tarpit
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 SCENARIOS = sorted(SCENARIO_DIR.glob("*.toml"))
@@ -54,11 +55,19 @@ def test_the_adversarial_scenario_has_one_miner_of_each_classic_behaviour() -> N
     _, miners = expand(load_scenario(SCENARIO_DIR / "adversarial.toml"))
     behaviours = [m.behaviour for m in miners]
     assert behaviours.count("honest") == 3
-    classic = (
-        set(BEHAVIOURS) - {"honest"} - {cls.name for cls in ADAPTIVE + PARTNERED + OPERATED + TIMED}
-    )
+    others = {cls.name for cls in ADAPTIVE + PARTNERED + OPERATED + TIMED} | {Tarpit.name}
+    classic = set(BEHAVIOURS) - {"honest"} - others
     # and the attack on the wrong-data miner's defence (the control) beside it
     assert sorted(b for b in behaviours if b != "honest") == sorted(classic | {"weak-control"})
+
+
+def test_the_tarpit_scenario_sets_both_kinds_of_tarpit_against_three_honest_budgets() -> None:
+    _, miners = expand(load_scenario(SCENARIO_DIR / "tarpit.toml"))
+    assert sorted(m.pages for m in miners if m.behaviour == "honest") == [2, 3, 5]
+    modes = sorted(m.args["mode"] for m in miners if m.behaviour == "tarpit")
+    assert modes == ["get", "get", "head"]
+    for m in miners:
+        make_behaviour(m.behaviour, m.args)  # every one builds with its arguments
 
 
 def test_the_adaptive_scenario_has_every_adaptive_behaviour_and_five_honest_budgets() -> None:

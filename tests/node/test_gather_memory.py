@@ -65,7 +65,8 @@ def test_a_window_of_64_maximum_size_uploads_is_judged_in_bounded_memory(tmp_pat
             limits=limits,
         )
         spool = Spool(tmp_path / "spool", payloads_in_flight=IN_FLIGHT)
-        observer = Observer(rt, TIMELINE, poll_seconds=0.0, spool=spool)  # type: ignore[arg-type]
+        # Rounds here stand for a whole upload phase, so they wait for every download.
+        observer = Observer(rt, TIMELINE, poll_seconds=0.0, spool=spool, round_seconds=600.0)  # type: ignore[arg-type]
         decoder = Decoder(NETUID, limits, DenseCodec(), param_shapes(model), torch.device("cpu"))
         tracemalloc.start()
         try:

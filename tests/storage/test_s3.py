@@ -4,12 +4,16 @@ and the botocore error table."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from aiohttp import web
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from storage_helpers import RCLONE_KEYS, list_all, new_s3_store, run, s3_store
 
 from gauntlet.storage.base import (
     AccessDenied,
+    BadAnswer,
     ObjectNotFound,
     ObjectTooLarge,
     PreconditionFailed,
@@ -180,3 +184,35 @@ def test_transport_errors_map_to_unavailable() -> None:
         ReadTimeoutError(endpoint_url="http://x"),
     ):
         assert isinstance(map_botocore_error(exc, "s3://b/k"), StoreUnavailable)
+
+
+def test_a_server_whose_answer_lacks_s3s_headers_gets_a_typed_error() -> None:
+    """A peer's server is adversarial: a HEAD answered 200 without Content-Length or
+    Last-Modified (the tarpit behaviour's first version did this, and a validator
+    stopped on the KeyError) is a typed, non-transient store error."""
+
+    async def scenario() -> BadAnswer:
+        app = web.Application()
+
+        async def bare(request: web.Request) -> web.Response:
+            return web.Response(status=200)
+
+        app.router.add_route("*", "/{tail:.*}", bare)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port = runner.addresses[0][1]
+        store = S3Store(
+            "bare", endpoint_url=f"http://127.0.0.1:{port}", path_style=True, read_only=True,
+            credentials=S3Credentials("k", "s"), retry=RetryPolicy(attempts=1),
+        )  # fmt: skip
+        try:
+            with pytest.raises(BadAnswer) as caught:
+                await store.head("any/key")
+            return caught.value
+        finally:
+            await store.close()
+            await runner.cleanup()
+
+    error = asyncio.run(scenario())
+    assert error.reason == "bad_answer" and "ContentLength" in str(error)
