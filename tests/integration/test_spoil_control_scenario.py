@@ -6,11 +6,10 @@ honest miners. A research run (about 3 minutes on 2 cores): -m research runs it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from integration_helpers import run_localnet
+from integration_helpers import scenario_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 
@@ -21,12 +20,7 @@ TOLERANCE = 0.15  # relative: one run's incentive shares are noisy at the 10-20%
 @pytest.fixture(scope="module")
 def spoil_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
     run_dir = tmp_path_factory.mktemp("spoil-control")
-    completed = run_localnet(
-        run_dir, stdlib_dataset_dir, "--localnet.scenario", str(SCENARIO), timeout=900
-    )
-    (run,) = run_dir.iterdir()
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-8000:]
-    summary = json.loads((run / "summary.json").read_text())
+    run, summary = scenario_run(run_dir, stdlib_dataset_dir, SCENARIO, None, timeout=900)
     miners = {int(u): b for u, b in summary["behaviours"].items() if b != "validator"}
     incentive = {u: float(summary["incentive"].get(str(u), 0.0)) for u in miners}
     total = sum(incentive.values())

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from integration_helpers import run_localnet
+from integration_helpers import scenario_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 
@@ -21,15 +21,10 @@ SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "tarpit.toml"
 @pytest.fixture(scope="module")
 def tarpit_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
     run_dir = tmp_path_factory.mktemp("tarpit")
-    completed = run_localnet(
-        run_dir, stdlib_dataset_dir, "--localnet.scenario", str(SCENARIO), timeout=600
-    )
-    (run,) = run_dir.iterdir()
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-8000:]
+    run, summary = scenario_run(run_dir, stdlib_dataset_dir, SCENARIO, None, timeout=600)
     results = json.loads((run / "report" / "results.json").read_text())
     behaviour = {n["uid"]: n["behaviour"] for n in results["nodes"] if n["role"] == "miner"}
-    return {"summary": json.loads((run / "summary.json").read_text()), "results": results,
-            "behaviour": behaviour}  # fmt: skip
+    return {"summary": summary, "results": results, "behaviour": behaviour}
 
 
 def _of(run: dict, behaviour: str) -> list[int]:
