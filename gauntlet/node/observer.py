@@ -17,20 +17,22 @@ started, takes every one that has finished, and starts no second lookup for a mi
 whose last one is still running.
 Lookups still running when their window closes are abandoned (the miner is ``missing``,
 a transient fault, never blamed as invalid). Downloads share
-:data:`MAX_CONCURRENT_FETCHES` slots (one read chunk of memory each), and each is cut
-off after :func:`~gauntlet.node.peer_reads.download_seconds`, so stalled downloads hold
-a slot only briefly.
+:data:`MAX_CONCURRENT_FETCHES` slots (one read chunk of memory each), handed out by the
+validator's standing of each miner (:mod:`~gauntlet.node.download_slots`), and each is
+cut off after :func:`~gauntlet.node.peer_reads.download_seconds`, so stalled downloads
+hold a slot only briefly and never ahead of miners that have earned a standing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from gauntlet.chain.base import ChainError
 from gauntlet.node.arrivals import Seen, WindowArrivals
+from gauntlet.node.download_slots import PrioritySlots
 from gauntlet.node.peer_reads import download_seconds
 from gauntlet.node.peers import Peer
 from gauntlet.node.spool import Spool
@@ -86,7 +88,10 @@ class Observer:
         self.windows: dict[int, WindowArrivals] = {}
         self.first_window: int | None = None  # first window observed since this start
         self._changed = asyncio.Event()
-        self._downloads = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
+        self._downloads = PrioritySlots(MAX_CONCURRENT_FETCHES)
+        # uid -> its claim on a download slot when they are short (the validator sets its
+        # standing: :meth:`gauntlet.node.validator.Validator.standing`); equal: first come
+        self.priority: Callable[[int], float] = lambda uid: 0.0
         self.rounds = 0
         self.requests = 0  # HEAD and GET requests sent (bench/observe.py reads it)
         self.failure: Exception | None = None
@@ -263,7 +268,7 @@ class Observer:
             info = await peer.store.head(key)
             if known is not None and known.etag == info.etag:
                 return known
-            async with self._downloads:
+            async with self._downloads.held(self.priority(peer.uid)):
                 self.requests += 1
                 with METRICS.download("contribution") as transfer:
                     got, sealed = await asyncio.wait_for(

@@ -361,6 +361,13 @@ class Validator:
         await self.finish(window, report, lambda: self._lead_artifacts(is_lead, window, eligible))
         return report
 
+    def standing(self, uid: int) -> float:
+        """A miner's claim on a download slot when they are short: its final score, plus
+        its liveness in [0, 1], so that before anyone is paid miners that show up come
+        before ones that do not (a tarpit is ``missing``: its liveness falls)."""
+        peer = self.state.peers.get(uid)
+        return 0.0 if peer is None else peer.score + (peer.liveness or 0.0)
+
     async def validation_losses(self, window: int) -> tuple[float, float | None]:
         """The model's next-token loss on the validation pages, and in a superposition
         phase also the phase's own loss (the one miners train and peers are scored by);
@@ -467,6 +474,7 @@ async def run_validator(config: GauntletConfig) -> None:
     validator = Validator(
         rt, files, files.load_secret(config.validator.eval_secret), files.load_state(), observer
     )
+    observer.priority = validator.standing
     log.info(
         "validator uid %d hotkey %s on netuid %d (state: last window %d)",
         rt.uid, rt.hotkey, config.chain.netuid, validator.state.last_window,

@@ -16,6 +16,7 @@ import pytest
 import torch
 from node_helpers import LIMITS, NETUID, Miner, ScriptedChain, make_miner, payload, upload_sealed
 
+import gauntlet.node.observer as observer_module
 from gauntlet.compress.codec import DenseCodec, param_shapes
 from gauntlet.localnet.reading import read_current
 from gauntlet.model import build_model
@@ -452,3 +453,35 @@ def test_a_tarpit_after_the_close_delays_the_judgement_by_one_small_read_at_most
     assert outcomes[2].outcome == "late"  # observed, never revealed (to us)
     assert outcomes[3].outcome == "missing"
     assert elapsed < 2 * 0.3 + 1.0, elapsed
+
+
+@pytest.mark.parametrize("by_standing", [True, False], ids=["by-standing", "first-come"])
+def test_a_miner_with_a_standing_downloads_before_tarpit_sybils_queued_earlier(
+    tmp_path: Path, model, monkeypatch: pytest.MonkeyPatch, by_standing: bool
+) -> None:
+    """One download slot. Two tarpit sybils (no standing) hold and queue for it from the
+    first round; an honest miner with a standing uploads later. When the held download
+    reaches its limit (1 s) the slot goes to the honest miner, not to the sybil that
+    asked first, so it is found 1.35 s in; first come, first served it would still wait
+    behind the second sybil's held download (the control case)."""
+    monkeypatch.setattr(peer_reads, "DOWNLOAD_ALLOWANCE_SECONDS", 1.0)
+    monkeypatch.setattr(peer_reads, "DOWNLOAD_FLOOR_BYTES_PER_SECOND", 2**40)
+    monkeypatch.setattr(observer_module, "MAX_CONCURRENT_FETCHES", 1)
+
+    async def run() -> bool:
+        honest, *sybils = [make_miner(tmp_path, uid) for uid in (1, 2, 3)]
+        v = Validator([honest, *sybils], model)
+        v.observer.round_seconds = 0.05
+        if by_standing:
+            v.observer.priority = lambda uid: 1.0 if uid == honest.uid else 0.0
+        for sybil in sybils:
+            await upload_sealed(sybil, WINDOW, payload(model, sybil, WINDOW))
+            sybil.store.stall = {"get"}
+        await v.poll_at(33)  # sybil 2 holds the slot, sybil 3 waits for it
+        await upload_sealed(honest, WINDOW, payload(model, honest, WINDOW))
+        await v.poll_at(34)  # the honest download waits too, behind both
+        await asyncio.sleep(1.25)  # past the held download's limit, not the next one's
+        await v.poll_at(35)
+        return honest.uid in v.observer.windows[WINDOW].accepted
+
+    assert asyncio.run(run()) is by_standing
