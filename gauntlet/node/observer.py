@@ -191,6 +191,9 @@ class Observer:
         # may still judge a window this far back; it drops each window once judged.
 
     def close(self) -> None:
+        for task in self._lookups.values():  # lookups a stalling server still holds
+            task.cancel()
+        self._lookups.clear()
         self.spool.close()
 
     async def closed(self, window: int) -> WindowArrivals:
