@@ -74,6 +74,10 @@ def localnet(
                 "--localnet.run_dir", str(run_dir),
                 "--data.dataset_dir", str(stdlib_dataset_dir),
                 "--train.inner_steps", "5",  # light enough to stay on time on a busy machine
+                # pay from the first evaluation: the weights test waits for weights to be
+                # set, which the defaults (3 evaluations, the uniqueness floor) delay by
+                # windows; nothing here tests when scores start to pay
+                "--scoring.pay_min_evaluations", "1", "--scoring.uniqueness_floor", "0",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
