@@ -9,63 +9,46 @@ import pytest
 from gauntlet.node.download_slots import PrioritySlots
 
 
+async def _contend(waiters: list[tuple[str, float]], cancel: str = "") -> tuple[list[str], int]:
+    """One slot held while ``waiters`` (name, priority) queue for it in this order; the one
+    named ``cancel`` gives up; then the holder lets go. The order the others got the slot
+    in, and the free slots left once all are done."""
+    slots = PrioritySlots(1)
+    granted: list[str] = []
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with slots.held():
+            await release.wait()
+
+    async def waiter(name: str, priority: float) -> None:
+        async with slots.held(priority):
+            granted.append(name)
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    tasks = {name: asyncio.create_task(waiter(name, priority)) for name, priority in waiters}
+    await asyncio.sleep(0)
+    if cancel:
+        tasks[cancel].cancel()
+    release.set()
+    await asyncio.gather(first, *(t for name, t in tasks.items() if name != cancel))
+    if cancel:
+        with pytest.raises(asyncio.CancelledError):
+            await tasks[cancel]
+    return granted, slots.free
+
+
 def test_a_freed_slot_goes_to_the_highest_priority_waiter_then_first_come() -> None:
-    async def run() -> list[str]:
-        slots = PrioritySlots(1)
-        granted: list[str] = []
-        release = asyncio.Event()
-
-        async def holder() -> None:
-            async with slots.held(0.0):
-                await release.wait()
-
-        async def waiter(name: str, priority: float) -> None:
-            async with slots.held(priority):
-                granted.append(name)
-
-        first = asyncio.create_task(holder())
-        await asyncio.sleep(0)
-        waiters = [
-            asyncio.create_task(waiter(name, priority))
-            for name, priority in [("sybil-a", 0.0), ("earner", 5.0), ("newcomer", 1.0),
-                                   ("earner-2", 5.0), ("sybil-b", 0.0)]
-        ]  # fmt: skip
-        await asyncio.sleep(0)
-        release.set()
-        await asyncio.gather(first, *waiters)
-        assert slots.free == 1
-        return granted
-
-    assert asyncio.run(run()) == ["earner", "earner-2", "newcomer", "sybil-a", "sybil-b"]
+    waiters = [("sybil-a", 0.0), ("earner", 5.0), ("newcomer", 1.0), ("earner-2", 5.0),
+               ("sybil-b", 0.0)]  # fmt: skip
+    granted, free = asyncio.run(_contend(waiters))
+    assert granted == ["earner", "earner-2", "newcomer", "sybil-a", "sybil-b"] and free == 1
 
 
 def test_a_cancelled_waiter_takes_no_slot_with_it() -> None:
-    async def run() -> tuple[list[str], int]:
-        slots = PrioritySlots(1)
-        granted: list[str] = []
-        release = asyncio.Event()
-
-        async def holder() -> None:
-            async with slots.held():
-                await release.wait()
-
-        async def waiter(name: str, priority: float) -> None:
-            async with slots.held(priority):
-                granted.append(name)
-
-        first = asyncio.create_task(holder())
-        await asyncio.sleep(0)
-        gone = asyncio.create_task(waiter("gone", 9.0))
-        stays = asyncio.create_task(waiter("stays", 0.0))
-        await asyncio.sleep(0)
-        gone.cancel()
-        release.set()
-        await asyncio.gather(first, stays)
-        with pytest.raises(asyncio.CancelledError):
-            await gone
-        return granted, slots.free
-
-    assert asyncio.run(run()) == (["stays"], 1)
+    granted, free = asyncio.run(_contend([("gone", 9.0), ("stays", 0.0)], cancel="gone"))
+    assert granted == ["stays"] and free == 1
 
 
 def test_slots_are_shared_up_to_their_number_without_waiting() -> None:
