@@ -25,7 +25,6 @@ from gauntlet.compress.aggregate import Delta
 from gauntlet.compress.codec import Codec
 from gauntlet.node import peer_reads
 from gauntlet.node.arrivals import WindowArrivals
-from gauntlet.node.peer_reads import download_seconds, within
 from gauntlet.node.peers import Peer
 from gauntlet.node.reveals import RevealRound, read_reveal
 from gauntlet.storage.base import StorageError
@@ -189,9 +188,9 @@ async def fetch_recorded(
     try:
         max_bytes = decoder.limits.max_bytes
         raw = await with_retries(
-            lambda: within(
+            lambda: peer_reads.within(
                 store.get(contribution_key(window, hotkey), max_bytes=max_bytes),
-                download_seconds(max_bytes),
+                peer_reads.download_seconds(max_bytes),
             ),
             RECORDED_FETCH_POLICY,
         )
@@ -205,7 +204,7 @@ async def fetch_recorded(
         if sealed.header.payload_sha256 != payload_sha256:
             return Contribution(uid, hotkey, "invalid", "sealed payload differs from the record")
         key = await with_retries(
-            lambda: within(
+            lambda: peer_reads.within(
                 read_reveal(store, window, hotkey, decoder.netuid), peer_reads.SMALL_READ_SECONDS
             ),
             RECORDED_FETCH_POLICY,

@@ -31,9 +31,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from gauntlet.chain.base import ChainError
+from gauntlet.node import peer_reads
 from gauntlet.node.arrivals import Seen, WindowArrivals
 from gauntlet.node.download_slots import PrioritySlots
-from gauntlet.node.peer_reads import download_seconds
 from gauntlet.node.peers import Peer
 from gauntlet.node.spool import Spool
 from gauntlet.storage.base import ObjectNotFound, PreconditionFailed, StorageError
@@ -274,7 +274,7 @@ class Observer:
             async with self._downloads.held(self.priority(peer.uid)):
                 self.requests += 1
                 with METRICS.download("contribution") as transfer:
-                    got, sealed = await asyncio.wait_for(
+                    got, sealed = await peer_reads.within(
                         self.spool.fetch(
                             peer.store,
                             key,
@@ -285,21 +285,19 @@ class Observer:
                             window=window,
                             netuid=self.rt.config.chain.netuid,
                         ),
-                        timeout=download_seconds(max_bytes),
+                        peer_reads.download_seconds(max_bytes),
                     )
                     transfer.nbytes = got.size
-        except TimeoutError:  # a stalling server: the next round asks again
-            arrivals.faults[peer.uid] = "timeout"
-            METRICS.error("observe_timeout")
-            return None
         except ObjectNotFound:
             arrivals.faults.pop(peer.uid, None)
             return None
         except PreconditionFailed:
             return None  # replaced between HEAD and GET: the next round sees the new one
-        except StorageError as exc:
+        except StorageError as exc:  # a stalling server's ReadTimedOut: next round asks again
             arrivals.faults[peer.uid] = exc.reason
-            if not is_transient(exc):
+            if isinstance(exc, peer_reads.ReadTimedOut):
+                METRICS.error("observe_timeout")
+            elif not is_transient(exc):
                 log.debug("uid %d: cannot read its upload: %s", peer.uid, exc)
             return None
         except ProtocolError as exc:

@@ -33,10 +33,16 @@ def download_seconds(max_bytes: int) -> float:
     return DOWNLOAD_ALLOWANCE_SECONDS + max_bytes / DOWNLOAD_FLOOR_BYTES_PER_SECOND
 
 
+class ReadTimedOut(StoreUnavailable):
+    """A miner's server did not answer within the limit (transient: retried where reads
+    are; the fault slug ``timeout`` makes the miner ``missing``)."""
+
+    reason = "timeout"
+
+
 async def within(read: Awaitable[T], seconds: float) -> T:
-    """``read``, or :class:`StoreUnavailable` (transient: retried where reads are) if it
-    has not answered in ``seconds``."""
+    """``read``, or :class:`ReadTimedOut` if it has not answered in ``seconds``."""
     try:
         return await asyncio.wait_for(read, seconds)
     except TimeoutError:
-        raise StoreUnavailable(f"no answer in {seconds:g} s") from None
+        raise ReadTimedOut(f"no answer in {seconds:g} s") from None

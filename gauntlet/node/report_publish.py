@@ -47,11 +47,9 @@ async def publish_window(
     await _best_effort(window, "report", put_report)
 
 
-async def _best_effort(window: int, what: str, publish: Callable[[], Awaitable[None]]) -> bool:
+async def _best_effort(window: int, what: str, publish: Callable[[], Awaitable[None]]) -> None:
     try:
         await publish()
     except (StorageError, ChainError) as exc:
         log.warning("window %d: could not publish the %s (%s): %s", window, what, exc.reason, exc)
         METRICS.error(f"publish_{exc.reason}")
-        return False
-    return True

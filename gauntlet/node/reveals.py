@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from gauntlet.chain.base import Chain
 from gauntlet.node import peer_reads
-from gauntlet.node.peer_reads import within
 from gauntlet.node.peers import Peer
 from gauntlet.storage.base import ObjectNotFound, ObjectStore, StorageError
 from gauntlet.storage.retry import RetryPolicy, is_transient, with_retries
@@ -95,7 +94,7 @@ async def _try_reveal(peer: Peer, window: int, netuid: int) -> tuple[bytes | Non
     assert peer.store is not None
     try:
         read = read_reveal(peer.store, window, peer.hotkey, netuid)
-        return await within(read, peer_reads.SMALL_READ_SECONDS), ""
+        return await peer_reads.within(read, peer_reads.SMALL_READ_SECONDS), ""
     except ProtocolError as exc:
         return None, str(exc)
     except ObjectNotFound:
@@ -118,7 +117,7 @@ async def _exists(peer: Peer, key: str) -> bool:
     if peer.store is None:
         return False
     try:
-        await within(peer.store.head(key), peer_reads.SMALL_READ_SECONDS)
+        await peer_reads.within(peer.store.head(key), peer_reads.SMALL_READ_SECONDS)
     except StorageError:
         return False
     return True
