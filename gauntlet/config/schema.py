@@ -191,6 +191,15 @@ class TrainConfig(Section):
         description="Pages of the window's stream this miner trains on (its compute budget; at "
         "most data.pages_per_window). More pages, more data processed: what validators reward",
     )
+    upload_margin: float = Field(
+        2.0,
+        ge=1,
+        description="Training stops this many times the measured upload time (compress, "
+        "sign, store) before the window ends, and the miner declares the pages it trained in "
+        "full by then: a budget its host cannot finish in a window costs pages, not the "
+        "whole window. 2: an upload twice as slow as the recent ones still lands in time. "
+        "Before the first upload is measured, one block's time is kept",
+    )
     inner_steps: int = Field(
         0,
         ge=0,

@@ -8,12 +8,23 @@ import bisect
 import hashlib
 import operator
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from gauntlet.data.manifest import MANIFEST_NAME, DatasetError, parse_manifest
+
+
+@dataclass(frozen=True)
+class PageOrderBatches:
+    """One pass over a list of pages, a page at a time: ``batches`` in training order, and
+    ``pages_done[i]``: how many of the pages (a prefix of the list) every token of is in
+    ``batches[: i + 1]``. A pass cut short covers ``pages_done`` of the pages in full."""
+
+    batches: list[torch.Tensor]
+    pages_done: list[int]
 
 
 def file_sha256(path: Path) -> str:
@@ -133,3 +144,32 @@ class PageDataset:
                 yield torch.from_numpy(windows[order[start : start + batch_size]])
 
         return generate()
+
+    def batches_in_page_order(
+        self, page_ids: list[int], *, seq_len: int, batch_size: int, seed: int
+    ) -> PageOrderBatches:
+        """The windows of :meth:`batches` (same cut, same drops), ordered by the page each
+        window starts in and shuffled by ``seed`` within a page: a miner stopped before the
+        end of its pass has trained a prefix of its pages in full and can declare it. The
+        last batch completes the pass (the dropped leftovers, as in :meth:`batches`)."""
+        if seq_len < 1 or batch_size < 1:
+            raise ValueError("seq_len and batch_size must be positive")
+        if seed < 0:
+            raise ValueError("seed must be non-negative")
+        pages = [self.page(i) for i in page_ids]  # bounds-checks every id
+        window = seq_len + 1
+        tokens = np.concatenate(pages) if pages else np.empty(0, dtype=np.int64)
+        n_windows = len(tokens) // window
+        windows = tokens[: n_windows * window].reshape(n_windows, window)
+        first_page = np.arange(n_windows) * window // self.page_tokens
+        shuffle = np.random.default_rng(seed).permutation(n_windows)
+        order = np.lexsort((shuffle, first_page))  # by first page, shuffled within one
+        n_batches = n_windows // batch_size
+        batches, done = [], []
+        for b in range(n_batches):
+            batches.append(torch.from_numpy(windows[order[b * batch_size : (b + 1) * batch_size]]))
+            following = (b + 1) * batch_size  # index in ``order`` of the next window
+            last = b == n_batches - 1
+            # Every window starting before the next one's page is trained: those pages are.
+            done.append(len(page_ids) if last else int(first_page[order[following]]))
+        return PageOrderBatches(batches, done)

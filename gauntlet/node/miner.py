@@ -13,6 +13,7 @@ import logging
 import math
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from gauntlet.config.schema import GauntletConfig, TrainConfig
 from gauntlet.data import PageDataset
 from gauntlet.node.assignment import assigned_pages
 from gauntlet.node.behaviour import Honest
+from gauntlet.node.deadline import UploadTime, training_seconds
 from gauntlet.node.feedback import check_feedback
 from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.miner_state import MinerState, load_state, save_state, state_path
@@ -88,48 +90,85 @@ def train_window(
     device: torch.device,
     dist: DistContext,
     should_stop: Callable[[], bool] | None = None,
-) -> InnerResult:
-    """Train from θ_w on the plan's pages, one pass unless ``cfg.inner_steps`` fixes the
-    step count; θ_w is restored afterwards, also when ``should_stop`` ends training early
+    until: Callable[[], bool] | None = None,
+) -> tuple[InnerResult, int]:
+    """Train from θ_w on the plan's pages; the result, and how many of the pages (a prefix)
+    it trained in full. One pass, a page at a time in the plan's order, unless
+    ``cfg.inner_steps`` fixes the step count (then the pages are shuffled together and only
+    all the steps cover them). ``until`` ends training early (the window's deadline);
+    ``should_stop`` voids it (the node is stopping). θ_w is restored afterwards either way
     (the outer step decides θ_{w+1})."""
     start = snapshot(model)
     objective = objective_at(cfg, plan.window)
     seq_len = objective.data_seq_len(cfg.seq_len)
-    batches = list(
-        dataset.batches(plan.pages, seq_len=seq_len, batch_size=cfg.batch_size, seed=plan.window)
-    )
+    if cfg.inner_steps:
+        batches = list(
+            dataset.batches(
+                plan.pages, seq_len=seq_len, batch_size=cfg.batch_size, seed=plan.window
+            )
+        )
+        steps = cfg.inner_steps
+
+        def covered(taken: int) -> int:
+            return len(plan.pages) if taken >= steps else 0
+
+    else:
+        ordered = dataset.batches_in_page_order(
+            plan.pages, seq_len=seq_len, batch_size=cfg.batch_size, seed=plan.window
+        )
+        batches, steps = ordered.batches, len(ordered.batches)
+
+        def covered(taken: int) -> int:
+            return ordered.pages_done[taken - 1] if taken else 0
+
     if not batches:
         raise ValueError(
             f"pages {plan.pages} hold less than one batch of {cfg.batch_size} x {seq_len} tokens"
         )
-    settings = inner_settings(cfg, plan.window, cfg.inner_steps or len(batches))
+    settings = inner_settings(cfg, plan.window, steps)
     try:
-        return train_inner(
+        result = train_inner(
             model, batches, objective.loss, settings, device=device, dist=dist,
-            should_stop=should_stop,
+            should_stop=should_stop, until=until,
         )  # fmt: skip
+        return result, covered(len(result.losses))
     finally:
         restore(model, start)
 
 
 async def train_stoppably(
-    cfg: TrainConfig, rt: Runtime, model: nn.Module, plan: WindowPlan, dist: DistContext
-) -> InnerResult:
+    cfg: TrainConfig,
+    rt: Runtime,
+    model: nn.Module,
+    plan: WindowPlan,
+    dist: DistContext,
+    stop_at: float = math.inf,
+) -> tuple[InnerResult, int]:
     """:func:`train_window` in a worker thread, so a SIGINT/SIGTERM (which cancels the node's
     task) stops it before its next step instead of after the window's training (about 15 s
-    on a CPU miner). Under torchrun every rank must take every step, so there training runs
-    to its end as before."""
+    on a CPU miner), ending early at ``stop_at`` (``time.monotonic()``). Under torchrun every
+    rank must take every step, so there training runs to its end as before."""
     if dist.enabled:
         return train_window(cfg, rt.dataset, model, plan, device=rt.device, dist=dist)
     stop = threading.Event()
     try:
         return await asyncio.to_thread(
             train_window, cfg, rt.dataset, model, plan, device=rt.device, dist=dist,
-            should_stop=stop.is_set,
+            should_stop=stop.is_set, until=lambda: time.monotonic() >= stop_at,
         )  # fmt: skip
     except asyncio.CancelledError:
         stop.set()
         raise
+
+
+async def training_stop(rt: Runtime, window: int, upload: UploadTime) -> float:
+    """The ``time.monotonic()`` at which training must end for the upload to land before
+    ``window`` ends (:func:`training_seconds`)."""
+    block, block_time = await rt.chain.current_block(), await rt.chain.block_time()
+    end = window_end(window, rt.config.chain.blocks_per_window)
+    to_end = (end - block - 1) * block_time  # as if the current block were nearly over
+    margin = rt.config.train.upload_margin
+    return time.monotonic() + training_seconds(to_end, upload, margin=margin, block_time=block_time)
 
 
 async def upload(
@@ -259,6 +298,42 @@ async def publish(
     return state, key
 
 
+async def _train_and_publish(
+    rt: Runtime,
+    dist: DistContext,
+    model: nn.Module,
+    plan: WindowPlan,
+    trained: WindowPlan,
+    state: MinerState,
+    behaviour: Honest,
+    upload: UploadTime,
+) -> tuple[MinerState, bytes, UploadTime]:
+    """Leader: train the window from θ_w in ``model`` until its pages are done or the upload
+    time is all that is left, and upload what it trained in full; the new state, the key to
+    reveal (b"": nothing uploaded) and the upload time measured on the way."""
+    sync_print = fingerprint(model, plan.window)
+    stop_at = await retry_transient(training_stop, rt, plan.window, upload)
+    result, covered = await train_stoppably(rt.config.train, rt, model, trained, dist, stop_at)
+    if covered < len(trained.pages):
+        if not covered:
+            log.warning(
+                "window %d: no page trained in full by the window's end (%d steps); not "
+                "uploading", plan.window, len(result.losses),
+            )  # fmt: skip
+            METRICS.error("training_too_slow")
+            return state, b"", upload
+        log.info(
+            "window %d: %d of %d pages trained by the window's end; declaring those",
+            plan.window, covered, len(trained.pages),
+        )  # fmt: skip
+        METRICS.error("pages_cut_to_deadline")
+        plan = replace(plan, pages=plan.pages[:covered])
+    METRICS.observe_training(result.losses, result.tokens, result.seconds)
+    trained_at = time.monotonic()
+    state, key = await retry_transient(publish, rt, plan, result, sync_print, state, behaviour)
+    return state, key, upload.observed(time.monotonic() - trained_at) if key else upload
+
+
 def miner_state_file(rt: Runtime) -> Path:
     return state_path(Path(rt.config.node.state_dir).expanduser(), rt.hotkey)
 
@@ -284,7 +359,7 @@ async def _lead(config: GauntletConfig, dist: DistContext, behaviour: Honest) ->
     try:
         await rt.serve_telemetry("miner")
         await reveal_pending(rt, state)
-        done = 0
+        done, upload = 0, UploadTime()
         while not config.node.max_windows or done < config.node.max_windows:
             plan = await retry_transient(plan_window, rt)
             METRICS.window.set(plan.window)
@@ -298,21 +373,19 @@ async def _lead(config: GauntletConfig, dist: DistContext, behaviour: Honest) ->
             key = b""
             if plan.train:
                 dist.broadcast_parameters(model)
-                sync_print = fingerprint(model, plan.window)
-                result = await train_stoppably(config.train, rt, model, trained, dist)
-                METRICS.observe_training(result.losses, result.tokens, result.seconds)
-                state, key = await retry_transient(
-                    publish, rt, plan, result, sync_print, state, behaviour
+                state, key, upload = await _train_and_publish(
+                    rt, dist, model, plan, trained, state, behaviour, upload
                 )
             done += 1
             if key:
                 await retry_transient(reveal, rt, plan.window, key)
             if plan.window > 0:
                 await retry_transient(check_feedback, rt, plan.window - 1)
-            else:
-                await retry_transient(
-                    rt.chain.wait_for_block, window_end(plan.window, config.chain.blocks_per_window)
-                )
+            # A window left early (nothing uploaded, training stopped at the deadline) is
+            # over only at its end: planning before it would train the same window again.
+            await retry_transient(
+                rt.chain.wait_for_block, window_end(plan.window, config.chain.blocks_per_window)
+            )
         _share_plan(dist, WindowPlan(-1, [], train=False))  # tell the other ranks to stop
     finally:
         await rt.close()

@@ -74,6 +74,7 @@ def train_inner(
     device: torch.device | str = "cpu",
     dist: DistContext | None = None,
     should_stop: Callable[[], bool] | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> InnerResult:
     """Run ``settings.steps`` optimizer steps, cycling ``batches`` if it is shorter.
 
@@ -83,6 +84,8 @@ def train_inner(
     fresh each window: its state is local to the window, as in DiLoCo's inner loop.
     ``should_stop`` is asked before each step; when it says so, :class:`TrainingStopped`
     is raised (a node asked to stop leaves within a step, not at the window's end).
+    ``until`` is asked too: when it says so, training ends early and its result holds the
+    steps taken (``len(losses)``; none: a zero Δ), e.g. at a window's deadline.
     """
     dist = dist or DistContext()
     start = snapshot(model)
@@ -96,6 +99,8 @@ def train_inner(
     for step, batch in enumerate(itertools.islice(itertools.cycle(list(batches)), settings.steps)):
         if should_stop is not None and should_stop():
             raise TrainingStopped(f"stopped before step {step} of {settings.steps}")
+        if until is not None and until():
+            break
         for group in optimizer.param_groups:
             group["lr"] = schedule(step)
         local = dist.shard(batch).to(device)

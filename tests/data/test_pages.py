@@ -103,3 +103,49 @@ def test_batches_check_page_ids_before_iterating(ds):
 def test_validation_pages_are_the_last_pages(ds):
     assert ds.validation_page_ids()[-1] == ds.num_pages - 1
     assert len(ds.validation_page_ids()) == ds.num_pages - ds.num_train_pages > 0
+
+
+@pytest.mark.parametrize("seq_len", [20, 15, 100])  # windows straddle pages, fit them, span 2
+def test_page_order_batches_train_a_growing_prefix_of_the_pages_in_full(ds, seq_len):
+    ds.page = lambda i: np.arange(i * PAGE, (i + 1) * PAGE) + 1000  # every token unique
+    pages = [3, 0, 5, 1, 4]
+    window = seq_len + 1
+    tokens = np.concatenate([ds.page(i) for i in pages])
+    cut = tokens[: len(tokens) // window * window].reshape(-1, window)
+    index = {tuple(row): i for i, row in enumerate(cut.tolist())}  # window -> its place
+
+    ordered = ds.batches_in_page_order(pages, seq_len=seq_len, batch_size=2, seed=7)
+    plain = list(ds.batches(pages, seq_len=seq_len, batch_size=2, seed=7))
+    rows = [tuple(r) for b in ordered.batches for r in b.tolist()]
+    assert len(set(rows)) == len(rows) and set(rows) <= set(index)  # whole distinct windows
+    assert len(ordered.batches) == len(plain)  # as many steps as the shuffled pass
+    assert len(ordered.pages_done) == len(ordered.batches)
+    assert ordered.pages_done[-1] == len(pages)  # a whole pass declares every page
+
+    trained: set[int] = set()
+    for batch, done in zip(ordered.batches[:-1], ordered.pages_done[:-1], strict=True):
+        trained |= {index[tuple(r)] for r in batch.tolist()}
+        # Exactly the pages every token of which is trained: no more, and none held back.
+        tokens_in = {t for w in trained for t in range(w * window, (w + 1) * window)}
+        full = 0
+        while full < len(pages) and all(
+            t in tokens_in for t in range(full * PAGE, (full + 1) * PAGE)
+        ):
+            full += 1
+        assert done == full, (done, full)
+    assert ordered.pages_done == sorted(ordered.pages_done)
+
+
+def test_page_order_batches_are_shuffled_within_a_page_and_deterministic(ds):
+    def rows(seed):
+        return [
+            r
+            for b in ds.batches_in_page_order([0, 1, 2], seq_len=7, batch_size=2, seed=seed).batches
+            for r in b.tolist()
+        ]
+
+    assert rows(5) == rows(5)
+    assert rows(5) != rows(6)
+    first_page = ds.page(0).reshape(-1, 8).tolist()
+    assert sorted(rows(5)[:8]) == sorted(first_page)  # page 0's 8 windows come first...
+    assert rows(5)[:8] != first_page  # ...in shuffled order

@@ -1,0 +1,44 @@
+"""When a miner stops training so that its upload still lands before the window ends.
+
+A miner's budget (``train.pages``) is what it trains when its hardware has time to spare. On
+a host that slows down (a shared GPU, thermal throttling, a CPU localnet with more processes
+than cores) the full budget can outlast the window, and a contribution finished after the
+window ends is not uploaded: the whole window's work would be lost. So the miner trains its
+pages in order, a page at a time, stops when the upload time it needs is all that is left,
+and declares the prefix of pages it trained in full (validators accept any non-empty prefix
+of the assignment, ``score.pages.check_declared_pages``): it is paid for what it processed.
+Pure arithmetic here; the miner's loop feeds it measured seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# Weight of the newest upload in the running estimate: follows a slower store within an
+# upload or two, and one quick upload does not halve the reserve.
+NEWEST_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class UploadTime:
+    """Running estimate of the seconds from the end of training to the stored upload
+    (compress, sign, seal, put); None until one was measured."""
+
+    seconds: float | None = None
+
+    def observed(self, seconds: float) -> UploadTime:
+        if not math.isfinite(seconds) or seconds < 0:
+            return self
+        if self.seconds is None:
+            return UploadTime(seconds)
+        return UploadTime(NEWEST_WEIGHT * seconds + (1 - NEWEST_WEIGHT) * self.seconds)
+
+
+def training_seconds(
+    seconds_to_end: float, upload: UploadTime, *, margin: float, block_time: float
+) -> float:
+    """Seconds of training that leave ``margin`` times the estimated upload time before the
+    window ends (one block's time before any upload was measured); never negative."""
+    reserve = block_time if upload.seconds is None else margin * upload.seconds
+    return max(0.0, seconds_to_end - reserve)
