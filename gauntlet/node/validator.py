@@ -248,7 +248,6 @@ class Validator:
         lead: Lead,
         contributions: list[Contribution],
         passed: list[int],
-        evaluations: dict[int, Evaluation],
         scales: dict[int, float],
         *,
         norms: dict[int, float],
@@ -256,7 +255,9 @@ class Validator:
     ) -> tuple[list[Contribution] | None, set[int]]:
         """Lead: choose, check and publish the window's aggregate. Returns what it applies
         (None: the record did not count, so the window is skipped like on every other
-        node) and the members that failed their loss check (they lose their place).
+        node) and the members that failed their loss check (they lose their place). The
+        members are measured here, together, before and apart from the window's
+        evaluation, so the record is out as soon as they are (miners wait for it).
         ``norms`` (the checks' update norms) give each member's share of the aggregate and
         ``validation_loss`` is θ_window's: the record carries both for the ledger."""
         rt, cfg = self.rt, self.scoring
@@ -274,9 +275,8 @@ class Validator:
         peer_set = await peer_set_for(rt, lead.hotkey, lead.store, window)
         rt.peer_set_window = peer_set.window if peer_set is not None else 0
         members = members_to_aggregate(contributions, passed, peer_set)
-        unmeasured = [c.uid for c in members if c.uid not in evaluations]
-        checks = evaluations | await asyncio.to_thread(
-            self.measure, window, contributions, scales, unmeasured
+        checks = await asyncio.to_thread(
+            self.measure, window, contributions, scales, [c.uid for c in members]
         )
         failed = {
             c.uid
@@ -320,17 +320,19 @@ class Validator:
         crash_point("checked")
         passed = passed_uids(verdicts)
         scales = self.scales(norms, passed)
-        evaluations = await asyncio.to_thread(self.evaluate, window, contributions, scales)
-        crash_point("evaluated")
         used: list[Contribution] | None = None
         failed: set[int] = set()
         before = await self.validation_losses(window)  # θ_w: its next-token loss is in the record
         if is_lead:
+            # Before the evaluation: every miner waits for the record to train the next
+            # window, and the record needs only the members' loss checks.
             assert lead is not None
             used, failed = await self.lead_record(
-                window, lead, contributions, passed, evaluations, scales,
-                norms=norms, validation_loss=before[0],
+                window, lead, contributions, passed, scales, norms=norms,
+                validation_loss=before[0],
             )  # fmt: skip
+        evaluations = await asyncio.to_thread(self.evaluate, window, contributions, scales)
+        crash_point("evaluated")
         _, miners = await rt.peers.miners(rt.chain)
         await mark_late(verdicts, miners, window, (await rt.timeline()).observation_close(window))
         if not is_lead:
