@@ -26,6 +26,7 @@ from gauntlet.localnet.faults import (
     chain_outage,
     crash_and_restart,
 )
+from gauntlet.localnet.forked import preload
 from gauntlet.localnet.html_report import write_report
 from gauntlet.localnet.leaderboard import Leaderboard
 from gauntlet.localnet.processes import ProcessGroup
@@ -181,7 +182,9 @@ def run_localnet(config: GauntletConfig, config_file: str | None = None) -> int:
     ln = config.localnet
     run = Path(ln.run_dir).expanduser().resolve() / time.strftime("%Y%m%d-%H%M%S")
     run.mkdir(parents=True, exist_ok=False)
-    group = ProcessGroup(run / "logs")
+    group = ProcessGroup(run / "logs", fork=ln.fork_nodes)
+    if ln.fork_nodes:
+        preload()  # once here, instead of in every node (see gauntlet/localnet/forked.py)
     summary = RunSummary(scenario=scenario.name)
     results = RunResults(
         meta=RunMeta(

@@ -2,6 +2,8 @@
 
 Children run in their own session so a terminal Ctrl-C reaches only the
 orchestrator, which then stops them in order: SIGTERM, a grace period, SIGKILL.
+With ``fork`` a ``gauntlet`` command starts as a fork of the orchestrator
+(:mod:`.forked`); anything else (torchrun, rclone) is executed as before.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gauntlet.localnet.forked import ForkedProcess, fork_command, is_gauntlet_command
+
 _DEFERRED = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
 class Child:
     name: str
-    process: subprocess.Popen
+    process: subprocess.Popen | ForkedProcess
     log_path: Path
     env: dict[str, str] | None = None
 
@@ -32,6 +36,7 @@ class Child:
 @dataclass
 class ProcessGroup:
     log_dir: Path
+    fork: bool = False  # start gauntlet commands as forks of this process (see .forked)
     children: list[Child] = field(default_factory=list)
     retired: list[Child] = field(default_factory=list)  # stopped on purpose before the end
 
@@ -44,15 +49,19 @@ class ProcessGroup:
         pending: list[int] = []
         previous = {sig: signal.signal(sig, lambda s, _f: pending.append(s)) for sig in _DEFERRED}
         try:
-            with open(log_path, "ab") as log:
-                process = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,
-                )
+            process: subprocess.Popen | ForkedProcess
+            if self.fork and is_gauntlet_command(argv):
+                process = fork_command(argv, log_path, env)
+            else:
+                with open(log_path, "ab") as log:
+                    process = subprocess.Popen(
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        start_new_session=True,
+                    )
             child = Child(name, process, log_path, env)
             self.children.append(child)
         finally:
@@ -132,7 +141,7 @@ def _memory_kib(proc: Path) -> int:
     return 0
 
 
-def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
+def _signal_group(process: subprocess.Popen | ForkedProcess, sig: signal.Signals) -> None:
     # The child leads its own session/process group: signal the group so any
     # helper it spawned goes too, but only ever groups we created.
     with contextlib.suppress(ProcessLookupError):

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 
 @dataclass
@@ -61,7 +62,13 @@ def rclone_binary() -> str:
     return _script("rclone")
 
 
-def wait_for_http(url: str, process: subprocess.Popen, timeout_s: float) -> bool:
+class Polled(Protocol):
+    """A running process as :func:`wait_for_http` sees it (a Popen, or a forked child)."""
+
+    def poll(self) -> int | None: ...
+
+
+def wait_for_http(url: str, process: Polled, timeout_s: float) -> bool:
     """True once ``url`` gives any HTTP answer; False if ``process`` exits or time runs out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
