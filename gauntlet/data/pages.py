@@ -128,15 +128,8 @@ class PageDataset:
         on every machine. The leftover tokens and the last partial batch are
         dropped; a caller that wants more steps calls again (another seed to
         reshuffle). Arguments are checked here, before iteration starts."""
-        if seq_len < 1 or batch_size < 1:
-            raise ValueError("seq_len and batch_size must be positive")
-        if seed < 0:
-            raise ValueError("seed must be non-negative")
-        pages = [self.page(i) for i in page_ids]  # bounds-checks every id
-        window = seq_len + 1
-        tokens = np.concatenate(pages) if pages else np.empty(0, dtype=np.int64)
-        n_windows = len(tokens) // window
-        windows = tokens[: n_windows * window].reshape(n_windows, window)
+        windows = self._windows(page_ids, seq_len=seq_len, batch_size=batch_size, seed=seed)
+        n_windows = len(windows)
         order = np.random.default_rng(seed).permutation(n_windows)
 
         def generate() -> Iterator[torch.Tensor]:
@@ -152,16 +145,9 @@ class PageDataset:
         window starts in and shuffled by ``seed`` within a page: a miner stopped before the
         end of its pass has trained a prefix of its pages in full and can declare it. The
         last batch completes the pass (the dropped leftovers, as in :meth:`batches`)."""
-        if seq_len < 1 or batch_size < 1:
-            raise ValueError("seq_len and batch_size must be positive")
-        if seed < 0:
-            raise ValueError("seed must be non-negative")
-        pages = [self.page(i) for i in page_ids]  # bounds-checks every id
-        window = seq_len + 1
-        tokens = np.concatenate(pages) if pages else np.empty(0, dtype=np.int64)
-        n_windows = len(tokens) // window
-        windows = tokens[: n_windows * window].reshape(n_windows, window)
-        first_page = np.arange(n_windows) * window // self.page_tokens
+        windows = self._windows(page_ids, seq_len=seq_len, batch_size=batch_size, seed=seed)
+        n_windows = len(windows)
+        first_page = np.arange(n_windows) * (seq_len + 1) // self.page_tokens
         shuffle = np.random.default_rng(seed).permutation(n_windows)
         order = np.lexsort((shuffle, first_page))  # by first page, shuffled within one
         n_batches = n_windows // batch_size
@@ -173,3 +159,18 @@ class PageDataset:
             # Every window starting before the next one's page is trained: those pages are.
             done.append(len(page_ids) if last else int(first_page[order[following]]))
         return PageOrderBatches(batches, done)
+
+    def _windows(
+        self, page_ids: list[int], *, seq_len: int, batch_size: int, seed: int
+    ) -> np.ndarray:
+        """The arguments checked, and ``page_ids`` concatenated in order and cut into
+        [n, seq_len + 1] windows (the leftover tokens dropped)."""
+        if seq_len < 1 or batch_size < 1:
+            raise ValueError("seq_len and batch_size must be positive")
+        if seed < 0:
+            raise ValueError("seed must be non-negative")
+        pages = [self.page(i) for i in page_ids]  # bounds-checks every id
+        window = seq_len + 1
+        tokens = np.concatenate(pages) if pages else np.empty(0, dtype=np.int64)
+        n_windows = len(tokens) // window
+        return tokens[: n_windows * window].reshape(n_windows, window)
