@@ -27,6 +27,9 @@ class RunSummary:
     roles: dict[int, str] = field(default_factory=dict)  # uid -> node name
     behaviours: dict[int, str] = field(default_factory=dict)  # uid -> behaviour or "validator"
     budgets: dict[int, int] = field(default_factory=dict)  # miner uid -> pages trained per window
+    # miner uid -> pages its accepted ("ok") contributions declared over the run, as the lead
+    # reported them: the data it processed (a budget that does not fit a window is cut)
+    pages_processed: dict[int, int] = field(default_factory=dict)
     completed: bool = False
     wall_seconds: float = 0.0
     peak_rss_bytes: int = 0  # all processes of the run together, sampled once per poll

@@ -70,6 +70,7 @@ class PeerWindow(_Model):
     own_improvement: float | None = None
     random_improvement: float | None = None
     uniqueness: float | None = None
+    declared_pages: int | None = None  # evaluated: the pages its contribution declared
 
 
 class WindowResult(_Model):
@@ -139,6 +140,7 @@ class RunResults(_Model):
                     own_improvement=p.own_improvement,
                     random_improvement=p.random_improvement,
                     uniqueness=p.uniqueness,
+                    declared_pages=p.declared_pages,
                 )
                 for p in report.peers
             },
@@ -193,6 +195,16 @@ class RunResults(_Model):
         sampled = self.incentive_samples()
         uids = sorted({uid for sample in sampled for uid in sample})
         return {uid: sum(s.get(uid, 0.0) for s in sampled) / len(sampled) for uid in uids}
+
+    def pages_processed(self) -> dict[int, int]:
+        """Miner uid -> the pages its accepted (``ok``) contributions declared over the run,
+        in the windows the lead evaluated it (the report gives declared pages only there)."""
+        processed = {n.uid: 0 for n in self.miners()}
+        for result in self.windows:
+            for uid, peer in result.peers.items():
+                if uid in processed and peer.status == "ok":
+                    processed[uid] += peer.declared_pages or 0
+        return processed
 
     def final_weights(self) -> dict[int, float]:
         """The lead validator's weight per uid in the last reported window."""

@@ -123,16 +123,6 @@ def test_honest_miners_outearn_every_adversary(adversarial_run: dict) -> None:
         assert incentive[uid] < 0.01, (uid, summary["behaviours"][str(uid)], incentive)
 
 
-def _pages_processed(reports: list[dict], uids: list[int]) -> dict[int, int]:
-    """uid -> pages its accepted contributions declared over the run (the lead's journal)."""
-    processed = dict.fromkeys(uids, 0)
-    for report in reports:
-        for peer in report["peers"]:
-            if peer["uid"] in processed and peer["status"] == "ok":
-                processed[peer["uid"]] += peer.get("declared_pages") or 0
-    return processed
-
-
 def test_more_compute_earns_more_among_honest_miners(adversarial_run: dict) -> None:
     """The honest miners have budgets of 2, 3 and 5 pages per window, and train what of it
     fits before each window's end (a prefix of their pages, declared as such). The largest
@@ -150,7 +140,7 @@ def test_more_compute_earns_more_among_honest_miners(adversarial_run: dict) -> N
     smallest = min(budgets, key=lambda u: budgets[u])
     largest = max(budgets, key=lambda u: budgets[u])
     assert budgets[largest] > budgets[smallest]
-    processed = _pages_processed(adversarial_run["reports"], list(budgets))
+    processed = {int(u): v for u, v in summary["pages_processed"].items()}
     assert processed[largest] > processed[smallest], (budgets, processed)
     earned = {int(u): v for u, v in summary["incentive_mean"].items()}  # over the whole run
     assert earned[largest] > earned[smallest], (budgets, processed, earned)

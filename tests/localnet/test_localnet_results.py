@@ -68,6 +68,22 @@ def test_mean_incentive_averages_every_sample_and_counts_a_uid_absent_from_one_a
     assert RunResults().mean_incentive() == {}
 
 
+def test_pages_processed_sums_what_accepted_contributions_declared() -> None:
+    results = RunResults()
+    results.add_node("miner1", 1, "miner", pages=5)
+    results.add_node("miner2", 2, "miner", pages=2)
+    results.add_node("validator0", 0, "validator")
+
+    def declaring(uid: int, pages: int | None, status: str = "ok"):
+        return peer(uid, 0.5, status=status).model_copy(update={"declared_pages": pages})
+
+    results.add_report(report(1, 5.0, 4.9, [declaring(1, 5), declaring(2, 2)]))
+    results.add_report(report(2, 4.9, 4.8, [declaring(1, 3), declaring(2, 2, "late")]))
+    results.add_report(report(3, 4.8, 4.7, [declaring(1, None), declaring(2, 2)]))  # unevaluated
+    assert results.pages_processed() == {1: 8, 2: 4}  # a budget cut to 3 pages counts 3
+    assert results.windows[0].peers[1].declared_pages == 5
+
+
 def test_a_second_node_with_the_same_uid_replaces_the_first() -> None:
     results = small_run()
     results.add_node("miner4b", 4, "miner", "replay")
