@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gauntlet.score.average import moving_average
+
 # Weight of the newest upload in the running estimate: follows a slower store within an
 # upload or two, and one quick upload does not halve the reserve.
 NEWEST_WEIGHT = 0.5
@@ -30,9 +32,7 @@ class UploadTime:
     def observed(self, seconds: float) -> UploadTime:
         if not math.isfinite(seconds) or seconds < 0:
             return self
-        if self.seconds is None:
-            return UploadTime(seconds)
-        return UploadTime(NEWEST_WEIGHT * seconds + (1 - NEWEST_WEIGHT) * self.seconds)
+        return UploadTime(moving_average(self.seconds, seconds, NEWEST_WEIGHT))
 
 
 def training_seconds(
