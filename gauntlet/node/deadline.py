@@ -35,6 +35,21 @@ class UploadTime:
         return UploadTime(moving_average(self.seconds, seconds, NEWEST_WEIGHT))
 
 
+def seconds_to_end(
+    blocks_left: int, block_time: float, end_timestamp: float | None, now: float
+) -> float:
+    """Seconds until the window's end block is due, ``blocks_left`` blocks after the head
+    block: the chain's expected time of that block (``end_timestamp``) less ``now``, kept
+    within what the block count allows (the head block just begun, or nearly over) so that
+    a host clock off by more than a block costs at most a block. Without a usable timestamp:
+    as if the head block were nearly over."""
+    latest = max(0.0, blocks_left * block_time)
+    earliest = max(0.0, (blocks_left - 1) * block_time)
+    if end_timestamp is None or not math.isfinite(end_timestamp):
+        return earliest
+    return min(latest, max(earliest, end_timestamp - now))
+
+
 def training_seconds(
     seconds_to_end: float, upload: UploadTime, *, margin: float, block_time: float
 ) -> float:

@@ -26,7 +26,7 @@ from gauntlet.config.schema import GauntletConfig, TrainConfig
 from gauntlet.data import PageDataset
 from gauntlet.node.assignment import assigned_pages
 from gauntlet.node.behaviour import Honest
-from gauntlet.node.deadline import UploadTime, training_seconds
+from gauntlet.node.deadline import UploadTime, seconds_to_end, training_seconds
 from gauntlet.node.feedback import check_feedback
 from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.miner_state import MinerState, load_state, save_state, state_path
@@ -146,15 +146,22 @@ async def train_stoppably(
 ) -> tuple[InnerResult, int]:
     """:func:`train_window` in a worker thread, so a SIGINT/SIGTERM (which cancels the node's
     task) stops it before its next step instead of after the window's training (about 15 s
-    on a CPU miner), ending early at ``stop_at`` (``time.monotonic()``). Under torchrun every
-    rank must take every step, so there training runs to its end as before."""
+    on a CPU miner), ending early at ``stop_at`` (``time.monotonic()``). Under torchrun the
+    other ranks are in the same steps' collectives: training runs on this thread, and the
+    deadline (this rank's clock) stops every rank at the same step."""
+
+    def until() -> bool:
+        return time.monotonic() >= stop_at
+
     if dist.enabled:
-        return train_window(cfg, rt.dataset, model, plan, device=rt.device, dist=dist)
+        return train_window(
+            cfg, rt.dataset, model, plan, device=rt.device, dist=dist, until=until
+        )
     stop = threading.Event()
     try:
         return await asyncio.to_thread(
             train_window, cfg, rt.dataset, model, plan, device=rt.device, dist=dist,
-            should_stop=stop.is_set, until=lambda: time.monotonic() >= stop_at,
+            should_stop=stop.is_set, until=until,
         )  # fmt: skip
     except asyncio.CancelledError:
         stop.set()
@@ -166,7 +173,8 @@ async def training_stop(rt: Runtime, window: int, upload: UploadTime) -> float:
     ``window`` ends (:func:`training_seconds`)."""
     block, block_time = await rt.chain.current_block(), await rt.chain.block_time()
     end = window_end(window, rt.config.chain.blocks_per_window)
-    to_end = (end - block - 1) * block_time  # as if the current block were nearly over
+    end_timestamp = await rt.chain.block_timestamp(end)
+    to_end = seconds_to_end(end - block, block_time, end_timestamp, time.time())
     margin = rt.config.train.upload_margin
     return time.monotonic() + training_seconds(to_end, upload, margin=margin, block_time=block_time)
 

@@ -67,6 +67,15 @@ class DistContext:
         dist.broadcast(buffer, src=0)
         return json.loads(bytes(buffer.cpu().tolist()))
 
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on any rank; every rank must ask, at the same point (a
+        collective). How the leader's deadline stops all ranks at the same step."""
+        if not self.enabled:
+            return flag
+        value = torch.tensor([int(flag)], dtype=torch.int64, device=self._device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
     @property
     def _device(self) -> torch.device:
         backend = dist.get_backend() if dist.is_initialized() else "gloo"

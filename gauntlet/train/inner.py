@@ -85,7 +85,8 @@ def train_inner(
     ``should_stop`` is asked before each step; when it says so, :class:`TrainingStopped`
     is raised (a node asked to stop leaves within a step, not at the window's end).
     ``until`` is asked too: when it says so, training ends early and its result holds the
-    steps taken (``len(losses)``; none: a zero Δ), e.g. at a window's deadline.
+    steps taken (``len(losses)``; none: a zero Δ), e.g. at a window's deadline. Under
+    ``torch.distributed`` it is enough that one rank (the leader) is given ``until``.
     """
     dist = dist or DistContext()
     start = snapshot(model)
@@ -99,7 +100,9 @@ def train_inner(
     for step, batch in enumerate(itertools.islice(itertools.cycle(list(batches)), settings.steps)):
         if should_stop is not None and should_stop():
             raise TrainingStopped(f"stopped before step {step} of {settings.steps}")
-        if until is not None and until():
+        # Under torchrun every rank asks (a collective): the leader's deadline stops them
+        # all at the same step, so their pseudo-gradients stay equal.
+        if dist.any(until is not None and until()):
             break
         for group in optimizer.param_groups:
             group["lr"] = schedule(step)

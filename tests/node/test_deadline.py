@@ -14,7 +14,7 @@ import pytest
 import torch
 from node_helpers import ScriptedChain, node_runtime
 
-from gauntlet.node.deadline import UploadTime, training_seconds
+from gauntlet.node.deadline import UploadTime, seconds_to_end, training_seconds
 from gauntlet.node.miner import WindowPlan, train_stoppably, train_window, training_stop
 from gauntlet.train.distributed import DistContext
 from gauntlet.train.inner import snapshot
@@ -46,6 +46,29 @@ def test_training_stops_in_time_for_the_upload(tmp_path: Path, stdlib_dataset_di
     stop_at = asyncio.run(training_stop(rt, WINDOW, UploadTime(0.5)))
     # At block 35 of 30..39 (1 s blocks) 4 s are surely left (5 at most); 2 x 0.5 s kept.
     assert before + 3.0 <= stop_at <= time.monotonic() + 3.0
+
+
+def test_the_time_left_is_the_end_blocks_due_time_kept_within_the_head_blocks_span() -> None:
+    now = 1000.0
+    # 5 blocks of 1 s to the end block: 4 s at least (the head block nearly over), 5 at most.
+    assert seconds_to_end(5, 1.0, now + 4.6, now) == pytest.approx(4.6)
+    assert seconds_to_end(5, 1.0, now + 9.0, now) == 5.0  # a clock behind the chain's
+    assert seconds_to_end(5, 1.0, now + 1.0, now) == 4.0  # a clock ahead of it
+    assert seconds_to_end(5, 1.0, None, now) == 4.0
+    assert seconds_to_end(5, 1.0, math.nan, now) == 4.0
+    assert seconds_to_end(0, 1.0, now - 3.0, now) == 0.0  # the window is over
+
+
+def test_training_uses_the_part_of_the_head_block_that_is_left(
+    tmp_path: Path, stdlib_dataset_dir: Path
+) -> None:
+    chain = ScriptedChain(block=35)
+    rt = node_runtime(tmp_path, stdlib_dataset_dir, "//miner/1", chain, None, WINDOW)
+    chain.genesis = time.time() - 0.2 - 35 * chain.seconds_per_block  # block 35 began 0.2 s ago
+    before = time.monotonic()
+    stop_at = asyncio.run(training_stop(rt, WINDOW, UploadTime(0.5)))
+    # The end block (40) is due 5 - 0.2 s after the head's start: 4.8 s, less 2 x 0.5 s kept.
+    assert before + 3.7 <= stop_at <= time.monotonic() + 3.8
 
 
 def _after(steps: int):

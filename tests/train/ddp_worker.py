@@ -1,6 +1,7 @@
 """Run the inner loop under torchrun (gloo) and save rank 0's pseudo-gradient.
 
-Used by test_distributed.py as: python -m torch.distributed.run --nproc-per-node 2 ddp_worker.py OUT
+Used by test_distributed.py as: python -m torch.distributed.run --nproc-per-node 2 ddp_worker.py
+OUT [STOP_AFTER]; with STOP_AFTER only rank 0 is given a deadline, after that many steps.
 """
 
 from __future__ import annotations
@@ -22,13 +23,23 @@ def batches() -> list[torch.Tensor]:
     return [torch.randint(0, 256, (BATCH, LENGTH), generator=generator) for _ in range(STEPS)]
 
 
-def main(out: str) -> None:
+def leader_deadline(is_leader: bool, stop_after: int | None):
+    """Rank 0's ``until``: stop before step ``stop_after``; the other ranks get none."""
+    if stop_after is None or not is_leader:
+        return None
+    asked = iter(range(10**6))
+    return lambda: next(asked) >= stop_after
+
+
+def main(out: str, stop_after: int | None) -> None:
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     dist = init_from_env("cpu")
     model = build_model("tiny", seed=0)
     settings = InnerSettings(steps=STEPS, lr=1e-3)
-    result = train_inner(model, batches(), causal_lm_loss, settings, dist=dist)
+    until = leader_deadline(dist.is_leader, stop_after)
+    result = train_inner(model, batches(), causal_lm_loss, settings, dist=dist, until=until)
+    print(f"rank={dist.rank} steps={len(result.losses)}", flush=True)
     echoed = dist.broadcast_json({"rank0_loss": result.losses[0]})
     if dist.is_leader:
         save_file({name: t.contiguous() for name, t in result.delta.items()}, out)
@@ -37,4 +48,4 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,18 +17,22 @@ from gauntlet.train.distributed import DistContext
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
-def _run(tmp_path: Path, nproc: int) -> dict[str, torch.Tensor]:
-    out = tmp_path / f"delta-{nproc}.safetensors"
+def _run(tmp_path: Path, nproc: int, *stop_after: str) -> dict[str, torch.Tensor]:
+    """Rank 0's Δ; every rank must have taken the same number of steps (``STOP_AFTER`` when
+    given: the worker's rank 0 stops there)."""
+    out = tmp_path / f"delta-{nproc}-{'-'.join(stop_after)}.safetensors"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    argv = [sys.executable, str(WORKER), str(out)]
+    argv = [sys.executable, str(WORKER), str(out), *stop_after]
     if nproc > 1:
         argv = [
             sys.executable, "-m", "torch.distributed.run", "--standalone",
-            "--nproc-per-node", str(nproc), str(WORKER), str(out),
+            "--nproc-per-node", str(nproc), str(WORKER), str(out), *stop_after,
         ]  # fmt: skip
     completed = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert f"world={nproc}" in completed.stdout
+    steps = re.findall(r"rank=\d+ steps=(\d+)", completed.stdout)  # the ranks' lines may mix
+    assert steps == [(stop_after or ("4",))[0]] * nproc, completed.stdout
     return load_file(str(out))
 
 
@@ -38,6 +43,16 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     for name in single:
         torch.testing.assert_close(double[name], single[name], atol=2e-6, rtol=1e-4)
     assert any(t.abs().max() > 0 for t in single.values())
+
+
+@pytest.mark.slow
+def test_the_leaders_deadline_stops_every_rank_at_the_same_step(tmp_path: Path) -> None:
+    """Only rank 0 knows the window's deadline; the others stop with it (a rank left in a
+    step's collective would hang), and the cut-short Δ equals one process's cut at the same
+    step."""
+    single, double = _run(tmp_path, 1, "2"), _run(tmp_path, 2, "2")  # of the worker's 4 steps
+    for name in single:
+        torch.testing.assert_close(double[name], single[name], atol=2e-6, rtol=1e-4)
 
 
 def test_shard_slices_the_batch_per_rank() -> None:
