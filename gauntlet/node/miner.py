@@ -154,9 +154,7 @@ async def train_stoppably(
         return time.monotonic() >= stop_at
 
     if dist.enabled:
-        return train_window(
-            cfg, rt.dataset, model, plan, device=rt.device, dist=dist, until=until
-        )
+        return train_window(cfg, rt.dataset, model, plan, device=rt.device, dist=dist, until=until)
     stop = threading.Event()
     try:
         return await asyncio.to_thread(
