@@ -255,6 +255,17 @@ class TrainConfig(Section):
 class ValidatorConfig(Section):
     eval_batch_size: int = Field(8, ge=1, description="Sequences per evaluation batch")
     eval_batches: int = Field(4, ge=1, description="Batches per loss measurement")
+    member_check_batches: int = Field(
+        2,
+        ge=1,
+        description="Lead only: batches per loss measurement in the peer-set members' loss "
+        "check, which every miner waits for before training the next window (the record "
+        "follows it). The check is a gate (lower the loss on its own pages, do not raise "
+        "it on random ones by more), not a score: half eval_batches and no control pass "
+        "cut it from 4 eval_batches passes per member to 3 of 2 batches (the record came "
+        "3.2 s into a 5 s localnet window on 2 cores, and miners lost the window). The "
+        "window's evaluation still measures the chosen peers with eval_batches",
+    )
     peer_set_size: int = Field(
         16,
         ge=1,

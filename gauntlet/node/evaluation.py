@@ -101,10 +101,12 @@ def losses_on(
     seed: int,
     objective: Objective = PLAIN_OBJECTIVE,
     only: Sequence[int] | None = None,
+    count: int | None = None,
 ) -> list[float]:
     """Per-batch losses (nats/token) of the model on ``pages`` under ``objective`` (the
     window's: a superposition phase measures what it trains), batches cut with ``seed``;
-    ``only``: just these indices of those batches (in order), the others are not run."""
+    ``only``: just these indices of those batches (in order), the others are not run;
+    ``count``: the first this many batches instead of ``validator.eval_batches``."""
     cfg = rt.config
     batches = rt.dataset.batches(
         pages,
@@ -112,7 +114,7 @@ def losses_on(
         batch_size=cfg.validator.eval_batch_size,
         seed=seed,
     )
-    count = cfg.validator.eval_batches
+    count = count or cfg.validator.eval_batches
     if only is not None:
         wanted = set(only)
         batches = (b for j, b in enumerate(itertools.islice(batches, count)) if j in wanted)
@@ -150,7 +152,13 @@ def secret_pages(rt: EvalNode, secret: bytes, window: int) -> list[int]:
 
 
 def evaluate_peers(
-    rt: EvalNode, window: int, secret: bytes, updates: dict[int, tuple[list[int], Update]]
+    rt: EvalNode,
+    window: int,
+    secret: bytes,
+    updates: dict[int, tuple[list[int], Update]],
+    *,
+    batches: int | None = None,
+    controls: bool = True,
 ) -> dict[int, Evaluation]:
     """``updates``: uid -> (the own pages to measure, Δ as the aggregate would apply it:
     normalised like every peer, or a function that decodes it). Returns each peer's
@@ -158,7 +166,9 @@ def evaluate_peers(
     after, and the control its own-page
     advantage is measured against: other updates of the window (:func:`control_peers`),
     each measured on its share of the peer's own batches and scaled to this update's
-    strength (:mod:`gauntlet.score.control`).
+    strength (:mod:`gauntlet.score.control`). ``batches`` overrides
+    ``validator.eval_batches`` per measurement; ``controls=False`` leaves the control out
+    (the lead's member check, which needs none and is what miners wait for).
 
     Cost, in passes over one measurement's batches: the random pages before once, then per
     peer its own pages before, its own pages and the random pages after, and one pass of
@@ -171,21 +181,21 @@ def evaluate_peers(
     lr = rt.config.train.outer_lr
     objective = objective_at(rt.config.train, window)  # every score of a window: its phase's loss
     random = secret_pages(rt, secret, window)
-    random_before = losses_on(rt, random, window, objective)
+    random_before = losses_on(rt, random, window, objective, count=batches)
     seeds = {uid: own_batch_seed(secret, window, uid) for uid in updates}
     before = {
-        uid: losses_on(rt, pages, seeds[uid], objective)
+        uid: losses_on(rt, pages, seeds[uid], objective, count=batches)
         for uid, (pages, _) in sorted(updates.items())
     }
     own_after: dict[int, list[float]] = {}
     random_after: dict[int, list[float]] = {}
     for uid, (pages, update) in sorted(updates.items()):
         with applied(rt.model, _dense(update), lr, base):
-            own_after[uid] = losses_on(rt, pages, seeds[uid], objective)
-            random_after[uid] = losses_on(rt, random, window, objective)
+            own_after[uid] = losses_on(rt, pages, seeds[uid], objective, count=batches)
+            random_after[uid] = losses_on(rt, random, window, objective, count=batches)
     gains = {uid: _mean(random_before) - _mean(random_after[uid]) for uid in updates}
     strong = strong_controls(gains)
-    count = rt.config.validator.control_updates
+    count = rt.config.validator.control_updates if controls else 0
     shares = {
         uid: batch_shares(len(before[uid]), control_peers(secret, window, uid, strong, count))
         for uid in updates

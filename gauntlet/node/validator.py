@@ -149,10 +149,13 @@ class Validator:
         contributions: list[Contribution],
         scales: dict[int, float],
         uids: list[int],
+        *,
+        member_check: bool = False,
     ) -> dict[int, Evaluation]:
         """Losses of ``uids``' contributions applied alone as the aggregate would apply them
         (times their ``scales``), on a secret sample of their declared pages and on the
-        window's secret random pages."""
+        window's secret random pages; ``member_check``: the lead's gate on peer-set members
+        (``validator.member_check_batches`` batches, no control)."""
         by_uid = {c.uid: c for c in contributions}
         sample = self.rt.config.validator.own_pages
         chosen = [
@@ -166,7 +169,10 @@ class Validator:
             )
             for c in chosen
         }
-        measured = evaluate_peers(self.rt, window, self.secret, updates)
+        batches = self.rt.config.validator.member_check_batches if member_check else None
+        measured = evaluate_peers(
+            self.rt, window, self.secret, updates, batches=batches, controls=not member_check
+        )
         return {
             uid: replace(ev, declared_pages=len(by_uid[uid].manifest.page_ids))  # type: ignore[union-attr]
             for uid, ev in measured.items()
@@ -276,8 +282,9 @@ class Validator:
         rt.peer_set_window = peer_set.window if peer_set is not None else 0
         members = members_to_aggregate(contributions, passed, peer_set)
         checks = await asyncio.to_thread(
-            self.measure, window, contributions, scales, [c.uid for c in members]
-        )
+            functools.partial(self.measure, member_check=True),
+            window, contributions, scales, [c.uid for c in members],
+        )  # fmt: skip
         failed = {
             c.uid
             for c in members

@@ -23,6 +23,7 @@ from gauntlet.model import build_model, causal_lm_loss
 from gauntlet.node import evaluation
 from gauntlet.node.evaluation import control_peers, evaluate_peers
 from gauntlet.score.control import scaled_control, strong_controls
+from gauntlet.score.loss import passes_member_check
 from gauntlet.score.window import own_advantage
 from gauntlet.train.inner import InnerSettings, snapshot, train_inner
 from gauntlet.train.outer import applied, restore
@@ -153,6 +154,29 @@ def test_a_window_costs_four_passes_per_peer_whatever_the_number_of_controls(
     assert all(ev.control_after is not None for ev in measured.values())
     distinct = {id(delta) for _, delta in updates.values()}
     assert set(applies) == distinct and len(applies) <= 2 * len(updates)
+
+
+def test_the_members_check_costs_three_short_passes_per_peer_and_still_gates(
+    stdlib_dataset_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lead's member check (what every miner waits for): 2 batches per measurement and
+    no control, so 2 x (1 + 3 per peer) batches instead of 4 x (1 + 4 per peer); the
+    trained updates still pass it (what it rejects: tests/score/test_loss.py)."""
+    node, updates = _window(stdlib_dataset_dir, 4)
+    batches: list[int] = []
+    real_losses = evaluation.batch_losses
+
+    def counted_losses(*args, **kwargs):
+        out = real_losses(*args, **kwargs)
+        batches.append(len(out))
+        return out
+
+    monkeypatch.setattr(evaluation, "batch_losses", counted_losses)
+    honest = {uid: updates[uid] for uid in range(3)}
+    checked = evaluate_peers(node, 5, SECRET, honest, batches=2, controls=False)
+    assert sum(batches) == 2 * (1 + 3 * len(honest)), batches
+    assert all(ev.control_after is None for ev in checked.values())
+    assert all(passes_member_check(ev) for ev in checked.values()), checked
 
 
 def test_one_control_is_measured_on_every_own_batch_as_before(stdlib_dataset_dir: Path) -> None:
