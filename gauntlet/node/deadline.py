@@ -13,6 +13,7 @@ Pure arithmetic here; the miner's loop feeds it measured seconds.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 from gauntlet.score.average import moving_average
@@ -33,6 +34,22 @@ class UploadTime:
         if not math.isfinite(seconds) or seconds < 0:
             return self
         return UploadTime(moving_average(self.seconds, seconds, NEWEST_WEIGHT))
+
+
+class Stopwatch:
+    """Seconds spent inside ``with watch:`` blocks, summed: what a miner's own upload work
+    takes (compress, sign, seal, save, put), apart from anything a behaviour waits for."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds += time.monotonic() - self._started
 
 
 def seconds_to_end(

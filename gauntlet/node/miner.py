@@ -26,7 +26,7 @@ from gauntlet.config.schema import GauntletConfig, TrainConfig
 from gauntlet.data import PageDataset
 from gauntlet.node.assignment import assigned_pages
 from gauntlet.node.behaviour import Honest
-from gauntlet.node.deadline import UploadTime, seconds_to_end, training_seconds
+from gauntlet.node.deadline import Stopwatch, UploadTime, seconds_to_end, training_seconds
 from gauntlet.node.feedback import check_feedback
 from gauntlet.node.lifecycle import retry_transient
 from gauntlet.node.miner_state import MinerState, load_state, save_state, state_path
@@ -186,39 +186,46 @@ async def upload(
     error_feedback: Delta,
     behaviour: Honest,
     before_store: Callable[[Delta, bytes], None] = lambda residual, key: None,
+    watch: Stopwatch | None = None,
 ) -> tuple[int, Delta, bytes]:
     """Compress Δ plus the carried residual, sign, seal, store; returns (bytes stored, the new
     residual, the key to reveal after the observation closes); nothing stored: (0, ..., b"").
-    ``before_store(residual, key)`` runs right before the upload is made visible."""
+    ``before_store(residual, key)`` runs right before the upload is made visible. ``watch``
+    times this node's own work, not what a behaviour waits for (its upload-time estimate:
+    a copycat waiting for its target must not learn that uploading takes the window)."""
+    watch = watch or Stopwatch()
     delta = await behaviour.update(rt, window, result.delta)
     # The trained Δ is not read again, so its memory may become the residual; a behaviour's
     # own Δ (it may be the node's last aggregate) is never overwritten.
-    tensors, residual = rt.codec.encode(
-        delta, error_feedback or None, reuse_delta=delta is result.delta
-    )
+    with watch:
+        tensors, residual = rt.codec.encode(
+            delta, error_feedback or None, reuse_delta=delta is result.delta
+        )
     wire = await behaviour.wire_tensors(rt, window, tensors)
     if wire is None:
         return 0, error_feedback, b""
-    manifest = ContributionManifest(
-        netuid=rt.config.chain.netuid,
-        window=window,
-        uid=rt.uid,
-        hotkey=rt.hotkey,
-        model=rt.config.model.name,
-        fingerprint=sync_print,
-        page_ids=pages,
-        codec=CodecParams(rt.codec.params),
-        plan_sha256=training_plan(rt.config.train).sha256,
-        tensors_sha256="0" * 64,  # filled in by encode_payload
-    )
-    payload = behaviour.finish(window, encode_payload(wire, manifest, rt.keypair))
-    data, key = seal_payload(
-        payload, netuid=rt.config.chain.netuid, window=window, uid=rt.uid, signer=rt.keypair
-    )
+    with watch:
+        manifest = ContributionManifest(
+            netuid=rt.config.chain.netuid,
+            window=window,
+            uid=rt.uid,
+            hotkey=rt.hotkey,
+            model=rt.config.model.name,
+            fingerprint=sync_print,
+            page_ids=pages,
+            codec=CodecParams(rt.codec.params),
+            plan_sha256=training_plan(rt.config.train).sha256,
+            tensors_sha256="0" * 64,  # filled in by encode_payload
+        )
+        payload = behaviour.finish(window, encode_payload(wire, manifest, rt.keypair))
+        data, key = seal_payload(
+            payload, netuid=rt.config.chain.netuid, window=window, uid=rt.uid, signer=rt.keypair
+        )
     await behaviour.before_upload(rt, window)
-    before_store(residual, key)
-    with METRICS.upload("contribution", len(data)):
-        await rt.store.put(contribution_key(window, rt.hotkey), data)
+    with watch:
+        before_store(residual, key)
+        with METRICS.upload("contribution", len(data)):
+            await rt.store.put(contribution_key(window, rt.hotkey), data)
     return len(data), residual, key
 
 
@@ -263,9 +270,11 @@ async def publish(
     sync_print: list[float],
     state: MinerState,
     behaviour: Honest,
+    watch: Stopwatch | None = None,
 ) -> tuple[MinerState, bytes]:
     """Leader: upload the window's contribution if it is still on time and sane; the new state
-    and the key to reveal (b"" when nothing was uploaded).
+    and the key to reveal (b"" when nothing was uploaded); ``watch`` times the upload's own
+    work (:func:`upload`).
 
     The error-feedback residual only advances when a contribution is actually stored.
     """
@@ -285,7 +294,7 @@ async def publish(
         save_state(miner_state_file(rt), after, model_name=rt.config.model.name)
 
     size, residual, key = await upload(
-        rt, window, result, plan.pages, sync_print, state.error_feedback, behaviour, commit
+        rt, window, result, plan.pages, sync_print, state.error_feedback, behaviour, commit, watch
     )
     if not size:
         log.info("window %d: nothing uploaded", window)
@@ -335,9 +344,11 @@ async def _train_and_publish(
         METRICS.error("pages_cut_to_deadline")
         plan = replace(plan, pages=plan.pages[:covered])
     METRICS.observe_training(result.losses, result.tokens, result.seconds)
-    trained_at = time.monotonic()
-    state, key = await retry_transient(publish, rt, plan, result, sync_print, state, behaviour)
-    return state, key, upload.observed(time.monotonic() - trained_at) if key else upload
+    watch = Stopwatch()
+    state, key = await retry_transient(
+        publish, rt, plan, result, sync_print, state, behaviour, watch
+    )
+    return state, key, upload.observed(watch.seconds) if key else upload
 
 
 def miner_state_file(rt: Runtime) -> Path:

@@ -101,13 +101,18 @@ def test_every_behaviour_ran(adversarial_run: dict) -> None:
 
 
 def test_each_adversary_is_caught_by_its_check(adversarial_run: dict) -> None:
+    """Caught, and caught again: an attack tried once proves little. (Behaviours that wait
+    for others once counted their waits as upload time, trained 0 steps from the second
+    window on and were `late` once in 12.)"""
     behaviours = _by_behaviour(adversarial_run["summary"])
+    reports = adversarial_run["reports"][1:]  # every miner is `missing` in the first
     for behaviour, statuses in CAUGHT_AS.items():
         (uid,) = behaviours[behaviour]
-        seen = {
-            p["status"] for r in adversarial_run["reports"] for p in r["peers"] if p["uid"] == uid
-        }
-        assert seen & statuses, f"{behaviour} (uid {uid}) was never {statuses}: saw {seen}"
+        seen = [p["status"] for r in reports for p in r["peers"] if p["uid"] == uid]
+        caught = sum(status in statuses for status in seen)
+        assert caught >= len(reports) / 3, (
+            f"{behaviour} (uid {uid}) was {statuses} {caught} times: {seen}"
+        )
 
 
 def test_honest_miners_outearn_every_adversary(adversarial_run: dict) -> None:
