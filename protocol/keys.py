@@ -54,6 +54,12 @@ def reports_prefix() -> str:
     return f"{_PREFIX}/reports/"
 
 
+def mirror_key(window: int, author_hotkey: str) -> str:
+    """The lead's copy of a recorded payload (the opened, author-signed bytes), in the lead's
+    bucket: followers read it there first, so an author cannot serve the lead alone."""
+    return f"{_PREFIX}/mirrors/{_window(window)}/{_safe(author_hotkey)}.payload"
+
+
 def peer_set_key(window: int, hotkey: str) -> str:
     """The lead validator's peer set taking effect at ``window``; a signed envelope."""
     return f"{_PREFIX}/peer-sets/{_window(window)}/{_safe(hotkey)}.json"
@@ -117,7 +123,7 @@ def protocol_prefix() -> str:
 # Every artifact folder under the protocol prefix, by the key builders above.
 _FOLDERS = (
     "contributions", "reveals", "arrivals", "reports", "peer-sets", "aggregations",
-    "checkpoints", "validator-state",
+    "checkpoints", "validator-state", "mirrors",
 )  # fmt: skip
 KEPT_FOLDERS = ("aggregations",)  # the contribution ledger: never pruned
 

@@ -23,6 +23,7 @@ from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED, TIMED
 from gauntlet.localnet.clock import WindowsSeen
 from gauntlet.localnet.far import far_pages
 from gauntlet.localnet.reading import like, read_current
+from gauntlet.localnet.selective import SelectiveServe
 from gauntlet.localnet.tarpit import Tarpit
 from gauntlet.node.behaviour import Honest
 
@@ -277,6 +278,7 @@ class Malformed(Honest):
 
 
 # the adaptive scenario's, then those of spoil-control, boost-operator and coast, then
-# the attack on the validators' schedule (scenarios/tarpit.toml)
-for _adaptive in [*ADAPTIVE, *PARTNERED, *OPERATED, *TIMED, Tarpit]:
+# the attack on the validators' schedule (scenarios/tarpit.toml) and on the followers'
+# reads of recorded payloads (scenarios/selective.toml)
+for _adaptive in [*ADAPTIVE, *PARTNERED, *OPERATED, *TIMED, Tarpit, SelectiveServe]:
     behaviour(_adaptive)

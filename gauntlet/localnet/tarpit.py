@@ -97,12 +97,17 @@ class Tarpit(Honest):
         if self.committed:
             return
         endpoint = await self.server.start()
-        commitment = S3Commitment(
-            bucket="tarpit", endpoint=endpoint, access_key="tarpit", secret_key="tarpit"
-        )
-        encoded = encode_commitment(commitment)
-        await rt.chain.commit(encoded)
-        if rt.lease is not None:  # its own node must not take the new commitment for a rival
-            rt.lease.commitment = encoded
+        await commit_server(rt, endpoint, "tarpit")
         self.committed = True
         log.warning("tarpit (%s): readers now meet %s", self.server.mode, endpoint)
+
+
+async def commit_server(rt: Runtime, endpoint: str, bucket: str) -> None:
+    """Commit ``bucket`` on the S3 server at ``endpoint`` as this miner's bucket: from then
+    on every reader of its uploads and reveals asks that server."""
+    encoded = encode_commitment(
+        S3Commitment(bucket=bucket, endpoint=endpoint, access_key=bucket, secret_key=bucket)
+    )
+    await rt.chain.commit(encoded)
+    if rt.lease is not None:  # its own node must not take the new commitment for a rival
+        rt.lease.commitment = encoded

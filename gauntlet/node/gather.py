@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -59,6 +59,9 @@ class Contribution:
     sha256: str = ""  # of the (opened) payload: what aggregation records name
     size: int = 0
     observed_block: int = 0  # head when this validator first saw it (copy detection)
+    # the opened payload's bytes, read again when asked (the lead mirrors what it records);
+    # None where they are not at hand
+    opened: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -168,11 +171,15 @@ def _judge(
         return Contribution(
             uid, hotkey, "late", "its key was not revealed in time", observed_block=seen.block
         )
+    sealed = seen.sealed
     try:
-        data = unseal(seen.sealed.load(), key)
+        data = unseal(sealed.load(), key)
     except ProtocolError as exc:
         return Contribution(uid, hotkey, "invalid", str(exc), observed_block=seen.block)
-    return open_payload(uid, hotkey, window, data, decoder, seen.block)
+    judged = open_payload(uid, hotkey, window, data, decoder, seen.block)
+    if not judged.ok:
+        return judged
+    return replace(judged, opened=lambda: unseal(sealed.load(), key))  # read again from the spool
 
 
 async def fetch_recorded(

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from gauntlet.ledger.digest import model_sha256
 from gauntlet.node.evaluation import loss_on
 from gauntlet.node.gather import Contribution, fetch_recorded
+from gauntlet.node.mirrors import fetch_mirrored
 from gauntlet.node.peers import Peer
 from gauntlet.storage.base import ObjectStore, StorageError
 from gauntlet.storage.retry import is_transient
@@ -134,16 +135,24 @@ async def publish_record(rt: Runtime, record: AggregationRecord) -> bool:
 
 
 async def recorded_contributions(
-    rt: Runtime, record: AggregationRecord, have: Mapping[int, Contribution]
+    rt: Runtime,
+    record: AggregationRecord,
+    have: Mapping[int, Contribution],
+    mirror: ObjectStore | None = None,
 ) -> list[Contribution]:
     """Exactly the payloads ``record`` names: from ``have`` (this node's own verified copies,
-    by uid) when the hash matches, else fetched from each author's bucket."""
+    by uid) when the hash matches, else the lead's copy in ``mirror`` (its bucket:
+    :mod:`gauntlet.node.mirrors`), else fetched from each author's bucket."""
     commitments = await rt.chain.commitments()
 
     async def one(uid: int, hotkey: str, sha256: str) -> Contribution:
         mine = have.get(uid)
         if mine is not None and mine.ok and mine.hotkey == hotkey and mine.sha256 == sha256:
             return mine
+        if mirror is not None:
+            copy = await fetch_mirrored(mirror, record.window, uid, hotkey, sha256, rt.decoder)
+            if copy is not None:
+                return copy
         peer = Peer(uid, hotkey, rt.peers.store_for(hotkey, commitments.get(hotkey)))
         return await fetch_recorded(peer, record.window, sha256, rt.decoder)
 
@@ -169,7 +178,8 @@ async def follow_record(
         return _outcome("skipped")
     advance_ledger(rt, fetched)
     record = fetched.record
-    contributions = await recorded_contributions(rt, record, have or {})
+    mirror = lead.store if lead is not None else None
+    contributions = await recorded_contributions(rt, record, have or {}, mirror)
     failed = [c for c in contributions if not c.ok]
     if failed:
         reasons = "; ".join(f"uid {c.uid}: {c.reason}" for c in failed)

@@ -54,6 +54,7 @@ from gauntlet.node.gather import Contribution, decode_update, judge_window
 from gauntlet.node.lead import aggregation_record, publish_lead_artifacts
 from gauntlet.node.lifecycle import retry_local_write, retry_transient
 from gauntlet.node.measured_update import current_scores, measured_update, window_limits
+from gauntlet.node.mirrors import mirror_payloads
 from gauntlet.node.observer import Observer, round_seconds_for
 from gauntlet.node.peer_sets import members_to_aggregate, peer_set_for
 from gauntlet.node.records import (
@@ -273,7 +274,7 @@ class Validator:
             published = fetched.record
             rt.peer_set_window = published.peer_set_window
             have = {c.uid: c for c in contributions}
-            named = await recorded_contributions(rt, published, have)
+            named = await recorded_contributions(rt, published, have, rt.store)
             if all(c.ok for c in named):
                 return named, set()
             rt.mark_diverged(window)  # as any node that cannot fetch a recorded payload
@@ -281,10 +282,14 @@ class Validator:
         peer_set = await peer_set_for(rt, lead.hotkey, lead.store, window)
         rt.peer_set_window = peer_set.window if peer_set is not None else 0
         members = members_to_aggregate(contributions, passed, peer_set)
+        # Copies of the members' payloads go to this bucket while they are measured: the
+        # record is published only once followers can read what it names here.
+        mirroring = asyncio.create_task(mirror_payloads(rt.store, window, members))
         checks = await asyncio.to_thread(
             functools.partial(self.measure, member_check=True),
             window, contributions, scales, [c.uid for c in members],
         )  # fmt: skip
+        mirrored = await mirroring
         failed = {
             c.uid
             for c in members
@@ -297,6 +302,10 @@ class Validator:
         if failed:
             log.info("window %d: peer-set members %s fail the loss check", window, sorted(failed))
         used = [c for c in members if c.uid not in failed]
+        if mirrored < len(members):
+            log.warning(
+                "window %d: %d of %d members' payloads mirrored", window, mirrored, len(members)
+            )
         update = rt.aggregate(used)
         compress, lr = rt.config.compress, rt.config.train.outer_lr
         record = aggregation_record(

@@ -97,3 +97,30 @@ def test_the_run_is_recorded_and_its_replay_gives_the_validators_scores(
             assert got == pytest.approx({k: peer[k] for k in got}, abs=1e-9), (window, uid)
             ratings.add(round(peer["rating"], 9))
     assert len(ratings) > 2  # evaluations moved the ratings, and the replay followed them
+
+
+def test_the_lead_mirrors_what_it_records_and_the_miners_step_by_every_record(
+    localnet_run: dict,
+) -> None:
+    """Each payload a record names has the lead's copy beside the record, the very bytes it
+    names (gauntlet/node/mirrors.py), and every miner applied every record it waited for."""
+    import hashlib
+
+    from protocol.envelope import open_envelope
+    from protocol.keys import mirror_key
+    from protocol.schemas import AggregationRecord
+
+    (run,) = localnet_run["run_dir"].iterdir()
+    records = sorted(run.glob("stores/*/gauntlet/v*/aggregations/*/*.json"))
+    named = 0
+    for path in records:
+        record = open_envelope(path.read_bytes(), AggregationRecord)
+        bucket = path.parents[4]
+        for c in record.contributions:
+            copy = bucket / mirror_key(record.window, c.hotkey)
+            assert hashlib.sha256(copy.read_bytes()).hexdigest() == c.sha256
+            named += 1
+    assert named >= 3
+    for log in run.glob("logs/miner*.log"):
+        text = log.read_text()
+        assert "cannot apply the lead's record" not in text and "diverged" not in text, log

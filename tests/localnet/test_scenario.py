@@ -19,6 +19,7 @@ from gauntlet.localnet.scenario import (
     honest_scenario,
     load_scenario,
 )
+from gauntlet.localnet.selective import SelectiveServe
 from gauntlet.localnet.tarpit import Tarpit
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
@@ -55,10 +56,19 @@ def test_the_adversarial_scenario_has_one_miner_of_each_classic_behaviour() -> N
     _, miners = expand(load_scenario(SCENARIO_DIR / "adversarial.toml"))
     behaviours = [m.behaviour for m in miners]
     assert behaviours.count("honest") == 3
-    others = {cls.name for cls in ADAPTIVE + PARTNERED + OPERATED + TIMED} | {Tarpit.name}
+    others = {cls.name for cls in ADAPTIVE + PARTNERED + OPERATED + TIMED} | {
+        Tarpit.name,
+        SelectiveServe.name,
+    }
     classic = set(BEHAVIOURS) - {"honest"} - others
     # and the attack on the wrong-data miner's defence (the control) beside it
     assert sorted(b for b in behaviours if b != "honest") == sorted(classic | {"weak-control"})
+
+
+def test_the_selective_scenario_sets_one_selective_miner_against_three_honest_budgets() -> None:
+    _, miners = expand(load_scenario(SCENARIO_DIR / "selective.toml"))
+    assert sorted(m.pages for m in miners if m.behaviour == "honest") == [2, 3, 5]
+    assert [m.behaviour for m in miners].count("selective-serve") == 1
 
 
 def test_the_tarpit_scenario_sets_both_kinds_of_tarpit_against_three_honest_budgets() -> None:

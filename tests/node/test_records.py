@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from gauntlet.chain.base import Neuron
 from gauntlet.node import peer_reads
 from gauntlet.node.checkpoints import save_checkpoint
 from gauntlet.node.gather import Contribution
+from gauntlet.node.mirrors import mirror_payloads
 from gauntlet.node.records import follow_record, publish_record
 from gauntlet.node.replay import Lead
 from gauntlet.node.runtime import Runtime
@@ -28,6 +30,7 @@ from gauntlet.storage.retry import RetryPolicy
 from gauntlet.telemetry import METRICS
 from gauntlet.train.fingerprint import fingerprint, fingerprint_after, max_abs_difference
 from protocol.commitment import FilesystemCommitment, encode_commitment
+from protocol.keys import mirror_key
 from protocol.schemas import AggregatedContribution, AggregationRecord
 
 WINDOW = 3
@@ -150,6 +153,58 @@ def test_a_recorded_payload_held_open_by_its_server_is_given_up_in_bounded_time(
     outcome, elapsed = asyncio.run(run())
     assert outcome == "diverged" and miners[1].store.stalled == 3
     assert elapsed < 3 * (0.2 + 1.0), elapsed
+
+
+def _mirror(lead: Runtime, miners: list[Miner], tamper: bool = False) -> int:
+    """The lead's copies of the miners' payloads (``tamper``: bytes that are not them)."""
+    members = [
+        replace(
+            gather_module.open_payload(m.uid, m.hotkey, WINDOW, m.payloads[WINDOW], lead.decoder),
+            opened=lambda m=m: m.payloads[WINDOW],
+        )
+        for m in miners
+    ]
+    stored = asyncio.run(mirror_payloads(lead.store, WINDOW, members))
+    if tamper:
+        for m in miners:
+            path = lead.store.inner.base / mirror_key(WINDOW, m.hotkey)  # type: ignore[attr-defined]
+            path.write_bytes(m.payloads[WINDOW][:-1] + b"x")
+    return stored
+
+
+def test_a_member_that_serves_only_the_lead_is_read_from_the_leads_copy(network) -> None:
+    """Selective serving: a peer-set member answered the lead, then holds every other
+    reader. Followers read the lead's copy (checked against the record's hash and the
+    author's signature) and never ask the author."""
+    chain, miners, lead, follower = network
+    assert _mirror(lead, miners) == 2
+
+    async def run() -> str:
+        await _lead_publishes(lead, miners)
+        miners[1].store.stall = {"get"}
+        return await asyncio.wait_for(
+            follow_record(follower, Lead(lead.hotkey, lead.store), WINDOW), timeout=20
+        )
+
+    assert asyncio.run(run()) == "applied" and miners[1].store.stalled == 0
+    assert fingerprint(follower.model, WINDOW + 1) == fingerprint(lead.model, WINDOW + 1)
+
+
+def test_a_copy_that_is_not_the_recorded_payload_is_passed_over_for_the_author(network) -> None:
+    """The lead can withhold a copy, never alter one: bytes that do not hash to what the
+    record names are ignored, and the follower fetches the author's."""
+    chain, miners, lead, follower = network
+    _mirror(lead, miners, tamper=True)
+
+    async def run() -> str:
+        await _lead_publishes(lead, miners)
+        for m in miners:
+            m.store.failing_gets = 1  # spent only if the author is asked
+        return await follow_record(follower, Lead(lead.hotkey, lead.store), WINDOW)
+
+    assert asyncio.run(run()) == "applied"
+    assert [m.store.failing_gets for m in miners] == [0, 0]
+    assert fingerprint(follower.model, WINDOW + 1) == fingerprint(lead.model, WINDOW + 1)
 
 
 def test_a_node_uses_its_own_verified_copies_of_recorded_payloads(network) -> None:

@@ -111,7 +111,7 @@ def test_retention_prunes_every_artifact_folder_but_the_records() -> None:
         keys.contribution_key(7, hotkey), keys.reveal_key(7, hotkey), keys.arrivals_key(7, hotkey),
         keys.window_report_key(7, hotkey), keys.peer_set_key(7, hotkey),
         keys.checkpoint_manifest_key(7, hotkey), keys.checkpoint_file_key(7, hotkey, "model.safetensors"),
-        keys.validator_state_key(7, hotkey),
+        keys.validator_state_key(7, hotkey), keys.mirror_key(7, hotkey),
     ]  # fmt: skip
     key_builders = [n for n in dir(keys) if n.endswith("_key") and n != "window_of_key"]
     assert len(key_builders) == len(built) + 1  # the record's key is the one kept
