@@ -3,15 +3,16 @@
 A peer-set member's payload is read twice: by validators while they judge its window (the
 upload before the observation closes, the key before the reveal closes), and by every node
 that did not observe the window (miners, a node catching up) after the lead's record names
-it. A member that serves the first readers and holds the second keeps its score, since
-every validator judged it, while no follower can reproduce the record: each one diverges
+it. A member that serves the first readers and holds the second (every read of its upload
+once the observation has closed) keeps its score, since every validator judged it, while
+no follower can reproduce the record: each one diverges
 and trains on a stale model until the lead's next checkpoint, and its contributions are
 ``desynced`` meanwhile. Readers share the public read key, so the server tells them apart
 by time alone, which it controls.
 
 :class:`SelectiveServer` answers ``HEAD`` and ``GET`` (ranges and ``If-Match`` included)
-from the miner's real bucket, and holds every request for a window's upload or reveal
-made once that window's reveals have closed. The defence is the lead's mirror
+from the miner's real bucket, holding the requests :class:`SelectiveServe` tells it to.
+The defence is the lead's mirror
 (:mod:`gauntlet.node.mirrors`): followers read the lead's copy and never ask the author.
 """
 
@@ -63,7 +64,7 @@ class SelectiveServer:
         """Serve on a free port; the endpoint URL."""
         app = web.Application()
         app.router.add_route("*", "/{bucket}/{key:.+}", self._answer)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, 0).start()
         return f"http://{host}:{self._runner.addresses[0][1]}"
@@ -116,8 +117,9 @@ class SelectiveServer:
 class SelectiveServe(Honest):
     """Trains and uploads like an honest miner (so it earns a peer-set place), but commits
     a :class:`SelectiveServer` in front of its bucket that holds every read of a window's
-    upload or reveal once the window's reveals have closed: the readers then are the
-    followers fetching what the lead's record names."""
+    upload once the window's observation has closed: every validator has its copy by then
+    (and still gets the reveal), and the readers left are the followers fetching what the
+    lead's record names."""
 
     name = "selective-serve"
 
@@ -130,10 +132,10 @@ class SelectiveServe(Honest):
 
         async def held(key: str) -> bool:
             named = window_of_key(key)
-            if named is None or "/contributions/" not in key and "/reveals/" not in key:
+            if named is None or "/contributions/" not in key:
                 return False
-            reveal_close = (await rt.timeline()).reveal_close(named)
-            return await rt.chain.current_block() >= reveal_close
+            observation_close = (await rt.timeline()).observation_close(named)
+            return await rt.chain.current_block() >= observation_close
 
         self.server = SelectiveServer(rt.store, held)
         endpoint = await self.server.start()
