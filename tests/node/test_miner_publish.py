@@ -15,6 +15,7 @@ from gauntlet.node.behaviour import Honest
 from gauntlet.node.deadline import Stopwatch
 from gauntlet.node.miner import WindowPlan, miner_state_file, publish
 from gauntlet.node.miner_state import MinerState, load_state
+from gauntlet.node.runtime import Runtime
 from gauntlet.storage.base import StoreUnavailable
 from gauntlet.train.inner import InnerResult
 from protocol.keys import contribution_key
@@ -30,16 +31,24 @@ class NoPeers:
         return None
 
 
+def _trained_window(tmp_path: Path, dataset: Path) -> tuple[Runtime, InnerResult, WindowPlan]:
+    """A miner in window 3 (block 35, on time) with a trained result to publish."""
+    chain = ScriptedChain(block=35)
+    chain.genesis = time.time()
+    rt = node_runtime(tmp_path, dataset, "//miner/1", chain, NoPeers(), WINDOW)
+    delta = {name: torch.full_like(p, 1e-3) for name, p in rt.model.named_parameters()}
+    return (
+        rt,
+        InnerResult(delta, [4.0, 3.5], tokens=2048, seconds=1.0),
+        WindowPlan(WINDOW, [1, 2], True),
+    )
+
+
 def test_the_state_and_the_key_are_saved_before_the_upload_is_made(
     tmp_path: Path, stdlib_dataset_dir: Path
 ) -> None:
-    chain = ScriptedChain(block=35)
-    chain.genesis = time.time()
-    rt = node_runtime(tmp_path, stdlib_dataset_dir, "//miner/1", chain, NoPeers(), WINDOW)
-    delta = {name: torch.full_like(p, 1e-3) for name, p in rt.model.named_parameters()}
-    result = InnerResult(delta, [4.0, 3.5], tokens=2048, seconds=1.0)
-    plan = WindowPlan(WINDOW, [1, 2], train=True)
-    rt.store.failing_puts = 1  # dies between saving and storing (as a kill would)
+    rt, result, plan = _trained_window(tmp_path, stdlib_dataset_dir)
+    rt.store.failing_puts = 1  # type: ignore[attr-defined]  # dies between saving and storing
 
     with pytest.raises(StoreUnavailable):
         asyncio.run(publish(rt, plan, result, [0.0] * 16, MinerState.fresh(), Honest()))
@@ -72,15 +81,10 @@ class Dawdler(Honest):
 def test_the_upload_time_a_miner_learns_is_its_own_work_not_a_behaviours_waits(
     tmp_path: Path, stdlib_dataset_dir: Path
 ) -> None:
-    """The adversarial localnet of 4994643: the copycat, crowd-mix and late adversaries counted their
-    waits as upload time, kept that much of every window for the upload, and trained 0
-    steps in each: the scenario no longer tried their attacks."""
-    chain = ScriptedChain(block=35)
-    chain.genesis = time.time()
-    rt = node_runtime(tmp_path, stdlib_dataset_dir, "//miner/1", chain, NoPeers(), WINDOW)
-    delta = {name: torch.full_like(p, 1e-3) for name, p in rt.model.named_parameters()}
-    result = InnerResult(delta, [4.0, 3.5], tokens=2048, seconds=1.0)
-    plan = WindowPlan(WINDOW, [1, 2], train=True)
+    """The adversarial localnet of 4994643: the copycat, crowd-mix and late adversaries
+    counted their waits as upload time, kept that much of every window for the upload, and
+    trained 0 steps in each: the scenario no longer tried their attacks."""
+    rt, result, plan = _trained_window(tmp_path, stdlib_dataset_dir)
     watch = Stopwatch()
     began = time.monotonic()
     state, key = asyncio.run(
