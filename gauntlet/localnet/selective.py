@@ -55,7 +55,6 @@ class SelectiveServer:
     def __init__(self, store: ObjectStore, held: Callable[[str], Awaitable[bool]]) -> None:
         self.store = store
         self.held = held
-        self.served = 0  # requests answered
         self.holding = 0  # requests held open so far
         self._closing = asyncio.Event()  # answers the held requests (503) at close
         self._runner: web.AppRunner | None = None
@@ -91,7 +90,6 @@ class SelectiveServer:
             return web.Response(status=404, body=body, content_type="application/xml")
         except StorageError:
             return web.Response(status=503)
-        self.served += 1
         headers = {
             "ETag": f'"{info.etag}"',
             "Last-Modified": formatdate(info.last_modified, usegmt=True),

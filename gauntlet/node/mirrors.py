@@ -14,7 +14,6 @@ names and it carries its author's signature, so a lead can withhold it but never
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Sequence
 
@@ -34,9 +33,10 @@ MIRROR_PUT_POLICY = RetryPolicy(attempts=3, base_delay=0.2, max_delay=1.0)
 
 async def mirror_payloads(store: ObjectStore, window: int, members: Sequence[Contribution]) -> int:
     """Lead: store a copy of each member's opened payload (read again from the validator's
-    spool) under :func:`protocol.keys.mirror_key`; how many were stored. A member whose
-    bytes are not at hand, or do not hash to what was judged, is not mirrored; a store that
-    refuses is logged, not raised: followers then ask the authors."""
+    spool: opening it checks it against the hash its author signed, the one judged) under
+    :func:`protocol.keys.mirror_key`; how many were stored. A member whose bytes are not at
+    hand is not mirrored; a store that refuses is logged, not raised: followers then ask
+    the authors."""
 
     async def one(member: Contribution) -> bool:
         if member.opened is None:
@@ -45,11 +45,6 @@ async def mirror_payloads(store: ObjectStore, window: int, members: Sequence[Con
             data = await asyncio.to_thread(member.opened)
         except (OSError, ProtocolError) as exc:  # the spooled copy is gone or damaged
             log.warning("window %d: cannot mirror uid %d's payload: %s", window, member.uid, exc)
-            return False
-        if hashlib.sha256(data).hexdigest() != member.sha256:
-            log.warning(
-                "window %d: uid %d's spooled payload changed; not mirrored", window, member.uid
-            )
             return False
         key = mirror_key(window, member.hotkey)
         try:
@@ -78,10 +73,10 @@ async def fetch_mirrored(
     except StorageError as exc:
         log.info("window %d: the lead's copy of uid %d's payload: %s", window, uid, exc)
         return None
-    if hashlib.sha256(data).hexdigest() != sha256:
-        log.warning(
-            "window %d: the lead's copy of uid %d's payload is not the recorded one", window, uid
-        )
-        return None
-    opened = open_payload(uid, hotkey, window, data, decoder)
-    return opened if opened.ok else None
+    opened = open_payload(uid, hotkey, window, data, decoder)  # hashes it once, for the check
+    if opened.ok and opened.sha256 == sha256:
+        return opened
+    log.warning(
+        "window %d: the lead's copy of uid %d's payload is not the recorded one", window, uid
+    )
+    return None

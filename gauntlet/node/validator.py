@@ -289,7 +289,7 @@ class Validator:
             functools.partial(self.measure, member_check=True),
             window, contributions, scales, [c.uid for c in members],
         )  # fmt: skip
-        mirrored = await mirroring
+        await mirroring  # a copy it could not store is logged there; followers ask its author
         failed = {
             c.uid
             for c in members
@@ -302,10 +302,6 @@ class Validator:
         if failed:
             log.info("window %d: peer-set members %s fail the loss check", window, sorted(failed))
         used = [c for c in members if c.uid not in failed]
-        if mirrored < len(members):
-            log.warning(
-                "window %d: %d of %d members' payloads mirrored", window, mirrored, len(members)
-            )
         update = rt.aggregate(used)
         compress, lr = rt.config.compress, rt.config.train.outer_lr
         record = aggregation_record(
