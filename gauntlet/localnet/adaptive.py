@@ -131,7 +131,7 @@ class MixPrevious(Honest):
         if not read:
             return delta
         mixed = {name: torch.stack([d[name] for d in read]).mean(0) for name in delta}
-        return _rescaled(mixed, delta_norm(delta))
+        return rescaled(mixed, delta_norm(delta))
 
 
 class Boost(Honest):
@@ -166,7 +166,7 @@ class Boost(Honest):
         across = max(0.0, delta_norm(delta) ** 2 - along**2) ** 0.5
         weight = (across * (self.share / (1 - self.share)) ** 0.5 - along) / free_norm
         boosted = {name: t + weight * free[name] for name, t in delta.items()}
-        return _rescaled(boosted, delta_norm(delta))
+        return rescaled(boosted, delta_norm(delta))
 
 
 class SleeperBoost(Boost):
@@ -327,19 +327,19 @@ class SpoilControl(Honest):
         if partner is None:
             return delta
         pages = assigned_pages(rt, partner.uid, partner.hotkey, window)[: self.pages]
-        grad = await asyncio.to_thread(_gradient_on, rt, pages, window)
+        grad = await asyncio.to_thread(gradient_on, rt, pages, window)
         step = self.strength * delta_norm(delta) / max(delta_norm(grad), 1e-12)
         # Applied as θ − lr·Δ, the −step·g part moves θ up the partner's pages' loss.
         return {name: t - step * grad[name].to(t.device, t.dtype) for name, t in delta.items()}
 
 
-def _rescaled(delta: Delta, norm: float) -> Delta:
+def rescaled(delta: Delta, norm: float) -> Delta:
     """``delta`` scaled to the L2 norm ``norm`` (unchanged if it is zero)."""
     current = delta_norm(delta)
     return delta if current == 0 else like(delta, lambda t: t * (norm / current))
 
 
-def _gradient_on(rt: Runtime, pages: list[int], window: int) -> Delta:
+def gradient_on(rt: Runtime, pages: list[int], window: int) -> Delta:
     """The gradient of the window's loss on one batch of ``pages``, at the miner's model
     (a copy: the miner's own model is not touched)."""
     objective = objective_at(rt.config.train, window)

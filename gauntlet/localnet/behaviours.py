@@ -22,6 +22,7 @@ from gauntlet.compress.aggregate import Delta
 from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED, TIMED
 from gauntlet.localnet.clock import WindowsSeen
 from gauntlet.localnet.far import far_pages
+from gauntlet.localnet.gate_rider import GateRider
 from gauntlet.localnet.reading import like, read_current
 from gauntlet.localnet.selective import SelectiveServe
 from gauntlet.localnet.tarpit import Tarpit
@@ -279,6 +280,7 @@ class Malformed(Honest):
 
 # the adaptive scenario's, then those of spoil-control, boost-operator and coast, then
 # the attack on the validators' schedule (scenarios/tarpit.toml) and on the followers'
-# reads of recorded payloads (scenarios/selective.toml)
-for _adaptive in [*ADAPTIVE, *PARTNERED, *OPERATED, *TIMED, Tarpit, SelectiveServe]:
+# reads of recorded payloads (scenarios/selective.toml) and on the lead's member check
+# (scenarios/gate-rider.toml)
+for _adaptive in [*ADAPTIVE, *PARTNERED, *OPERATED, *TIMED, Tarpit, SelectiveServe, GateRider]:
     behaviour(_adaptive)

@@ -64,7 +64,7 @@ def test_the_registry_holds_the_honest_miner_and_every_adversary() -> None:
         "late", "desync", "offline", "malformed",
         "sybil", "shrink", "lazy", "part-timer", "mix-previous", "sign-flip", "weak-control",
         "wrongdata-part", "spoil-control", "boost", "sleeper-boost", "coast", "tarpit",
-        "selective-serve",
+        "selective-serve", "gate-rider",
     }  # fmt: skip
     for name, cls in BEHAVIOURS.items():
         assert cls.name == name
@@ -74,7 +74,7 @@ def test_the_registry_holds_the_honest_miner_and_every_adversary() -> None:
 def test_an_unknown_behaviour_is_a_value_error_listing_the_known_ones() -> None:
     with pytest.raises(
         ValueError,
-        match=r"unknown behaviour 'sneaky'; known: boost, coast, copycat, crowd-mix, desync, freerider, honest, late",
+        match=r"unknown behaviour 'sneaky'; known: boost, coast, copycat, crowd-mix, desync, freerider, gate-rider, honest, late",
     ):
         make_behaviour("sneaky")
 

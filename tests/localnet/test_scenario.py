@@ -9,6 +9,7 @@ import pytest
 from gauntlet.config.schema import GauntletConfig, LocalnetConfig, ModelConfig, TrainConfig
 from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED, TIMED
 from gauntlet.localnet.behaviours import BEHAVIOURS, make_behaviour
+from gauntlet.localnet.gate_rider import GateRider
 from gauntlet.localnet.orchestrator import apply_scenario
 from gauntlet.localnet.scenario import (
     MinerSpec,
@@ -59,6 +60,7 @@ def test_the_adversarial_scenario_has_one_miner_of_each_classic_behaviour() -> N
     others = {cls.name for cls in ADAPTIVE + PARTNERED + OPERATED + TIMED} | {
         Tarpit.name,
         SelectiveServe.name,
+        GateRider.name,
     }
     classic = set(BEHAVIOURS) - {"honest"} - others
     # and the attack on the wrong-data miner's defence (the control) beside it

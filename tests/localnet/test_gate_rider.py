@@ -1,0 +1,65 @@
+"""The gate-rider behaviour (scenarios/gate-rider.toml): honest first, then the strongest
+ascent on general data that its own copy of the lead's member check passes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from gauntlet.config import GauntletConfig
+from gauntlet.data import PageDataset
+from gauntlet.localnet.gate_rider import GateRider, _across
+from gauntlet.model import build_model, causal_lm_loss
+from gauntlet.node.checks import delta_norm
+from gauntlet.train.inner import InnerSettings, snapshot, train_inner
+from gauntlet.train.novelty import inner
+from gauntlet.train.outer import restore
+
+
+def test_its_check_is_the_member_check_with_a_margin() -> None:
+    rider = GateRider(margin=0.5)
+    assert rider._passes(0.10, 0.04)  # loses under half of what its own pages gain
+    assert not rider._passes(0.10, 0.06)
+    assert not rider._passes(-0.01, -0.05)  # its own pages must gain, whatever the rest does
+    assert GateRider(margin=0.0)._passes(0.10, 0.099)  # no margin: the lead's rule itself
+    with pytest.raises(ValueError, match="margin"):
+        GateRider(margin=1.0)
+
+
+def test_the_ascent_has_no_component_along_the_own_pages_gradient() -> None:
+    own = {"w": torch.randn(8, 8), "b": torch.randn(8)}
+    harm = {"w": torch.randn(8, 8), "b": torch.randn(8)}
+    across = _across(harm, own)
+    assert abs(inner(across, own)) < 1e-4 * delta_norm(harm) * delta_norm(own)
+    assert delta_norm(across) > 0
+
+
+def test_honest_first_then_an_ascent_of_the_honest_norm_that_its_check_passes(
+    stdlib_dataset_dir: Path,
+) -> None:
+    config = GauntletConfig.model_validate({"train": {"seq_len": 64, "batch_size": 4}})
+    dataset = PageDataset(stdlib_dataset_dir)
+    model = build_model("tiny", 0)
+    rt = SimpleNamespace(
+        config=config, dataset=dataset, model=model, device=torch.device("cpu"), hotkey="5Grider"
+    )
+    pages = [0, 1]
+    base = snapshot(model)
+    own = dataset.batches(pages, seq_len=64, batch_size=4, seed=0)
+    honest = train_inner(model, own, causal_lm_loss, InnerSettings(steps=8, lr=3e-3)).delta
+    restore(model, base)
+
+    rider = GateRider(honest_windows=1, margin=0.0)
+    assert rider.training_pages(rt, 0, pages) == pages  # type: ignore[arg-type]
+    assert asyncio.run(rider.update(rt, 0, honest)) is honest  # type: ignore[arg-type]
+    ridden = asyncio.run(rider.update(rt, 1, honest))  # type: ignore[arg-type]
+    for name, p in model.named_parameters():
+        assert torch.equal(p, base[name])  # measured and differentiated on copies
+    assert ridden is not honest  # early in training some ascent passes
+    assert abs(delta_norm(ridden) - delta_norm(honest)) < 1e-4 * delta_norm(honest)
+    gain, loss = rider._check(rt, build_model("tiny", 0), 1, ridden, [5, 6, 7, 8])  # type: ignore[arg-type]
+    assert gain > 0  # what the lead's first condition needs
