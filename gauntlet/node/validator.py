@@ -26,9 +26,8 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gauntlet.compress.aggregate import Delta, peer_shares
+from gauntlet.compress.aggregate import Delta
 from gauntlet.config.schema import GauntletConfig
-from gauntlet.ledger.digest import model_sha256_after
 from gauntlet.node.arrival_book import borrow_arrivals, publish_book
 from gauntlet.node.assignment import assigned_pages
 from gauntlet.node.chain_weights import set_weights
@@ -51,18 +50,13 @@ from gauntlet.node.evaluation import (
     window_seed,
 )
 from gauntlet.node.gather import Contribution, decode_update, judge_window
-from gauntlet.node.lead import aggregation_record, publish_lead_artifacts
+from gauntlet.node.lead import publish_lead_artifacts
+from gauntlet.node.lead_record import publish_window_record
 from gauntlet.node.lifecycle import retry_local_write, retry_transient
 from gauntlet.node.measured_update import current_scores, measured_update, window_limits
-from gauntlet.node.mirrors import mirror_payloads
 from gauntlet.node.observer import Observer, round_seconds_for
-from gauntlet.node.peer_sets import members_to_aggregate, peer_set_for
 from gauntlet.node.records import (
-    advance_ledger,
-    fetch_record,
     follow_record,
-    publish_record,
-    recorded_contributions,
 )
 from gauntlet.node.replay import Lead, find_lead
 from gauntlet.node.report_publish import publish_window
@@ -74,13 +68,13 @@ from gauntlet.node.status_page import StatusBoard, WeightsAttempt, status_routes
 from gauntlet.node.validator_state import ValidatorFiles
 from gauntlet.node.window_report import window_report
 from gauntlet.score.config import ScoringConfig
-from gauntlet.score.loss import Evaluation, passes_member_check
+from gauntlet.score.loss import Evaluation
 from gauntlet.score.replay import AGGREGATE_UID, SketchEntry
 from gauntlet.score.selection import select_peers
 from gauntlet.score.state import ValidatorScores
 from gauntlet.score.window import PeerWindow, advance_window
 from gauntlet.telemetry import METRICS
-from gauntlet.train.fingerprint import fingerprint, fingerprint_after
+from gauntlet.train.fingerprint import fingerprint
 from gauntlet.train.objective import objective_at
 from protocol.schemas import WindowReport
 from protocol.windows import window_of
@@ -260,65 +254,13 @@ class Validator:
         norms: dict[int, float],
         validation_loss: float,
     ) -> tuple[list[Contribution] | None, set[int]]:
-        """Lead: choose, check and publish the window's aggregate. Returns what it applies
-        (None: the record did not count, so the window is skipped like on every other
-        node) and the members that failed their loss check (they lose their place). The
-        members are measured here, together, before and apart from the window's
-        evaluation, so the record is out as soon as they are (miners wait for it).
-        ``norms`` (the checks' update norms) give each member's share of the aggregate and
-        ``validation_loss`` is θ_window's: the record carries both for the ledger."""
-        rt, cfg = self.rt, self.scoring
-        fetched = await fetch_record(rt, lead, window)
-        if fetched is not None:  # restarted after publishing: the record stands as it is
-            advance_ledger(rt, fetched)
-            published = fetched.record
-            rt.peer_set_window = published.peer_set_window
-            have = {c.uid: c for c in contributions}
-            named = await recorded_contributions(rt, published, have, rt.store)
-            if all(c.ok for c in named):
-                return named, set()
-            rt.mark_diverged(window)  # as any node that cannot fetch a recorded payload
-            return None, set()
-        peer_set = await peer_set_for(rt, lead.hotkey, lead.store, window)
-        rt.peer_set_window = peer_set.window if peer_set is not None else 0
-        members = members_to_aggregate(contributions, passed, peer_set)
-        # Copies of the members' payloads go to this bucket while they are measured: the
-        # record is published only once followers can read what it names here.
-        mirroring = asyncio.create_task(mirror_payloads(rt.store, window, members))
-        checks = await asyncio.to_thread(
-            functools.partial(self.measure, member_check=True),
-            window, contributions, scales, [c.uid for c in members],
+        """Lead: the window's aggregation record (:func:`gauntlet.node.lead_record.
+        publish_window_record`), its members measured with :meth:`measure`."""
+        member_check = functools.partial(self.measure, member_check=True)
+        return await publish_window_record(
+            self.rt, self.scoring, member_check, window, lead, contributions, passed, scales,
+            norms=norms, validation_loss=validation_loss,
         )  # fmt: skip
-        await mirroring  # a copy it could not store is logged there; followers ask its author
-        failed = {
-            c.uid
-            for c in members
-            if not passes_member_check(
-                checks[c.uid],
-                nonfinite_penalty=cfg.nonfinite_loss_penalty,
-                relative=cfg.relative_improvement,
-            )
-        }
-        if failed:
-            log.info("window %d: peer-set members %s fail the loss check", window, sorted(failed))
-        used = [c for c in members if c.uid not in failed]
-        update = rt.aggregate(used)
-        compress, lr = rt.config.compress, rt.config.train.outer_lr
-        record = aggregation_record(
-            netuid=rt.config.chain.netuid,
-            window=window,
-            hotkey=rt.hotkey,
-            used=[(c.uid, c.hotkey, c.sha256) for c in used],
-            fingerprint=fingerprint_after(rt.model, update, lr, window + 1),
-            peer_set_window=rt.peer_set_window,
-            shares=peer_shares(
-                [norms[c.uid] for c in used], compress.normalise, compress.clip_norm
-            ),
-            previous=rt.ledger_head,
-            model_sha256=await asyncio.to_thread(model_sha256_after, rt.model, update, lr),
-            validation_loss=validation_loss,
-        )
-        return (used if await publish_record(rt, record) else None), failed
 
     async def process(self, window: int) -> WindowReport:
         rt, cfg = self.rt, self.scoring
