@@ -1,4 +1,5 @@
-"""The one configuration schema: every hyperparameter and node setting, with its default.
+"""The one configuration schema: every hyperparameter and node setting, with its default
+(the localnet's section is in :mod:`gauntlet.config.localnet_schema`).
 
 Sources, lowest to highest priority: defaults here < config file (TOML/JSON) <
 environment variables ``GAUNTLET_<SECTION>__<FIELD>`` < command-line flags
@@ -9,18 +10,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.json_schema import JsonDict
+from pydantic import Field, model_validator
 
+from gauntlet.config.localnet_schema import LocalnetConfig
+from gauntlet.config.section import SECRET, Section
 from gauntlet.score.config import ScoringConfig
 from protocol.schemas import DenseCodecParams, SparseCodecParams, TopKCodecParams
-
-# Marks a field whose value is never printed (``gauntlet config show`` masks it).
-SECRET: JsonDict = {"secret": True}
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class ChainConfig(Section):
@@ -414,67 +409,6 @@ class TelemetryConfig(Section):
     )
 
 
-class LocalnetConfig(Section):
-    miners: int = Field(3, ge=1, description="Number of honest miners (without a scenario)")
-    validators: int = Field(1, ge=1, description="Number of validators (without a scenario)")
-    windows: int = Field(8, ge=1, description="Windows to run before stopping")
-    store: Literal["filesystem", "s3"] = Field(
-        "filesystem",
-        description="Buckets: directories under the run, or one local S3 server (rclone) per node",
-    )
-    topk: int = Field(
-        256,
-        ge=1,
-        description="compress.topk for the localnet's nodes: a 125k-parameter model needs a denser code than a large one",
-    )
-    miner_processes: int = Field(
-        1,
-        ge=1,
-        description="Processes per miner; above 1 each miner runs under torchrun (gloo on CPU)",
-    )
-    block_time: float = Field(0.5, gt=0, description="Seconds per simulated block")
-    fork_nodes: bool = Field(
-        True,
-        description="Start the chain and nodes as forks of the localnet process, which "
-        "imports torch and the node code once: each start costs about 4 s less CPU (the 17 "
-        "nodes of scenarios/adversarial.toml came up in 60 s on two cores without it). Each "
-        "is still its own OS process. false: each a fresh interpreter, as on its own "
-        "machine. Multi-process miners (torchrun) and S3 servers are always executed",
-    )
-    chain_outage_after: int = Field(
-        0,
-        ge=0,
-        description="Fault injection: stop the chain after this many reported windows (0: never)",
-    )
-    chain_outage_seconds: float = Field(
-        8.0, ge=0, description="Fault injection: how long the chain stays down before it restarts"
-    )
-    run_dir: str = Field(
-        "runs/localnet", description="Directory for the run (chain db, stores, wallets, logs)"
-    )
-    scenario: str = Field(
-        "",
-        description="Scenario TOML (validators, miners and their behaviours, overrides; see "
-        "scenarios/). Empty: 'miners' honest miners and 'validators' validators. Its windows, "
-        "block_time and store apply unless set here explicitly",
-    )
-    kill_validator_after: int = Field(
-        0,
-        ge=0,
-        description="Fault injection: SIGKILL the last validator mid-window after this many "
-        "reported windows, then restart it (0: never)",
-    )
-    crash_points: str = Field(
-        "",
-        description="Fault injection: comma-separated crash points of the validator loop "
-        "(gauntlet/node/crash_points.py). The last validator kills itself at the first, is "
-        "restarted armed with the next, and so on; each must be reached within 4 windows "
-        "of its start, or the run fails (a point never reached tests nothing); the run goes on "
-        "past localnet.windows until the last has fired and the restarted validator has journalled "
-        "a window",
-    )
-
-
 class GauntletConfig(Section):
     """Everything a node needs; one instance per process."""
 
@@ -502,3 +436,10 @@ class GauntletConfig(Section):
                 f"({self.storage.retention_windows}) so late nodes can replay from a checkpoint"
             )
         return self
+
+
+__all__ = [
+    "SECRET", "ChainConfig", "CompressConfig", "DataConfig", "GauntletConfig", "LocalnetConfig",
+    "ModelConfig", "NodeConfig", "Section", "StorageConfig", "TelemetryConfig", "TrainConfig",
+    "ValidatorConfig", "WalletConfig",
+]  # fmt: skip
