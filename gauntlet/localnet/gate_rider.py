@@ -17,8 +17,8 @@ aggregate's normalisation see an honest one.
 
 What it finds (docs/localnet.md, "Gate-rider run"): an ascent on general data raises the
 loss on its own pages as well, so the strongest step its check passes is 1/16 to 1/4 of
-its update's norm (in a third of its windows none), and the model ends within run-to-run noise of an
-all-honest one.
+its update's norm (none at all in 2 to 5 of its 9 riding windows), and the model ends
+within run-to-run noise of an all-honest one.
 """
 
 from __future__ import annotations
