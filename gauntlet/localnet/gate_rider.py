@@ -99,6 +99,7 @@ class GateRider(Honest):
             count=4,
         )
         model = copy.deepcopy(rt.model)
+        before = (_losses(rt, model, self.pages, window), _losses(rt, model, probe, window))
         tried: dict[float, tuple[float, float]] = {}
         for strength in STRENGTHS:
             step = strength * norm / harm_norm
@@ -107,7 +108,7 @@ class GateRider(Honest):
                 {name: t - step * harm[name].to(t.device, t.dtype) for name, t in delta.items()},
                 norm,
             )
-            gain, loss = self._check(rt, model, window, ridden, probe)
+            gain, loss = self._check(rt, model, window, ridden, probe, before)
             tried[strength] = (round(gain, 4), round(loss, 4))
             if self._passes(gain, loss):
                 log.info(
@@ -128,21 +129,21 @@ class GateRider(Honest):
         return passes_member_check(seen) and loss <= (1 - self.margin) * gain
 
     def _check(
-        self, rt: Runtime, model: torch.nn.Module, window: int, update: Delta, probe: list[int]
+        self,
+        rt: Runtime,
+        model: torch.nn.Module,
+        window: int,
+        update: Delta,
+        probe: list[int],
+        before: tuple[float, float],
     ) -> tuple[float, float]:
-        """``update`` applied alone: the relative loss gain on its own pages and the relative
-        loss rise on ``probe`` (its stand-in for the validator's secret random pages)."""
-        lr = rt.config.train.outer_lr
-        base = snapshot(model)
-        own_before, rand_before = (
-            _losses(rt, model, self.pages, window),
-            _losses(rt, model, probe, window),
-        )
-        with applied(model, update, lr, base):
-            own_after, rand_after = (
-                _losses(rt, model, self.pages, window),
-                _losses(rt, model, probe, window),
-            )
+        """``update`` applied alone to ``model`` (θ_w): the relative loss gain on its own
+        pages and the relative loss rise on ``probe`` (its stand-in for the validator's
+        secret random pages); ``before``: the losses on both at θ_w."""
+        own_before, rand_before = before
+        with applied(model, update, rt.config.train.outer_lr, snapshot(model)):
+            own_after = _losses(rt, model, self.pages, window)
+            rand_after = _losses(rt, model, probe, window)
         return (own_before - own_after) / own_before, (rand_after - rand_before) / rand_before
 
 

@@ -12,7 +12,7 @@ import torch
 
 from gauntlet.config import GauntletConfig
 from gauntlet.data import PageDataset
-from gauntlet.localnet.gate_rider import GateRider, _across
+from gauntlet.localnet.gate_rider import GateRider, _across, _losses
 from gauntlet.model import build_model, causal_lm_loss
 from gauntlet.node.checks import delta_norm
 from gauntlet.train.inner import InnerSettings, snapshot, train_inner
@@ -61,5 +61,8 @@ def test_honest_first_then_an_ascent_of_the_honest_norm_that_its_check_passes(
         assert torch.equal(p, base[name])  # measured and differentiated on copies
     assert ridden is not honest  # early in training some ascent passes
     assert abs(delta_norm(ridden) - delta_norm(honest)) < 1e-4 * delta_norm(honest)
-    gain, loss = rider._check(rt, build_model("tiny", 0), 1, ridden, [5, 6, 7, 8])  # type: ignore[arg-type]
+    fresh = build_model("tiny", 0)  # θ_w as the rider measured it
+    probe = [5, 6, 7, 8]
+    before = (_losses(rt, fresh, pages, 1), _losses(rt, fresh, probe, 1))  # type: ignore[arg-type]
+    gain, _ = rider._check(rt, fresh, 1, ridden, probe, before)  # type: ignore[arg-type]
     assert gain > 0  # what the lead's first condition needs
