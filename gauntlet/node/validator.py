@@ -243,25 +243,6 @@ class Validator:
         )
         return await asyncio.to_thread(judge_window, miners, window, arrivals, reveals, rt.decoder)
 
-    async def lead_record(
-        self,
-        window: int,
-        lead: Lead,
-        contributions: list[Contribution],
-        passed: list[int],
-        scales: dict[int, float],
-        *,
-        norms: dict[int, float],
-        validation_loss: float,
-    ) -> tuple[list[Contribution] | None, set[int]]:
-        """Lead: the window's aggregation record (:func:`gauntlet.node.lead_record.
-        publish_window_record`), its members measured with :meth:`measure`."""
-        member_check = functools.partial(self.measure, member_check=True)
-        return await publish_window_record(
-            self.rt, self.scoring, member_check, window, lead, contributions, passed, scales,
-            norms=norms, validation_loss=validation_loss,
-        )  # fmt: skip
-
     async def process(self, window: int) -> WindowReport:
         rt, cfg = self.rt, self.scoring
         lead = await find_lead(rt)
@@ -281,9 +262,9 @@ class Validator:
             # Before the evaluation: every miner waits for the record to train the next
             # window, and the record needs only the members' loss checks.
             assert lead is not None
-            used, failed = await self.lead_record(
-                window, lead, contributions, passed, scales, norms=norms,
-                validation_loss=before[0],
+            used, failed = await publish_window_record(
+                rt, cfg, functools.partial(self.measure, member_check=True), window, lead,
+                contributions, passed, scales, norms=norms, validation_loss=before[0],
             )  # fmt: skip
         evaluations = await asyncio.to_thread(self.evaluate, window, contributions, scales)
         crash_point("evaluated")
