@@ -17,8 +17,9 @@ aggregate's normalisation see an honest one.
 
 What it finds (docs/localnet.md, "Gate-rider run"): an ascent on general data raises the
 loss on its own pages as well, so the strongest step its check passes is 1/16 to 1/4 of
-its update's norm (none at all in 2 to 5 of its 9 riding windows), and the model ends
-within run-to-run noise of an all-honest one.
+its update's norm (none at all in 1 to 5 of its 9 riding windows), and over three seeds
+the model ended at most 0.037 nats above an all-honest run of the same seed (about one
+window's progress late in the run).
 """
 
 from __future__ import annotations

@@ -4,9 +4,8 @@ of the check passes. The same scenario with both of them honest is the reference
 
 The riders must really ride (their copy of the check passes an ascent in at least a third
 of their windows), must earn no more per page than honest miners, and the model must end
-within run-to-run noise of the all-honest reference: an ascent on general data raises the
-loss on the rider's own pages too, so what passes the check is a small part of an honest
-update. Two research runs (about 4 minutes on 2 cores): -m research runs them."""
+close to the all-honest reference: an ascent on general data raises the loss on the rider's
+own pages too, so what passes the check is a small part of an honest update. Two research runs (about 4 minutes on 2 cores): -m research runs them."""
 
 from __future__ import annotations
 
@@ -20,9 +19,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "gate-rider.toml"
 TOLERANCE = 0.15  # relative: one run's incentive shares are noisy at the 10-20% level
-# Final validation loss of two all-honest runs of this scenario differs by up to about
-# 0.03 nats (window timing changes what each miner trains); twice that is harm.
-LOSS_NOISE = 0.06
+# Nats of final validation loss the riders may cost: over three seeds they cost -0.028 to
+# +0.037 (about one window's progress late in the run; docs/localnet.md, "Gate-rider run").
+MAX_HARM = 0.06
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +65,9 @@ def test_riders_earn_no_more_per_page_than_honest_miners(runs) -> None:
             assert per_page[u] <= honest * (1 + TOLERANCE), per_page
 
 
-def test_the_model_ends_within_noise_of_the_all_honest_reference(runs) -> None:
+def test_the_model_ends_close_to_the_all_honest_reference(runs) -> None:
     attack = runs["attack"]["summary"]["validation_loss_last"]
     honest = runs["honest"]["summary"]["validation_loss_last"]
     start = runs["honest"]["summary"]["validation_loss_first"]
     assert attack < start - 2.0, (start, attack)  # it trained
-    assert attack <= honest + LOSS_NOISE, (attack, honest)
+    assert attack <= honest + MAX_HARM, (attack, honest)
