@@ -12,6 +12,7 @@ import torch
 
 from gauntlet.config import GauntletConfig
 from gauntlet.data import PageDataset
+from gauntlet.localnet.adaptive import gradient_on
 from gauntlet.localnet.gate_rider import GateRider, _across, _losses
 from gauntlet.model import build_model, causal_lm_loss
 from gauntlet.node.checks import delta_norm
@@ -66,3 +67,31 @@ def test_honest_first_then_an_ascent_of_the_honest_norm_that_its_check_passes(
     before = (_losses(rt, fresh, pages, 1), _losses(rt, fresh, probe, 1))  # type: ignore[arg-type]
     gain, _ = rider._check(rt, fresh, 1, ridden, probe, before)  # type: ignore[arg-type]
     assert gain > 0  # what the lead's first condition needs
+
+
+def test_an_ascent_as_long_as_the_update_costs_its_own_pages_too(
+    stdlib_dataset_dir: Path,
+) -> None:
+    """What bounds the ride (docs/localnet.md, "Gate-rider run"): an ascent on general data,
+    with its component along the own pages' gradient removed, still raises the loss on the
+    own pages, so at the update's own length the first condition of the check fails."""
+    config = GauntletConfig.model_validate({"train": {"seq_len": 64, "batch_size": 4}})
+    dataset = PageDataset(stdlib_dataset_dir)
+    model = build_model("tiny", 0)
+    rt = SimpleNamespace(config=config, dataset=dataset, model=model, device=torch.device("cpu"))
+    pages, far = [0, 1], [40, 41]
+    base = snapshot(model)
+    own = dataset.batches(pages, seq_len=64, batch_size=4, seed=0)
+    honest = train_inner(model, own, causal_lm_loss, InnerSettings(steps=8, lr=3e-3)).delta
+    restore(model, base)
+    harm = _across(gradient_on(rt, far, 1), gradient_on(rt, pages, 1))  # type: ignore[arg-type]
+    step = delta_norm(honest) / delta_norm(harm)
+    ridden = {name: t - step * harm[name] for name, t in honest.items()}
+
+    rider = GateRider(margin=0.0)
+    rider.pages = pages
+    before = (_losses(rt, model, pages, 1), _losses(rt, model, far, 1))  # type: ignore[arg-type]
+    honest_gain, _ = rider._check(rt, model, 1, honest, far, before)  # type: ignore[arg-type]
+    ridden_gain, ridden_loss = rider._check(rt, model, 1, ridden, far, before)  # type: ignore[arg-type]
+    assert honest_gain > 0 and ridden_loss > 0  # the ascent does raise the far pages' loss
+    assert ridden_gain < 0 and not rider._passes(ridden_gain, ridden_loss)
