@@ -73,6 +73,14 @@ def test_the_selective_scenario_sets_one_selective_miner_against_three_honest_bu
     assert [m.behaviour for m in miners].count("selective-serve") == 1
 
 
+def test_the_gate_rider_scenario_sets_two_riders_without_a_margin_against_three_budgets() -> None:
+    _, miners = expand(load_scenario(SCENARIO_DIR / "gate-rider.toml"))
+    assert sorted(m.pages for m in miners if m.behaviour == "honest") == [2, 3, 5]
+    riders = [make_behaviour(m.behaviour, m.args) for m in miners if m.behaviour == "gate-rider"]
+    assert len(riders) == 2
+    assert all(r.margin == 0.0 and r.honest_windows == 4 for r in riders)  # type: ignore[attr-defined]
+
+
 def test_the_tarpit_scenario_sets_both_kinds_of_tarpit_against_three_honest_budgets() -> None:
     _, miners = expand(load_scenario(SCENARIO_DIR / "tarpit.toml"))
     assert sorted(m.pages for m in miners if m.behaviour == "honest") == [2, 3, 5]
