@@ -55,9 +55,7 @@ from gauntlet.node.lead_record import publish_window_record
 from gauntlet.node.lifecycle import retry_local_write, retry_transient
 from gauntlet.node.measured_update import current_scores, measured_update, window_limits
 from gauntlet.node.observer import Observer, round_seconds_for
-from gauntlet.node.records import (
-    follow_record,
-)
+from gauntlet.node.records import follow_record
 from gauntlet.node.replay import Lead, find_lead
 from gauntlet.node.report_publish import publish_window
 from gauntlet.node.report_table import window_table

@@ -39,20 +39,31 @@ def test_the_ascent_has_no_component_along_the_own_pages_gradient() -> None:
     assert delta_norm(across) > 0
 
 
-def test_honest_first_then_an_ascent_of_the_honest_norm_that_its_check_passes(
-    stdlib_dataset_dir: Path,
-) -> None:
+PAGES = [0, 1]  # the tiny miner's own pages
+
+
+def _tiny_miner(dataset_dir: Path) -> tuple[SimpleNamespace, dict[str, torch.Tensor]]:
+    """A miner's runtime on the tiny model at θ_w (its model restored after training) and
+    the honest update of 8 steps on :data:`PAGES`."""
     config = GauntletConfig.model_validate({"train": {"seq_len": 64, "batch_size": 4}})
-    dataset = PageDataset(stdlib_dataset_dir)
+    dataset = PageDataset(dataset_dir)
     model = build_model("tiny", 0)
+    base = snapshot(model)
+    own = dataset.batches(PAGES, seq_len=64, batch_size=4, seed=0)
+    honest = train_inner(model, own, causal_lm_loss, InnerSettings(steps=8, lr=3e-3)).delta
+    restore(model, base)
     rt = SimpleNamespace(
         config=config, dataset=dataset, model=model, device=torch.device("cpu"), hotkey="5Grider"
     )
-    pages = [0, 1]
+    return rt, honest
+
+
+def test_honest_first_then_an_ascent_of_the_honest_norm_that_its_check_passes(
+    stdlib_dataset_dir: Path,
+) -> None:
+    rt, honest = _tiny_miner(stdlib_dataset_dir)
+    model, pages = rt.model, PAGES
     base = snapshot(model)
-    own = dataset.batches(pages, seq_len=64, batch_size=4, seed=0)
-    honest = train_inner(model, own, causal_lm_loss, InnerSettings(steps=8, lr=3e-3)).delta
-    restore(model, base)
 
     rider = GateRider(honest_windows=1, margin=0.0)
     assert rider.training_pages(rt, 0, pages) == pages  # type: ignore[arg-type]
@@ -62,10 +73,9 @@ def test_honest_first_then_an_ascent_of_the_honest_norm_that_its_check_passes(
         assert torch.equal(p, base[name])  # measured and differentiated on copies
     assert ridden is not honest  # early in training some ascent passes
     assert abs(delta_norm(ridden) - delta_norm(honest)) < 1e-4 * delta_norm(honest)
-    fresh = build_model("tiny", 0)  # θ_w as the rider measured it
-    probe = [5, 6, 7, 8]
-    before = (_losses(rt, fresh, pages, 1), _losses(rt, fresh, probe, 1))  # type: ignore[arg-type]
-    gain, _ = rider._check(rt, fresh, 1, ridden, probe, before)  # type: ignore[arg-type]
+    probe = [5, 6, 7, 8]  # the model is θ_w again, as the rider measured it
+    before = (_losses(rt, model, pages, 1), _losses(rt, model, probe, 1))  # type: ignore[arg-type]
+    gain, _ = rider._check(rt, model, 1, ridden, probe, before)  # type: ignore[arg-type]
     assert gain > 0  # what the lead's first condition needs
 
 
@@ -75,15 +85,8 @@ def test_an_ascent_as_long_as_the_update_costs_its_own_pages_too(
     """What bounds the ride (docs/localnet.md, "Gate-rider run"): an ascent on general data,
     with its component along the own pages' gradient removed, still raises the loss on the
     own pages, so at the update's own length the first condition of the check fails."""
-    config = GauntletConfig.model_validate({"train": {"seq_len": 64, "batch_size": 4}})
-    dataset = PageDataset(stdlib_dataset_dir)
-    model = build_model("tiny", 0)
-    rt = SimpleNamespace(config=config, dataset=dataset, model=model, device=torch.device("cpu"))
-    pages, far = [0, 1], [40, 41]
-    base = snapshot(model)
-    own = dataset.batches(pages, seq_len=64, batch_size=4, seed=0)
-    honest = train_inner(model, own, causal_lm_loss, InnerSettings(steps=8, lr=3e-3)).delta
-    restore(model, base)
+    rt, honest = _tiny_miner(stdlib_dataset_dir)
+    model, pages, far = rt.model, PAGES, [40, 41]
     harm = _across(gradient_on(rt, far, 1), gradient_on(rt, pages, 1))  # type: ignore[arg-type]
     step = delta_norm(honest) / delta_norm(harm)
     ridden = {name: t - step * harm[name] for name, t in honest.items()}
