@@ -155,16 +155,17 @@ class ScoringConfig(BaseModel):
     """(>0) PlackettLuce performance noise; the Gauntlet run used 7."""
     rating_tau: float = 0.1
     """(>0) PlackettLuce additive dynamics (sigma inflation per match); the Gauntlet run used 0.1."""
-    rating_memory: float = 0.0
-    """(0, or >=1) evaluations over which a rating forgets; 0: never (the default). Before
-    each match a peer's rating moves 1/rating_memory of the way back to the fresh one (mean
-    and variance), so a match n evaluations old weighs (1 - 1/rating_memory)^n. It shortens
-    how long a miner that built a rating on full work keeps it after doing less (`coast`),
-    but it relaxes every rating, weak ones up: replayed on the coast scenario's journals, 5
-    took the 5-page honest miner's final weight from 0.31-0.41 to 0.21-0.24 and the 2-page
-    one's from 0.01-0.03 to 0.09-0.10, lifted `boost` in the adaptive one from 0.017 to
-    0.069, and a coaster still earned a median 1.29x an honest miner on its schedule (1.72x
-    at 0). So it is off by default. docs/scoring.md, "Coasting"."""
+    rating_memory: float = 10.0
+    """(0, or >=1) evaluations over which a rating forgets; 0: never. Before each match a
+    peer's rating moves 1/rating_memory of the way back to the fresh one (mean and
+    variance), so a match n evaluations old weighs (1 - 1/rating_memory)^n and the rating
+    says what a miner does now, not what it once did. Without it a rating is a running sum
+    of results: over 600 simulated windows (bench/rating_horizon.py) a 5-page miner that
+    dropped to 2 pages earned 30 windows of its full pay beyond an honest 2-page miner, and
+    a new 5-page miner took 43 windows to reach the 5-page incumbents; at 10, 0.8 windows
+    and 17. Shorter memories pay the noise: at 5 the 1-page miners, whose updates worsen
+    general text, earned 0.43 of the top per-page rate (0.04 at 10). docs/scoring.md,
+    "The rating's memory"."""
     ordinal_z: float = 1.0
     """(>=0) ordinal = mu - z*sigma. At 1 a fresh peer starts at 16.7 and an honest peer that
     keeps losing close matches stays above 0 for many windows; at 3 (OpenSkill's usual

@@ -29,8 +29,9 @@ def _adversaries(record: dict) -> list[int]:
     return [int(u) for u, b in record["behaviours"].items() if b != "honest"]
 
 
-# The rules the recorded runs were scored with: no floor, paid from the first evaluation.
-AS_RUN = {"uniqueness_floor": 0.0, "pay_min_evaluations": 1}
+# The rules the recorded runs were scored with: no floor, paid from the first evaluation,
+# ratings that never forget.
+AS_RUN = {"uniqueness_floor": 0.0, "pay_min_evaluations": 1, "rating_memory": 0.0}
 CASES = [(r, j) for r in RECORDS for j in range(len(r["journals"]))]
 IDS = [f"{r['label'][:28]}-v{j}" for r, j in CASES]
 
