@@ -208,13 +208,15 @@ class SleeperBoost(Boost):
 
 
 class Coast(Honest):
-    """Knows that a rating moves slowly once it rests on many matches (``scoring.rating_tau``
-    keeps it from freezing, not from lagging): mines all its pages honestly for
-    ``full_windows`` windows, then declares and trains only ``coast`` pages for
-    ``coast_windows`` windows, and repeats. Every update is honest and every declaration
-    true, so no check can fire; it hopes that the score it built on full work keeps paying
-    while it does a fraction of it (``scenarios/coast.toml``). Its compute is the mean of
-    the two budgets over a cycle, and so is what it should earn."""
+    """Knows that a rating lags the work it measures (by ``scoring.rating_memory``
+    evaluations; without memory, for as long as the rating took to build): mines all its
+    pages honestly for ``full_windows`` windows, then declares and trains only ``coast``
+    pages for ``coast_windows`` windows, and repeats. Every update is honest and every
+    declaration true, so no check can fire; it hopes that the score it built on full work
+    keeps paying while it does a fraction of it (``scenarios/coast.toml``), or, cycling as
+    long as the memory, that bursts pay more than steady work (``scenarios/burst.toml``).
+    Its compute is the mean of the two budgets over a cycle, and so is what it should
+    earn."""
 
     name = "coast"
 

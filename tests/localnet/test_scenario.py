@@ -22,6 +22,7 @@ from gauntlet.localnet.scenario import (
 )
 from gauntlet.localnet.selective import SelectiveServe
 from gauntlet.localnet.tarpit import Tarpit
+from gauntlet.score.config import ScoringConfig
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 SCENARIOS = sorted(SCENARIO_DIR.glob("*.toml"))
@@ -104,6 +105,22 @@ def test_the_coast_scenario_sets_coasters_of_the_top_budget_beside_every_honest_
     assert honest == [1, 2, 3, 4, 5] and len(coasters) == 3
     # each coasts down to a budget an honest miner has, from the top one
     assert all(m.pages == 5 and m.args["coast"] in honest for m in coasters)
+
+
+def test_the_burst_scenario_works_in_bursts_as_long_as_the_ratings_memory() -> None:
+    """The attack on `scoring.rating_memory` must follow its default: a cycle (full work,
+    then less) as long as the memory, repeated at least twice in the run, from the top
+    budget down to budgets honest miners have."""
+    scenario = load_scenario(SCENARIO_DIR / "burst.toml")
+    _, miners = expand(scenario)
+    honest = sorted(m.pages or 0 for m in miners if m.behaviour == "honest")
+    bursts = [m for m in miners if m.behaviour == "coast"]
+    assert honest == [1, 2, 3, 4, 5] and len(bursts) == 2
+    memory = ScoringConfig().rating_memory
+    for m in bursts:
+        period = m.args["full_windows"] + m.args["coast_windows"]
+        assert period == memory and m.pages == 5 and m.args["coast"] in honest
+        assert scenario.windows is not None and scenario.windows >= 2 * period
 
 
 def test_the_spoil_control_scenario_aims_three_spoilers_at_a_wrong_data_partner() -> None:
