@@ -1,15 +1,15 @@
-"""The rating's memory (scenarios/coast.toml): three `coast` miners mine all 5 of their pages
-honestly for 8 windows, then truthfully declare and train 2, 2 and 1 pages to the end of the
-run, against five honest miners with 1-5 pages; two validators, 20 windows.
+"""The rating's memory, attacked by miners whose compute changes over time, against five
+honest miners with 1-5 pages; two validators:
 
-No check can fire on a coaster: every update is honest and every declaration true. What it
-exploits is that a rating built on full work is lost slowly, so the measure is what it earns
-over the run (the mean of the chain's incentive samples, ``incentive_mean``) per page it
-trained, and where it ends once the rating has had its coasting windows to respond.
-docs/scoring.md ("Coasting") records three seeds, and what is still open: over a
-20-window run coasters earned 0.85-2.1x the rate per page of the honest miner closest to
-their average compute (8 of 9 above 1); over two cycles (40 windows) they earned under it,
-so what is open is a one-off gain for a miner that stops for good.
+- scenarios/coast.toml: three `coast` miners mine all 5 of their pages honestly for 8
+  windows, then truthfully declare and train 2, 2 and 1 pages to the end (20 windows);
+- scenarios/burst.toml: two work in bursts as long as the memory, 5 pages for 5 windows
+  then 1 or 2 for 5, repeated (30 windows).
+
+No check can fire on them: every update is honest and every declaration true. What they
+exploit is that a rating lags the work it measures, so the measure is what each earns over
+the run (the mean of the chain's incentive samples, ``incentive_mean``) per page it trained
+on average, and where it ends. docs/scoring.md ("The rating's memory") records the runs.
 The seed comes from GAUNTLET_COAST_SEED (default 0).
 """
 
@@ -23,28 +23,35 @@ from integration_helpers import incentives, miner_behaviours, scenario_run
 
 from gauntlet.localnet.results import spearman
 from gauntlet.localnet.scenario import expand, load_scenario
+from gauntlet.score.config import ScoringConfig
 
 # About 4 minutes on 2 cores: a research run, outside the default suite;
 # `make test ARGS="-m research"` runs it.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 
-SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "coast.toml"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SEED = os.environ.get("GAUNTLET_COAST_SEED", "0")
 # Over the run, per page trained, against the best-paid honest miner per page: the most
-# any coaster earned was 1.16, 0.85 and 1.04 of it in seeds 0-2 (docs/scoring.md).
+# any coaster earned was 1.16, 0.85 and 1.04 of it in seeds 0-2 without the memory, 1.23
+# with it (seed 0); a burst miner 1.17 (docs/scoring.md, "The rating's memory").
 TOLERANCE = 0.25
 
 
-@pytest.fixture(scope="module")
-def coast_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
-    run_dir = tmp_path_factory.mktemp("coast")
-    _, summary = scenario_run(run_dir, stdlib_dataset_dir, SCENARIO, SEED)
-    return summary
+@pytest.fixture(scope="module", params=["coast.toml", "burst.toml"])
+def coast_run(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    stdlib_dataset_dir: Path,
+) -> dict:
+    scenario = SCENARIOS / request.param
+    run_dir = tmp_path_factory.mktemp(scenario.stem)
+    _, summary = scenario_run(run_dir, stdlib_dataset_dir, scenario, SEED)
+    return {**summary, "scenario_file": str(scenario)}
 
 
 def _coasters(summary: dict) -> dict[int, float]:
     """uid -> pages a coaster trains per window on average over the run."""
-    _, miners = expand(load_scenario(SCENARIO))
+    _, miners = expand(load_scenario(Path(summary["scenario_file"])))
     by_name = {m.name: m for m in miners}
     windows = len(summary["windows"])
     out = {}
@@ -55,7 +62,7 @@ def _coasters(summary: dict) -> dict[int, float]:
             cycle = full + node.args["coast_windows"]
             pages = [node.pages or 1 if w % cycle < full else coast for w in range(windows)]
             out[uid] = sum(pages) / windows
-    assert len(out) == 3
+    assert len(out) == sum(m.behaviour == "coast" for m in miners)
     return out
 
 
@@ -86,7 +93,14 @@ def test_by_the_end_every_coaster_earns_less_than_the_honest_miner_of_its_full_b
 
 def test_a_coaster_down_to_one_page_ends_below_the_honest_three_page_miner(coast_run) -> None:
     """Its 1-page updates lose every match (one page overfits: the 1-page honest miner
-    earns nothing), so its rating falls within its 12 coasting windows."""
+    earns nothing), so its rating falls within coasting windows longer than the memory
+    (coast.toml's 12). A burst's 5 are half the memory: there the burst is held to the
+    per-page rate over the run instead (seed 1: its 1-page burst ended at 0.136 against
+    an honest 3-page miner at 0.041 after a poor last window of that miner)."""
+    _, miners = expand(load_scenario(Path(coast_run["scenario_file"])))
+    memory = ScoringConfig().rating_memory
+    if any(m.args["coast_windows"] <= memory for m in miners if m.behaviour == "coast"):
+        pytest.skip("coasting stretches no longer than the rating's memory")
     incentive, honest = incentives(coast_run), _honest(coast_run)
     three = next(u for u, pages in honest.items() if pages == 3)
     coasters = _coasters(coast_run)
