@@ -18,6 +18,9 @@ and reports, for each ``scoring.rating_memory`` given:
 - ``cycle_<period>``: two more hotkeys work in bursts, ``period`` windows at 5 pages and
   ``period`` at 1 (or 2): their weight per page of their average compute against the honest
   3-page miners'. Above 1, bursts would pay more than steady work of the same compute.
+- ``cycle_5_carry``: the 5-window bursts measured like the pages ``bench/carry.py`` read
+  off a real miner's uploads in each phase of that cycle: its error feedback sends in its
+  low windows what its full ones left out, and pays it back in its next full ones.
 
 Each window's match score (relative random-page gain) for a miner of ``p`` pages is the
 window's common level plus ``GAIN_OFFSET[p] + GAIN_SD[p] * N(0, 1)``; its own-page
@@ -54,8 +57,26 @@ GAIN_OFFSET = {1: -0.0417, 2: -0.0086, 3: 0.0011, 4: 0.0069, 5: 0.0090}
 GAIN_SD = {1: 0.0261, 2: 0.0124, 3: 0.0060, 4: 0.0085, 5: 0.0096}
 ADVANTAGE_MEAN = {1: 0.055, 2: 0.048, 3: 0.041, 4: 0.034, 5: 0.031}
 ADVANTAGE_SD = {1: 0.046, 2: 0.027, 3: 0.023, 4: 0.017, 5: 0.021}
+# Pages a burst miner's updates measured like, by phase of a 5-window cycle (5 pages, then
+# 1 or 2), carrying its residual: bench/carry.py, the mean of its seeds (docs/scoring.md,
+# "The error feedback's carry"). Low windows send what earlier full ones left out, and the
+# full windows after a low stretch send less than a steady 5-page miner's.
+CARRY = {
+    1: {"low, first 2": 1.92, "low, later": 1.72, "full, first 2": 4.22, "full, later": 5.03},
+    2: {"low, first 2": 2.81, "low, later": 2.43, "full, first 2": 4.43, "full, later": 4.98},
+}
+CARRY_PERIOD = 5  # the cycle bench/carry.py measured
 LEVEL = 0.01  # the window's common gain level: any constant gives the same ranks
 LOSS_BEFORE = 3.0  # own-page loss before; scoring reads the advantage relative to it
+
+
+def at_pages(table: dict[int, float], pages: float) -> float:
+    """``table`` (by whole pages, 1-5) read at ``pages``, linearly between its entries:
+    the measurement of an update that measures like a fractional number of pages."""
+    if pages == int(pages):
+        return table[int(pages)]
+    low = min(max(int(pages), 1), 4)
+    return table[low] + (table[low + 1] - table[low]) * (pages - low)
 
 
 def network(pages_each: int = 2) -> dict[int, int]:
@@ -64,10 +85,16 @@ def network(pages_each: int = 2) -> dict[int, int]:
 
 
 def journal(
-    schedule: list[dict[int, int]], evaluated: int, rng: random.Random
+    schedule: list[dict[int, int]],
+    evaluated: int,
+    rng: random.Random,
+    measured_like: list[dict[int, float]] | None = None,
 ) -> list[dict[str, Any]]:
     """Journal rows for ``schedule`` (per window, uid -> pages trained then; a uid present
-    for the first time is a new hotkey): ``evaluated`` uids measured a window, at random."""
+    for the first time is a new hotkey): ``evaluated`` uids measured a window, at random.
+    ``measured_like`` (per window, uid -> pages): where given, the miner's measurements
+    are drawn as those of that many pages (the error feedback's carry, ``bench/carry.py``),
+    while it still declares the pages it trained."""
     windows, known = [], set()
     for index, pages in enumerate(schedule):
         new = {str(uid): f"hotkey{uid}" for uid in pages if uid not in known}
@@ -79,8 +106,9 @@ def journal(
                 rows.append([uid, "ok", 1.0])
                 continue
             p = pages[uid]
-            gain = LEVEL + GAIN_OFFSET[p] + GAIN_SD[p] * rng.gauss(0.0, 1.0)
-            advantage = rng.gauss(ADVANTAGE_MEAN[p], ADVANTAGE_SD[p])
+            m = measured_like[index].get(uid, p) if measured_like else p
+            gain = LEVEL + at_pages(GAIN_OFFSET, m) + at_pages(GAIN_SD, m) * rng.gauss(0.0, 1.0)
+            advantage = rng.gauss(at_pages(ADVANTAGE_MEAN, m), at_pages(ADVANTAGE_SD, m))
             after = LOSS_BEFORE * (1.0 - 0.01 * p)
             rows.append([uid, "ok", 1.0, p, LOSS_BEFORE, after, gain, advantage])
         windows.append({"window": index, "hotkeys": new, "peers": rows})
@@ -175,19 +203,28 @@ def coast(
 
 
 def cycle(
-    config: ScoringConfig, windows: int, evaluated: int, period: int, rng: random.Random
+    config: ScoringConfig,
+    windows: int,
+    evaluated: int,
+    period: int,
+    rng: random.Random,
+    carry: bool = False,
 ) -> dict[str, Any]:
     """Two more hotkeys that alternate, ``period`` windows each, between 5 pages and 1
     (3 on average) and between 5 and 2 (3.5): their weight per page of their average
     compute over the second half of the run, against the honest 3-page miners' per page.
-    Above 1, working in bursts pays more than steady work of the same compute."""
+    Above 1, working in bursts pays more than steady work of the same compute. ``carry``:
+    their updates are measured like the pages ``bench/carry.py`` read off them in each
+    phase of a 5-window cycle (``CARRY``), the error feedback's shift of credit in time."""
     pages = network()
     burst_1, burst_2 = max(pages) + 1, max(pages) + 2
-    schedule = []
+    schedule, measured = [], []
     for w in range(windows):
         full = (w // period) % 2 == 0
         schedule.append({**pages, burst_1: 5 if full else 1, burst_2: 5 if full else 2})
-    weights = replay(journal(schedule, evaluated, rng), config)
+        phase = ("full" if full else "low") + (", first 2" if w % period < 2 else ", later")
+        measured.append({burst: CARRY[low][phase] for burst, low in ((burst_1, 1), (burst_2, 2))})
+    weights = replay(journal(schedule, evaluated, rng, measured if carry else None), config)
     half = windows // 2
     threes = mean_weight(weights, [u for u in pages if pages[u] == 3], half, windows) / 3
     if threes <= 0:
@@ -230,6 +267,8 @@ def main() -> None:
         config = ScoringConfig(rating_memory=memory)
         runs: dict[str, list[Any]] = {"steady": [], "newcomer": [], "coast": []}
         runs.update({f"cycle_{period}": [] for period in args.periods})
+        if CARRY_PERIOD in args.periods:
+            runs[f"cycle_{CARRY_PERIOD}_carry"] = []
         for seed in range(args.seeds):
             runs["steady"].append(steady(config, args.windows, args.evaluated, random.Random(seed)))
             runs["newcomer"].append(
@@ -241,6 +280,17 @@ def main() -> None:
             for period in args.periods:
                 runs[f"cycle_{period}"].append(
                     cycle(config, args.windows, args.evaluated, period, random.Random(seed))
+                )
+            if CARRY_PERIOD in args.periods:
+                runs[f"cycle_{CARRY_PERIOD}_carry"].append(
+                    cycle(
+                        config,
+                        args.windows,
+                        args.evaluated,
+                        CARRY_PERIOD,
+                        random.Random(seed),
+                        True,
+                    )
                 )
         results[f"{memory:g}"] = {name: mean_of(r) for name, r in runs.items()}
     header = {
