@@ -59,7 +59,7 @@ from gauntlet.data import ensure_dataset  # noqa: E402
 from gauntlet.model import build_model, causal_lm_loss  # noqa: E402
 from gauntlet.node.evaluation import losses_on  # noqa: E402
 from gauntlet.train.inner import InnerSettings, snapshot, train_inner  # noqa: E402
-from gauntlet.train.outer import applied, apply_delta  # noqa: E402
+from gauntlet.train.outer import applied, apply_delta, restore  # noqa: E402
 
 Delta = dict[str, torch.Tensor]
 STEADY = (1, 2, 3, 4, 5)
@@ -86,8 +86,8 @@ def norm(delta: Delta) -> float:
 
 def pages_like(gain: float, steady: dict[int, float]) -> float | None:
     """The pages at which the steady miners' gain curve (piecewise linear between their
-    mean gains, in pages) reaches ``gain``; ``None`` where the curve is not increasing
-    (noise) or ``gain`` lies outside it, extrapolated along the end segment."""
+    mean gains, in pages) reaches ``gain``, extrapolated along the end segment beyond it;
+    ``None`` where the curve is not increasing (its windows too noisy to read)."""
     points = sorted(steady.items())
     if any(b[1] <= a[1] for a, b in itertools.pairwise(points)):
         return None
@@ -119,9 +119,7 @@ class Network:
         result = train_inner(
             self.node.model, batches, causal_lm_loss, InnerSettings(len(batches), cfg.inner_lr)
         )
-        with torch.no_grad():
-            for name, p in self.node.model.named_parameters():
-                p.copy_(base[name])
+        restore(self.node.model, base)
         return result.delta
 
     def upload(self, miner: str, delta: Delta, window: int) -> Delta:
