@@ -52,10 +52,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import torch  # noqa: E402
 
 from bench.machine import machine_info  # noqa: E402
+from bench.stdlib_pages import add_dataset_options, parse_and_open  # noqa: E402
 from bench.validator_window import BenchNode  # noqa: E402
 from gauntlet.compress.codec import build_codec, param_shapes  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
-from gauntlet.data import ensure_dataset  # noqa: E402
 from gauntlet.model import build_model, causal_lm_loss  # noqa: E402
 from gauntlet.node.evaluation import losses_on  # noqa: E402
 from gauntlet.train.inner import InnerSettings, snapshot, train_inner  # noqa: E402
@@ -213,12 +213,9 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=5, help="first windows left out (warm-up)")
     parser.add_argument("--eval-batches", type=int, default=8, help="random-page batches")
     parser.add_argument("--topk", type=int, default=GauntletConfig().localnet.topk)
-    parser.add_argument("--dataset-dir", type=Path, default=Path("~/.gauntlet/data/stdlib"))
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.manual_seed(args.seed)
+    add_dataset_options(parser)
     started = time.perf_counter()
-    dataset = ensure_dataset(args.dataset_dir.expanduser(), page_tokens=4096, max_tokens=4_000_000)
+    args, dataset = parse_and_open(parser)
     config = GauntletConfig.model_validate(
         {"compress": {"topk": args.topk}, "validator": {"eval_batches": args.eval_batches}}
     )

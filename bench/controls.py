@@ -44,9 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import torch  # noqa: E402
 
 from bench.machine import machine_info  # noqa: E402
+from bench.stdlib_pages import add_dataset_options, parse_and_open  # noqa: E402
 from bench.validator import BenchNode  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
-from gauntlet.data import ensure_dataset  # noqa: E402
 from gauntlet.localnet.behaviours import far_pages  # noqa: E402
 from gauntlet.model import build_model, causal_lm_loss  # noqa: E402
 from gauntlet.node.evaluation import (  # noqa: E402
@@ -173,12 +173,9 @@ def main() -> None:
     parser.add_argument("--before-controls", type=int, default=2)
     parser.add_argument("--eval-batches", type=int, default=4)
     parser.add_argument("--margin", type=float, default=GauntletConfig().scoring.indicator_margin)
-    parser.add_argument("--dataset-dir", type=Path, default=Path("~/.gauntlet/data/stdlib"))
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.manual_seed(args.seed)
+    add_dataset_options(parser)
     started = time.perf_counter()
-    dataset = ensure_dataset(args.dataset_dir.expanduser(), page_tokens=4096, max_tokens=4_000_000)
+    args, dataset = parse_and_open(parser)
     config = GauntletConfig.model_validate(
         {
             "train": {"seq_len": 64},
