@@ -52,11 +52,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import torch  # noqa: E402
 
 from bench.machine import machine_info  # noqa: E402
+from bench.rating_horizon import burst_phase  # noqa: E402
 from bench.stdlib_pages import add_dataset_options, parse_and_open  # noqa: E402
 from bench.validator_window import BenchNode  # noqa: E402
+from gauntlet.compress.aggregate import peer_scales  # noqa: E402
 from gauntlet.compress.codec import build_codec, param_shapes  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
 from gauntlet.model import build_model, causal_lm_loss  # noqa: E402
+from gauntlet.node.checks import delta_norm  # noqa: E402
 from gauntlet.node.evaluation import losses_on  # noqa: E402
 from gauntlet.train.inner import InnerSettings, snapshot, train_inner  # noqa: E402
 from gauntlet.train.outer import applied, apply_delta, restore  # noqa: E402
@@ -72,16 +75,6 @@ def pages_at(miner: str, window: int, args: argparse.Namespace) -> int:
     if miner.startswith("steady"):
         return int(miner.split()[1])
     return args.full if (window // args.cycle) % 2 == 0 else args.low
-
-
-def phase_of(window: int, args: argparse.Namespace) -> str:
-    into = window % args.cycle
-    low = (window // args.cycle) % 2 == 1
-    return f"{'low' if low else 'full'}, {'first 2' if into < 2 else 'later'}"
-
-
-def norm(delta: Delta) -> float:
-    return math.sqrt(sum(float(t.double().pow(2).sum()) for t in delta.values()))
 
 
 def pages_like(gain: float, steady: dict[int, float]) -> float | None:
@@ -146,9 +139,11 @@ class Network:
         decoded = {
             m: self.upload(m, trained[pages_at(m, window, args)], window) for m in self.miners
         }
-        norms = {m: norm(d) for m, d in decoded.items()}
-        median = statistics.median(norms.values())
-        scaled = {m: {k: t * (median / norms[m]) for k, t in d.items()} for m, d in decoded.items()}
+        scales = peer_scales([delta_norm(d) for d in decoded.values()], "per_peer", None)
+        scaled = {
+            m: {k: t * scale for k, t in d.items()}
+            for (m, d), scale in zip(decoded.items(), scales, strict=True)
+        }
         lr = node.config.train.outer_lr
         seed = args.seed * 7919 + window
         before = statistics.mean(losses_on(node, random_pages, seed))
@@ -175,7 +170,7 @@ def summarise(rows: list[dict[str, float]], args: argparse.Namespace) -> dict[st
     measured like on the steady miners' curve of the same windows; over the whole run, the
     pages the bursts' mean gain measured like (to set against their average pages)."""
     kept = [(w, r) for w, r in enumerate(rows) if w >= args.skip]
-    by_phase = {p: [r for w, r in kept if phase_of(w, args) == p] for p in PHASES}
+    by_phase = {p: [r for w, r in kept if burst_phase(w, args.cycle) == p] for p in PHASES}
     steady_names = {n: f"steady {n}" for n in STEADY}
     phases = {}
     for phase, phase_rows in by_phase.items():

@@ -79,6 +79,13 @@ def at_pages(table: dict[int, float], pages: float) -> float:
     return table[low] + (table[low + 1] - table[low]) * (pages - low)
 
 
+def burst_phase(window: int, period: int) -> str:
+    """The phase of a burst cycle (``period`` windows full, then ``period`` low) that
+    ``window`` falls in, as ``CARRY`` and ``bench/carry.py`` name them."""
+    full = (window // period) % 2 == 0
+    return ("full" if full else "low") + (", first 2" if window % period < 2 else ", later")
+
+
 def network(pages_each: int = 2) -> dict[int, int]:
     """uid -> pages: ``pages_each`` honest miners of each compute from 1 to 5 pages."""
     return {uid: 1 + uid // pages_each for uid in range(5 * pages_each)}
@@ -216,15 +223,23 @@ def cycle(
     Above 1, working in bursts pays more than steady work of the same compute. ``carry``:
     their updates are measured like the pages ``bench/carry.py`` read off them in each
     phase of a 5-window cycle (``CARRY``), the error feedback's shift of credit in time."""
+    if carry and period != CARRY_PERIOD:
+        raise ValueError(f"the carry was measured on {CARRY_PERIOD}-window bursts, not {period}")
     pages = network()
     burst_1, burst_2 = max(pages) + 1, max(pages) + 2
-    schedule, measured = [], []
+    schedule = []
     for w in range(windows):
         full = (w // period) % 2 == 0
         schedule.append({**pages, burst_1: 5 if full else 1, burst_2: 5 if full else 2})
-        phase = ("full" if full else "low") + (", first 2" if w % period < 2 else ", later")
-        measured.append({burst: CARRY[low][phase] for burst, low in ((burst_1, 1), (burst_2, 2))})
-    weights = replay(journal(schedule, evaluated, rng, measured if carry else None), config)
+    measured = (
+        [
+            {b: CARRY[low][burst_phase(w, period)] for b, low in ((burst_1, 1), (burst_2, 2))}
+            for w in range(windows)
+        ]
+        if carry
+        else None
+    )
+    weights = replay(journal(schedule, evaluated, rng, measured), config)
     half = windows // 2
     threes = mean_weight(weights, [u for u in pages if pages[u] == 3], half, windows) / 3
     if threes <= 0:
@@ -267,8 +282,6 @@ def main() -> None:
         config = ScoringConfig(rating_memory=memory)
         runs: dict[str, list[Any]] = {"steady": [], "newcomer": [], "coast": []}
         runs.update({f"cycle_{period}": [] for period in args.periods})
-        if CARRY_PERIOD in args.periods:
-            runs[f"cycle_{CARRY_PERIOD}_carry"] = []
         for seed in range(args.seeds):
             runs["steady"].append(steady(config, args.windows, args.evaluated, random.Random(seed)))
             runs["newcomer"].append(
@@ -282,7 +295,7 @@ def main() -> None:
                     cycle(config, args.windows, args.evaluated, period, random.Random(seed))
                 )
             if CARRY_PERIOD in args.periods:
-                runs[f"cycle_{CARRY_PERIOD}_carry"].append(
+                runs.setdefault(f"cycle_{CARRY_PERIOD}_carry", []).append(
                     cycle(
                         config,
                         args.windows,
