@@ -49,22 +49,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-import torch  # noqa: E402
 
+from bench import tiny_network as net  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
 from bench.rating_horizon import burst_phase  # noqa: E402
-from bench.stdlib_pages import add_dataset_options, parse_and_open  # noqa: E402
 from bench.validator_window import BenchNode  # noqa: E402
 from gauntlet.compress.aggregate import peer_scales  # noqa: E402
-from gauntlet.compress.codec import build_codec, param_shapes  # noqa: E402
-from gauntlet.config.schema import GauntletConfig  # noqa: E402
-from gauntlet.model import build_model, causal_lm_loss  # noqa: E402
 from gauntlet.node.checks import delta_norm  # noqa: E402
-from gauntlet.node.evaluation import losses_on  # noqa: E402
-from gauntlet.train.inner import InnerSettings, snapshot, train_inner  # noqa: E402
-from gauntlet.train.outer import applied, apply_delta, restore  # noqa: E402
+from gauntlet.train.inner import snapshot  # noqa: E402
 
-Delta = dict[str, torch.Tensor]
 STEADY = (1, 2, 3, 4, 5)
 BURSTS = ("burst", "burst, reset")
 PHASES = ("low, first 2", "low, later", "full, first 2", "full, later")
@@ -91,40 +84,22 @@ def pages_like(gain: float, steady: dict[int, float]) -> float | None:
 
 
 class Network:
-    """The shared model, the miners' residuals and the codec of one run."""
+    """The shared model, the miners' uploads and residuals of one run."""
 
     def __init__(self, node: BenchNode, args: argparse.Namespace) -> None:
         self.node, self.args = node, args
-        compress = node.config.compress
-        self.codec = build_codec(compress.codec_params(), error_decay=compress.error_decay)
-        self.shapes = param_shapes(node.model)
+        self.uploads = net.Uploads(node)
         self.miners = [f"steady {n}" for n in STEADY] + list(BURSTS)
-        self.residual: dict[str, Delta | None] = {m: None for m in self.miners}
         self.rng = random.Random(args.seed)
 
-    def train(self, pages: list[int], seed: int, base: Delta) -> Delta:
-        cfg = self.node.config.train
-        batches = list(
-            self.node.dataset.batches(
-                pages, seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=seed
-            )
-        )
-        result = train_inner(
-            self.node.model, batches, causal_lm_loss, InnerSettings(len(batches), cfg.inner_lr)
-        )
-        restore(self.node.model, base)
-        return result.delta
-
-    def upload(self, miner: str, delta: Delta, window: int) -> Delta:
+    def upload(self, miner: str, delta: net.Delta, window: int) -> net.Delta:
         """What the validators decode of ``miner``'s upload; advances its residual."""
         dropped = window > 0 and pages_at(miner, window, self.args) < pages_at(
             miner, window - 1, self.args
         )
         if miner == "burst, reset" and dropped:
-            self.residual[miner] = None
-        tensors, residual = self.codec.encode(delta, self.residual[miner])
-        self.residual[miner] = residual
-        return self.codec.decode(tensors, self.shapes)
+            self.uploads.reset(miner)
+        return self.uploads.decoded(miner, delta)
 
     def window(self, window: int) -> dict[str, float]:
         """One window: train, upload, measure each update alone, step. Random-page gains."""
@@ -135,25 +110,21 @@ class Network:
         trained = {}  # pages -> Δ: a burst trains exactly what the steady miner of its pages does
         for n in STEADY:
             pages, pool = pool[:n], pool[n:]
-            trained[n] = self.train(pages, args.seed * 100_003 + window * 101 + n, base)
+            trained[n] = net.train_update(node, pages, args.seed * 100_003 + window * 101 + n, base)
         decoded = {
             m: self.upload(m, trained[pages_at(m, window, args)], window) for m in self.miners
         }
         scales = peer_scales([delta_norm(d) for d in decoded.values()], "per_peer", None)
-        scaled = {
-            m: {k: t * scale for k, t in d.items()}
-            for (m, d), scale in zip(decoded.items(), scales, strict=True)
+        at_median = {
+            m: net.scaled(d, scale) for (m, d), scale in zip(decoded.items(), scales, strict=True)
         }
-        lr = node.config.train.outer_lr
         seed = args.seed * 7919 + window
-        before = statistics.mean(losses_on(node, random_pages, seed))
-        gains = {}
-        for miner, delta in scaled.items():
-            with applied(node.model, delta, lr, base):
-                gains[miner] = before - statistics.mean(losses_on(node, random_pages, seed))
-        steady = [scaled[f"steady {n}"] for n in STEADY]  # the bursts do not move the model
-        mean_update = {k: torch.stack([d[k] for d in steady]).mean(0) for k in base}
-        apply_delta(node.model, mean_update, lr)
+        before = net.mean_loss(node, random_pages, seed)
+        gains = {
+            m: before - net.mean_loss(node, random_pages, seed, d) for m, d in at_median.items()
+        }
+        # the bursts do not move the model
+        net.step(node, [at_median[f"steady {n}"] for n in STEADY])
         return gains
 
 
@@ -206,24 +177,16 @@ def main() -> None:
     parser.add_argument("--full", type=int, default=5, help="a burst's pages in its full phase")
     parser.add_argument("--low", type=int, default=2, help="a burst's pages in its low phase")
     parser.add_argument("--skip", type=int, default=5, help="first windows left out (warm-up)")
-    parser.add_argument("--eval-batches", type=int, default=8, help="random-page batches")
-    parser.add_argument("--topk", type=int, default=GauntletConfig().localnet.topk)
-    add_dataset_options(parser)
+    net.add_network_options(parser)
     started = time.perf_counter()
-    args, dataset = parse_and_open(parser)
-    config = GauntletConfig.model_validate(
-        {"compress": {"topk": args.topk}, "validator": {"eval_batches": args.eval_batches}}
-    )
-    node = BenchNode(
-        config, dataset, build_model(config.model.name, args.seed), torch.device("cpu")
-    )
+    args, node = net.open_node(parser)
     network = Network(node, args)
     rows = [network.window(w) for w in range(args.windows)]
     report = {
         "bench": "carry",
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "codec": config.compress.codec_params().model_dump(),
-        "error_decay": config.compress.error_decay,
+        "settings": net.settings(args),
+        "codec": node.config.compress.codec_params().model_dump(),
+        "error_decay": node.config.compress.error_decay,
         **summarise(rows, args),
         "gains": [{m: round(g, 5) for m, g in r.items()} for r in rows],
         "seconds": round(time.perf_counter() - started, 1),

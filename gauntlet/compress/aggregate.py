@@ -76,12 +76,17 @@ def peer_scales(
             raise ValueError("normalise='clip' needs a positive clip_norm")
         return [min(1.0, clip_norm / n) if n > 0 else 1.0 for n in norms]
     if normalise == "per_peer":
-        # Lower median of the non-zero norms: always a real peer's norm, and an empty
-        # update (which has no direction to rescale) cannot drag it to zero.
-        positive = sorted(n for n in norms if n > 0)
-        median = positive[(len(positive) - 1) // 2] if positive else 0.0
+        median = median_norm(norms)
         return [median / n if n > 0 else 0.0 for n in norms]
     raise ValueError(f"unknown normalise mode {normalise!r}")
+
+
+def median_norm(norms: Sequence[float]) -> float:
+    """The norm ``per_peer`` gives every update: the lower median of the non-zero norms
+    (0.0 with none). Always a real peer's norm, and an empty update (which has no
+    direction to rescale) cannot drag it to zero."""
+    positive = sorted(n for n in norms if n > 0)
+    return positive[(len(positive) - 1) // 2] if positive else 0.0
 
 
 def peer_shares(
