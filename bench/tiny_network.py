@@ -1,6 +1,8 @@
-"""What the model benches share (import after the sys.path line): a miner's update trained
-on pages from the shared model, and its upload through the network's codec with its own
-error feedback, as the validators decode it."""
+"""What the tiny-network benches (carry.py, measure_norm.py) share; import after the
+sys.path line: their options and node (the tiny model, the localnet's codec settings, the
+stdlib pages), a miner's update trained on pages from the shared model, its upload through
+the codec with its own error feedback as the validators decode it, the loss with one
+update applied alone, and the outer step."""
 
 from __future__ import annotations
 
