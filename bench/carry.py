@@ -49,10 +49,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-
 from bench import tiny_network as net  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
-from bench.rating_horizon import burst_phase  # noqa: E402
+from bench.rating_horizon import burst_phase, in_full_phase  # noqa: E402
 from bench.validator_window import BenchNode  # noqa: E402
 from gauntlet.compress.aggregate import peer_scales  # noqa: E402
 from gauntlet.node.checks import delta_norm  # noqa: E402
@@ -67,7 +66,7 @@ def pages_at(miner: str, window: int, args: argparse.Namespace) -> int:
     """Pages ``miner`` trains in ``window``: steady ones always the same, bursts by phase."""
     if miner.startswith("steady"):
         return int(miner.split()[1])
-    return args.full if (window // args.cycle) % 2 == 0 else args.low
+    return args.full if in_full_phase(window, args.cycle) else args.low
 
 
 def pages_like(gain: float, steady: dict[int, float]) -> float | None:

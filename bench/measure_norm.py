@@ -35,7 +35,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-
 from bench import tiny_network as net  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
 from bench.validator_window import BenchNode  # noqa: E402

@@ -79,10 +79,16 @@ def at_pages(table: dict[int, float], pages: float) -> float:
     return table[low] + (table[low + 1] - table[low]) * (pages - low)
 
 
+def in_full_phase(window: int, period: int) -> bool:
+    """Whether ``window`` falls in the full half of a burst cycle (``period`` windows full,
+    then ``period`` low)."""
+    return (window // period) % 2 == 0
+
+
 def burst_phase(window: int, period: int) -> str:
-    """The phase of a burst cycle (``period`` windows full, then ``period`` low) that
-    ``window`` falls in, as ``CARRY`` and ``bench/carry.py`` name them."""
-    full = (window // period) % 2 == 0
+    """The phase of a burst cycle that ``window`` falls in, as ``CARRY`` and
+    ``bench/carry.py`` name them."""
+    full = in_full_phase(window, period)
     return ("full" if full else "low") + (", first 2" if window % period < 2 else ", later")
 
 
@@ -229,7 +235,7 @@ def cycle(
     burst_1, burst_2 = max(pages) + 1, max(pages) + 2
     schedule = []
     for w in range(windows):
-        full = (w // period) % 2 == 0
+        full = in_full_phase(w, period)
         schedule.append({**pages, burst_1: 5 if full else 1, burst_2: 5 if full else 2})
     measured = (
         [
