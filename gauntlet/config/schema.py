@@ -316,6 +316,16 @@ class ValidatorConfig(Section):
         'boost behaviour; docs/scoring.md, "What is new"). Costs one more decode of '
         "each evaluated update. false: measure as sent",
     )
+    novel_quantile: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="With measure_novel, the quantile of the window's measured alignments "
+        "(and of the same weighted by this validator's scores; the lower of the two) that "
+        "no update is measured above. Lifting the limit takes 1 - novel_quantile of the "
+        "measured hotkeys and of the score; a lower quantile lowers more honest updates "
+        '(docs/scoring.md, "What is new")',
+    )
     control_updates: int = Field(
         4,
         ge=0,

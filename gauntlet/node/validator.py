@@ -174,15 +174,21 @@ class Validator:
     def alignment_limits(self, window: int, contributions: list[Contribution]) -> dict[int, float]:
         """uid -> the alignment with the last aggregate that update is measured with, for
         each of ``contributions`` above the window's limit (:func:`window_limits`: their
-        median, or the median weighted by this validator's current scores where lower); the
-        others are measured as sent. Empty when ``validator.measure_novel`` is off or there
-        is no last aggregate. Decodes each update once more, one at a time."""
+        ``validator.novel_quantile``, or the same quantile weighted by this validator's
+        current scores where lower); the others are measured as sent. Empty when
+        ``validator.measure_novel`` is off or there is no last aggregate. Decodes each
+        update once more, one at a time."""
         rt = self.rt
         last = rt.last_aggregate
         if not rt.config.validator.measure_novel or last is None or not contributions:
             return {}
         decoders = {c.uid: functools.partial(decode_update, c, rt.decoder) for c in contributions}
-        limit, above = window_limits(decoders, last, current_scores(self.state, contributions))
+        limit, above = window_limits(
+            decoders,
+            last,
+            current_scores(self.state, contributions),
+            rt.config.validator.novel_quantile,
+        )
         log.info(
             "window %d: alignment with the last aggregate, limit %.3f; measured at it: %s",
             window, limit, {uid: round(cos, 3) for uid, cos in above.items()} or "none",

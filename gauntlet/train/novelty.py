@@ -27,7 +27,6 @@ does not earn.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping
 
 import torch
@@ -90,30 +89,43 @@ def limit_alignment(delta: Delta, direction: Delta | None, limit: float) -> Delt
     return delta
 
 
-def window_limit(cosines: Mapping[int, float], scores: Mapping[int, float]) -> float:
-    """The alignment limit of a window (at least 0): the median of its measured updates'
-    ``cosines`` (uid -> cosine with the last aggregate), or, where lower, their median
-    weighted by ``scores`` (uid -> the validator's current score, >= 0; absent counts 0).
+def window_limit(
+    cosines: Mapping[int, float], scores: Mapping[int, float], quantile: float = 0.5
+) -> float:
+    """The alignment limit of a window (at least 0): the ``quantile`` of its measured
+    updates' ``cosines`` (uid -> cosine with the last aggregate; 0.5: their median), or,
+    where lower, their ``quantile`` weighted by ``scores`` (uid -> the validator's current
+    score, >= 0; absent counts 0).
 
-    The plain median counts hotkeys, which cost an attacker little; the weighted one counts
-    what the network already pays for. Taking the lower of the two means raising the limit
-    needs both half the hotkeys and half the score, while it is never above the plain
-    median, so honest updates at or under it stay measured as sent. With no score among
-    the measured (a new network) the plain median alone is the limit."""
-    if not cosines:
+    The plain quantile counts hotkeys, which cost an attacker little; the weighted one
+    counts what the network already pays for. Taking the lower of the two means raising
+    the limit needs both ``1 − quantile`` of the hotkeys and of the score (half at the
+    median), while it is never above the plain quantile. With no score among the measured
+    (a new network) the plain quantile alone is the limit."""
+    limit = weighted_quantile(cosines, dict.fromkeys(cosines, 1.0), quantile)
+    if limit is None:
         raise ValueError("a window limit needs at least one measured update")
-    limit = statistics.median(cosines.values())
-    weighted = weighted_median(cosines, scores)
+    weighted = weighted_quantile(cosines, scores, quantile)
     if weighted is not None:
         limit = min(limit, weighted)
     return max(0.0, limit)
 
 
 def weighted_median(values: Mapping[int, float], weights: Mapping[int, float]) -> float | None:
-    """The median of ``values`` with each counted ``weights[key]`` times (missing or
-    non-positive weights count 0): the value where the ascending cumulative weight reaches
-    half the total, the mean of two neighbours where it lands exactly on half (as the plain
-    median of an even count). None when no value has a positive weight."""
+    """:func:`weighted_quantile` at one half."""
+    return weighted_quantile(values, weights, 0.5)
+
+
+def weighted_quantile(
+    values: Mapping[int, float], weights: Mapping[int, float], quantile: float
+) -> float | None:
+    """The ``quantile`` (in (0, 1)) of ``values`` with each counted ``weights[key]`` times
+    (missing or non-positive weights count 0): the value where the ascending cumulative
+    weight reaches ``quantile`` of the total, the mean of two neighbours where it lands
+    exactly on it (so at one half with equal weights, the plain median of an even count).
+    None when no value has a positive weight."""
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile}")
     weighted = sorted(
         (value, weight)
         for key, value in values.items()
@@ -122,11 +134,11 @@ def weighted_median(values: Mapping[int, float], weights: Mapping[int, float]) -
     if not weighted:
         return None
     total = sum(weight for _, weight in weighted)
-    half, covered = total / 2, 0.0
+    target, covered = total * quantile, 0.0
     for i, (value, weight) in enumerate(weighted):
         covered += weight
-        if abs(covered - half) <= 1e-12 * total and i + 1 < len(weighted):
+        if abs(covered - target) <= 1e-12 * total and i + 1 < len(weighted):
             return (value + weighted[i + 1][0]) / 2
-        if covered >= half:
+        if covered >= target:
             return value
     return weighted[-1][0]

@@ -38,14 +38,20 @@ def run_localnet(
 
 
 def scenario_run(
-    run_dir: Path, dataset_dir: Path, scenario: Path, seed: str | None, timeout: float = 1200
+    run_dir: Path,
+    dataset_dir: Path,
+    scenario: Path,
+    seed: str | None,
+    timeout: float = 1200,
+    flags: tuple[str, ...] = (),
 ) -> tuple[Path, dict]:
-    """Run ``scenario`` (with ``--model.seed seed`` unless None); the run's directory and
-    its summary."""
+    """Run ``scenario`` (with ``--model.seed seed`` unless None, and ``flags``); the run's
+    directory and its summary."""
     seeded = () if seed is None else ("--model.seed", seed)
     completed = run_localnet(
-        run_dir, dataset_dir, "--localnet.scenario", str(scenario), *seeded, timeout=timeout
-    )
+        run_dir, dataset_dir, "--localnet.scenario", str(scenario), *seeded, *flags,
+        timeout=timeout,
+    )  # fmt: skip
     (run,) = run_dir.iterdir()
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-8000:]
     return run, json.loads((run / "summary.json").read_text())

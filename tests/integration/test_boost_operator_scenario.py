@@ -6,7 +6,9 @@ page and boost, against five honest miners with 1-5 pages; two validators, 20 wi
 The limit is the lower of the median alignment and the median weighted by each validator's
 scores (docs/scoring.md, "What is new"), so neither the hotkeys nor the score the sleepers
 earned should buy the free part. The seed comes from GAUNTLET_BOOST_OPERATOR_SEED (default
-0); docs/localnet.md records the runs.
+0), and GAUNTLET_BOOST_OPERATOR_WINDOWS runs longer than the scenario's 20 windows (40: the
+operator's share grows late, docs/scoring.md "What is new"); docs/localnet.md records the
+runs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "boost-operator.toml"
 SEED = os.environ.get("GAUNTLET_BOOST_OPERATOR_SEED", "0")
+WINDOWS = os.environ.get("GAUNTLET_BOOST_OPERATOR_WINDOWS")  # None: the scenario's
 # Pages each operator hotkey trains per window once boosting: the sleepers' earlier honest
 # work is not counted, so what they earn at the end is set against what they now do.
 COMPUTE = {"boost": 1.0, "sleeper-boost": 1.0}
@@ -35,7 +38,8 @@ LIMIT_LINE = re.compile(r"window (\d+): alignment with the last aggregate, limit
 @pytest.fixture(scope="module")
 def operator_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
     run_dir = tmp_path_factory.mktemp("boost-operator")
-    run, summary = scenario_run(run_dir, stdlib_dataset_dir, SCENARIO, SEED)
+    flags = () if WINDOWS is None else ("--localnet.windows", WINDOWS)
+    run, summary = scenario_run(run_dir, stdlib_dataset_dir, SCENARIO, SEED, flags=flags)
     return {"summary": summary, "run": run}
 
 

@@ -31,10 +31,15 @@ def _flat(delta: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def _validator(  # type: ignore[no-untyped-def]
-    last_aggregate, measure_novel: bool = True, scores: dict[str, float] | None = None
+    last_aggregate,
+    measure_novel: bool = True,
+    scores: dict[str, float] | None = None,
+    quantile: float = 0.5,
 ) -> Validator:
     """``scores``: "hk<uid>" -> the score the validator's state holds for that miner."""
-    config = GauntletConfig.model_validate({"validator": {"measure_novel": measure_novel}})
+    config = GauntletConfig.model_validate(
+        {"validator": {"measure_novel": measure_novel, "novel_quantile": quantile}}
+    )
     decoder = Decoder(1, Limits(max_bytes=1 << 22), DenseCodec(), SHAPES, "cpu")
     rt = SimpleNamespace(config=config, decoder=decoder, last_aggregate=last_aggregate)
     peers = {
@@ -74,6 +79,23 @@ def test_the_window_limit_is_the_median_alignment_and_only_updates_above_it_are_
     got = validator.scaled_update(sent[4], 0.5, limits[4])
     assert alignment(got, aggregate) == pytest.approx(median, abs=1e-4)
     torch.testing.assert_close(_flat(got).norm(), 0.5 * _flat(booster).norm())
+
+
+def test_the_configured_quantile_sets_the_limit() -> None:
+    """``validator.novel_quantile`` 0.25 of four alignments lies between the lowest two:
+    three of the four updates are lowered to it, against two at the median."""
+    aggregate = _random(1)
+    deltas = {
+        uid: {n: t + weight * aggregate[n] for n, t in _random(30 + uid).items()}
+        for uid, weight in {1: 0.1, 2: 0.5, 3: 1.0, 4: 2.0}.items()
+    }
+    sent = [_sent(uid, d) for uid, d in deltas.items()]
+    cosines = sorted(alignment(d, aggregate) for d in deltas.values())
+    at_median = _validator(aggregate).alignment_limits(7, sent)
+    at_quartile = _validator(aggregate, quantile=0.25).alignment_limits(7, sent)
+    assert set(at_median) == {3, 4} and set(at_quartile) == {2, 3, 4}
+    assert at_quartile[4] == pytest.approx((cosines[0] + cosines[1]) / 2)
+    assert at_median[4] == pytest.approx((cosines[1] + cosines[2]) / 2)
 
 
 def test_switched_off_or_before_any_outer_step_there_is_no_limit() -> None:

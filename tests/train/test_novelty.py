@@ -7,7 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gauntlet.train.novelty import alignment, limit_alignment, weighted_median, window_limit
+from gauntlet.train.novelty import (
+    alignment,
+    limit_alignment,
+    weighted_median,
+    weighted_quantile,
+    window_limit,
+)
 
 
 def _flat(delta: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -110,6 +116,37 @@ def test_the_weighted_median_counts_each_value_by_its_weight() -> None:
     assert weighted_median(values, {1: 0.0, 2: -1.0, 3: float("nan")}) is None
     # the order the values come in does not matter
     assert weighted_median(dict(reversed(values.items())), {1: 1, 2: 2, 3: 1}) == 0.2
+
+
+def test_a_weighted_quantile_reaches_its_share_of_the_weight() -> None:
+    values = {1: 0.1, 2: 0.2, 3: 0.3, 4: 0.9}
+    equal = dict.fromkeys(values, 1.0)
+    assert weighted_quantile(values, equal, 0.25) == pytest.approx(0.15)  # lands on 1 of 4
+    assert weighted_quantile(values, equal, 0.3) == pytest.approx(0.2)
+    assert weighted_quantile(values, equal, 0.75) == pytest.approx(0.6)
+    assert weighted_quantile(values, {4: 3.0, 1: 1.0}, 0.25) == pytest.approx(0.5)
+    assert weighted_quantile(values, {4: 3.0, 1: 1.0}, 0.2) == pytest.approx(0.1)
+    assert weighted_quantile(values, {1: 0.0}, 0.25) is None
+    for q in (0.0, 1.0, -0.5, float("nan")):
+        with pytest.raises(ValueError, match="quantile"):
+            weighted_quantile(values, equal, q)
+
+
+def test_a_lower_quantile_takes_more_hotkeys_and_more_score_to_lift() -> None:
+    """At the median eight boosters of twelve own the plain limit; at the lower quartile
+    they would need three quarters of the hotkeys, and with scores three quarters of the
+    score: sleepers holding 0.6 of it lift the median but not the quartile."""
+    honest = {1: 0.30, 2: 0.40, 3: 0.45, 4: 0.50}
+    boosters = {uid: 0.70 for uid in range(10, 18)}  # 8 of 12
+    cosines = honest | boosters
+    assert window_limit(cosines, {}) == pytest.approx(0.70)
+    assert window_limit(cosines, {}, 0.25) == pytest.approx(0.475)  # 3 of 12: between two
+    scores = {1: 0.1, 2: 0.1, 3: 0.1, 4: 0.1} | {10: 0.3, 11: 0.3}  # boosters 0.6 of it
+    assert window_limit(cosines, scores) == pytest.approx(0.70)
+    assert window_limit(cosines, scores, 0.25) == pytest.approx(0.45)
+    # a lower quantile never gives a higher limit
+    for q in (0.1, 0.25, 0.4):
+        assert window_limit(cosines, scores, q) <= window_limit(cosines, scores)
 
 
 def test_many_unscored_hotkeys_cannot_raise_the_limit_above_what_scored_miners_carry() -> None:
