@@ -16,6 +16,7 @@ Every localnet run writes its recording to ``report/recording.json`` (:func:`wri
 
     python -m gauntlet.localnet.recording replay runs/localnet/STAMP/report/recording.json
     python -m gauntlet.localnet.recording replay run.json --set weight_power=1
+    python -m gauntlet.localnet.recording replay run.json --from 20   # windows 20 on
     python -m gauntlet.localnet.recording record runs/localnet/STAMP --label "seed 0" > run.json
 """
 
@@ -118,17 +119,38 @@ def replay(
     return journal_replay.replay(journal, scoring(record, **overrides))
 
 
-def shares_by_miner(record: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
-    """Per miner (``"uid behaviour pages"``), its run share at each validator and its final
-    weight there, under the run's settings and ``overrides``."""
+def shares_by_miner(
+    record: Mapping[str, Any], from_window: int | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """Per miner (``"uid behaviour pages"``), at each validator: its run share, its final
+    weight, and the pages it declared per window in its evaluated updates (a window it was
+    not evaluated in counts 0), under the run's settings and ``overrides``. With
+    ``from_window`` the share and the pages are over that window and the later ones only
+    (the whole run is still scored: a late window's weights rest on the earlier ones)."""
     miners = sorted(record["behaviours"].items(), key=lambda kv: int(kv[0]))
     keys = {int(uid): f"{uid} {b} {record['declared_pages'][uid]}" for uid, b in miners}
-    out: dict[str, Any] = {key: {"run_share": [], "final_weight": []} for key in keys.values()}
+    out: dict[str, Any] = {
+        key: {"run_share": [], "final_weight": [], "pages_per_window": []} for key in keys.values()
+    }
     for journal in record["journals"]:
         weights = replay(record, journal, **overrides)
+        kept = [
+            (window, w)
+            for window, w in zip(journal, weights, strict=True)
+            if from_window is None or window["window"] >= from_window
+        ]
+        if not kept:
+            raise ValueError(f"no window from {from_window} on in this recording")
         for uid, key in keys.items():
-            out[key]["run_share"].append(round(run_share(weights, uid), 4))
+            out[key]["run_share"].append(round(run_share([w for _, w in kept], uid), 4))
             out[key]["final_weight"].append(round(weights[-1].get(uid, 0.0), 4))
+            pages = sum(
+                row[3]
+                for window, _ in kept
+                for row in window["peers"]
+                if row[0] == uid and len(row) > 3
+            )
+            out[key]["pages_per_window"].append(round(pages / len(kept), 2))
     return out
 
 
@@ -150,9 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     rec = sub.add_parser("record", help="print a run's replayable record as JSON")
     rec.add_argument("run", type=Path, help="a localnet run directory (runs/<stamp>)")
     rec.add_argument("--label", help="what the run was (default: its scenario, seed, directory)")
-    rep = sub.add_parser("replay", help="per miner, its run share and final weight")
+    rep = sub.add_parser(
+        "replay", help="per miner, its run share, final weight and pages declared per window"
+    )
     rep.add_argument("record", type=Path)
     rep.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE")
+    rep.add_argument(
+        "--from",
+        dest="from_window",
+        type=int,
+        metavar="WINDOW",
+        help="shares and pages from this window on (the late windows of a long run)",
+    )
     args = parser.parse_args(argv)
     if args.command == "record":
         json.dump(
@@ -160,11 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         record = json.loads(args.record.read_text())
-        try:  # a bad override or an old recording is one line, not a traceback
-            scoring(record, **dict(args.set))
+        try:  # a bad override, an old recording or no such window is one line
+            shares = shares_by_miner(record, args.from_window, **dict(args.set))
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             parser.error(str(exc))
-        json.dump(shares_by_miner(record, **dict(args.set)), sys.stdout, indent=1)
+        json.dump(shares, sys.stdout, indent=1)
     print()
     return 0
 

@@ -163,6 +163,33 @@ def test_overrides_change_the_replay_and_shares_are_per_miner(tmp_path: Path) ->
     assert mean_random_gain(journal, 3, from_window=99) is None
 
 
+def test_shares_and_pages_can_be_taken_from_a_later_window(tmp_path: Path) -> None:
+    """``--from``: a long run's late windows alone. The share is the mean of those windows'
+    replayed weights; the pages are what the miner declared in its evaluated updates there
+    per window (uid 2 declares 3 and 4 pages in turn; a window it was not evaluated counts
+    0), so at most its largest declaration and at least 0."""
+    _write_run(tmp_path, 3)
+    record = record_run(tmp_path, "late windows")
+    journal = record["journals"][0]
+    weights = replay(record, journal)
+    late = [w for window, w in zip(journal, weights, strict=True) if window["window"] >= 9]
+    shares = shares_by_miner(record, from_window=9)
+    assert shares["3 honest 5"]["run_share"][0] == round(run_share(late, 3), 4)
+    assert (
+        shares["3 honest 5"]["run_share"][0]
+        != shares_by_miner(record)["3 honest 5"]["run_share"][0]
+    )
+    evaluated = [
+        row[3] for window in journal if window["window"] >= 9 for row in window["peers"]
+        if row[0] == 2 and len(row) > 3
+    ]  # fmt: skip
+    assert evaluated and set(evaluated) <= {3, 4}
+    assert shares["2 honest 3"]["pages_per_window"][0] == round(sum(evaluated) / len(late), 2)
+    assert shares["5 desync 2"]["pages_per_window"][0] < 2  # desynced windows count 0
+    with pytest.raises(ValueError, match="no window from 99"):
+        shares_by_miner(record, from_window=99)
+
+
 def test_the_command_records_and_replays(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -178,6 +205,10 @@ def test_the_command_records_and_replays(
         recording_main(["replay", str(tmp_path / "record.json"), "--set", "sync_shape=linear"]) == 0
     )
     assert json.loads(capsys.readouterr().out) == shares_by_miner(record, sync_shape="linear")
+    assert recording_main(["replay", str(tmp_path / "record.json"), "--from", "9"]) == 0
+    assert json.loads(capsys.readouterr().out) == shares_by_miner(record, 9)
+    with pytest.raises(SystemExit):
+        recording_main(["replay", str(tmp_path / "record.json"), "--from", "99"])
     for bad in ("no_such_field=1", "weight_power=-1", "weight_power"):
         with pytest.raises(SystemExit):
             recording_main(["replay", str(tmp_path / "record.json"), "--set", bad])
