@@ -22,7 +22,8 @@ window's measured updates, made it their own alignment (0.69-0.70) and were lowe
 nothing. So the limit is the lower of that median and the median weighted by the
 measuring validator's current scores (:func:`window_limit`): raising the latter takes half
 the score the window's measured miners hold, which new hotkeys do not have and boosting
-does not earn.
+does not earn. ``validator.novel_quantile`` moves both medians to another quantile: a lower
+one takes more hotkeys and more score to lift, and lowers more honest updates.
 """
 
 from __future__ import annotations

@@ -1,14 +1,18 @@
-"""One operator against the alignment limit (scenarios/boost-operator.toml): six new `boost`
-hotkeys, enough to make the window's median alignment theirs, and three `sleeper-boost`
-hotkeys that first earn a score by mining 3 pages honestly for 8 windows, then train one
-page and boost, against five honest miners with 1-5 pages; two validators, 20 windows.
+"""One operator against the alignment limit: six new `boost` hotkeys, enough to make the
+window's median alignment theirs, and three `sleeper-boost` hotkeys that first earn a score
+by mining 3 pages honestly for 8 windows, then train one page and boost, against five
+honest miners with 1-5 pages; two validators. Two versions of the operator, each its own
+run: scenarios/boost-operator.toml makes the last aggregate 0.85 of every upload (20
+windows), scenarios/boost-operator-limit.toml only 0.3, just above the limit, which keeps
+more of its trained page through the codec (40 windows: late in a run one-page work earns
+about the honest rate per page, and this operator about what nine honest one-page hotkeys
+would).
 
 The limit is the lower of the median alignment and the median weighted by each validator's
 scores (docs/scoring.md, "What is new"), so neither the hotkeys nor the score the sleepers
 earned should buy the free part. The seed comes from GAUNTLET_BOOST_OPERATOR_SEED (default
-0), and GAUNTLET_BOOST_OPERATOR_WINDOWS runs longer than the scenario's 20 windows (40: the
-operator's share grows late, docs/scoring.md "What is new"); docs/localnet.md records the
-runs.
+0), and GAUNTLET_BOOST_OPERATOR_WINDOWS overrides the scenarios' window counts;
+docs/localnet.md records the runs.
 """
 
 from __future__ import annotations
@@ -21,46 +25,62 @@ from pathlib import Path
 import pytest
 from integration_helpers import incentives, miner_behaviours, scenario_run
 
-# About 4 minutes on 2 cores (226 s a run): a research run, outside the default suite;
-# `make test ARGS="-m research"` runs it.
+# About 4 and 8 minutes on 2 cores (226 s and about 450 s a run): research runs, outside
+# the default suite; `make test ARGS="-m research"` runs them.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 
-SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "boost-operator.toml"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+FILES = ("boost-operator.toml", "boost-operator-limit.toml")
 SEED = os.environ.get("GAUNTLET_BOOST_OPERATOR_SEED", "0")
 WINDOWS = os.environ.get("GAUNTLET_BOOST_OPERATOR_WINDOWS")  # None: the scenario's
-# Pages each operator hotkey trains per window once boosting: the sleepers' earlier honest
-# work is not counted, so what they earn at the end is set against what they now do.
+# Pages each operator hotkey trains per window once boosting (or fewer, where it processed
+# fewer): the sleepers' earlier honest work is not counted, so what they earn at the end is
+# set against what they now do.
 COMPUTE = {"boost": 1.0, "sleeper-boost": 1.0}
 SLEEP = 8  # the scenario's honest_windows
 LIMIT_LINE = re.compile(r"window (\d+): alignment with the last aggregate, limit ([0-9.]+)")
 
 
-@pytest.fixture(scope="module")
-def operator_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
+@pytest.fixture(scope="module", params=FILES)
+def operator_run(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    stdlib_dataset_dir: Path,
+) -> dict:
     run_dir = tmp_path_factory.mktemp("boost-operator")
     flags = () if WINDOWS is None else ("--localnet.windows", WINDOWS)
-    run, summary = scenario_run(run_dir, stdlib_dataset_dir, SCENARIO, SEED, flags=flags)
-    return {"summary": summary, "run": run}
+    scenario = SCENARIOS / request.param
+    run, summary = scenario_run(run_dir, stdlib_dataset_dir, scenario, SEED, flags=flags)
+    return {"summary": summary, "run": run, "scenario": request.param}
 
 
 def test_the_operator_earns_less_per_page_than_honest_mining(operator_run) -> None:
+    """Per page processed per window: on 2 cores the localnet's miners share the CPU and
+    finish fewer pages than their budgets (the 5-page honest miner 1.9-4.5 a window over
+    40 windows, docs/localnet.md), so a budget is not what a miner computed."""
     summary = operator_run["summary"]
     incentive, miners = incentives(summary), miner_behaviours(summary)
+    windows = len(summary["windows"])
+    processed = {u: summary["pages_processed"].get(str(u), 0) / windows for u in miners}
     honest = [
-        incentive.get(u, 0.0) / float(summary["budgets"][str(u)])
+        incentive.get(u, 0.0) / processed[u]
         for u, b in miners.items()
-        if b == "honest"
+        if b == "honest" and processed[u] > 0
     ]
     operator = {u: b for u, b in miners.items() if b in COMPUTE}
     assert len(operator) == 9
     earned = sum(incentive.get(u, 0.0) for u in operator)
-    compute = sum(COMPUTE[b] for b in operator.values())
+    compute = sum(min(COMPUTE[b], processed[u]) for u, b in operator.items())
+    assert compute > 0 and honest
     assert earned / compute < statistics.median(honest), (earned, compute, honest, incentive)
 
 
 def test_neither_the_hotkeys_nor_the_sleepers_score_lift_the_limit(operator_run) -> None:
     """From the window after the sleepers switch, every validator's limit stays under the
-    boosters' alignment (0.6-0.75 where measured), at the honest miners' level."""
+    boosters' alignment (0.6-0.75 where measured), at the honest miners' level. Only for the
+    heavy boosters: those of boost-operator-limit.toml stay under 0.55 themselves."""
+    if operator_run["scenario"] != "boost-operator.toml":
+        pytest.skip("the boosters of this scenario sit just above the limit, under 0.55")
     run = operator_run["run"]
     first = min(operator_run["summary"]["windows"])
     for log in sorted((run / "logs").glob("validator*.log")):
