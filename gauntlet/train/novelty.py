@@ -112,11 +112,6 @@ def window_limit(
     return max(0.0, limit)
 
 
-def weighted_median(values: Mapping[int, float], weights: Mapping[int, float]) -> float | None:
-    """:func:`weighted_quantile` at one half."""
-    return weighted_quantile(values, weights, 0.5)
-
-
 def weighted_quantile(
     values: Mapping[int, float], weights: Mapping[int, float], quantile: float
 ) -> float | None:
