@@ -14,7 +14,15 @@ assigned ones) under three designs, from one matrix of measurements:
   (own before and after, the control, the random pages): the two forward-pass equivalents
   per peer that issue 18 asked for, bought with half the tokens, so the cost of that budget
   in the advantages' noise shows beside the others (controls qualify and are drawn from the
-  half-measured random gains, as they would be).
+  half-measured random gains, as they would be);
+- ``update-scaled``: three passes, no loss before: each shared-out control's *update* is
+  multiplied by the strength ratio (instead of its measured improvement, which needs the
+  own pages' loss before), exact random gains;
+- ``linear two``: two passes per peer, all the rest shared: the update-scaled control with
+  every random gain taken to first order, ``lr · <g, Δ>``, from one gradient ``g`` of the
+  random pages' loss at θ_w for the whole window. ``random_gains`` prints how well those
+  first-order gains follow the measured ones on the same updates (means, Pearson and rank
+  correlation).
 
 The controls of both are drawn as the validator draws them (``control_peers``: the
 secret's first 2 are among its first 4). Each trial is one window: fresh page
@@ -30,6 +38,7 @@ margin (per page: ``n · A > margin``), the honest ones' mean and minimum.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -55,12 +64,19 @@ from gauntlet.node.evaluation import (  # noqa: E402
     own_batch_seed,
     secret_pages,
 )
-from gauntlet.score.control import batch_shares, scaled_control, strong_controls  # noqa: E402
+from gauntlet.score.control import (  # noqa: E402  # noqa: E402
+    MAX_STRENGTH_RATIO,
+    MIN_STRENGTH_RATIO,
+    _ratio,
+    batch_shares,
+    scaled_control,
+    strong_controls,
+)
 from gauntlet.train.inner import InnerSettings, snapshot, train_inner  # noqa: E402
 from gauntlet.train.outer import applied, restore  # noqa: E402
 
 PAGES_PER_MINER = 2
-DESIGNS = ("every batch", "shared out", "two passes")
+DESIGNS = ("every batch", "shared out", "two passes", "update-scaled", "linear two")
 
 
 def _train(node: BenchNode, pages: list[int], steps: int, seed: int) -> dict[str, torch.Tensor]:
@@ -121,6 +137,16 @@ def one_window(
                     under[(u, c)] = losses_on(node, declared[u], seeds[u])
     out: dict[str, dict[str, list[float]]] = {d: {"honest": [], "wrong": []} for d in DESIGNS}
     out["controls"] = {"drawn": [float(len(cs)) for cs in drawn.values() if cs]}
+    linear = _linear_gains(node, random_pages, window, deltas)
+    out["gains"] = {"exact": [gains[u] for u in declared], "linear": [linear[u] for u in declared]}
+    for design, g in (("update-scaled", gains), ("linear two", linear)):
+        helpful = strong_controls(g)
+        for u in declared:
+            chosen = control_peers(secret, window, u, helpful, args.controls)
+            if chosen:
+                control = _update_scaled_control(node, declared[u], seeds[u], chosen, deltas, g, u)
+                kind = "wrong" if u in wrong else "honest"
+                out[design][kind].append(_mean(control) - _mean(after[u]))
     for u in declared:
         kind = "wrong" if u in wrong else "honest"
         n = len(before[u])
@@ -139,6 +165,49 @@ def one_window(
     return out
 
 
+def _linear_gains(
+    node: BenchNode, pages: list[int], seed: int, deltas: dict[int, dict[str, torch.Tensor]]
+) -> dict[int, float]:
+    """Each update's gain on the random pages to first order, ``lr · <g, Δ>``, from the
+    gradient ``g`` of their loss at θ_w: one forward and backward pass for the whole window
+    (the random pages' batches as ``losses_on`` cuts them) instead of one forward per peer."""
+    model, lr = node.model, node.config.train.outer_lr
+    batches = node.dataset.batches(
+        pages, seq_len=64, batch_size=node.config.validator.eval_batch_size, seed=seed
+    )
+    model.eval()
+    model.zero_grad(set_to_none=True)
+    count = node.config.validator.eval_batches
+    for batch in itertools.islice(batches, count):
+        (causal_lm_loss(model, batch) / count).backward()
+    grad = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+    gains = {u: lr * sum(float((grad[k] * d[k]).sum()) for k in grad) for u, d in deltas.items()}
+    model.zero_grad(set_to_none=True)
+    model.train()
+    return gains
+
+
+def _update_scaled_control(
+    node: BenchNode,
+    pages: list[int],
+    seed: int,
+    controls: list[int],
+    deltas: dict[int, dict[str, torch.Tensor]],
+    gains: dict[int, float],
+    u: int,
+) -> list[float]:
+    """Per own batch, the loss under its shared-out control applied at ``u``'s strength
+    (the clamped square-root gain ratio multiplies the control's update, not its measured
+    improvement), so no loss before is needed: one pass over the own batches."""
+    lr, base = node.config.train.outer_lr, snapshot(node.model)
+    by_batch: dict[int, float] = {}
+    for c, indices in batch_shares(node.config.validator.eval_batches, controls).items():
+        ratio = min(MAX_STRENGTH_RATIO, max(MIN_STRENGTH_RATIO, _ratio(gains[u], gains[c])))
+        with applied(node.model, deltas[c], lr * ratio, base):
+            by_batch.update(zip(indices, losses_on(node, pages, seed, only=indices), strict=True))
+    return [by_batch[j] for j in sorted(by_batch)]
+
+
 def _shared_out(
     under: dict[tuple[int, int], list[float]],
     u: int,
@@ -149,6 +218,25 @@ def _shared_out(
     """Per own batch ``j < n``, the one control it is shared out to: (its loss, its gain)."""
     owner = {j: c for c, idx in batch_shares(n, controls).items() for j in idx}
     return [[(under[(u, owner[j])][j], gains[owner[j]])] for j in range(n)]
+
+
+def _gain_fit(gains: dict[str, list[float]]) -> dict[str, float]:
+    exact, linear = gains["exact"], gains["linear"]
+    return {
+        "exact_mean": round(statistics.mean(exact), 5),
+        "linear_mean": round(statistics.mean(linear), 5),
+        "correlation": round(statistics.correlation(exact, linear), 4),
+        "rank_correlation": round(statistics.correlation(_ranks(exact), _ranks(linear)), 4),
+        "mean_ratio": round(statistics.mean(linear) / statistics.mean(exact), 4),
+    }
+
+
+def _ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    for rank, i in enumerate(order):
+        ranks[i] = float(rank)
+    return ranks
 
 
 def summarise(values: list[float], margin: float, pages: int) -> dict[str, Any]:
@@ -190,6 +278,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     pooled: dict[str, dict[str, list[float]]] = {d: {"honest": [], "wrong": []} for d in DESIGNS}
     pooled["controls"] = {"drawn": []}
+    pooled["gains"] = {"exact": [], "linear": []}
     for trial in range(args.trials):
         for design, kinds in one_window(node, rng, trial, args).items():
             for kind, values in kinds.items():
@@ -201,8 +290,11 @@ def main() -> None:
             "every batch": f"{args.before_controls} controls, each on every own batch",
             "shared out": f"{args.controls} controls, the own batches shared out among them",
             "two passes": "shared out, on the first half of every measurement's batches",
+            "update-scaled": "shared out, each control's update scaled by the strength ratio",
+            "linear two": "update-scaled, random gains to first order from a shared gradient",
         },
         "controls_per_miner": round(statistics.mean(pooled.pop("controls")["drawn"]), 2),
+        "random_gains": _gain_fit(pooled.pop("gains")),
         "advantage": {
             design: {
                 kind: summarise(values, args.margin, PAGES_PER_MINER)

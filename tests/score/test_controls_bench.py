@@ -1,5 +1,7 @@
 """bench/controls.py compares the control designs on the same updates and prints them: the
-two full-token designs, and the same measurements on half the batches ("two passes")."""
+two full-token designs, the same measurements on half the batches ("two passes"), and the
+designs that share more of the work (a control scaled in its update, first-order random
+gains from one shared gradient)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 
 
 def test_controls_bench_prints_every_design_on_the_same_miners(stdlib_dataset_dir: Path) -> None:
@@ -23,7 +26,9 @@ def test_controls_bench_prints_every_design_on_the_same_miners(stdlib_dataset_di
     report = json.loads(out.stdout)
     assert report["bench"] == "controls" and "cpu_model" in report["machine"]
     designs = report["advantage"]
-    assert set(designs) == {"every batch", "shared out", "two passes"}
+    assert set(designs) == {
+        "every batch", "shared out", "two passes", "update-scaled", "linear two"
+    }  # fmt: skip
     every, shared, half = designs["every batch"], designs["shared out"], designs["two passes"]
     # both designs score the same miners (those with a control), from one set of measurements
     assert every["honest"]["n"] == shared["honest"]["n"] > 0
@@ -34,3 +39,45 @@ def test_controls_bench_prints_every_design_on_the_same_miners(stdlib_dataset_di
     # from a fresh model, training on its own pages helps them beyond any control
     assert every["honest"]["mean"] > 0 and shared["honest"]["mean"] > 0
     assert half["honest"]["mean"] > 0
+    for design in ("update-scaled", "linear two"):
+        assert designs[design]["honest"]["n"] > 0 and designs[design]["honest"]["mean"] > 0
+    gains = report["random_gains"]
+    assert -1 <= gains["correlation"] <= 1 and -1 <= gains["rank_correlation"] <= 1
+
+
+def test_first_order_gains_are_the_measured_ones_for_a_short_step(
+    stdlib_dataset_dir: Path,
+) -> None:
+    """The linear design's gains are what the loss does along an update to first order:
+    they match the measured gain of a short step and drift from it as the step grows (what
+    docs/validator.md measures at the real step)."""
+    import torch
+
+    from bench.controls import _linear_gains
+    from bench.validator_window import BenchNode
+    from gauntlet.config.schema import GauntletConfig
+    from gauntlet.data import PageDataset
+    from gauntlet.model import build_model
+    from gauntlet.node.evaluation import losses_on
+    from gauntlet.train.inner import snapshot
+    from gauntlet.train.outer import applied
+
+    config = GauntletConfig.model_validate(
+        {"train": {"seq_len": 64}, "validator": {"eval_batches": 2}}
+    )
+    dataset = PageDataset(stdlib_dataset_dir)
+    node = BenchNode(config, dataset, build_model("tiny", 0), torch.device("cpu"))
+    torch.manual_seed(0)
+    direction = {k: torch.randn_like(p) for k, p in node.model.named_parameters()}
+    pages, seed = [0, 1, 2], 7
+    base = snapshot(node.model)
+    before = sum(losses_on(node, pages, seed)) / 2
+
+    def measured(scale: float) -> float:
+        with applied(node.model, {k: scale * t for k, t in direction.items()}, 1.0, base):
+            return before - sum(losses_on(node, pages, seed)) / 2
+
+    short, long = 1e-4, 3e-2
+    linear = _linear_gains(node, pages, seed, {0: {k: short * t for k, t in direction.items()}})[0]
+    assert abs(linear - measured(short)) < 0.05 * abs(linear)
+    assert abs(linear * long / short - measured(long)) > 0.2 * abs(linear * long / short)
