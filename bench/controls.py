@@ -64,12 +64,10 @@ from gauntlet.node.evaluation import (  # noqa: E402
     own_batch_seed,
     secret_pages,
 )
-from gauntlet.score.control import (  # noqa: E402  # noqa: E402
-    MAX_STRENGTH_RATIO,
-    MIN_STRENGTH_RATIO,
-    _ratio,
+from gauntlet.score.control import (  # noqa: E402
     batch_shares,
     scaled_control,
+    strength_ratio,
     strong_controls,
 )
 from gauntlet.train.inner import InnerSettings, snapshot, train_inner  # noqa: E402
@@ -144,7 +142,9 @@ def one_window(
         for u in declared:
             chosen = control_peers(secret, window, u, helpful, args.controls)
             if chosen:
-                control = _update_scaled_control(node, declared[u], seeds[u], chosen, deltas, g, u)
+                control = _update_scaled_control(
+                    node, declared[u], seeds[u], chosen, deltas, g, u, base
+                )
                 kind = "wrong" if u in wrong else "honest"
                 out[design][kind].append(_mean(control) - _mean(after[u]))
     for u in declared:
@@ -195,15 +195,15 @@ def _update_scaled_control(
     deltas: dict[int, dict[str, torch.Tensor]],
     gains: dict[int, float],
     u: int,
+    base: dict[str, torch.Tensor],
 ) -> list[float]:
     """Per own batch, the loss under its shared-out control applied at ``u``'s strength
     (the clamped square-root gain ratio multiplies the control's update, not its measured
     improvement), so no loss before is needed: one pass over the own batches."""
-    lr, base = node.config.train.outer_lr, snapshot(node.model)
+    lr = node.config.train.outer_lr
     by_batch: dict[int, float] = {}
     for c, indices in batch_shares(node.config.validator.eval_batches, controls).items():
-        ratio = min(MAX_STRENGTH_RATIO, max(MIN_STRENGTH_RATIO, _ratio(gains[u], gains[c])))
-        with applied(node.model, deltas[c], lr * ratio, base):
+        with applied(node.model, deltas[c], lr * strength_ratio(gains[u], gains[c]), base):
             by_batch.update(zip(indices, losses_on(node, pages, seed, only=indices), strict=True))
     return [by_batch[j] for j in sorted(by_batch)]
 

@@ -88,15 +88,15 @@ def scaled_control(
         raise ValueError("every batch needs a control")
     out = []
     for b, controls in zip(before, per_batch, strict=True):
-        gains = [
-            (b - a) * min(MAX_STRENGTH_RATIO, max(MIN_STRENGTH_RATIO, _ratio(own_gain, gain)))
-            for a, gain in controls
-        ]
+        gains = [(b - a) * strength_ratio(own_gain, gain) for a, gain in controls]
         out.append(b - sum(gains) / len(gains))
     return out
 
 
-def _ratio(own_gain: float, gain: float) -> float:
-    """The strength ratio of the measured update to a control (0 when it did not help the
-    random pages: the clamp then takes the floor)."""
-    return (own_gain / gain) ** STRENGTH_EXPONENT if own_gain > 0 else 0.0
+def strength_ratio(own_gain: float, gain: float) -> float:
+    """How many times a control's effect the measured update is predicted: the ratio of
+    their random-page gains to the ``STRENGTH_EXPONENT``, clamped to
+    [``MIN_STRENGTH_RATIO``, ``MAX_STRENGTH_RATIO``] (the floor when the update did not
+    help the random pages)."""
+    raw = (own_gain / gain) ** STRENGTH_EXPONENT if own_gain > 0 else 0.0
+    return min(MAX_STRENGTH_RATIO, max(MIN_STRENGTH_RATIO, raw))

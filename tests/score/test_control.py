@@ -10,6 +10,7 @@ from gauntlet.score.control import (
     MIN_STRENGTH_RATIO,
     batch_shares,
     scaled_control,
+    strength_ratio,
     strong_controls,
 )
 
@@ -68,6 +69,14 @@ def test_a_control_is_scaled_to_the_strength_of_the_measured_update() -> None:
         scaled_control(before, [], 0.1)
     with pytest.raises(ValueError):
         scaled_control(before, [[(2.9, 0.05)], []], 0.1)  # a batch without a control
+
+
+def test_the_strength_ratio_is_the_clamped_square_root_of_the_gain_ratio() -> None:
+    assert strength_ratio(0.2, 0.05) == pytest.approx(2.0)
+    assert strength_ratio(0.05, 0.05) == pytest.approx(1.0)
+    assert strength_ratio(10.0, 0.05) == MAX_STRENGTH_RATIO
+    assert strength_ratio(0.001, 0.05) == MIN_STRENGTH_RATIO
+    assert strength_ratio(-0.02, 0.05) == MIN_STRENGTH_RATIO  # did not help: the floor
 
 
 def test_the_own_batches_are_shared_out_among_the_controls() -> None:
