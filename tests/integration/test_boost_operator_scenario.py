@@ -6,7 +6,10 @@ run: scenarios/boost-operator.toml makes the last aggregate 0.85 of every upload
 windows), scenarios/boost-operator-limit.toml only 0.3, just above the limit, which keeps
 more of its trained page through the codec (40 windows: late in a run one-page work earns
 about the honest rate per page, and this operator about what nine honest one-page hotkeys
-would).
+would). The per-page check compares with the honest median per page processed, a proxy: the
+bound's own baseline, the same nine pages mined by one honest hotkey, is
+scenarios/nine-page-miner.toml, a separate run (docs/scoring.md, "Against the same compute on
+one hotkey").
 
 The limit is the lower of the median alignment and the median weighted by each validator's
 scores (docs/scoring.md, "What is new"), so neither the hotkeys nor the score the sleepers
