@@ -57,6 +57,7 @@ from bench.stdlib_pages import add_dataset_options, parse_and_open  # noqa: E402
 from bench.validator import BenchNode  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
 from gauntlet.localnet.behaviours import far_pages  # noqa: E402
+from gauntlet.localnet.results import spearman  # noqa: E402
 from gauntlet.model import build_model, causal_lm_loss  # noqa: E402
 from gauntlet.node.evaluation import (  # noqa: E402
     control_peers,
@@ -171,13 +172,16 @@ def _linear_gains(
     """Each update's gain on the random pages to first order, ``lr · <g, Δ>``, from the
     gradient ``g`` of their loss at θ_w: one forward and backward pass for the whole window
     (the random pages' batches as ``losses_on`` cuts them) instead of one forward per peer."""
-    model, lr = node.model, node.config.train.outer_lr
+    model, config = node.model, node.config
     batches = node.dataset.batches(
-        pages, seq_len=64, batch_size=node.config.validator.eval_batch_size, seed=seed
+        pages,
+        seq_len=config.train.seq_len,
+        batch_size=config.validator.eval_batch_size,
+        seed=seed,
     )
     model.eval()
     model.zero_grad(set_to_none=True)
-    count = node.config.validator.eval_batches
+    count, lr = config.validator.eval_batches, config.train.outer_lr
     for batch in itertools.islice(batches, count):
         (causal_lm_loss(model, batch) / count).backward()
     grad = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
@@ -220,23 +224,15 @@ def _shared_out(
     return [[(under[(u, owner[j])][j], gains[owner[j]])] for j in range(n)]
 
 
-def _gain_fit(gains: dict[str, list[float]]) -> dict[str, float]:
+def _gain_fit(gains: dict[str, list[float]]) -> dict[str, float | None]:
     exact, linear = gains["exact"], gains["linear"]
+    rank = spearman(exact, linear)
     return {
         "exact_mean": round(statistics.mean(exact), 5),
         "linear_mean": round(statistics.mean(linear), 5),
         "correlation": round(statistics.correlation(exact, linear), 4),
-        "rank_correlation": round(statistics.correlation(_ranks(exact), _ranks(linear)), 4),
-        "mean_ratio": round(statistics.mean(linear) / statistics.mean(exact), 4),
+        "rank_correlation": None if rank is None else round(rank, 4),
     }
-
-
-def _ranks(values: list[float]) -> list[float]:
-    order = sorted(range(len(values)), key=values.__getitem__)
-    ranks = [0.0] * len(values)
-    for rank, i in enumerate(order):
-        ranks[i] = float(rank)
-    return ranks
 
 
 def summarise(values: list[float], margin: float, pages: int) -> dict[str, Any]:
