@@ -154,19 +154,7 @@ class Boost(Honest):
         self.share = share
 
     async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
-        free = rt.last_aggregate
-        if free is None or delta_norm(free) == 0:
-            return delta
-        free = {name: free[name].to(t.device, t.dtype) for name, t in delta.items()}
-        # Along the free direction the trained update has a component `along`, across it
-        # `across`; the upload's cosine² with the free part (the R² it explains) is `share`
-        # when its component along that direction is across · sqrt(share / (1 - share)).
-        free_norm = delta_norm(free)
-        along = inner(delta, free) / free_norm
-        across = max(0.0, delta_norm(delta) ** 2 - along**2) ** 0.5
-        weight = (across * (self.share / (1 - self.share)) ** 0.5 - along) / free_norm
-        boosted = {name: t + weight * free[name] for name, t in delta.items()}
-        return rescaled(boosted, delta_norm(delta))
+        return boosted(delta, rt.last_aggregate, self.share)
 
 
 class SleeperBoost(Boost):
@@ -333,6 +321,24 @@ class SpoilControl(Honest):
         step = self.strength * delta_norm(delta) / max(delta_norm(grad), 1e-12)
         # Applied as θ − lr·Δ, the −step·g part moves θ up the partner's pages' loss.
         return {name: t - step * grad[name].to(t.device, t.dtype) for name, t in delta.items()}
+
+
+def boosted(delta: Delta, free: Delta | None, share: float) -> Delta:
+    """``delta`` plus as much of ``free`` (the last aggregate) as makes the sum's cosine²
+    with it ``share``, at ``delta``'s norm: :class:`Boost`'s upload (``delta`` itself when
+    there is no free direction). Also used by bench/alignment_pages.py."""
+    if free is None or delta_norm(free) == 0:
+        return delta
+    free = {name: free[name].to(t.device, t.dtype) for name, t in delta.items()}
+    # Along the free direction the trained update has a component `along`, across it
+    # `across`; the upload's cosine² with the free part (the R² it explains) is `share`
+    # when its component along that direction is across · sqrt(share / (1 - share)).
+    free_norm = delta_norm(free)
+    along = inner(delta, free) / free_norm
+    across = max(0.0, delta_norm(delta) ** 2 - along**2) ** 0.5
+    weight = (across * (share / (1 - share)) ** 0.5 - along) / free_norm
+    summed = {name: t + weight * free[name] for name, t in delta.items()}
+    return rescaled(summed, delta_norm(delta))
 
 
 def rescaled(delta: Delta, norm: float) -> Delta:
