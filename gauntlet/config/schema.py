@@ -309,7 +309,7 @@ class ValidatorConfig(Section):
         True,
         description="Measure each update with no more alignment (cosine) with the last "
         "aggregate than the median of the window's measured updates (or their median "
-        "weighted by this validator's scores, where lower), at its own length: "
+        "weighted by this validator's weights, what it pays, where lower), at its own length: "
         "that step is free to any miner. A miner that trained one page and made the last "
         "aggregate 0.85 of its upload (under the replay check's R² of 0.9) rated like an "
         "honest miner with two pages when measured as sent (scenarios/adaptive.toml, the "
@@ -321,9 +321,9 @@ class ValidatorConfig(Section):
         gt=0,
         lt=1,
         description="With measure_novel, the quantile of the window's measured alignments "
-        "(and of the same weighted by this validator's scores; the lower of the two) that "
-        "no update is measured above. Lifting the limit takes 1 - novel_quantile of the "
-        "measured hotkeys and of the score; a lower quantile lowers more honest updates "
+        "(and of the same weighted by this validator's weights, what it pays; the lower of "
+        "the two) that no update is measured above. Lifting the limit takes 1 - "
+        "novel_quantile of the measured hotkeys and of the pay; a lower quantile lowers more honest updates "
         '(docs/scoring.md, "What is new")',
     )
     control_updates: int = Field(

@@ -53,7 +53,7 @@ from gauntlet.node.gather import Contribution, decode_update, judge_window
 from gauntlet.node.lead import publish_lead_artifacts
 from gauntlet.node.lead_record import publish_window_record
 from gauntlet.node.lifecycle import retry_local_write, retry_transient
-from gauntlet.node.measured_update import current_scores, measured_update, window_limits
+from gauntlet.node.measured_update import current_pay, measured_update, window_limits
 from gauntlet.node.observer import Observer, round_seconds_for
 from gauntlet.node.records import follow_record
 from gauntlet.node.replay import Lead, find_lead
@@ -174,8 +174,8 @@ class Validator:
     def alignment_limits(self, window: int, contributions: list[Contribution]) -> dict[int, float]:
         """uid -> the alignment with the last aggregate that update is measured with, for
         each of ``contributions`` above the window's limit (:func:`window_limits`: their
-        ``validator.novel_quantile``, or the same quantile weighted by this validator's
-        current scores where lower); the others are measured as sent. Empty when
+        ``validator.novel_quantile``, or the same quantile weighted by what this validator
+        currently pays each sender, its weight, where lower); the others are measured as sent. Empty when
         ``validator.measure_novel`` is off or there is no last aggregate. Decodes each
         update once more, one at a time."""
         rt = self.rt
@@ -186,7 +186,7 @@ class Validator:
         limit, above = window_limits(
             decoders,
             last,
-            current_scores(self.state, contributions),
+            current_pay(self.state, contributions, self.scoring.weight_power),
             rt.config.validator.novel_quantile,
         )
         log.info(

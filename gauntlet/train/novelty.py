@@ -19,11 +19,15 @@ ordinary alignment made of what it computed.
 
 A median of hotkeys is one operator's to move: eight boosters of a page each, half the
 window's measured updates, made it their own alignment (0.69-0.70) and were lowered by
-nothing. So the limit is the lower of that median and the median weighted by the
-measuring validator's current scores (:func:`window_limit`): raising the latter takes half
-the score the window's measured miners hold, which new hotkeys do not have and boosting
-does not earn. ``validator.novel_quantile`` moves both medians to another quantile: a lower
-one takes more hotkeys and more score to lift, and lowers more honest updates.
+nothing. So the limit is the lower of that median and the median weighted by what the
+measuring validator currently pays each miner, its weight (:func:`window_limit`): raising
+the latter takes half of what the window's measured miners are paid, which new hotkeys do
+not have. Weighting by the plain score instead left the lever with the hotkeys: a score
+split across nine hotkeys keeps its sum while the pay it earns shrinks (weights are scores
+squared), and a limit-knowing operator's nine one-page boosters held 0.54-0.57 of the
+summed scores while paid 0.43-0.48 (docs/scoring.md, "Weighted by pay").
+``validator.novel_quantile`` moves both medians to another quantile: a lower one takes more
+hotkeys and more pay to lift, and lowers more honest updates.
 """
 
 from __future__ import annotations
@@ -95,14 +99,15 @@ def window_limit(
 ) -> float:
     """The alignment limit of a window (at least 0): the ``quantile`` of its measured
     updates' ``cosines`` (uid -> cosine with the last aggregate; 0.5: their median), or,
-    where lower, their ``quantile`` weighted by ``scores`` (uid -> the validator's current
-    score, >= 0; absent counts 0).
+    where lower, their ``quantile`` weighted by ``scores`` (uid -> what the validator
+    currently pays that miner, >= 0; absent counts 0: the node passes its weights,
+    :func:`gauntlet.node.measured_update.current_pay`).
 
     The plain quantile counts hotkeys, which cost an attacker little; the weighted one
     counts what the network already pays for. Taking the lower of the two means raising
-    the limit needs both ``1 − quantile`` of the hotkeys and of the score (half at the
-    median), while it is never above the plain quantile. With no score among the measured
-    (a new network) the plain quantile alone is the limit."""
+    the limit needs both ``1 − quantile`` of the hotkeys and of the pay (half at the
+    median), while it is never above the plain quantile. With nothing paid among the
+    measured (a new network) the plain quantile alone is the limit."""
     limit = weighted_quantile(cosines, dict.fromkeys(cosines, 1.0), quantile)
     if limit is None:
         raise ValueError("a window limit needs at least one measured update")

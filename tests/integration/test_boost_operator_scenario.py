@@ -11,9 +11,9 @@ bound's own baseline, the same nine pages mined by one honest hotkey, is
 scenarios/nine-page-miner.toml, a separate run (docs/scoring.md, "Against the same compute on
 one hotkey").
 
-The limit is the lower of the median alignment and the median weighted by each validator's
-scores (docs/scoring.md, "What is new"), so neither the hotkeys nor the score the sleepers
-earned should buy the free part. The seed comes from GAUNTLET_BOOST_OPERATOR_SEED (default
+The limit is the lower of the median alignment and the median weighted by what each
+validator pays (its weights; docs/scoring.md, "What is new", "Weighted by pay"), so neither
+the hotkeys nor the pay the sleepers earned should buy the free part. The seed comes from GAUNTLET_BOOST_OPERATOR_SEED (default
 0), and GAUNTLET_BOOST_OPERATOR_WINDOWS overrides the scenarios' window counts;
 docs/localnet.md records the runs.
 """

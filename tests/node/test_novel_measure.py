@@ -1,7 +1,7 @@
 """The validator measures each update with no more alignment with the last aggregate (free
 to every miner) than the median of the window's measured updates, at its own length and
 the aggregate's scale (docs/scoring.md, "What is new"), or than their median weighted by
-the validator's scores where that is lower."""
+what the validator pays them (its weights) where that is lower."""
 
 from __future__ import annotations
 
@@ -129,9 +129,40 @@ def test_boosters_that_are_most_hotkeys_but_little_score_are_still_lowered() -> 
     assert min(unscored.values()) >= min(cosines[b] for b in boosters)
     scores = {"hk1": 0.1, "hk2": 0.2, "hk3": 0.3, "hk4": 0.4} | {f"hk{b}": 0.01 for b in boosters}
     limits = _validator(aggregate, scores=scores).alignment_limits(7, sent)
-    assert set(limits) == set(boosters) | {4}  # every booster, and the honest one above
-    # by score, uid 3 holds the middle (0.1 + 0.2 + 0.3 of 1.08): its alignment is the limit
-    assert all(limit == pytest.approx(ordered[2]) for limit in limits.values())
+    assert set(limits) == set(boosters)  # every booster, no honest one
+    # by pay (the scores squared: 0.01, 0.04, 0.09, 0.16 and 0.0001 per booster), uid 4
+    # holds the middle (it takes the sum from 0.14 to 0.30 of 0.3008): its alignment is
+    # the limit
+    assert all(limit == pytest.approx(ordered[3]) for limit in limits.values())
     # a uid now held by another hotkey keeps no score: the same boosters are not lowered
     renamed = {f"hk{uid + 100}": score for uid, score in enumerate(scores.values(), start=1)}
     assert _validator(aggregate, scores=renamed).alignment_limits(7, sent) == unscored
+
+
+def test_boosters_need_half_the_pay_not_half_the_summed_score_to_lift_the_limit() -> None:
+    """Splitting a score across hotkeys keeps its sum and shrinks its pay (weights are
+    scores squared, normalised): eight boosters of 0.25 hold more of the summed score than
+    four honest miners of 0.4 (2.0 against 1.6) but less of the pay (0.5 against 0.64), so
+    the limit stays an honest alignment. Paid more than the honest miners, they lift it."""
+    aggregate = _random(2)
+    honest = {
+        uid: {n: t + 0.3 * uid * aggregate[n] for n, t in _random(30 + uid).items()}
+        for uid in (1, 2, 3, 4)
+    }
+    boosters = {
+        uid: {n: t + 4.0 * aggregate[n] for n, t in _random(40 + uid).items()}
+        for uid in range(5, 13)
+    }
+    sent = [_sent(uid, d) for uid, d in (honest | boosters).items()]
+    cosines = {uid: alignment(d, aggregate) for uid, d in (honest | boosters).items()}
+    honest_top = max(cosines[h] for h in honest)
+    assert min(cosines[b] for b in boosters) > honest_top
+
+    split = {f"hk{h}": 0.4 for h in honest} | {f"hk{b}": 0.25 for b in boosters}
+    limits = _validator(aggregate, scores=split).alignment_limits(7, sent)
+    assert set(limits) == set(boosters)
+    assert all(limit == pytest.approx(honest_top) for limit in limits.values())
+
+    paid_more = split | {f"hk{b}": 0.3 for b in boosters}  # 8 x 0.09 = 0.72 > 0.64
+    lifted = _validator(aggregate, scores=paid_more).alignment_limits(7, sent)
+    assert min(lifted.values()) >= min(cosines[b] for b in boosters)
