@@ -323,8 +323,8 @@ class ValidatorConfig(Section):
         description="With measure_novel, the quantile of the window's measured alignments "
         "(and of the same weighted by this validator's weights, what it pays; the lower of "
         "the two) that no update is measured above. Lifting the limit takes 1 - "
-        "novel_quantile of the measured hotkeys and of the pay; a lower quantile lowers more honest updates "
-        '(docs/scoring.md, "What is new")',
+        "novel_quantile of the measured hotkeys and of the pay; a lower quantile lowers "
+        'more honest updates (docs/scoring.md, "What is new")',
     )
     control_updates: int = Field(
         4,

@@ -175,9 +175,9 @@ class Validator:
         """uid -> the alignment with the last aggregate that update is measured with, for
         each of ``contributions`` above the window's limit (:func:`window_limits`: their
         ``validator.novel_quantile``, or the same quantile weighted by what this validator
-        currently pays each sender, its weight, where lower); the others are measured as sent. Empty when
-        ``validator.measure_novel`` is off or there is no last aggregate. Decodes each
-        update once more, one at a time."""
+        currently pays each sender, its weight, where lower); the others are measured as
+        sent. Empty when ``validator.measure_novel`` is off or there is no last aggregate.
+        Decodes each update once more, one at a time."""
         rt = self.rt
         last = rt.last_aggregate
         if not rt.config.validator.measure_novel or last is None or not contributions:
