@@ -39,6 +39,7 @@ import random
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,17 +83,33 @@ def limits(cosines: dict[Any, float], pages: dict[Any, int]) -> dict[str, dict[A
     }
 
 
-def window(
+@dataclass
+class Window:
+    """One window's uploads, as validators decode them: ``updates`` keyed by page count
+    (honest) or ``("boost", i)``, their declared ``pages`` and ``norms``, the ``median``
+    norm, the ``aggregate`` (the mean of every update at that norm), and the secret
+    ``random_pages`` with the ``eval_seed`` their batches are cut with."""
+
+    updates: dict[Any, net.Delta]
+    pages: dict[Any, int]
+    norms: dict[Any, float]
+    median: float
+    aggregate: net.Delta
+    random_pages: list[int]
+    eval_seed: int
+
+
+def train_window(
     node: BenchNode,
     uploads: net.Uploads,
     last: net.Delta | None,
     w: int,
     args: argparse.Namespace,
     rng: random.Random,
-) -> tuple[dict[str, Any] | None, net.Delta]:
-    """One window: every miner trains and uploads; with a last aggregate, each update's
-    cosine with it and the random-page gains under each rule. Returns them (None in the
-    first window) and this window's aggregate."""
+) -> Window:
+    """Every miner trains from the shared model and uploads (honest miners ``HONEST``
+    pages, ``args.boosters`` one-page boosters adding ``last`` as ``args.share`` of the
+    upload); the model is left where it was. Also used by bench/marginal_gain.py."""
     base = snapshot(node.model)
     pool = rng.sample(
         range(node.dataset.num_train_pages), RANDOM_PAGES + sum(HONEST) + args.boosters
@@ -117,55 +134,71 @@ def window(
         name: sum(u[name] * (median / norms[key]) for key, u in updates.items()) / len(updates)
         for name in updates[HONEST[0]]
     }
+    return Window(updates, pages, norms, median, aggregate, random_pages, args.seed * 7919 + w)
+
+
+MEASURED = [*HONEST, ("boost", 0)]
+
+
+def window(
+    node: BenchNode,
+    uploads: net.Uploads,
+    last: net.Delta | None,
+    w: int,
+    args: argparse.Namespace,
+    rng: random.Random,
+) -> tuple[dict[str, Any] | None, net.Delta]:
+    """One window: every miner trains and uploads; with a last aggregate, each update's
+    cosine with it and the random-page gains under each rule. Returns them (None in the
+    first window) and this window's aggregate; the model steps by it."""
+    win = train_window(node, uploads, last, w, args, rng)
     if last is None:
-        net.step(node, [aggregate])
-        return None, aggregate
-    cosines = {key: alignment(u, last) for key, u in updates.items()}
-    rule_limits = limits(cosines, pages)
-    measured = [*HONEST, ("boost", 0)]
-    eval_seed = args.seed * 7919 + w
-    before = net.mean_loss(node, random_pages, eval_seed)
+        net.step(node, [win.aggregate])
+        return None, win.aggregate
+    cosines = {key: alignment(u, last) for key, u in win.updates.items()}
+    rule_limits = limits(cosines, win.pages)
+    before = net.mean_loss(node, win.random_pages, win.eval_seed)
     gains: dict[str, dict[str, float]] = {}
     for rule in RULES:
         gains[rule] = {}
-        for key in measured:
-            update = {name: t.clone() for name, t in updates[key].items()}
+        for key in MEASURED:
+            update = {name: t.clone() for name, t in win.updates[key].items()}
             if rule != "as sent":
                 update = limit_alignment(update, last, rule_limits[rule][key])
-            applied = net.scaled(update, median / norms[key])
-            gains[rule][_label(key)] = (
-                1 - net.mean_loss(node, random_pages, eval_seed, applied) / before
-            )
-    net.step(node, [aggregate])
+            applied = net.scaled(update, win.median / win.norms[key])
+            after = net.mean_loss(node, win.random_pages, win.eval_seed, applied)
+            gains[rule][label(key)] = 1 - after / before
+    net.step(node, [win.aggregate])
     row = {
-        "cosines": {_label(key): round(c, 4) for key, c in cosines.items()},
+        "cosines": {label(key): round(c, 4) for key, c in cosines.items()},
         "limits": {
-            rule: {_label(k): round(v, 4) for k, v in lim.items()}
+            rule: {label(k): round(v, 4) for k, v in lim.items()}
             for rule, lim in rule_limits.items()
             if rule != "as sent"
         },
         "gains": gains,
     }
-    return row, aggregate
+    return row, win.aggregate
 
 
-def _label(key: Any) -> str:
+def label(key: Any) -> str:
+    """A miner's name in the report: ``"<n> pages"`` or ``"booster <i>"``."""
     return f"{key} pages" if isinstance(key, int) else f"booster {key[1]}"
 
 
 def summarise(rows: list[dict[str, Any]], boosters: int) -> dict[str, Any]:
     """Per page count the mean cosine and odds / pages; per rule the mean gains and the
     booster's gain over the honest one-page one's."""
-    labels = [_label(n) for n in HONEST]
-    booster_labels = [_label(("boost", i)) for i in range(boosters)]
+    labels = [label(n) for n in HONEST]
+    booster_labels = [label(("boost", i)) for i in range(boosters)]
     out: dict[str, Any] = {
         "mean_cosine": {
-            label: round(statistics.mean(r["cosines"][label] for r in rows), 4)
-            for label in labels + booster_labels[:1]
+            name: round(statistics.mean(r["cosines"][name] for r in rows), 4)
+            for name in labels + booster_labels[:1]
         },
         "mean_odds_per_page": {
-            label: round(statistics.mean(odds(r["cosines"][label]) / n for r in rows), 4)
-            for label, n in zip(labels, HONEST, strict=True)
+            name: round(statistics.mean(odds(r["cosines"][name]) / n for r in rows), 4)
+            for name, n in zip(labels, HONEST, strict=True)
         },
         "mean_booster_cosine": round(
             statistics.mean(r["cosines"][b] for r in rows for b in booster_labels), 4
@@ -174,8 +207,8 @@ def summarise(rows: list[dict[str, Any]], boosters: int) -> dict[str, Any]:
     out["mean_gain"] = {}
     for rule in RULES:
         mean = {
-            label: round(statistics.mean(r["gains"][rule][label] for r in rows), 5)
-            for label in [*labels, "booster 0"]
+            name: round(statistics.mean(r["gains"][rule][name] for r in rows), 5)
+            for name in [*labels, "booster 0"]
         }
         out["mean_gain"][rule] = mean
     out["booster_over_honest_one_page"] = {

@@ -38,7 +38,6 @@ margin (per page: ``n · A > margin``), the honest ones' mean and minimum.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import random
@@ -54,6 +53,7 @@ import torch  # noqa: E402
 
 from bench.machine import machine_info  # noqa: E402
 from bench.stdlib_pages import add_dataset_options, parse_and_open  # noqa: E402
+from bench.tiny_network import first_order_gains  # noqa: E402
 from bench.validator import BenchNode  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
 from gauntlet.localnet.behaviours import far_pages  # noqa: E402
@@ -136,7 +136,7 @@ def one_window(
                     under[(u, c)] = losses_on(node, declared[u], seeds[u])
     out: dict[str, dict[str, list[float]]] = {d: {"honest": [], "wrong": []} for d in DESIGNS}
     out["controls"] = {"drawn": [float(len(cs)) for cs in drawn.values() if cs]}
-    linear = _linear_gains(node, random_pages, window, deltas)
+    linear = first_order_gains(node, random_pages, window, deltas)
     out["gains"] = {"exact": [gains[u] for u in declared], "linear": [linear[u] for u in declared]}
     for design, g in (("update-scaled", gains), ("linear two", linear)):
         helpful = strong_controls(g)
@@ -164,31 +164,6 @@ def one_window(
             control = scaled_control(before[u][:h], per_batch, half_gains[u])
             out["two passes"][kind].append(_mean(control) - _mean(after[u][:h]))
     return out
-
-
-def _linear_gains(
-    node: BenchNode, pages: list[int], seed: int, deltas: dict[int, dict[str, torch.Tensor]]
-) -> dict[int, float]:
-    """Each update's gain on the random pages to first order, ``lr · <g, Δ>``, from the
-    gradient ``g`` of their loss at θ_w: one forward and backward pass for the whole window
-    (the random pages' batches as ``losses_on`` cuts them) instead of one forward per peer."""
-    model, config = node.model, node.config
-    batches = node.dataset.batches(
-        pages,
-        seq_len=config.train.seq_len,
-        batch_size=config.validator.eval_batch_size,
-        seed=seed,
-    )
-    model.eval()
-    model.zero_grad(set_to_none=True)
-    count, lr = config.validator.eval_batches, config.train.outer_lr
-    for batch in itertools.islice(batches, count):
-        (causal_lm_loss(model, batch) / count).backward()
-    grad = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
-    gains = {u: lr * sum(float((grad[k] * d[k]).sum()) for k in grad) for u, d in deltas.items()}
-    model.zero_grad(set_to_none=True)
-    model.train()
-    return gains
 
 
 def _update_scaled_control(

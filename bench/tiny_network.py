@@ -7,8 +7,9 @@ update applied alone, and the outer step."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,29 @@ def step(node: BenchNode, updates: list[Delta]) -> None:
     """The outer step: the model moves by the mean of ``updates`` at ``train.outer_lr``."""
     mean = {k: torch.stack([u[k] for u in updates]).mean(0) for k in updates[0]}
     apply_delta(node.model, mean, node.config.train.outer_lr)
+
+
+def first_order_gains(
+    node: BenchNode, pages: list[int], seed: int, deltas: Mapping[Hashable, Delta]
+) -> dict[Hashable, float]:
+    """Each update's gain on ``pages`` to first order, ``lr · <g, Δ>`` (nats/token), from
+    the gradient ``g`` of their loss at the model as it is: one forward and backward pass
+    for all the updates (the batches ``losses_on`` cuts with ``seed``) instead of one
+    forward each. Used by bench/controls.py and bench/marginal_gain.py."""
+    model, config = node.model, node.config
+    batches = node.dataset.batches(
+        pages,
+        seq_len=config.train.seq_len,
+        batch_size=config.validator.eval_batch_size,
+        seed=seed,
+    )
+    model.eval()
+    model.zero_grad(set_to_none=True)
+    count, lr = config.validator.eval_batches, config.train.outer_lr
+    for batch in itertools.islice(batches, count):
+        (causal_lm_loss(model, batch) / count).backward()
+    grad = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+    gains = {u: lr * sum(float((grad[k] * d[k]).sum()) for k in grad) for u, d in deltas.items()}
+    model.zero_grad(set_to_none=True)
+    model.train()
+    return gains

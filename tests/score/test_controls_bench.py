@@ -53,7 +53,7 @@ def test_first_order_gains_are_the_measured_ones_for_a_short_step(
     docs/validator.md measures at the real step)."""
     import torch
 
-    from bench.controls import _linear_gains
+    from bench.tiny_network import first_order_gains
     from bench.validator_window import BenchNode
     from gauntlet.config.schema import GauntletConfig
     from gauntlet.data import PageDataset
@@ -78,6 +78,8 @@ def test_first_order_gains_are_the_measured_ones_for_a_short_step(
             return before - sum(losses_on(node, pages, seed)) / 2
 
     short, long = 1e-4, 3e-2
-    linear = _linear_gains(node, pages, seed, {0: {k: short * t for k, t in direction.items()}})[0]
+    linear = first_order_gains(
+        node, pages, seed, {0: {k: short * t for k, t in direction.items()}}
+    )[0]
     assert abs(linear - measured(short)) < 0.05 * abs(linear)
     assert abs(linear * long / short - measured(long)) > 0.2 * abs(linear * long / short)
