@@ -223,12 +223,18 @@ def summarise(rows: list[dict[str, Any]], boosters: int) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_window_options(parser: argparse.ArgumentParser) -> None:
+    """The options :func:`train_window` reads, with the tiny network's. Also used by
+    bench/marginal_gain.py."""
     parser.add_argument("--windows", type=int, default=20)
     parser.add_argument("--boosters", type=int, default=9, help="one operator's one-page hotkeys")
     parser.add_argument("--share", type=float, default=0.3, help="the boost's share of the upload")
     net.add_network_options(parser)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_window_options(parser)
     started = time.perf_counter()
     args, node = net.open_node(parser)
     uploads, rng = net.Uploads(node), random.Random(args.seed)

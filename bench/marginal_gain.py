@@ -50,7 +50,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import torch  # noqa: E402
 
 from bench import tiny_network as net  # noqa: E402
-from bench.alignment_pages import HONEST, MEASURED, label, limits, train_window  # noqa: E402
+from bench.alignment_pages import (  # noqa: E402
+    HONEST,
+    MEASURED,
+    add_window_options,
+    label,
+    limits,
+    train_window,
+)
 from bench.machine import machine_info  # noqa: E402
 from bench.validator_window import BenchNode  # noqa: E402
 from gauntlet.localnet.results import spearman  # noqa: E402
@@ -164,13 +171,10 @@ def summarise(rows: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--windows", type=int, default=20)
-    parser.add_argument("--boosters", type=int, default=9, help="one operator's one-page hotkeys")
-    parser.add_argument("--share", type=float, default=0.3, help="the boost's share of the upload")
+    add_window_options(parser)
     parser.add_argument(
         "--outer-momentum", type=float, default=0.0, help="Nesterov momentum of the outer step"
     )
-    net.add_network_options(parser)
     started = time.perf_counter()
     args, node = net.open_node(parser)
     uploads, rng = net.Uploads(node), random.Random(args.seed)
