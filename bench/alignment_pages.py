@@ -98,6 +98,11 @@ class Window:
     random_pages: list[int]
     eval_seed: int
 
+    def at_median(self, update: net.Delta, key: Any) -> net.Delta:
+        """``update`` (``key``'s, or a version of it) scaled as ``key``'s upload is to the
+        window's median norm: what the aggregate and evaluation apply."""
+        return net.scaled(update, self.median / self.norms[key])
+
 
 def train_window(
     node: BenchNode,
@@ -158,16 +163,7 @@ def window(
     cosines = {key: alignment(u, last) for key, u in win.updates.items()}
     rule_limits = limits(cosines, win.pages)
     before = net.mean_loss(node, win.random_pages, win.eval_seed)
-    gains: dict[str, dict[str, float]] = {}
-    for rule in RULES:
-        gains[rule] = {}
-        for key in MEASURED:
-            update = {name: t.clone() for name, t in win.updates[key].items()}
-            if rule != "as sent":
-                update = limit_alignment(update, last, rule_limits[rule][key])
-            applied = net.scaled(update, win.median / win.norms[key])
-            after = net.mean_loss(node, win.random_pages, win.eval_seed, applied)
-            gains[rule][label(key)] = 1 - after / before
+    gains = {rule: gains_alone(node, win, last, rule_limits[rule], before) for rule in RULES}
     net.step(node, [win.aggregate])
     row = {
         "cosines": {label(key): round(c, 4) for key, c in cosines.items()},
@@ -179,6 +175,21 @@ def window(
         "gains": gains,
     }
     return row, win.aggregate
+
+
+def gains_alone(
+    node: BenchNode, win: Window, last: net.Delta, limit: dict[Any, float], before: float
+) -> dict[str, float]:
+    """Each of :data:`MEASURED`'s relative random-page gains applied alone to the model at
+    the window's median norm, its alignment with ``last`` lowered to ``limit[key]`` (1: as
+    sent), against the loss ``before``. Also used by bench/marginal_gain.py."""
+    gains = {}
+    for key in MEASURED:
+        update = {name: t.clone() for name, t in win.updates[key].items()}
+        lowered = limit_alignment(update, last, limit[key])
+        after = net.mean_loss(node, win.random_pages, win.eval_seed, win.at_median(lowered, key))
+        gains[label(key)] = 1 - after / before
+    return gains
 
 
 def label(key: Any) -> str:

@@ -54,6 +54,7 @@ from bench.alignment_pages import (  # noqa: E402
     HONEST,
     MEASURED,
     add_window_options,
+    gains_alone,
     label,
     limits,
     train_window,
@@ -62,7 +63,7 @@ from bench.machine import machine_info  # noqa: E402
 from bench.validator_window import BenchNode  # noqa: E402
 from gauntlet.localnet.results import spearman  # noqa: E402
 from gauntlet.train.inner import snapshot  # noqa: E402
-from gauntlet.train.novelty import alignment, limit_alignment  # noqa: E402
+from gauntlet.train.novelty import alignment  # noqa: E402
 from gauntlet.train.outer import apply_delta, restore  # noqa: E402
 
 MEASURES = ("alone", "leave one out", "first order")
@@ -99,20 +100,15 @@ def window(
         net.step(node, [step])
         return None, win.aggregate, velocity
     pages, seed = win.random_pages, win.eval_seed
-    shares = {key: net.scaled(win.updates[key], win.median / win.norms[key]) for key in MEASURED}
+    shares = {key: win.at_median(win.updates[key], key) for key in MEASURED}
     share_of_step = (1 + args.outer_momentum) / len(win.updates)
     limit = limits({key: alignment(u, last) for key, u in win.updates.items()}, win.pages)
     before = net.mean_loss(node, pages, seed)
-    gains: dict[str, dict[str, float]] = {m: {} for m in MEASURES}
-    for key in MEASURED:
-        lowered = limit_alignment(
-            {n: t.clone() for n, t in win.updates[key].items()}, last, limit["one limit"][key]
-        )
-        after = net.mean_loss(node, pages, seed, net.scaled(lowered, win.median / win.norms[key]))
-        gains["alone"][label(key)] = 1 - after / before
+    gains = {"alone": gains_alone(node, win, last, limit["one limit"], before)}
     base = snapshot(node.model)
     apply_delta(node.model, step, node.config.train.outer_lr)  # where the network moves
     at_aggregate = net.mean_loss(node, pages, seed)
+    gains["leave one out"] = {}
     for key in MEASURED:
         without = net.mean_loss(node, pages, seed, net.scaled(shares[key], -share_of_step))
         gains["leave one out"][label(key)] = (without - at_aggregate) / at_aggregate

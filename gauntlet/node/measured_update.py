@@ -19,18 +19,18 @@ from gauntlet.train.novelty import alignment, inner, limit_alignment, window_lim
 def window_limits(
     decoders: Mapping[int, Callable[[], Delta]],
     last: Delta,
-    scores: Mapping[int, float] | None = None,
+    pay: Mapping[int, float] | None = None,
     quantile: float = 0.5,
 ) -> tuple[float, dict[int, float]]:
     """The window's limit (:func:`window_limit`: the ``quantile`` of the updates' cosines
-    with the last aggregate ``last``, or their ``scores``-weighted one where lower) and the
+    with the last aggregate ``last``, or their ``pay``-weighted one where lower) and the
     cosine of each update above it (uid -> cosine: the ones to lower; the others are
     measured as sent). ``decoders``: uid -> a function that decodes the update; each is
-    decoded, measured and dropped in turn (one held at a time). ``scores``: uid -> the
+    decoded, measured and dropped in turn (one held at a time). ``pay``: uid -> the
     validator's current pay (:func:`current_pay`; None: none yet, the plain quantile)."""
     last_sq = inner(last, last)
     cosines = {uid: alignment(decode(), last, last_sq) for uid, decode in sorted(decoders.items())}
-    limit = window_limit(cosines, scores or {}, quantile)
+    limit = window_limit(cosines, pay or {}, quantile)
     return limit, {uid: cosine for uid, cosine in cosines.items() if cosine > limit}
 
 
