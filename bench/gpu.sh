@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Issue 18's GPU figures in one prepared run (docs/benchmarks.md, "GPU figures"):
-#   train.json      bench/train.py: tokens/s and MFU of 150m and 1.2b, bf16
-#   validator.json  bench/validator.py: seconds per evaluated peer, peers per 120 s window, 1.2b
-#   codec.json      bench/codec.py on the GPU: both codecs, the real 1.2B-block Δ, the aggregate
-#   device.txt      nvidia-smi and torch's view of the device
-# each step's stderr beside its JSON (NAME.err), and timings.txt. About 5 minutes on one H200.
+#   train.json        bench/train.py: tokens/s and MFU of 150m and 1.2b, bf16, as the miner
+#                     runs by default (eager, 4 x 2048 tokens a step)
+#   validator.json    bench/validator.py: seconds per evaluated peer, peers per 120 s window, 1.2b
+#   codec.json        bench/codec.py on the GPU: both codecs, the real 1.2B-block Δ, the aggregate
+#   train-tuned.json  bench/train.py: 1.2b compiled (train.compile), 8 x 2048 tokens a step
+#   device.txt        nvidia-smi and torch's view of the device
+# every step's stderr in steps.log, and timings.txt: 7 files, inside the device tool's 8.
+# About 5 minutes on one H200. Steps run in order of need, so a run cut short loses the last.
 #
 # On the device machine (it reaches no package index), from the repository root, after
 # `bash bench/gpu_wheels.sh` here with the folder carried (`carry: [".gpu-wheels"]`):
@@ -12,8 +15,12 @@
 #     bash bench/gpu.sh "$OUT"
 #
 # GPU_BENCH_DEVICE=cpu GPU_BENCH_QUICK=1 runs the same steps at smoke sizes (a dry run of
-# the script itself, on any machine; tests/test_gpu_bench_script.py runs it). A step that fails or runs past GPU_BENCH_STEP_TIMEOUT
-# seconds (default 240) is recorded in timings.txt and the next one still runs.
+# the script itself, on any machine; tests/test_gpu_bench_script.py runs it); there the tuned
+# step does not compile (30 s of inductor on a CPU; tests/model/test_runtime.py covers it).
+# A step that fails or runs past GPU_BENCH_STEP_TIMEOUT seconds (default 240) is recorded in
+# timings.txt and the next one still runs. The codec's real pseudo-gradient trains on the
+# stdlib token dataset: .gpu-wheels/stdlib when carried (bench/gpu_wheels.sh prepares it,
+# which saves the device preparing it), else the node's default, prepared there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-bench-gpu-out}}
@@ -46,22 +53,29 @@ step() {
     local name=$1
     shift
     local began=$SECONDS
-    timeout "$limit" "$py" "$@" > "$out/$name.json" 2> "$out/$name.err"
+    echo "=== $name: $*" >> "$out/steps.log"
+    timeout "$limit" "$py" "$@" > "$out/$name.json" 2>> "$out/steps.log"
     local rc=$?
     echo "$name rc=$rc seconds=$((SECONDS - began)) command: $*" >> "$out/timings.txt"
     echo "gpu.sh: $name rc=$rc in $((SECONDS - began)) s" >&2
 }
 
+dataset=()
+[ -f .gpu-wheels/stdlib/manifest.json ] && dataset=(--dataset-dir .gpu-wheels/stdlib)
+
 if [ -n "$quick" ]; then
     step train bench/train.py --device "$device" --quick
     step validator bench/validator.py --device "$device" --models tiny --peers 2 --repeats 1 \
-        --eval-batches 1 --eval-batch-size 2 --seq-len 64 --random-pages 3 \
-        --window-seconds 5 --window-seconds 120
-    step codec bench/codec.py --device "$device" --quick
+        --eval-batches 4 --eval-batch-size 8 --seq-len 160 --pages-per-window 1 \
+        --random-pages 3 --window-seconds 5 --window-seconds 120
+    step codec bench/codec.py --device "$device" --quick "${dataset[@]}"
+    step train-tuned bench/train.py --device "$device" --quick --batch 8
 else
     step train bench/train.py --device "$device" --dtype bf16 --config 150m --config 1.2b
     step validator bench/validator.py --device "$device" --models 1.2b --peers 4 \
         --window-seconds 120
-    step codec bench/codec.py --device "$device" --real-model 1.2b-blocks
+    step codec bench/codec.py --device "$device" --real-model 1.2b-blocks "${dataset[@]}"
+    step train-tuned bench/train.py --device "$device" --dtype bf16 --config 1.2b --batch 8 \
+        --compile
 fi
 cat "$out/timings.txt"

@@ -3,7 +3,9 @@
 # machine, which reaches nothing: pyproject.toml's dependencies but torch and numpy (the
 # device image's own) for its Python (default 3.12, the image's), x86-64 Linux, binary
 # only, into .gpu-wheels/ (git-ignored; about 40 MB, carried with the working tree), with
-# the list as .gpu-wheels/requirements.txt.
+# the list as .gpu-wheels/requirements.txt; and the stdlib token dataset bench/codec.py trains
+# its real pseudo-gradient on, as .gpu-wheels/stdlib (4 MB; preparing it costs the device
+# about 40 s of single-threaded tokenising otherwise).
 #
 #     bash bench/gpu_wheels.sh [PYTHON_VERSION]
 set -euo pipefail
@@ -29,4 +31,7 @@ if ls .gpu-wheels | grep -Eq '^(torch|numpy)-'; then
     echo "gpu_wheels: torch or numpy was pulled in; the device image's own must be used" >&2
     exit 1
 fi
-echo "gpu_wheels: $(ls .gpu-wheels | wc -l) wheels, $(du -sh .gpu-wheels | cut -f1), Python $version" >&2
+"$python" -c 'from pathlib import Path
+from gauntlet.data import ensure_dataset
+ensure_dataset(Path(".gpu-wheels/stdlib"), page_tokens=4096, max_tokens=4_000_000)'
+echo "gpu_wheels: $(ls .gpu-wheels/*.whl | wc -l) wheels and the stdlib dataset, $(du -sh .gpu-wheels | cut -f1), Python $version" >&2

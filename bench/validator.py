@@ -216,9 +216,8 @@ def bench_model(
         page_tokens = page_tokens_for(s, args.pages_per_window)
         train_pages = max(MIN_TRAIN_PAGES, config.validator.random_pages)
         data_dir = make_dataset(root, page_tokens, train_pages, args.validation_pages)
-        config = config.model_copy(
-            update={"data": config.data.model_copy(update={"dataset_dir": str(data_dir)})}
-        )
+        data = {"dataset_dir": str(data_dir), "page_tokens": page_tokens}  # as made
+        config = config.model_copy(update={"data": config.data.model_copy(update=data)})
         dataset, net = load_data_and_model(config, torch.device(device))
         node = BenchNode(config, dataset, net, torch.device(device))
         codec = build_codec(config.compress.codec_params(), error_decay=1.0)

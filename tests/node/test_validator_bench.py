@@ -34,6 +34,9 @@ def test_tiny_validator_bench_prints_positive_costs_and_peers_per_window(
     assert report["window_seconds"] == {"5s": 5.0, "120s": 120.0}
     (row,) = report["results"]
     assert row["model"] == "tiny" and row["peers_timed"] == 2 and row["random_pages"] == 3
+    # Pages larger than the node's default 4096 tokens, as on a GPU (32784 at 1.2b): the
+    # bench's node must read the dataset it made with the page size it made it with.
+    assert row["page_tokens"] == 4 * 8 * (160 + 1) > 4096
     assert row["codec"]["name"] == "topk"
     assert row["params"] > 0 and row["payload_bytes"] > 0
     for key in TIMINGS:
