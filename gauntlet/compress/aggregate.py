@@ -29,8 +29,8 @@ by the max first) so a huge-but-finite hostile update still gets a finite scale.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Literal, TypeVar
 
 import torch
 
@@ -38,6 +38,7 @@ from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.sparse import scatter_sum, to_dense
 from gauntlet.compress.workspace import workspace
 
+T = TypeVar("T")
 Normalise = Literal["none", "per_peer", "clip"]
 Delta = dict[str, torch.Tensor]
 
@@ -141,47 +142,113 @@ def aggregate(
     return out
 
 
+# Kept coefficients read at once (several peers' rows of one parameter): bounds a read's
+# memory, positions int64, values float32 and the unpacking's int64 temporaries (about 60
+# bytes a coefficient: ~0.5 GB), while 16 peers' coefficients of any 1.2B matrix (at most
+# ~0.5M each at the default densities) are read by one set of operations.
+READ_COEFFICIENTS = 1 << 23
+
+# ``read(peers, name, positions)``: those peers' kept positions (int64, checked; None when
+# ``positions`` is false) and dequantised values (float32) of ``name``, ``[len(peers) *
+# n_chunks, k]`` each, peer after peer. The norms need no positions (but of a padded
+# tensor): reading values alone skips unpacking them and the checks, which the sum's
+# read of the same rows makes.
+ReadRows = Callable[[Sequence[int], str, bool], tuple[torch.Tensor | None, torch.Tensor]]
+
+
+def read_runs(items: Sequence[T], coefficients: Callable[[T], int]) -> list[list[T]]:
+    """``items`` in order, cut into runs of at most :data:`READ_COEFFICIENTS` coefficients
+    together (an item larger than that is a run alone): what one read may stack."""
+    out: list[list[T]] = []
+    held = READ_COEFFICIENTS  # a full run: the first item starts a new one
+    for item in items:
+        size = coefficients(item)
+        if held + size > READ_COEFFICIENTS:
+            out.append([])
+            held = 0
+        out[-1].append(item)
+        held += size
+    return out
+
+
+def peer_groups(peers: Sequence[int], per_peer: int) -> list[list[int]]:
+    """``peers`` in order, in runs of :func:`read_runs` (``per_peer`` coefficients each)."""
+    return read_runs(peers, lambda _: per_peer)
+
+
 def aggregate_sparse(
-    indices: Callable[[int, str], torch.Tensor],
-    values: Callable[[int, str], torch.Tensor],
+    read: ReadRows,
     n_peers: int,
-    layouts: Mapping[str, ChunkLayout],
+    layouts: Mapping[str, tuple[ChunkLayout, int]],
     dct: bool,
     normalise: Normalise,
     clip_norm: float | None,
     device: torch.device | str,
 ) -> Delta:
-    """:func:`aggregate` of sparse updates, in the coefficient domain. ``indices(i, name)``
-    (int64 ``[n_chunks, k]``, unique per row) and ``values(i, name)`` (float32, same shape,
-    dequantised) are peer ``i``'s kept coefficients of ``name``, chunked by ``layouts[name]``
-    and DCT-transformed if ``dct``.
+    """:func:`aggregate` of sparse updates, in the coefficient domain. ``read`` gives the
+    kept coefficients of a run of peers (:data:`ReadRows`); ``layouts[name]`` is ``name``'s
+    chunking and the coefficients kept per chunk, DCT-transformed if ``dct``.
 
     Norms: the transform is orthonormal, so a peer's norm is that of its values (Parseval;
-    for raw chunks they are the entries themselves). A padded tensor's chunks also hold
-    coefficients whose energy lands in the cropped padding, so that tensor alone is decoded
-    to measure it: the norm is always the decoded update's, as :func:`aggregate` takes it
-    (equal within float rounding).
+    for raw chunks they are the entries themselves), summed in float64 on ``device`` and
+    read once; a payload's checks come with the sum's read of its positions. A padded tensor's chunks also hold coefficients whose energy lands in the
+    cropped padding, so that tensor alone is decoded to measure it: the norm is always the
+    decoded update's, as :func:`aggregate` takes it (equal within float rounding).
 
     Sum: per parameter, each peer's values times ``scale_i / n_peers`` are added into one
     zero coefficient tensor in list order (:func:`gauntlet.compress.sparse.scatter_sum`:
-    one add per position per peer, no atomics), then one inverse transform. Memory: the
-    output, one parameter's coefficients and one peer's values of one parameter.
+    one add per position per peer, no atomics), then one inverse transform. Peers are read
+    in runs (:func:`peer_groups`), so the operations per parameter do not grow with the
+    number of peers but for one ``scatter_add_`` each. Memory: the output, one parameter's
+    coefficients and one run's rows of one parameter.
     """
     if n_peers < 1:
         raise ValueError("aggregate needs at least one peer")
-
-    def norm_sq(i: int, name: str) -> float:
-        return sparse_norm_sq(layouts[name], lambda: indices(i, name), values(i, name), dct)
-
     norms = [1.0] * n_peers
     if normalise != "none":
-        norms = [math.sqrt(sum(norm_sq(i, n) for n in layouts)) for i in range(n_peers)]
+        norms = sparse_norms(read, n_peers, layouts, dct, device)
     weights = [s / n_peers for s in peer_scales(norms, normalise, clip_norm)]
+    active = [i for i, w in enumerate(weights) if w != 0]
     out: Delta = {}
     with workspace(device) as ws:
-        for name, layout in layouts.items():
-            parts = (
-                (indices(i, name), values(i, name) * w) for i, w in enumerate(weights) if w != 0
-            )
+        for name, (layout, k) in layouts.items():
+            parts = _weighted_rows(read, name, active, weights, layout.n_chunks, k)
             out[name] = layout.from_chunks(scatter_sum(layout, parts, ws), dct, ws)
     return out
+
+
+def sparse_norms(
+    read: ReadRows,
+    n_peers: int,
+    layouts: Mapping[str, tuple[ChunkLayout, int]],
+    dct: bool,
+    device: torch.device | str,
+) -> list[float]:
+    """Each peer's whole-update L2 norm (see :func:`aggregate_sparse`), from one read of
+    every parameter of every run of peers and one synchronisation at the end."""
+    total = torch.zeros(n_peers, dtype=torch.float64, device=device)
+    for name, (layout, k) in layouts.items():
+        for group in peer_groups(range(n_peers), layout.n_chunks * k):
+            idx, values = read(group, name, layout.padded)
+            rows = values.view(len(group), layout.n_chunks, k)
+            if idx is not None:  # padded: decoded, for the energy the crop drops
+                at = idx.view(len(group), layout.n_chunks, k)
+                dense = [to_dense(layout, i, v, dct) for i, v in zip(at, rows, strict=True)]
+                sq = torch.stack([torch.linalg.vector_norm(d, dtype=torch.float64) for d in dense])
+            else:
+                sq = torch.linalg.vector_norm(rows.flatten(1), dim=1, dtype=torch.float64)
+            total[group[0] : group[-1] + 1] += sq.square()
+    return [math.sqrt(x) for x in total.tolist()]
+
+
+def _weighted_rows(
+    read: ReadRows, name: str, peers: list[int], weights: list[float], n_chunks: int, k: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Each of ``peers``' ``(positions, values × weight)`` of ``name``, ``[n_chunks, k]``,
+    in list order, read in runs."""
+    for group in peer_groups(peers, n_chunks * k):
+        idx, values = read(group, name, True)
+        assert idx is not None  # asked for
+        scale = torch.tensor([weights[i] for i in group], dtype=torch.float32)
+        scaled = values.view(len(group), n_chunks, k) * scale.to(values.device)[:, None, None]
+        yield from zip(idx.view(len(group), n_chunks, k), scaled, strict=True)

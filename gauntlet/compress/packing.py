@@ -83,12 +83,13 @@ def unpack(packed: torch.Tensor, k: int, width: int) -> torch.Tensor:
     return codes.view(n, groups * g)[:, :k]
 
 
-def high_bits_clear(packed: torch.Tensor, k: int, width: int) -> bool:
-    """Whether the bits after the ``k`` codes in each row's last byte are all zero."""
+def high_bits_clear(packed: torch.Tensor, k: int, width: int) -> torch.Tensor:
+    """Whether the bits after the ``k`` codes in each row's last byte are all zero: a 0-d
+    bool tensor on ``packed``'s device (reading it is the caller's one synchronisation)."""
     used = k * width % 8
     if used == 0 or packed.shape[0] == 0:
-        return True
-    return not bool((packed[:, -1].to(torch.int64) >> used).any())
+        return torch.ones((), dtype=torch.bool, device=packed.device)
+    return ((packed[:, -1].to(torch.int64) >> used) == 0).all()
 
 
 def quantise_signed(values: torch.Tensor, bits: int) -> dict[str, torch.Tensor]:

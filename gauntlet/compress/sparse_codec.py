@@ -20,7 +20,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gauntlet.compress.chunked import ChunkedCodec, Shapes, Tensors
+from gauntlet.compress.chunked import (
+    Check,
+    ChunkedCodec,
+    Parts,
+    Shapes,
+    strictly_increasing,
+    within,
+)
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.packing import (
     dequantise_signed,
@@ -33,7 +40,6 @@ from gauntlet.compress.packing import (
 from gauntlet.compress.sparse import subtract_dense
 from gauntlet.compress.workspace import workspace
 from protocol.container import TensorSpec
-from protocol.errors import MalformedPayload
 from protocol.schemas import SparseCodecParams
 
 # As for the top-k codec: far above any honest value, and low enough that a decoded
@@ -91,36 +97,30 @@ class SparseCodec(ChunkedCodec):
         }
         return arrays, residual.view(x.shape)
 
-    def validate(self, tensors: Tensors, shapes: Shapes) -> None:
-        """Checks the container cannot express (run after it checked names, dtypes, shapes
-        and finiteness against :meth:`specs`); raise :class:`MalformedPayload`: canonical
+    def _suffixes(self) -> tuple[str, ...]:
+        return ("idx", "val", "lo", "step")
+
+    def _positions(self, parts: Parts, name: str, checks: list[Check] | None) -> torch.Tensor:
+        """Checks (after the container's names, dtypes, shapes and finiteness): canonical
         packing (unused bits zero), positions strictly increasing within a chunk (so no
         duplicates), ``lo`` and ``step`` in ``[0, MAX_ABS_VALUE]``."""
         p = self.params
-        for name, shape in shapes.items():
-            _, k = self._layout(shape)
-            idx = torch.from_numpy(np.array(tensors[f"{name}.idx"]))  # copies: payloads are
-            val = torch.from_numpy(np.array(tensors[f"{name}.val"]))  # read-only buffers
-            if not (high_bits_clear(idx, k, self.width) and high_bits_clear(val, k, p.bits)):
-                raise MalformedPayload(f"{name}: packed rows have stray bits after the last code")
-            if k > 1 and not bool((unpack(idx, k, self.width).diff(dim=1) > 0).all()):
-                raise MalformedPayload(f"{name}.idx rows are not strictly increasing")
-            for suffix in ("lo", "step"):
-                a = np.asarray(tensors[f"{name}.{suffix}"])
-                if a.size and not (float(a.min()) >= 0 and float(a.max()) <= MAX_ABS_VALUE):
-                    raise MalformedPayload(f"{name}.{suffix} outside [0, {MAX_ABS_VALUE:g}]")
+        k = min(p.topk, p.chunk)
+        idx = unpack(parts["idx"], k, self.width)
+        if checks is not None:
+            canonical = high_bits_clear(parts["idx"], k, self.width) & high_bits_clear(
+                parts["val"], k, p.bits
+            )
+            checks.append((canonical, f"{name}: packed rows have stray bits after the last code"))
+            checks.append(
+                (strictly_increasing(idx), f"{name}.idx rows are not strictly increasing")
+            )
+            for s in ("lo", "step"):
+                bounded = within(parts[s], 0.0, MAX_ABS_VALUE)
+                checks.append((bounded, f"{name}.{s} outside [0, {MAX_ABS_VALUE:g}]"))
+        return idx
 
-    def indices(self, tensors: Tensors, name: str, device: torch.device | str) -> torch.Tensor:
-        """Positions of validated arrays, int64 ``[n_chunks, k]`` on ``device``."""
-        packed = torch.from_numpy(np.array(tensors[f"{name}.idx"])).to(device)
-        return unpack(packed, min(self.params.topk, self.params.chunk), self.width)
-
-    def values(self, tensors: Tensors, name: str, device: torch.device | str) -> torch.Tensor:
-        """Dequantised kept values, float32 ``[n_chunks, k]`` on ``device``."""
+    def _values(self, parts: Parts) -> torch.Tensor:
         p = self.params
-        packed = torch.from_numpy(np.array(tensors[f"{name}.val"])).to(device)
-        code = unpack(packed, min(p.topk, p.chunk), p.bits)
-        lo, step = (
-            torch.from_numpy(np.array(tensors[f"{name}.{s}"])).to(device) for s in ("lo", "step")
-        )
-        return dequantise_signed(code, lo, step, p.bits)
+        code = unpack(parts["val"], min(p.topk, p.chunk), p.bits)
+        return dequantise_signed(code, parts["lo"], parts["step"], p.bits)

@@ -23,13 +23,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gauntlet.compress.chunked import ChunkedCodec, Shapes, Tensors
+from gauntlet.compress.chunked import (
+    Check,
+    ChunkedCodec,
+    Parts,
+    Shapes,
+    strictly_increasing,
+    within,
+)
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.quant import VALUE_DTYPE, dequantise, quantise
 from gauntlet.compress.sparse import subtract_dense
 from gauntlet.compress.workspace import workspace
 from protocol.container import TensorSpec
-from protocol.errors import MalformedPayload
 from protocol.schemas import TopKCodecParams
 
 # No honest coefficient comes near this; below it, reconstruction cannot overflow float32:
@@ -95,36 +101,23 @@ class TopKCodec(ChunkedCodec):
         arrays["idx"] = idx.cpu().numpy().astype(_index_dtype(layout.chunk_elems)[1])
         return arrays, residual
 
-    def validate(self, tensors: Tensors, shapes: Shapes) -> None:
-        """Checks the container cannot express; raise :class:`MalformedPayload`.
+    def _suffixes(self) -> tuple[str, ...]:
+        return ("idx", "val", "lo", "scale") if self.params.quant == "u8" else ("idx", "val")
 
-        Run after the container has checked names, dtypes, shapes, bounds and
-        finiteness against :meth:`specs`: rows of ``idx`` strictly increasing, and
-        every value, ``lo`` and ``scale`` within ``MAX_ABS_VALUE``.
-        """
-        for name in shapes:
-            idx = tensors[f"{name}.idx"]
-            if idx.shape[1] > 1 and not bool((np.diff(idx.astype(np.int32), axis=1) > 0).all()):
-                raise MalformedPayload(f"{name}.idx rows are not strictly increasing")
+    def _positions(self, parts: Parts, name: str, checks: list[Check] | None) -> torch.Tensor:
+        """Checks (after the container's names, dtypes, shapes, bounds and finiteness):
+        rows of ``idx`` strictly increasing, every float value, ``lo`` and ``scale``
+        within ``MAX_ABS_VALUE``."""
+        idx = parts["idx"]
+        if checks is not None:
+            ascending = strictly_increasing(idx.int())  # uint8 differences would wrap around
+            checks.append((ascending, f"{name}.idx rows are not strictly increasing"))
             for suffix in ("val", "lo", "scale"):
-                a = tensors.get(f"{name}.{suffix}")
-                too_big = (
-                    a is not None
-                    and a.size > 0
-                    and a.dtype != np.uint8
-                    and float(np.abs(a).max()) > MAX_ABS_VALUE
-                )
-                if too_big:
-                    raise MalformedPayload(f"{name}.{suffix} exceeds {MAX_ABS_VALUE:g}")
+                a = parts.get(suffix)
+                if a is not None and a.dtype != torch.uint8:
+                    bounded = within(a.abs(), 0.0, MAX_ABS_VALUE)
+                    checks.append((bounded, f"{name}.{suffix} exceeds {MAX_ABS_VALUE:g}"))
+        return idx.long()
 
-    def indices(self, tensors: Tensors, name: str, device: torch.device | str) -> torch.Tensor:
-        """``{name}.idx`` of validated arrays as int64 ``[n_chunks, k]`` on ``device``."""
-        return torch.from_numpy(np.array(tensors[f"{name}.idx"], dtype=np.int64)).to(device)
-
-    def values(self, tensors: Tensors, name: str, device: torch.device | str) -> torch.Tensor:
-        """The dequantised kept values of ``name``, float32 ``[n_chunks, k]`` on ``device``."""
-        parts = {"val": torch.from_numpy(np.array(tensors[f"{name}.val"])).to(device)}
-        if self.params.quant == "u8":
-            for s in ("lo", "scale"):
-                parts[s] = torch.from_numpy(np.array(tensors[f"{name}.{s}"])).to(device)
-        return dequantise(parts, self.params.quant)
+    def _values(self, parts: Parts) -> torch.Tensor:
+        return dequantise(dict(parts), self.params.quant)

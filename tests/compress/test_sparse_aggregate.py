@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gauntlet.compress import DenseCodec, SparseCodec, TopKCodec, build_codec
+from gauntlet.compress import aggregate as aggregate_module
 from gauntlet.compress import chunked as chunked_module
 from gauntlet.compress import sparse as sparse_module
 from gauntlet.compress.aggregate import aggregate, l2_norm_sq
@@ -49,6 +50,31 @@ def _close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
         assert a[name].shape == b[name].shape and a[name].dtype == torch.float32, name
         scale = float(b[name].abs().max()) or 1.0
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=2e-6 * scale, msg=name)
+
+
+@pytest.mark.parametrize("params", [CODECS[0], CODECS[5]], ids=["topk", "sparse"])
+@pytest.mark.parametrize("budget", [1, 3 * 40, 5 * 40])
+def test_reading_peers_in_runs_of_any_size_gives_the_same_bits(
+    params: TopKCodecParams | SparseCodecParams, budget: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Peers (and one payload's parameters) are read several at a time, as many as fit in
+    READ_COEFFICIENTS: one per run, runs that end mid-list, all in one. The sum is the same left fold in peer order, and
+    the norms the same, whatever the cut (a zero update in the middle gets no weight)."""
+    codec = build_codec(params)
+    peers = _peers(7, seed=3)
+    peers[3] = {k: torch.zeros_like(v) for k, v in peers[3].items()}
+    payloads = [codec.encode(p)[0] for p in peers]
+    whole = {
+        mc: codec.decode_batch(payloads, SHAPES, normalise=mc[0], clip_norm=mc[1]) for mc in MODES
+    }  # type: ignore[arg-type]
+    one = codec.decode(payloads[1], SHAPES)  # a payload's parameters are read in runs too
+    monkeypatch.setattr(aggregate_module, "READ_COEFFICIENTS", budget)
+    cut_one = codec.decode(payloads[1], SHAPES)
+    assert list(cut_one) == list(SHAPES) and all(torch.equal(cut_one[n], one[n]) for n in SHAPES)
+    assert len(aggregate_module.peer_groups(range(7), 40)) == -(-7 // max(1, budget // 40))
+    for mode, clip in MODES:
+        cut = codec.decode_batch(payloads, SHAPES, normalise=mode, clip_norm=clip)  # type: ignore[arg-type]
+        assert all(torch.equal(cut[n], whole[mode, clip][n]) for n in SHAPES), (mode, budget)
 
 
 @pytest.mark.parametrize(

@@ -142,11 +142,18 @@ def test_hostile_payloads_are_rejected() -> None:
         (_hostile(tensors, "t.lo", lambda a: a - 10.0), "outside"),
         (_hostile(tensors, "t.step", lambda a: a * 0 + 1e35), "outside"),
     ]
-    for hostile, message in cases:
-        with pytest.raises(MalformedPayload, match=message):
-            codec.decode(hostile, SHAPES)
-        with pytest.raises(MalformedPayload, match=message):
-            codec.decode_batch([tensors, hostile], SHAPES)
+    faulty = ["w", "w", "w", "v", "t", "t"]  # the parameter each case corrupts
+    for (hostile, message), name in zip(cases, faulty, strict=True):
+        # validate checks every parameter's rows at once, then names the one at fault
+        with pytest.raises(MalformedPayload, match=rf": {name}\W.*{message}"):
+            codec.validate(hostile, SHAPES)
+        with pytest.raises(MalformedPayload, match=rf": {name}\W.*{message}"):
+            codec.decode(hostile, SHAPES)  # read in runs; the failure names the parameter
+        for batch in ([tensors, hostile], [hostile, tensors, tensors]):  # read as one
+            for mode in ("none", "per_peer"):  # per_peer reads the values first, unchecked
+                with pytest.raises(MalformedPayload, match=message):
+                    codec.decode_batch(batch, SHAPES, normalise=mode)
+    codec.validate(tensors, SHAPES)  # the untouched payload passes
     with pytest.raises(SchemaMismatch):  # a row too long for the specs
         parsed(_hostile(tensors, "w.idx", lambda a: np.pad(a, ((0, 0), (0, 1)))), codec, SHAPES)
     with pytest.raises(NonFiniteValues):

@@ -132,6 +132,13 @@ def test_duplicate_indices_and_absurd_values_are_rejected() -> None:
     huge = dict(tensors, **{"w.val": np.full_like(tensors["w.val"], 1e35)})
     with pytest.raises(MalformedPayload, match="exceeds"):
         codec.decode(huge, SHAPES)
+    for hostile, message in ((dup, "w.idx rows are not strictly increasing"), (huge, "w.val")):
+        with pytest.raises(MalformedPayload, match=message):
+            codec.validate(hostile, SHAPES)  # checked with the other parameters, then named
+        for mode in ("none", "per_peer"):  # several peers' rows read at once
+            with pytest.raises(MalformedPayload, match=message.split()[0]):
+                codec.decode_batch([tensors, hostile, tensors], SHAPES, normalise=mode)
+    codec.validate(tensors, SHAPES)
 
 
 def test_dense_manifests_still_validate() -> None:
