@@ -46,9 +46,8 @@ def main() -> None:
     a = parser.parse_args()
     dev, shape = a.device, (a.rows, a.chunk)
     g = torch.Generator().manual_seed(0)
-    idx = torch.stack(
-        [torch.rand(shape, generator=g).topk(a.k, dim=1).indices.sort(dim=1).values for _ in range(a.peers)]
-    ).to(dev)  # fmt: skip
+    positions = [torch.rand(shape, generator=g).topk(a.k, dim=1).indices for _ in range(a.peers)]
+    idx = torch.stack([p.sort(dim=1).values for p in positions]).to(dev)
     decades = torch.logspace(-4, 2, a.peers)[:, None, None]
     vals = (torch.randn(a.peers, a.rows, a.k, generator=g) * decades).to(dev)
     flat = (torch.arange(a.rows, device=dev)[None, :, None] * a.chunk + idx).reshape(-1)

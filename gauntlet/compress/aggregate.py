@@ -22,8 +22,9 @@ of the weighted sum of the coefficients, one inverse per parameter for all peers
 
 Determinism: peers are summed in list order, parameters one at a time, in
 float32 with a left fold; the same inputs in the same order give a bitwise
-identical result on one machine. Norms are computed without overflow (scaled
-by the max first) so a huge-but-finite hostile update still gets a finite scale.
+identical result on one machine. Norms are computed without overflow (in float64;
+the dense path also scaled by the max first) so a huge-but-finite hostile update still
+gets a finite scale.
 """
 
 from __future__ import annotations
@@ -191,9 +192,10 @@ def aggregate_sparse(
 
     Norms: the transform is orthonormal, so a peer's norm is that of its values (Parseval;
     for raw chunks they are the entries themselves), summed in float64 on ``device`` and
-    read once; a payload's checks come with the sum's read of its positions. A padded tensor's chunks also hold coefficients whose energy lands in the
-    cropped padding, so that tensor alone is decoded to measure it: the norm is always the
-    decoded update's, as :func:`aggregate` takes it (equal within float rounding).
+    read once; a payload's checks come with the sum's read of its positions. A padded
+    tensor's chunks also hold coefficients whose energy lands in the cropped padding, so
+    that tensor alone is decoded to measure it: the norm is always the decoded update's,
+    as :func:`aggregate` takes it (equal within float rounding).
 
     Sum: per parameter, each peer's values times ``scale_i / n_peers`` are added into one
     zero coefficient tensor in list order (:func:`gauntlet.compress.sparse.scatter_sum`:
@@ -209,10 +211,12 @@ def aggregate_sparse(
         norms = sparse_norms(read, n_peers, layouts, dct, device)
     weights = [s / n_peers for s in peer_scales(norms, normalise, clip_norm)]
     active = [i for i, w in enumerate(weights) if w != 0]
+    # on the device once: a small tensor copied per read would wait for the queue each time
+    active_weights = torch.tensor([weights[i] for i in active], dtype=torch.float32).to(device)
     out: Delta = {}
     with workspace(device) as ws:
         for name, (layout, k) in layouts.items():
-            parts = _weighted_rows(read, name, active, weights, layout.n_chunks, k)
+            parts = _weighted_rows(read, name, active, active_weights, layout.n_chunks, k)
             out[name] = layout.from_chunks(scatter_sum(layout, parts, ws), dct, ws)
     return out
 
@@ -242,13 +246,21 @@ def sparse_norms(
 
 
 def _weighted_rows(
-    read: ReadRows, name: str, peers: list[int], weights: list[float], n_chunks: int, k: int
+    read: ReadRows,
+    name: str,
+    peers: list[int],
+    weights: torch.Tensor,
+    n_chunks: int,
+    k: int,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Each of ``peers``' ``(positions, values × weight)`` of ``name``, ``[n_chunks, k]``,
-    in list order, read in runs."""
+    in list order, read in runs; ``weights`` float32, one per peer of ``peers``, on the
+    values' device."""
+    start = 0
     for group in peer_groups(peers, n_chunks * k):
         idx, values = read(group, name, True)
         assert idx is not None  # asked for
-        scale = torch.tensor([weights[i] for i in group], dtype=torch.float32)
-        scaled = values.view(len(group), n_chunks, k) * scale.to(values.device)[:, None, None]
+        scale = weights[start : start + len(group), None, None]
+        start += len(group)
+        scaled = values.view(len(group), n_chunks, k) * scale
         yield from zip(idx.view(len(group), n_chunks, k), scaled, strict=True)

@@ -87,7 +87,8 @@ class ChunkedCodec(ABC):
     """A codec whose payload holds, per chunk of a parameter, ``k`` kept positions and
     values. A subclass says how a tensor is chunked (:meth:`_layout`), whether the chunks
     are DCT-transformed (:attr:`dct`), how one tensor is encoded (:meth:`_encode_tensor`)
-    and how its arrays are checked and read back (:meth:`_suffixes`, :meth:`_positions`, :meth:`_values`)."""
+    and how its arrays are checked and read back (:meth:`_suffixes`, :meth:`_positions`,
+    :meth:`_values`)."""
 
     error_decay: float  # β: the share of the previous residual carried (miner-side only)
 

@@ -58,8 +58,9 @@ def test_reading_peers_in_runs_of_any_size_gives_the_same_bits(
     params: TopKCodecParams | SparseCodecParams, budget: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Peers (and one payload's parameters) are read several at a time, as many as fit in
-    READ_COEFFICIENTS: one per run, runs that end mid-list, all in one. The sum is the same left fold in peer order, and
-    the norms the same, whatever the cut (a zero update in the middle gets no weight)."""
+    READ_COEFFICIENTS: one per run, runs that end mid-list, all in one. The sum is the same
+    left fold in peer order, and the norms the same, whatever the cut (a zero update in
+    the middle gets no weight under per_peer)."""
     codec = build_codec(params)
     peers = _peers(7, seed=3)
     peers[3] = {k: torch.zeros_like(v) for k, v in peers[3].items()}
