@@ -23,6 +23,14 @@ assigned ones) under three designs, from one matrix of measurements:
   random pages' loss at θ_w for the whole window. ``random_gains`` prints how well those
   first-order gains follow the measured ones on the same updates (means, Pearson and rank
   correlation).
+- ``marginal three``: three passes per peer (own before, own after, the shared-out
+  control), the random pages measured where an update lands rather than alone: each
+  update's marginal gain to the window's aggregate, to first order, ``lr · <g, Δ_i> / N``
+  from one gradient ``g`` of the random pages' loss at ``θ_w − lr · mean_j Δ_j`` (one
+  forward and backward for the window; bench/marginal_gain.py measured it against leave
+  one out). Those gains pick the controls (``strong_controls``) and scale them
+  (``strength_ratio``), as the exact gains alone do in ``shared out``; ``marginal_gains``
+  prints them for honest and wrong-data updates.
 
 The controls of both are drawn as the validator draws them (``control_peers``: the
 secret's first 2 are among its first 4). Each trial is one window: fresh page
@@ -75,7 +83,14 @@ from gauntlet.train.inner import InnerSettings, snapshot, train_inner  # noqa: E
 from gauntlet.train.outer import applied, restore  # noqa: E402
 
 PAGES_PER_MINER = 2
-DESIGNS = ("every batch", "shared out", "two passes", "update-scaled", "linear two")
+DESIGNS = (
+    "every batch",
+    "shared out",
+    "two passes",
+    "update-scaled",
+    "linear two",
+    "marginal three",
+)
 
 
 def _train(node: BenchNode, pages: list[int], steps: int, seed: int) -> dict[str, torch.Tensor]:
@@ -128,16 +143,26 @@ def one_window(
     strong, half_strong = strong_controls(gains), strong_controls(half_gains)
     drawn = {u: control_peers(secret, window, u, strong, args.controls) for u in declared}
     half_drawn = {u: control_peers(secret, window, u, half_strong, args.controls) for u in declared}
+    marginal = _marginal_gains(node, random_pages, window, deltas, base)
+    marginal_strong = strong_controls(marginal)
+    marginal_drawn = {
+        u: control_peers(secret, window, u, marginal_strong, args.controls) for u in declared
+    }
+    every_drawn = [*drawn.values(), *half_drawn.values(), *marginal_drawn.values()]
     under: dict[tuple[int, int], list[float]] = {}  # (miner, control) -> all own batches
-    for c in sorted({c for cs in [*drawn.values(), *half_drawn.values()] for c in cs}):
+    for c in sorted({c for cs in every_drawn for c in cs}):
         with applied(node.model, deltas[c], lr, base):
             for u in declared:
-                if c in drawn[u] or c in half_drawn[u]:
+                if c in drawn[u] or c in half_drawn[u] or c in marginal_drawn[u]:
                     under[(u, c)] = losses_on(node, declared[u], seeds[u])
     out: dict[str, dict[str, list[float]]] = {d: {"honest": [], "wrong": []} for d in DESIGNS}
     out["controls"] = {"drawn": [float(len(cs)) for cs in drawn.values() if cs]}
     linear = first_order_gains(node, random_pages, window, deltas)
     out["gains"] = {"exact": [gains[u] for u in declared], "linear": [linear[u] for u in declared]}
+    out["marginal_gains"] = {
+        "honest": [marginal[u] for u in declared if u not in wrong],
+        "wrong": [marginal[u] for u in declared if u in wrong],
+    }
     for design, g in (("update-scaled", gains), ("linear two", linear)):
         helpful = strong_controls(g)
         for u in declared:
@@ -158,12 +183,33 @@ def one_window(
             for design, per_batch in (("every batch", every), ("shared out", shared)):
                 control = scaled_control(before[u], per_batch, gains[u])
                 out[design][kind].append(_mean(control) - _mean(after[u]))
+        if marginal_drawn[u]:
+            per_batch = _shared_out(under, u, marginal_drawn[u], n, marginal)
+            control = scaled_control(before[u], per_batch, marginal[u])
+            out["marginal three"][kind].append(_mean(control) - _mean(after[u]))
         h = max(1, n // 2)
         if half_drawn[u]:
             per_batch = _shared_out(under, u, half_drawn[u], h, half_gains)
             control = scaled_control(before[u][:h], per_batch, half_gains[u])
             out["two passes"][kind].append(_mean(control) - _mean(after[u][:h]))
     return out
+
+
+def _marginal_gains(
+    node: BenchNode,
+    pages: list[int],
+    seed: int,
+    deltas: dict[int, dict[str, torch.Tensor]],
+    base: dict[str, torch.Tensor],
+) -> dict[int, float]:
+    """Each update's marginal gain on ``pages`` to the window's aggregate (the mean of
+    ``deltas``, applied with the outer learning rate), to first order: its 1/N share of
+    ``lr · <g, Δ>`` with ``g`` taken at the aggregate."""
+    names = next(iter(deltas.values())).keys()
+    aggregate = {k: torch.stack([d[k] for d in deltas.values()]).mean(dim=0) for k in names}
+    with applied(node.model, aggregate, node.config.train.outer_lr, base):
+        at_aggregate = first_order_gains(node, pages, seed, deltas)
+    return {u: at_aggregate[u] / len(deltas) for u in deltas}
 
 
 def _update_scaled_control(
@@ -250,6 +296,7 @@ def main() -> None:
     pooled: dict[str, dict[str, list[float]]] = {d: {"honest": [], "wrong": []} for d in DESIGNS}
     pooled["controls"] = {"drawn": []}
     pooled["gains"] = {"exact": [], "linear": []}
+    pooled["marginal_gains"] = {"honest": [], "wrong": []}
     for trial in range(args.trials):
         for design, kinds in one_window(node, rng, trial, args).items():
             for kind, values in kinds.items():
@@ -263,9 +310,14 @@ def main() -> None:
             "two passes": "shared out, on the first half of every measurement's batches",
             "update-scaled": "shared out, each control's update scaled by the strength ratio",
             "linear two": "update-scaled, random gains to first order from a shared gradient",
+            "marginal three": "shared out, random gains as marginal gains to the aggregate, "
+            "to first order from one gradient at it",
         },
         "controls_per_miner": round(statistics.mean(pooled.pop("controls")["drawn"]), 2),
         "random_gains": _gain_fit(pooled.pop("gains")),
+        "marginal_gains": {
+            kind: summarise(values, 0.0, 1) for kind, values in pooled.pop("marginal_gains").items()
+        },
         "advantage": {
             design: {
                 kind: summarise(values, args.margin, PAGES_PER_MINER)

@@ -1,7 +1,7 @@
 """bench/controls.py compares the control designs on the same updates and prints them: the
 two full-token designs, the same measurements on half the batches ("two passes"), and the
 designs that share more of the work (a control scaled in its update, first-order random
-gains from one shared gradient)."""
+gains from one shared gradient, marginal gains to the aggregate)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_controls_bench_prints_every_design_on_the_same_miners(stdlib_dataset_di
     assert report["bench"] == "controls" and "cpu_model" in report["machine"]
     designs = report["advantage"]
     assert set(designs) == {
-        "every batch", "shared out", "two passes", "update-scaled", "linear two"
+        "every batch", "shared out", "two passes", "update-scaled", "linear two", "marginal three"
     }  # fmt: skip
     every, shared, half = designs["every batch"], designs["shared out"], designs["two passes"]
     # both designs score the same miners (those with a control), from one set of measurements
@@ -39,8 +39,11 @@ def test_controls_bench_prints_every_design_on_the_same_miners(stdlib_dataset_di
     # from a fresh model, training on its own pages helps them beyond any control
     assert every["honest"]["mean"] > 0 and shared["honest"]["mean"] > 0
     assert half["honest"]["mean"] > 0
-    for design in ("update-scaled", "linear two"):
+    for design in ("update-scaled", "linear two", "marginal three"):
         assert designs[design]["honest"]["n"] > 0 and designs[design]["honest"]["mean"] > 0
+    # the marginal gains are a 1/N share of a step from the aggregate: one per update
+    marginal = report["marginal_gains"]
+    assert marginal["honest"]["n"] == 2 * 4 and marginal["wrong"]["n"] == 2 * 1
     gains = report["random_gains"]
     assert -1 <= gains["correlation"] <= 1 and -1 <= gains["rank_correlation"] <= 1
 
