@@ -122,12 +122,17 @@ class ChunkedCodec(ABC):
     def _values(self, parts: Parts) -> torch.Tensor:
         """Dequantised kept values, float32 ``[rows, k]``, of checked ``parts``."""
 
-    def _parts(self, arrays_of: Sequence[tuple[Tensors, str]], device: Device) -> Parts:
+    def _parts(
+        self, arrays_of: Sequence[tuple[Tensors, str]], device: Device, *, positions: bool = True
+    ) -> Parts:
         """The arrays of each ``(payload, name)``, rows stacked in that order, on ``device``
-        (:func:`stacked`). Indices of 16 bits travel as int32: torch has no arithmetic on
-        uint16."""
+        (:func:`stacked`); without ``positions`` all but ``idx`` (the largest array of a
+        sparse payload), for the values alone. Indices of 16 bits travel as int32: torch
+        has no arithmetic on uint16."""
         parts = {}
         for suffix in self._suffixes():
+            if suffix == "idx" and not positions:
+                continue
             arrays = [np.asarray(tensors[f"{name}.{suffix}"]) for tensors, name in arrays_of]
             wide = any(a.dtype == np.uint16 for a in arrays)
             parts[suffix] = stacked(arrays, np.dtype(np.int32) if wide else arrays[0].dtype, device)
@@ -159,7 +164,7 @@ class ChunkedCodec(ABC):
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """:meth:`read` with its checks added to ``checks`` (if a list), unread; without
         ``positions`` the values alone, unchecked."""
-        parts = self._parts([(tensors, name) for tensors in payloads], device)
+        parts = self._parts([(tensors, name) for tensors in payloads], device, positions=positions)
         at = self._positions(parts, name, checks) if positions else None
         return at, self._values(parts)
 
@@ -197,11 +202,11 @@ class ChunkedCodec(ABC):
 
     def indices(self, tensors: Tensors, name: str, device: Device) -> torch.Tensor:
         """Kept positions of validated arrays, int64 ``[n_chunks, k]`` on ``device``."""
-        return self.read([tensors], name, device, check=False)[0]
+        return self._positions(self._parts([(tensors, name)], device), name, None)
 
     def values(self, tensors: Tensors, name: str, device: Device) -> torch.Tensor:
         """Dequantised kept values of validated arrays, float32 ``[n_chunks, k]``."""
-        return self.read([tensors], name, device, check=False)[1]
+        return self._read([tensors], name, device, checks=None, positions=False)[1]
 
     @torch.no_grad()
     def encode(
@@ -264,8 +269,8 @@ class ChunkedCodec(ABC):
         """Squared L2 norm of one parameter's decoded update, from validated arrays
         (:func:`gauntlet.compress.aggregate.sparse_norm_sq`, as the aggregate takes it)."""
         layout, _ = self._layout(shape)
-        idx, values = self.read([tensors], name, device, check=False)
-        return sparse_norm_sq(layout, lambda: idx, values, self.dct)
+        values = self.values(tensors, name, device)  # positions only where padding is decoded
+        return sparse_norm_sq(layout, lambda: self.indices(tensors, name, device), values, self.dct)
 
     @torch.no_grad()
     def entries(
