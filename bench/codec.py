@@ -17,6 +17,8 @@ Three parts, one JSON object:
   same run on the same payloads: one ``index_add_`` of every peer's (dequantised)
   values into a zero coefficient tensor plus one inverse transform
   (``ChunkLayout.from_chunks``), per parameter; its inputs are prepared untimed.
+  ``--profile`` adds where one ``per_peer`` aggregate's time goes (``profile``: operator
+  calls, host-to-device copies, host waits on the device, the top events by self time).
 
 Throughput is MB/s of dense float32 input. The machine's load average is printed
 at the start and the end (a shared machine's figures are noisy).
@@ -270,7 +272,7 @@ def lower_bound(
 
 
 def run_aggregate(
-    params: Any, shapes: Shapes, peers: int, device: str, repeats: int
+    params: Any, shapes: Shapes, peers: int, device: str, repeats: int, profile: bool = False
 ) -> dict[str, Any]:
     codec = build_codec(params)
     g = torch.Generator().manual_seed(1)
@@ -294,12 +296,71 @@ def run_aggregate(
             )[0]
             for _ in range(repeats)
         )
-    return {
+    report = {
         "peers": peers,
         "params": sum(math.prod(s) for s in shapes.values()),
         "aggregate_s": {m: round(s, 4) for m, s in seconds.items()},
         "lower_bound_s": round(bound, 4),
         "aggregate_over_lower_bound": {m: round(s / bound, 2) for m, s in seconds.items()},
+    }
+    if profile:
+        report["profile"] = profile_aggregate(codec, payloads, shapes, device)
+    return report
+
+
+# profiler event names of a host-to-device copy and of the host waiting on the device
+_HOST_TO_DEVICE = ("Memcpy HtoD",)
+_WAITS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "aten::_local_scalar_dense")
+
+
+def profile_aggregate(
+    codec: Any, payloads: list[dict[str, np.ndarray]], shapes: Shapes, device: str, top: int = 12
+) -> dict[str, Any]:
+    """Where one ``per_peer`` aggregate's time goes (``torch.profiler``, after a warm run):
+    the operators called, host-to-device copies and host waits on the device counted, and
+    the ``top`` events by self time on the device (on a CPU: by self CPU time). What the
+    GPU's distance from the lower bound is made of, for the next change to aim at."""
+    from torch.profiler import ProfilerActivity, profile
+
+    on_gpu = device.startswith("cuda")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
+
+    def run() -> None:
+        codec.decode_batch(payloads, shapes, normalise="per_peer", device=device)
+        _sync(device)
+
+    run()
+    with profile(activities=activities) as prof:
+        seconds = _timed(device, run)[0]
+    events = prof.key_averages()
+
+    def self_us(e: Any) -> float:
+        return float(e.self_device_time_total if on_gpu else e.self_cpu_time_total)
+
+    def counted(names: tuple[str, ...]) -> int:
+        return sum(e.count for e in events if any(n in e.key for n in names))
+
+    ranked = sorted(events, key=self_us, reverse=True)[:top]
+    return {
+        "mode": "per_peer",
+        "seconds_profiled": round(seconds, 4),
+        "ranked_by": "self device time" if on_gpu else "self CPU time",
+        "aten_calls": sum(e.count for e in events if e.key.startswith("aten::")),
+        "host_to_device_copies": counted(_HOST_TO_DEVICE),
+        "host_waits": counted(_WAITS),
+        "self_cpu_ms_total": round(sum(e.self_cpu_time_total for e in events) / 1e3, 3),
+        "self_device_ms_total": round(
+            sum(e.self_device_time_total for e in events) / 1e3 if on_gpu else 0.0, 3
+        ),
+        "top": [
+            {
+                "event": e.key,
+                "count": e.count,
+                "self_cpu_ms": round(e.self_cpu_time_total / 1e3, 3),
+                "self_device_ms": round(e.self_device_time_total / 1e3 if on_gpu else 0.0, 3),
+            }
+            for e in ranked
+        ],
     }
 
 
@@ -349,6 +410,11 @@ def main() -> None:
         "--same-delta",
         action="store_true",
         help="encode the one Δ every time (no copy, no reuse_delta): the old code's best case",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one per_peer aggregate per codec (torch.profiler): aggregate.profile",
     )
     parser.add_argument(
         "--parts",
@@ -443,7 +509,9 @@ def aggregate_report(args: argparse.Namespace) -> dict[str, Any]:
         "lower_bound": "per parameter: zeros + one index_add_ of all peers' dequantised values "
         "+ ChunkLayout.from_chunks (inputs prepared untimed)",
         "results": {
-            label: run_aggregate(SETTINGS[label], block, peers, args.device, args.aggregate_repeats)
+            label: run_aggregate(
+                SETTINGS[label], block, peers, args.device, args.aggregate_repeats, args.profile
+            )
             for label in AGGREGATE_SETTINGS
             if label in SETTINGS
         },

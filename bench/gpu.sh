@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Issue 18's GPU figures in one prepared run (docs/benchmarks.md, "GPU figures"):
+#   codec.json        bench/codec.py on the GPU: both codecs, the real 1.2B-block Δ, the
+#                     aggregate beside its lower bound, and where one aggregate's time goes
+#                     (--profile: operators, host-to-device copies, waits, top kernels)
+#   codec-model.json  bench/codec_model.py: a whole 1.2B payload's validate and decode, and
+#                     16 peers' aggregate, with checksums of the results' bits
+#   validator.json    bench/validator.py: seconds per evaluated peer, peers per 120 s window, 1.2b
 #   train.json        bench/train.py: tokens/s and MFU of 150m and 1.2b, bf16, as the miner
 #                     runs by default (eager, 4 x 2048 tokens a step)
-#   validator.json    bench/validator.py: seconds per evaluated peer, peers per 120 s window, 1.2b
-#   codec.json        bench/codec.py on the GPU: both codecs, the real 1.2B-block Δ, the aggregate
 #   train-tuned.json  bench/train.py: 1.2b compiled (train.compile), 8 x 2048 tokens a step
 #   device.txt        nvidia-smi and torch's view of the device
-# every step's stderr in steps.log, and timings.txt: 7 files, inside the device tool's 8.
-# About 5 minutes on one H200. Steps run in order of need, so a run cut short loses the last.
+# every step's stderr in steps.log, and timings.txt: 8 files, the device tool's most.
+# About 6 minutes on one H200. Steps run in order of need (what the first run, 2026-12-04,
+# left open first), so a run cut short loses the last.
 #
 # On the device machine (it reaches no package index), from the repository root, after
 # `bash bench/gpu_wheels.sh` here with the folder carried (`carry: [".gpu-wheels"]`):
@@ -64,17 +69,21 @@ dataset=()
 [ -f .gpu-wheels/stdlib/manifest.json ] && dataset=(--dataset-dir .gpu-wheels/stdlib)
 
 if [ -n "$quick" ]; then
-    step train bench/train.py --device "$device" --quick
+    step codec bench/codec.py --device "$device" --quick --profile "${dataset[@]}"
+    step codec-model bench/codec_model.py --device "$device" --subset layers.0.attention_norm \
+        --peers 2 --distinct 1 --repeats 1
     step validator bench/validator.py --device "$device" --models tiny --peers 2 --repeats 1 \
         --eval-batches 4 --eval-batch-size 8 --seq-len 160 --pages-per-window 1 \
         --random-pages 3 --window-seconds 5 --window-seconds 120
-    step codec bench/codec.py --device "$device" --quick "${dataset[@]}"
+    step train bench/train.py --device "$device" --quick
     step train-tuned bench/train.py --device "$device" --quick --batch 8
 else
-    step train bench/train.py --device "$device" --dtype bf16 --config 150m --config 1.2b
+    step codec bench/codec.py --device "$device" --real-model 1.2b-blocks --profile \
+        "${dataset[@]}"
+    step codec-model bench/codec_model.py --device "$device"
     step validator bench/validator.py --device "$device" --models 1.2b --peers 4 \
         --window-seconds 120
-    step codec bench/codec.py --device "$device" --real-model 1.2b-blocks "${dataset[@]}"
+    step train bench/train.py --device "$device" --dtype bf16 --config 150m --config 1.2b
     step train-tuned bench/train.py --device "$device" --dtype bf16 --config 1.2b --batch 8 \
         --compile
 fi

@@ -10,18 +10,19 @@ from pathlib import Path
 
 def test_the_gpu_script_dry_run_writes_every_benchmark(gpu_dry_run: Path) -> None:
     timings = (gpu_dry_run / "timings.txt").read_text().splitlines()
-    assert [line.split()[:2] for line in timings] == [
-        ["train", "rc=0"], ["validator", "rc=0"], ["codec", "rc=0"], ["train-tuned", "rc=0"]
-    ]  # fmt: skip
+    steps = ["codec", "codec-model", "validator", "train", "train-tuned"]
+    assert [line.split()[:2] for line in timings] == [[s, "rc=0"] for s in steps]
     for name, key in (
         ("train", "results"), ("validator", "results"), ("codec", "real"), ("train-tuned", "results")
     ):  # fmt: skip
         report = json.loads((gpu_dry_run / f"{name}.json").read_text())
         assert report["bench"] == name.split("-")[0] and report[key], name
         assert report["machine"]["device"] == "cpu"
+    model = json.loads((gpu_dry_run / "codec-model.json").read_text())
+    assert model["machine"]["device"] == "cpu" and len(model["results"]) == 2
     assert json.loads((gpu_dry_run / "train-tuned.json").read_text())["results"][0]["batch"] == 8
     # the device tool returns at most 8 files: every step's stderr shares one log
     files = sorted(p.name for p in gpu_dry_run.iterdir())
     assert len(files) <= 8 and "steps.log" in files, files
-    assert (gpu_dry_run / "steps.log").read_text().count("=== ") == 4
+    assert (gpu_dry_run / "steps.log").read_text().count("=== ") == len(steps)
     assert "torch" in (gpu_dry_run / "device.txt").read_text()

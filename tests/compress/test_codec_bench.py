@@ -22,6 +22,14 @@ def test_quick_bench_prints_parsable_json(gpu_dry_run: Path) -> None:
         agg = report["aggregate"]["results"][label]
         assert set(agg["aggregate_s"]) == {"none", "per_peer", "clip"}
         assert agg["lower_bound_s"] > 0 and agg["peers"] >= 2
+        # --profile (as bench/gpu.sh runs it): where one per_peer aggregate's time goes
+        prof = agg["profile"]
+        assert prof["mode"] == "per_peer" and prof["ranked_by"] == "self CPU time"
+        assert prof["aten_calls"] > 0 and prof["self_cpu_ms_total"] > 0
+        assert prof["host_to_device_copies"] == 0  # on a CPU nothing crosses to a device
+        self_ms = [row["self_cpu_ms"] for row in prof["top"]]
+        assert self_ms == sorted(self_ms, reverse=True) and len(self_ms) == 12
+        assert any(row["event"].startswith("aten::") for row in prof["top"])
     # the codec's kept scratch memory is reported against the largest parameter
     ws = report["workspace"]
     assert ws["kept_bytes"] == sum(ws["slots"].values()) > 0
