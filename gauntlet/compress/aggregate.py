@@ -30,14 +30,14 @@ gets a finite scale.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Literal, TypeVar
 
 import torch
 
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.sparse import scatter_sum, to_dense
-from gauntlet.compress.workspace import workspace
+from gauntlet.compress.workspace import Workspace, workspace
 
 T = TypeVar("T")
 Normalise = Literal["none", "per_peer", "clip"]
@@ -143,28 +143,36 @@ def aggregate(
     return out
 
 
-# Kept coefficients read at once (several peers' rows of one parameter): bounds a read's
-# memory, positions int64, values float32 and the unpacking's int64 temporaries (about 60
-# bytes a coefficient: ~0.5 GB), while 16 peers' coefficients of any 1.2B matrix (at most
-# ~0.5M each at the default densities) are read by one set of operations.
-READ_COEFFICIENTS = 1 << 23
+# Kept coefficients read at once (several peers' rows of one or more parameters): bounds a
+# read's memory, positions int64, values float32 and the unpacking's int64 temporaries
+# (about 60 bytes a coefficient: ~0.25 GB), while 16 peers' coefficients of any 1.2B block
+# matrix (at most ~0.16M each at the default densities) are read by one set of
+# operations. Not more: an int64 array of 2^22 is 32 MB, the largest that glibc serves
+# from memory it keeps; above it every read maps fresh pages and faults them in, and on 2
+# CPU cores a 16-peer aggregate of one 1.2B block read in runs of 2^23 took 0.40-0.49 s
+# against 0.19-0.21 s at 2^21 or 2^22 (sparse codec, normalise none; 2026-12-04).
+READ_COEFFICIENTS = 1 << 22
 
-# ``read(peers, name, positions)``: those peers' kept positions (int64, checked; None when
-# ``positions`` is false) and dequantised values (float32) of ``name``, ``[len(peers) *
-# n_chunks, k]`` each, peer after peer. The norms need no positions (but of a padded
-# tensor): reading values alone skips unpacking them and the checks, which the sum's
-# read of the same rows makes.
-ReadRows = Callable[[Sequence[int], str, bool], tuple[torch.Tensor | None, torch.Tensor]]
+# ``read(peers, names, positions)``: those peers' kept positions (int64, checked; None when
+# ``positions`` is false) and dequantised values (float32) of ``names`` (parameters with
+# the same ``k``), ``[len(peers) * Σ n_chunks, k]`` each: name after name, and within a
+# name peer after peer (so each name's rows are what a read of that name alone gives).
+# The norms need no positions (but of a padded tensor): reading values alone skips
+# unpacking them and the checks, which the sum's read of the same rows makes.
+ReadRows = Callable[[Sequence[int], Sequence[str], bool], tuple[torch.Tensor | None, torch.Tensor]]
+Layouts = Mapping[str, tuple[ChunkLayout, int]]
+# per name, each peer's (positions, weighted values), ``[n_chunks, k]`` each, in peer order
+PeerRows = dict[str, list[tuple[torch.Tensor, torch.Tensor]]]
 
 
 def read_runs(items: Sequence[T], coefficients: Callable[[T], int]) -> list[list[T]]:
     """``items`` in order, cut into runs of at most :data:`READ_COEFFICIENTS` coefficients
     together (an item larger than that is a run alone): what one read may stack."""
     out: list[list[T]] = []
-    held = READ_COEFFICIENTS  # a full run: the first item starts a new one
+    held = 0
     for item in items:
         size = coefficients(item)
-        if held + size > READ_COEFFICIENTS:
+        if not out or held + size > READ_COEFFICIENTS:
             out.append([])
             held = 0
         out[-1].append(item)
@@ -177,18 +185,58 @@ def peer_groups(peers: Sequence[int], per_peer: int) -> list[list[int]]:
     return read_runs(peers, lambda _: per_peer)
 
 
+def name_runs(layouts: Layouts, peers: int = 1) -> list[list[str]]:
+    """The names of ``layouts`` whose rows one read may stack: the same ``k`` (rows of one
+    width), in their order within each ``k``, in runs of at most :data:`READ_COEFFICIENTS`
+    kept coefficients for ``peers`` payloads together (:func:`read_runs`). A run of several
+    names thus holds every peer at once; a name too large for that is a run alone, read
+    in groups of peers (:func:`peer_groups`)."""
+    by_k: dict[int, list[str]] = {}
+    for name, (_, k) in layouts.items():
+        by_k.setdefault(k, []).append(name)
+
+    def size(name: str) -> int:
+        layout, k = layouts[name]
+        return layout.n_chunks * k * peers
+
+    return [run for names in by_k.values() for run in read_runs(names, size)]
+
+
+def _rows_by_name(
+    read: ReadRows, names: Sequence[str], peers: Sequence[int], layouts: Layouts, positions: bool
+) -> Iterator[tuple[list[int], dict[str, tuple[torch.Tensor | None, torch.Tensor]]]]:
+    """Each group of ``peers`` that fits one read of ``names`` (:func:`peer_groups`; one
+    group when the run holds several names), with each name's positions (None without
+    ``positions``) and values, ``[len(group), n_chunks, k]`` each, from that one read."""
+    chunks = [layouts[name][0].n_chunks for name in names]
+    k = layouts[names[0]][1]
+    for group in peer_groups(peers, sum(chunks) * k):
+        idx, values = read(group, names, positions)
+        split = [len(group) * n for n in chunks]
+        kept = values.split(split)
+        at = idx.split(split) if idx is not None else [None] * len(names)
+        yield (
+            group,
+            {
+                name: (None if i is None else i.view(len(group), n, k), v.view(len(group), n, k))
+                for name, n, i, v in zip(names, chunks, at, kept, strict=True)
+            },
+        )
+
+
 def aggregate_sparse(
     read: ReadRows,
     n_peers: int,
-    layouts: Mapping[str, tuple[ChunkLayout, int]],
+    layouts: Layouts,
     dct: bool,
     normalise: Normalise,
     clip_norm: float | None,
     device: torch.device | str,
 ) -> Delta:
     """:func:`aggregate` of sparse updates, in the coefficient domain. ``read`` gives the
-    kept coefficients of a run of peers (:data:`ReadRows`); ``layouts[name]`` is ``name``'s
-    chunking and the coefficients kept per chunk, DCT-transformed if ``dct``.
+    kept coefficients of a run of peers and parameters (:data:`ReadRows`);
+    ``layouts[name]`` is ``name``'s chunking and the coefficients kept per chunk,
+    DCT-transformed if ``dct``.
 
     Norms: the transform is orthonormal, so a peer's norm is that of its values (Parseval;
     for raw chunks they are the entries themselves), summed in float64 on ``device`` and
@@ -199,10 +247,11 @@ def aggregate_sparse(
 
     Sum: per parameter, each peer's values times ``scale_i / n_peers`` are added into one
     zero coefficient tensor in list order (:func:`gauntlet.compress.sparse.scatter_sum`:
-    one add per position per peer, no atomics), then one inverse transform. Peers are read
-    in runs (:func:`peer_groups`), so the operations per parameter do not grow with the
-    number of peers but for one ``scatter_add_`` each. Memory: the output, one parameter's
-    coefficients and one run's rows of one parameter.
+    one add per position per peer, no atomics), then one inverse transform. Parameters and
+    peers are read in runs (:func:`name_runs`): every peer's rows of several parameters by
+    one set of operations, so what grows with the parameters and the peers is one
+    ``scatter_add_`` per parameter and peer. Memory: the output, one parameter's
+    coefficients and one run's rows.
     """
     if n_peers < 1:
         raise ValueError("aggregate needs at least one peer")
@@ -215,52 +264,84 @@ def aggregate_sparse(
     active_weights = torch.tensor([weights[i] for i in active], dtype=torch.float32).to(device)
     out: Delta = {}
     with workspace(device) as ws:
-        for name, (layout, k) in layouts.items():
-            parts = _weighted_rows(read, name, active, active_weights, layout.n_chunks, k)
-            out[name] = layout.from_chunks(scatter_sum(layout, parts, ws), dct, ws)
-    return out
+        for names in name_runs(layouts, max(1, len(active))):
+            groups = _weighted_rows(read, names, active, active_weights, layouts)
+            if len(names) > 1:  # several names: one group, every peer, read once
+                none: PeerRows = {name: [] for name in names}  # no peer is active
+                together = next(groups, none)
+                assert next(groups, None) is None  # name_runs fits every peer in one read
+                for name in names:
+                    out[name] = _inverse(layouts[name][0], together[name], dct, ws)
+            else:  # one name: streamed, a group of peers at a time
+                (name,) = names
+                parts = (row for group in groups for row in group[name])
+                out[name] = _inverse(layouts[name][0], parts, dct, ws)
+    return {name: out[name] for name in layouts}
+
+
+def _inverse(
+    layout: ChunkLayout,
+    parts: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    dct: bool,
+    ws: Workspace,
+) -> torch.Tensor:
+    """The parameter whose coefficients are the sum of ``parts`` (in order)."""
+    return layout.from_chunks(scatter_sum(layout, parts, ws), dct, ws)
 
 
 def sparse_norms(
     read: ReadRows,
     n_peers: int,
-    layouts: Mapping[str, tuple[ChunkLayout, int]],
+    layouts: Layouts,
     dct: bool,
     device: torch.device | str,
 ) -> list[float]:
     """Each peer's whole-update L2 norm (see :func:`aggregate_sparse`), from one read of
-    every parameter of every run of peers and one synchronisation at the end."""
+    every run of parameters and peers and one synchronisation at the end. Unpadded
+    parameters are read by values alone, in runs; each padded one alone, with positions.
+    Each parameter's squares are added in ``layouts`` order, whatever the runs."""
+    unpadded = {n: lk for n, lk in layouts.items() if not lk[0].padded}
+    runs = name_runs(unpadded, n_peers) + [[n] for n, (lay, _) in layouts.items() if lay.padded]
+    squares: dict[str, torch.Tensor] = {}
+    for names in runs:
+        for group, rows in _rows_by_name(
+            read, names, range(n_peers), layouts, names[0] not in unpadded
+        ):
+            for name, (at, kept) in rows.items():
+                layout = layouts[name][0]
+                if at is not None:  # padded: decoded, for the energy the crop drops
+                    dense = [to_dense(layout, i, v, dct) for i, v in zip(at, kept, strict=True)]
+                    sq = torch.stack(
+                        [torch.linalg.vector_norm(d, dtype=torch.float64) for d in dense]
+                    )
+                else:
+                    sq = torch.linalg.vector_norm(kept.flatten(1), dim=1, dtype=torch.float64)
+                part = squares.setdefault(
+                    name, torch.zeros(n_peers, dtype=torch.float64, device=device)
+                )
+                part[group[0] : group[-1] + 1] = sq.square()
     total = torch.zeros(n_peers, dtype=torch.float64, device=device)
-    for name, (layout, k) in layouts.items():
-        for group in peer_groups(range(n_peers), layout.n_chunks * k):
-            idx, values = read(group, name, layout.padded)
-            rows = values.view(len(group), layout.n_chunks, k)
-            if idx is not None:  # padded: decoded, for the energy the crop drops
-                at = idx.view(len(group), layout.n_chunks, k)
-                dense = [to_dense(layout, i, v, dct) for i, v in zip(at, rows, strict=True)]
-                sq = torch.stack([torch.linalg.vector_norm(d, dtype=torch.float64) for d in dense])
-            else:
-                sq = torch.linalg.vector_norm(rows.flatten(1), dim=1, dtype=torch.float64)
-            total[group[0] : group[-1] + 1] += sq.square()
+    for name in layouts:
+        total += squares[name]
     return [math.sqrt(x) for x in total.tolist()]
 
 
 def _weighted_rows(
     read: ReadRows,
-    name: str,
+    names: Sequence[str],
     peers: list[int],
     weights: torch.Tensor,
-    n_chunks: int,
-    k: int,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Each of ``peers``' ``(positions, values × weight)`` of ``name``, ``[n_chunks, k]``,
-    in list order, read in runs; ``weights`` float32, one per peer of ``peers``, on the
-    values' device."""
+    layouts: Layouts,
+) -> Iterator[PeerRows]:
+    """Per group of ``peers`` read together (:func:`_rows_by_name`): each name's
+    ``(positions, values × weight)`` per peer, ``[n_chunks, k]``, in list order;
+    ``weights`` float32, one per peer of ``peers``, on the values' device."""
     start = 0
-    for group in peer_groups(peers, n_chunks * k):
-        idx, values = read(group, name, True)
-        assert idx is not None  # asked for
+    for group, rows in _rows_by_name(read, names, peers, layouts, True):
         scale = weights[start : start + len(group), None, None]
         start += len(group)
-        scaled = values.view(len(group), n_chunks, k) * scale
-        yield from zip(idx.view(len(group), n_chunks, k), scaled, strict=True)
+        out = {}
+        for name, (at, kept) in rows.items():
+            assert at is not None  # asked for
+            out[name] = list(zip(at, kept * scale, strict=True))
+        yield out

@@ -29,7 +29,7 @@ from gauntlet.compress.aggregate import (
     Delta,
     Normalise,
     aggregate_sparse,
-    read_runs,
+    name_runs,
     sparse_norm_sq,
 )
 from gauntlet.compress.chunking import ChunkLayout
@@ -148,24 +148,27 @@ class ChunkedCodec(ABC):
         express, without saying which: validate peers one by one (:meth:`validate`) to
         find it."""
         checks: list[Check] | None = [] if check else None
-        positions, values = self._read(payloads, name, device, checks=checks, positions=True)
+        arrays_of = [(tensors, name) for tensors in payloads]
+        positions, values = self._read(arrays_of, device, checks=checks, positions=True)
         assert positions is not None  # asked for
         raise_failed(checks or [])
         return positions, values
 
     def _read(
         self,
-        payloads: Sequence[Tensors],
-        name: str,
+        arrays_of: Sequence[tuple[Tensors, str]],
         device: Device,
         *,
         checks: list[Check] | None,
         positions: bool,
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """:meth:`read` with its checks added to ``checks`` (if a list), unread; without
-        ``positions`` the values alone, unchecked."""
-        parts = self._parts([(tensors, name) for tensors in payloads], device, positions=positions)
-        at = self._positions(parts, name, checks) if positions else None
+        """The rows of each ``(payload, name)`` stacked in that order (one ``k``), as
+        :meth:`read` gives them, with their checks added to ``checks`` (if a list), unread;
+        without ``positions`` the values alone, unchecked. A failed check's message names
+        the first parameter: a caller that read several finds the one at fault with
+        :meth:`validate`, as :meth:`decode` and :meth:`decode_batch` do."""
+        parts = self._parts(arrays_of, device, positions=positions)
+        at = self._positions(parts, arrays_of[0][1], checks) if positions else None
         return at, self._values(parts)
 
     def validate(self, tensors: Tensors, shapes: Shapes) -> None:
@@ -187,13 +190,7 @@ class ChunkedCodec(ABC):
     def _runs(self, shapes: Shapes) -> list[list[str]]:
         """Parameter names whose rows one read may stack: the same ``k`` (rows of one
         width), at most ``READ_COEFFICIENTS`` kept coefficients together (:func:`read_runs`)."""
-        by_k: dict[int, list[str]] = {}
-        size: dict[str, int] = {}
-        for name, shape in shapes.items():
-            layout, k = self._layout(shape)
-            by_k.setdefault(k, []).append(name)
-            size[name] = layout.n_chunks * k
-        return [run for names in by_k.values() for run in read_runs(names, size.__getitem__)]
+        return name_runs({name: self._layout(shape) for name, shape in shapes.items()})
 
     def _check_now(self, arrays_of: Sequence[tuple[Tensors, str]], name: str) -> None:
         checks: list[Check] = []
@@ -206,7 +203,7 @@ class ChunkedCodec(ABC):
 
     def values(self, tensors: Tensors, name: str, device: Device) -> torch.Tensor:
         """Dequantised kept values of validated arrays, float32 ``[n_chunks, k]``."""
-        return self._read([tensors], name, device, checks=None, positions=False)[1]
+        return self._read([(tensors, name)], device, checks=None, positions=False)[1]
 
     @torch.no_grad()
     def encode(
@@ -331,14 +328,14 @@ class ChunkedCodec(ABC):
         (:func:`gauntlet.compress.aggregate.aggregate_sparse`).
 
         Every payload is checked as it is read (on ``device``, several peers' rows at
-        once); one that fails raises :class:`MalformedPayload` for the batch, so validate
+        once); one that fails raises :class:`MalformedPayload` for the batch, naming the
+        parameter at fault of the first bad payload (then checked one by one), so validate
         peers one by one beforehand (:meth:`validate`) to drop a bad one instead.
         """
         checks: list[Check] = []  # every read's, read once the sum is formed (see decode)
         out = aggregate_sparse(
-            lambda peers, name, positions: self._read(
-                [payloads[i] for i in peers],
-                name,
+            lambda peers, names, positions: self._read(
+                [(payloads[i], name) for name in names for i in peers],  # as ReadRows says
                 device,
                 checks=checks if positions else None,
                 positions=positions,
@@ -350,7 +347,12 @@ class ChunkedCodec(ABC):
             clip_norm,
             device,
         )
-        raise_failed(checks)
+        try:
+            raise_failed(checks)
+        except MalformedPayload:
+            for tensors in payloads:  # the first bad payload, its parameter at fault named
+                self.validate(tensors, shapes)
+            raise
         return {name: out[name].view(shape) for name, shape in shapes.items()}
 
 

@@ -16,6 +16,7 @@ from gauntlet.compress.aggregate import aggregate, l2_norm_sq
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.sparse import entries_at, sparse_route, subtract_dense, to_dense
 from gauntlet.compress.workspace import workspace
+from protocol.errors import MalformedPayload
 from protocol.schemas import SparseCodecParams, TopKCodecParams
 
 # unpadded and padded matrices, a 3-D tensor, vectors (one padded), a scalar
@@ -76,6 +77,49 @@ def test_reading_peers_in_runs_of_any_size_gives_the_same_bits(
     for mode, clip in MODES:
         cut = codec.decode_batch(payloads, SHAPES, normalise=mode, clip_norm=clip)  # type: ignore[arg-type]
         assert all(torch.equal(cut[n], whole[mode, clip][n]) for n in SHAPES), (mode, budget)
+
+
+def test_the_aggregate_reads_a_run_of_parameters_once_for_every_peer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a GPU each operation is a launch, so the reads must not grow with the parameters:
+    every peer's rows of every parameter of one ``k`` come in one read for the sum, and in
+    one values-only read for the norms, but for padded parameters, decoded to be measured
+    (each alone, with positions). Cut to one coefficient, the same aggregate reads each
+    parameter's peers one at a time, with the same bits (the test above)."""
+    codec = build_codec(CODECS[5])  # the sparse codec: one k for every parameter
+    payloads = [codec.encode(p)[0] for p in _peers(5, seed=6)]
+    reads: list[tuple[int, list[str], bool]] = []
+    read = codec._read
+
+    def spy(arrays_of, device, *, checks, positions):  # type: ignore[no-untyped-def]
+        names = list(dict.fromkeys(name for _, name in arrays_of))
+        reads.append((len(arrays_of) // len(names), names, positions))
+        return read(arrays_of, device, checks=checks, positions=positions)
+
+    monkeypatch.setattr(codec, "_read", spy)
+    codec.decode_batch(payloads, SHAPES, normalise="per_peer")
+    padded = ["p", "u", "s"]  # 2310, 50 and 1 entries in chunks of 16
+    assert reads == [
+        (5, ["w", "t", "v"], False),  # the norms of the unpadded parameters, values alone
+        *[(5, [name], True) for name in padded],  # each padded one, decoded to be measured
+        (5, list(SHAPES), True),  # the sum: every parameter, every peer, checked
+    ]
+
+
+@pytest.mark.parametrize("normalise", ["none", "per_peer"])
+def test_a_bad_parameter_read_with_others_fails_the_batch_and_is_named(normalise: str) -> None:
+    """One read checks every peer's rows of several parameters at once: a fault in a later
+    parameter of a later peer still fails the batch, and the message names it (found by
+    validating peer by peer), not the first parameter of the read."""
+    codec = build_codec(CODECS[5])
+    payloads = [codec.encode(p)[0] for p in _peers(4, seed=7)]
+    bad = dict(payloads[2])
+    bad["t.lo"] = bad["t.lo"].copy()
+    bad["t.lo"][1] = -1.0  # a negative smallest magnitude: outside [0, 1e30]
+    payloads[2] = bad
+    with pytest.raises(MalformedPayload, match=r"t\.lo outside"):
+        codec.decode_batch(payloads, SHAPES, normalise=normalise)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
