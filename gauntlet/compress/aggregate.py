@@ -148,9 +148,9 @@ def aggregate(
 # (about 60 bytes a coefficient: ~0.25 GB), while 16 peers' coefficients of any 1.2B block
 # matrix (at most ~0.16M each at the default densities) are read by one set of
 # operations. Not more: an int64 array of 2^22 is 32 MB, the largest that glibc serves
-# from memory it keeps; above it every read maps fresh pages and faults them in, and on 2
-# CPU cores a 16-peer aggregate of one 1.2B block read in runs of 2^23 took 0.40-0.49 s
-# against 0.19-0.21 s at 2^21 or 2^22 (sparse codec, normalise none; 2026-12-04).
+# from memory it keeps; above it every read maps fresh pages and faults them in: on 2 CPU
+# cores a 16-peer aggregate of one 1.2B block (sparse codec, normalise none; fastest and
+# median of 5) took 0.40 and 0.46 s in runs of 2^23, 0.21 and 0.22 s in runs of 2^22.
 READ_COEFFICIENTS = 1 << 22
 
 # ``read(peers, names, positions)``: those peers' kept positions (int64, checked; None when
