@@ -154,6 +154,9 @@ def test_zero_updates_and_a_single_peer() -> None:
         _close(out, _dense_reference(codec, [zero, one, zero], SHAPES, mode, 2.0))
     only = codec.decode_batch([one], SHAPES)
     _close(only, codec.decode(one, SHAPES))  # a batch of one is that peer's update
+    # no update to scale (per_peer weighs every zero update 0): no peer is read for the sum
+    nothing = codec.decode_batch([zero, zero], SHAPES, normalise="per_peer")
+    assert all(nothing[n].shape == SHAPES[n] and not nothing[n].any() for n in SHAPES)
 
 
 def test_peer_order_only_changes_rounding_and_runs_are_bitwise_equal() -> None:
