@@ -61,7 +61,7 @@ import torch  # noqa: E402
 
 from bench.machine import machine_info  # noqa: E402
 from bench.stdlib_pages import add_dataset_options, parse_and_open  # noqa: E402
-from bench.tiny_network import first_order_gains  # noqa: E402
+from bench.tiny_network import first_order_gains, mean_update  # noqa: E402
 from bench.validator import BenchNode  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
 from gauntlet.localnet.behaviours import far_pages  # noqa: E402
@@ -205,9 +205,7 @@ def _marginal_gains(
     """Each update's marginal gain on ``pages`` to the window's aggregate (the mean of
     ``deltas``, applied with the outer learning rate), to first order: its 1/N share of
     ``lr · <g, Δ>`` with ``g`` taken at the aggregate."""
-    names = next(iter(deltas.values())).keys()
-    aggregate = {k: torch.stack([d[k] for d in deltas.values()]).mean(dim=0) for k in names}
-    with applied(node.model, aggregate, node.config.train.outer_lr, base):
+    with applied(node.model, mean_update(list(deltas.values())), node.config.train.outer_lr, base):
         at_aggregate = first_order_gains(node, pages, seed, deltas)
     return {u: at_aggregate[u] / len(deltas) for u in deltas}
 

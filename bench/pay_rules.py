@@ -35,21 +35,15 @@ from bench.machine import machine_info  # noqa: E402
 from gauntlet.localnet.recording import replay_states  # noqa: E402
 from gauntlet.score.weights import power_weights  # noqa: E402
 
-Rule = tuple[float, float]  # (a, b): pay ∝ pages^a · score^b
+Rule = tuple[float, float]  # (a, b): pay ∝ pages^a · score^b, b > 0
 
 
 def pay(scores: Mapping[int, float], pages: Mapping[int, int], rule: Rule) -> dict[int, float]:
     """``pages^a · max(0, score)^b`` normalised (all 0 when no score is positive); a miner
-    never evaluated counts one page. ``(0, p)`` is :func:`power_weights` with power ``p``."""
+    never evaluated counts one page. It is :func:`power_weights` with power ``b`` of
+    ``pages^(a/b) · score``, so ``(0, p)`` is today's rule with ``weight_power`` ``p``."""
     a, b = rule
-    if a == 0:
-        return power_weights(scores, b)
-    peak = max((s for s in scores.values() if s > 0), default=0.0)
-    if peak <= 0:
-        return {uid: 0.0 for uid in scores}
-    raw = {uid: pages.get(uid, 1) ** a * (max(0.0, s) / peak) ** b for uid, s in scores.items()}
-    total = sum(raw.values())
-    return {uid: value / total for uid, value in raw.items()}
+    return power_weights({uid: pages.get(uid, 1) ** (a / b) * s for uid, s in scores.items()}, b)
 
 
 def shares(
@@ -100,6 +94,8 @@ def _label(rule: Rule) -> str:
 
 def _rule(text: str) -> Rule:
     a, _, b = text.partition(",")
+    if not float(b) > 0:
+        raise argparse.ArgumentTypeError(f"the score's power must be > 0, got {b}")
     return float(a), float(b)
 
 

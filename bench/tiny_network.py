@@ -99,10 +99,14 @@ def scaled(update: Delta, scale: float) -> Delta:
     return {k: t * scale for k, t in update.items()}
 
 
+def mean_update(updates: list[Delta]) -> Delta:
+    """The element-wise mean of ``updates`` (the window's aggregate, unnormalised)."""
+    return {k: torch.stack([u[k] for u in updates]).mean(0) for k in updates[0]}
+
+
 def step(node: BenchNode, updates: list[Delta]) -> None:
     """The outer step: the model moves by the mean of ``updates`` at ``train.outer_lr``."""
-    mean = {k: torch.stack([u[k] for u in updates]).mean(0) for k in updates[0]}
-    apply_delta(node.model, mean, node.config.train.outer_lr)
+    apply_delta(node.model, mean_update(updates), node.config.train.outer_lr)
 
 
 def first_order_gains(

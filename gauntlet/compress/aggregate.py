@@ -37,7 +37,7 @@ import torch
 
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.sparse import scatter_sum, to_dense
-from gauntlet.compress.workspace import Workspace, workspace
+from gauntlet.compress.workspace import workspace
 
 T = TypeVar("T")
 Normalise = Literal["none", "per_peer", "clip"]
@@ -265,28 +265,16 @@ def aggregate_sparse(
     out: Delta = {}
     with workspace(device) as ws:
         for names in name_runs(layouts, max(1, len(active))):
-            groups = _weighted_rows(read, names, active, active_weights, layouts)
-            if len(names) > 1:  # several names: one group, every peer, read once
-                none: PeerRows = {name: [] for name in names}  # no peer is active
-                together = next(groups, none)
-                assert next(groups, None) is None  # name_runs fits every peer in one read
-                for name in names:
-                    out[name] = _inverse(layouts[name][0], together[name], dct, ws)
-            else:  # one name: streamed, a group of peers at a time
-                (name,) = names
+            groups: Iterable[PeerRows] = _weighted_rows(
+                read, names, active, active_weights, layouts
+            )
+            if len(names) > 1:  # one read of every peer (name_runs), held while each is summed
+                groups = list(groups)
+            for name in names:  # one name alone is streamed, a group of peers at a time
+                layout = layouts[name][0]
                 parts = (row for group in groups for row in group[name])
-                out[name] = _inverse(layouts[name][0], parts, dct, ws)
+                out[name] = layout.from_chunks(scatter_sum(layout, parts, ws), dct, ws)
     return {name: out[name] for name in layouts}
-
-
-def _inverse(
-    layout: ChunkLayout,
-    parts: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    dct: bool,
-    ws: Workspace,
-) -> torch.Tensor:
-    """The parameter whose coefficients are the sum of ``parts`` (in order)."""
-    return layout.from_chunks(scatter_sum(layout, parts, ws), dct, ws)
 
 
 def sparse_norms(
@@ -304,9 +292,8 @@ def sparse_norms(
     runs = name_runs(unpadded, n_peers) + [[n] for n, (lay, _) in layouts.items() if lay.padded]
     squares: dict[str, torch.Tensor] = {}
     for names in runs:
-        for group, rows in _rows_by_name(
-            read, names, range(n_peers), layouts, names[0] not in unpadded
-        ):
+        padded = layouts[names[0]][0].padded  # a padded name is a run alone
+        for group, rows in _rows_by_name(read, names, range(n_peers), layouts, padded):
             for name, (at, kept) in rows.items():
                 layout = layouts[name][0]
                 if at is not None:  # padded: decoded, for the energy the crop drops
