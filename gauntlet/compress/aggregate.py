@@ -20,9 +20,10 @@ works on sparse chunk coefficients (top-k payloads) without decoding any peer: t
 transforms are linear, so the mean of the decoded updates is the inverse transform
 of the weighted sum of the coefficients, one inverse per parameter for all peers.
 
-Determinism: peers are summed in list order, parameters one at a time, in
-float32 with a left fold; the same inputs in the same order give a bitwise
-identical result on one machine. Norms are computed without overflow (in float64;
+Determinism: every entry gets its peers' values added in list order, in float32
+with a left fold (whether parameters are summed one at a time or several in one
+tensor); the same inputs in the same order give a bitwise identical result on one
+machine. Norms are computed without overflow (in float64;
 the dense path also scaled by the max first) so a huge-but-finite hostile update still
 gets a finite scale.
 """
@@ -155,24 +156,30 @@ READ_COEFFICIENTS = 1 << 22
 
 # ``read(peers, names, positions)``: those peers' kept positions (int64, checked; None when
 # ``positions`` is false) and dequantised values (float32) of ``names`` (parameters with
-# the same ``k``), ``[len(peers) * Σ n_chunks, k]`` each: name after name, and within a
-# name peer after peer (so each name's rows are what a read of that name alone gives).
+# the same ``k`` and chunk size), ``[len(peers) * Σ n_chunks, k]`` each: peer after peer,
+# and within a peer name after name (so one peer's rows of every name are one block,
+# added to a run's coefficients by one operation: :func:`aggregate_sparse`).
 # The norms need no positions (but of a padded tensor): reading values alone skips
 # unpacking them and the checks, which the sum's read of the same rows makes.
 ReadRows = Callable[[Sequence[int], Sequence[str], bool], tuple[torch.Tensor | None, torch.Tensor]]
 Layouts = Mapping[str, tuple[ChunkLayout, int]]
-# per name, each peer's (positions, weighted values), ``[n_chunks, k]`` each, in peer order
-PeerRows = dict[str, list[tuple[torch.Tensor, torch.Tensor]]]
+# A read of a group of peers: its peers, then their positions (None unless asked for) and
+# values, ``[len(group), Σ n_chunks, k]`` each, a run's names one after another per peer
+GroupRows = tuple[list[int], torch.Tensor | None, torch.Tensor]
 
 
-def read_runs(items: Sequence[T], coefficients: Callable[[T], int]) -> list[list[T]]:
-    """``items`` in order, cut into runs of at most :data:`READ_COEFFICIENTS` coefficients
-    together (an item larger than that is a run alone): what one read may stack."""
+def read_runs(
+    items: Sequence[T], coefficients: Callable[[T], int], limit: int | None = None
+) -> list[list[T]]:
+    """``items`` in order, cut into runs of at most ``limit`` (:data:`READ_COEFFICIENTS`)
+    coefficients together (an item larger than that is a run alone): what one read may
+    stack."""
+    limit = READ_COEFFICIENTS if limit is None else limit
     out: list[list[T]] = []
     held = 0
     for item in items:
         size = coefficients(item)
-        if not out or held + size > READ_COEFFICIENTS:
+        if not out or held + size > limit:
             out.append([])
             held = 0
         out[-1].append(item)
@@ -186,42 +193,52 @@ def peer_groups(peers: Sequence[int], per_peer: int) -> list[list[int]]:
 
 
 def name_runs(layouts: Layouts, peers: int = 1) -> list[list[str]]:
-    """The names of ``layouts`` whose rows one read may stack: the same ``k`` (rows of one
-    width), in their order within each ``k``, in runs of at most :data:`READ_COEFFICIENTS`
-    kept coefficients for ``peers`` payloads together (:func:`read_runs`). A run of several
-    names thus holds every peer at once; a name too large for that is a run alone, read
-    in groups of peers (:func:`peer_groups`)."""
-    by_k: dict[int, list[str]] = {}
-    for name, (_, k) in layouts.items():
-        by_k.setdefault(k, []).append(name)
+    """The names of ``layouts`` whose rows one read may stack: the same ``k`` and chunk size
+    (rows of one width, summed into one coefficient tensor), in their order within each,
+    in runs of at most :data:`READ_COEFFICIENTS` kept coefficients for ``peers`` payloads
+    together (:func:`read_runs`). A run of several names thus holds every peer at once; a
+    name too large for that is a run alone, read in groups of peers (:func:`peer_groups`)."""
+    by_width: dict[tuple[int, int], list[str]] = {}
+    for name, (layout, k) in layouts.items():
+        by_width.setdefault((k, layout.chunk_elems), []).append(name)
 
     def size(name: str) -> int:
         layout, k = layouts[name]
         return layout.n_chunks * k * peers
 
-    return [run for names in by_k.values() for run in read_runs(names, size)]
+    return [run for names in by_width.values() for run in read_runs(names, size)]
 
 
-def _rows_by_name(
+def fold_runs(names: Sequence[str], layouts: Layouts, limit: int) -> list[list[str]]:
+    """``names`` (one read's, :func:`name_runs`) cut into runs whose coefficient tensors
+    together hold at most ``limit`` entries (a larger name is a run alone): the names one
+    coefficient tensor sums at once (:func:`aggregate_sparse`)."""
+    return read_runs(
+        names, lambda name: layouts[name][0].n_chunks * layouts[name][0].chunk_elems, limit
+    )
+
+
+def _group_rows(
     read: ReadRows, names: Sequence[str], peers: Sequence[int], layouts: Layouts, positions: bool
-) -> Iterator[tuple[list[int], dict[str, tuple[torch.Tensor | None, torch.Tensor]]]]:
+) -> Iterator[GroupRows]:
     """Each group of ``peers`` that fits one read of ``names`` (:func:`peer_groups`; one
-    group when the run holds several names), with each name's positions (None without
-    ``positions``) and values, ``[len(group), n_chunks, k]`` each, from that one read."""
-    chunks = [layouts[name][0].n_chunks for name in names]
+    group when the run holds several names), with its rows from that one read."""
+    rows = sum(layouts[name][0].n_chunks for name in names)
     k = layouts[names[0]][1]
-    for group in peer_groups(peers, sum(chunks) * k):
+    for group in peer_groups(peers, rows * k):
         idx, values = read(group, names, positions)
-        split = [len(group) * n for n in chunks]
-        kept = values.split(split)
-        at = idx.split(split) if idx is not None else [None] * len(names)
-        yield (
-            group,
-            {
-                name: (None if i is None else i.view(len(group), n, k), v.view(len(group), n, k))
-                for name, n, i, v in zip(names, chunks, at, kept, strict=True)
-            },
-        )
+        shape = (len(group), rows, k)
+        yield group, None if idx is None else idx.view(shape), values.view(shape)
+
+
+def _offsets(names: Sequence[str], layouts: Layouts) -> dict[str, tuple[int, int]]:
+    """Each name's first and end row within one peer's rows of ``names``."""
+    out, at = {}, 0
+    for name in names:
+        n = layouts[name][0].n_chunks
+        out[name] = (at, at + n)
+        at += n
+    return out
 
 
 def aggregate_sparse(
@@ -245,13 +262,15 @@ def aggregate_sparse(
     that tensor alone is decoded to measure it: the norm is always the decoded update's,
     as :func:`aggregate` takes it (equal within float rounding).
 
-    Sum: per parameter, each peer's values times ``scale_i / n_peers`` are added into one
-    zero coefficient tensor in list order (:func:`gauntlet.compress.sparse.scatter_sum`:
-    one add per position per peer, no atomics), then one inverse transform. Parameters and
-    peers are read in runs (:func:`name_runs`): every peer's rows of several parameters by
-    one set of operations, so what grows with the parameters and the peers is one
-    ``scatter_add_`` per parameter and peer. Memory: the output, one parameter's
-    coefficients and one run's rows.
+    Sum: each peer's values times ``scale_i / n_peers`` are added into a zero coefficient
+    tensor in list order (:func:`gauntlet.compress.sparse.scatter_sum`: one add per position
+    per peer, no atomics), then one inverse transform per parameter. Parameters and peers
+    are read in runs (:func:`name_runs`): every peer's rows of several parameters by one
+    set of operations. The parameters of a run are summed together (:func:`fold_runs`: one
+    coefficient tensor no larger than the largest parameter's), one ``scatter_add_`` per
+    peer for all of them: every position still gets its peers' values added in list order,
+    so the bits do not depend on the runs. Memory: the output, one coefficient tensor of
+    the largest parameter's size and one run's rows.
     """
     if n_peers < 1:
         raise ValueError("aggregate needs at least one peer")
@@ -262,18 +281,27 @@ def aggregate_sparse(
     active = [i for i, w in enumerate(weights) if w != 0]
     # on the device once: a small tensor copied per read would wait for the queue each time
     active_weights = torch.tensor([weights[i] for i in active], dtype=torch.float32).to(device)
+    largest = max(layout.n_chunks * layout.chunk_elems for layout, _ in layouts.values())
     out: Delta = {}
     with workspace(device) as ws:
         for names in name_runs(layouts, max(1, len(active))):
-            groups: Iterable[PeerRows] = _weighted_rows(
+            groups: Iterable[tuple[torch.Tensor, torch.Tensor]] = _weighted_rows(
                 read, names, active, active_weights, layouts
             )
             if len(names) > 1:  # one read of every peer (name_runs), held while each is summed
                 groups = list(groups)
-            for name in names:  # one name alone is streamed, a group of peers at a time
-                layout = layouts[name][0]
-                parts = (row for group in groups for row in group[name])
-                out[name] = layout.from_chunks(scatter_sum(layout, parts, ws), dct, ws)
+            rows = _offsets(names, layouts)
+            for fold in fold_runs(names, layouts, largest):  # a name alone: streamed by groups
+                first, end = rows[fold[0]][0], rows[fold[-1]][1]
+                parts = (
+                    (idx[p, first:end], values[p, first:end])
+                    for idx, values in groups
+                    for p in range(len(values))
+                )
+                coeffs = scatter_sum((end - first, layouts[fold[0]][0].chunk_elems), parts, ws)
+                for name in fold:
+                    at = slice(rows[name][0] - first, rows[name][1] - first)
+                    out[name] = layouts[name][0].from_chunks(coeffs[at], dct, ws)
     return {name: out[name] for name in layouts}
 
 
@@ -293,16 +321,23 @@ def sparse_norms(
     squares: dict[str, torch.Tensor] = {}
     for names in runs:
         padded = layouts[names[0]][0].padded  # a padded name is a run alone
-        for group, rows in _rows_by_name(read, names, range(n_peers), layouts, padded):
-            for name, (at, kept) in rows.items():
+        rows = _offsets(names, layouts)
+        for group, idx, values in _group_rows(read, names, range(n_peers), layouts, padded):
+            for name, (first, end) in rows.items():
                 layout = layouts[name][0]
-                if at is not None:  # padded: decoded, for the energy the crop drops
-                    dense = [to_dense(layout, i, v, dct) for i, v in zip(at, kept, strict=True)]
+                kept = values[:, first:end]
+                if idx is not None:  # padded: decoded, for the energy the crop drops
+                    dense = [
+                        to_dense(layout, i, v, dct)
+                        for i, v in zip(idx[:, first:end], kept, strict=True)
+                    ]
                     sq = torch.stack(
                         [torch.linalg.vector_norm(d, dtype=torch.float64) for d in dense]
                     )
-                else:
-                    sq = torch.linalg.vector_norm(kept.flatten(1), dim=1, dtype=torch.float64)
+                else:  # each peer's rows of this name made contiguous: the same sum as alone
+                    sq = torch.linalg.vector_norm(
+                        kept.reshape(len(group), -1), dim=1, dtype=torch.float64
+                    )
                 part = squares.setdefault(
                     name, torch.zeros(n_peers, dtype=torch.float64, device=device)
                 )
@@ -319,16 +354,13 @@ def _weighted_rows(
     peers: list[int],
     weights: torch.Tensor,
     layouts: Layouts,
-) -> Iterator[PeerRows]:
-    """Per group of ``peers`` read together (:func:`_rows_by_name`): each name's
-    ``(positions, values × weight)`` per peer, ``[n_chunks, k]``, in list order;
-    ``weights`` float32, one per peer of ``peers``, on the values' device."""
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Per group of ``peers`` read together (:func:`_group_rows`): its positions and its
+    values times each peer's weight, ``[len(group), Σ n_chunks, k]`` each; ``weights`` float32, one per peer of ``peers``, on
+    the values' device."""
     start = 0
-    for group, rows in _rows_by_name(read, names, peers, layouts, True):
+    for group, idx, values in _group_rows(read, names, peers, layouts, True):
+        assert idx is not None  # asked for
         scale = weights[start : start + len(group), None, None]
         start += len(group)
-        out = {}
-        for name, (at, kept) in rows.items():
-            assert at is not None  # asked for
-            out[name] = list(zip(at, kept * scale, strict=True))
-        yield out
+        yield idx, values * scale

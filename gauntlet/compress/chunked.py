@@ -335,7 +335,7 @@ class ChunkedCodec(ABC):
         checks: list[Check] = []  # every read's, read once the sum is formed (see decode)
         out = aggregate_sparse(
             lambda peers, names, positions: self._read(
-                [(payloads[i], name) for name in names for i in peers],  # as ReadRows says
+                [(payloads[i], name) for i in peers for name in names],  # as ReadRows says
                 device,
                 checks=checks if positions else None,
                 positions=positions,

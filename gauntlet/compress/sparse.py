@@ -148,17 +148,18 @@ def subtract_dense(
 
 
 def scatter_sum(
-    layout: ChunkLayout,
+    shape: tuple[int, int],
     parts: Iterable[tuple[torch.Tensor, torch.Tensor]],
     ws: Workspace,
 ) -> torch.Tensor:
-    """Σ of sparse chunk coefficients ``(idx, values)`` in list order: ``[n_chunks,
-    chunk_elems]`` in ``ws`` slot ``coeffs``.
+    """Σ of sparse chunk coefficients ``(idx, values)`` (``[rows, k]`` each) in list order:
+    ``shape`` (``[rows, chunk_elems]``: one parameter's chunks, or several parameters'
+    one after another) in ``ws`` slot ``coeffs``.
 
     Each part's indices are unique within a row, so one ``scatter_add_`` adds exactly one
     value to any position: position ``p`` ends up ``((0 + v_0[p]) + v_1[p]) + …`` in list
     order, on any device and thread count (no atomics race, no reduction tree)."""
-    chunks = ws.get("coeffs", (layout.n_chunks, layout.chunk_elems)).zero_()
+    chunks = ws.get("coeffs", shape).zero_()
     for idx, values in parts:
         chunks.scatter_add_(1, idx, values)
     return chunks

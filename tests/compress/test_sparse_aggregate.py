@@ -107,6 +107,36 @@ def test_the_aggregate_reads_a_run_of_parameters_once_for_every_peer(
     ]
 
 
+@pytest.mark.parametrize("params", [CODECS[0], CODECS[5]], ids=["topk", "sparse"])
+def test_a_runs_parameters_are_summed_by_one_add_per_peer(
+    params: TopKCodecParams | SparseCodecParams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sum adds one peer's rows of several parameters by one ``scatter_add_`` into one
+    coefficient tensor (launches do not grow with the parameters), never larger than the
+    largest parameter's; parameters of another chunk size are summed apart. The bits are
+    those of each parameter summed alone (the runs cut to one coefficient, the test
+    above)."""
+    codec = build_codec(params)
+    payloads = [codec.encode(p)[0] for p in _peers(5, seed=8)]
+    folds: list[tuple[tuple[int, int], int]] = []
+    scatter_sum = aggregate_module.scatter_sum
+
+    def spy(shape, parts, ws):  # type: ignore[no-untyped-def]
+        parts = list(parts)
+        folds.append((shape, len(parts)))
+        return scatter_sum(shape, parts, ws)
+
+    monkeypatch.setattr(aggregate_module, "scatter_sum", spy)
+    codec.decode_batch(payloads, SHAPES, normalise="none")
+    layouts = {name: codec._layout(shape)[0] for name, shape in SHAPES.items()}
+    largest = max(lay.n_chunks * lay.chunk_elems for lay in layouts.values())
+    assert all(parts == 5 for _, parts in folds)  # one add per peer and coefficient tensor
+    assert all(rows * elems <= largest for (rows, elems), _ in folds)
+    assert sum(rows for (rows, _), _ in folds) == sum(lay.n_chunks for lay in layouts.values())
+    widths = {lay.chunk_elems for lay in layouts.values()}
+    assert len(widths) <= len(folds) < len(SHAPES)  # some folds hold several parameters
+
+
 @pytest.mark.parametrize("normalise", ["none", "per_peer"])
 def test_a_bad_parameter_read_with_others_fails_the_batch_and_is_named(normalise: str) -> None:
     """One read checks every peer's rows of several parameters at once: a fault in a later
