@@ -122,8 +122,11 @@ class ChunkLayout:
             # factor Dᵀ on its gc blocks, read in place ([gc, s, s] with row stride pc).
             left = torch.matmul(d, m.view(gr, s, gc * s), out=w.get("slabs", (gr, s, gc * s)))
             slabs = left.view(gr, s, gc, s)
-            for i in range(gr):
-                torch.matmul(slabs[i].permute(1, 0, 2), d.T, out=blocks[i])
+            if slab_by_slab(x.device):
+                for i in range(gr):
+                    torch.matmul(slabs[i].permute(1, 0, 2), d.T, out=blocks[i])
+            else:
+                torch.matmul(slabs.permute(0, 2, 1, 3), d.T, out=blocks)
         return out
 
     def from_chunks(self, c: torch.Tensor, dct: bool, ws: Workspace | None = None) -> torch.Tensor:
@@ -142,8 +145,11 @@ class ChunkLayout:
                 left = inverse_left(c, s, w)
                 blocks = left.view(gr, gc, s, s)
                 d = dct_matrix(s, c.device, c.dtype)
-                for i in range(gr):  # right factor D, written straight into matrix order
-                    torch.matmul(blocks[i].permute(1, 0, 2), d, out=out[i])
+                if slab_by_slab(c.device):
+                    for i in range(gr):  # right factor D, written straight into matrix order
+                        torch.matmul(blocks[i].permute(1, 0, 2), d, out=out[i])
+                else:
+                    torch.matmul(blocks.permute(0, 2, 1, 3), d, out=out)
         return self.crop(out.view(self.padded_rows, self.padded_cols))
 
     def crop(self, m: torch.Tensor) -> torch.Tensor:
@@ -164,6 +170,15 @@ class ChunkLayout:
         # chunk c = (i, j) on the grid starts at row i*s, column j*s; position p = (a, b)
         base = (rows // gc) * (s * pc) + (rows % gc) * s
         return base[:, None] + (idx // s) * pc + idx % s
+
+
+def slab_by_slab(device: torch.device) -> bool:
+    """Whether the right factor of the block DCT (and its inverse) runs one grid row of
+    blocks at a time, reading and writing them in place: on a CPU, where a product over
+    the whole strided matrix would first copy it (fresh memory, as costly as a product).
+    On a GPU each product is a launch of some microseconds, more than a slab's work (88 a
+    1.2B FFN matrix), so all slabs go in one product, copies included."""
+    return device.type == "cpu"
 
 
 def inverse_left(c: torch.Tensor, s: int, ws: Workspace) -> torch.Tensor:

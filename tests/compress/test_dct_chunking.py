@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gauntlet.compress import chunking
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.dct import dct_1d, dct_2d, dct_matrix, idct_1d, idct_2d
 
@@ -46,3 +47,24 @@ def test_matrix_chunks_are_square_blocks() -> None:
     x = torch.arange(16.0).reshape(4, 4)
     chunks = ChunkLayout((4, 4), 2).to_chunks(x, dct=False)
     assert chunks.tolist() == [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]
+
+
+@pytest.mark.parametrize("shape", [(70, 33), (128, 192), (3, 5, 9)])
+def test_one_product_for_all_slabs_gives_the_slab_loops_result(
+    shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a GPU the right factor of the block DCT and its inverse is one product over
+    every grid row (a launch per slab would cost more than its work); on a CPU one slab
+    at a time, in place. Forced here on the CPU, the GPU's arrangement transforms every
+    block alike (the same dot products: equal to float rounding) and inverts exactly."""
+    layout = ChunkLayout(shape, 16)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(2))
+    by_slab = layout.to_chunks(x, dct=True)
+    back_by_slab = layout.from_chunks(by_slab, dct=True)
+    monkeypatch.setattr(chunking, "slab_by_slab", lambda device: False)
+    at_once = layout.to_chunks(x, dct=True)
+    torch.testing.assert_close(at_once, by_slab, atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        layout.from_chunks(by_slab, dct=True), back_by_slab, atol=1e-6, rtol=0
+    )
+    torch.testing.assert_close(layout.from_chunks(at_once, dct=True), x, atol=1e-5, rtol=0)
