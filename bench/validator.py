@@ -14,9 +14,10 @@ pages by default, so the window's controls take part as in a real window):
   lowered to the window's median (``gauntlet.node.measured_update.measured_update``, as
   the validator does with ``validator.measure_novel``; the sum of two contributions
   stands in for the aggregate);
-- ``align_s`` (per evaluated peer): ``gauntlet.node.measured_update.window_limits``,
-  each update decoded once more for its cosine with the last aggregate, whose median is
-  the most any is measured with;
+- ``align_s`` (per evaluated peer): ``gauntlet.node.measured_update.update_cosines``,
+  each update's cosine with the last aggregate read from its payload (the last
+  aggregate transformed once per parameter for all; no decode), whose median is the
+  most any is measured with;
 - ``evaluate_s`` (per evaluated peer): ``gauntlet.node.evaluation.evaluate_peers``
   minus its shared part: loss on the peer's own pages before, apply its Δ
   alone, loss on its own pages and on the secret random pages after, restore θ_w,
@@ -67,7 +68,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -105,7 +105,11 @@ from gauntlet.node import evaluation  # noqa: E402
 from gauntlet.node.checks import measure_updates  # noqa: E402
 from gauntlet.node.evaluation import evaluate_peers, loss_on, secret_pages  # noqa: E402
 from gauntlet.node.gather import Decoder, decode_update  # noqa: E402
-from gauntlet.node.measured_update import measured_update, window_limits  # noqa: E402
+from gauntlet.node.measured_update import (  # noqa: E402
+    measured_update,
+    update_cosines,
+    window_limits,
+)
 from gauntlet.node.runtime import load_data_and_model  # noqa: E402
 from gauntlet.storage.filesystem import FilesystemStore  # noqa: E402
 from gauntlet.train.inner import snapshot  # noqa: E402
@@ -242,8 +246,8 @@ def bench_model(
         if len(contributions) > 1:
             for name, t in decode_update(contributions[-1], decoder).items():
                 last[name].add_(t)
-        decoders = {c.uid: functools.partial(decode_update, c, decoder) for c in contributions}
-        (limit, above), align_total_s = timed(node.device, window_limits, decoders, last)
+        cosines, align_total_s = timed(node.device, update_cosines, contributions, decoder, last)
+        limit, above = window_limits(cosines)
         limits = dict.fromkeys(above, limit)  # as the validator: only those above are lowered
         decode_times = [
             timed(node.device, measured_update, c, decoder, 1.0, last, limits.get(c.uid))[1]
@@ -417,8 +421,8 @@ def main() -> None:
     report = {
         "bench": "validator",
         "step": "per peer: get + open_payload (verify + validate), measure_updates (norm and "
-        "sketch from the payload, no decode), window_limits (one more decode: cosine with the "
-        "last aggregate), evaluate_peers (own before, own after and "
+        "sketch from the payload, no decode), update_cosines (cosine with the "
+        "last aggregate from the payload, no decode), evaluate_peers (own before, own after and "
         "random after with its Δ alone, decoded when applied; own batches shared out among "
         "the control updates); once: snapshot + random before, validation loss before and "
         "after the outer step",

@@ -286,6 +286,32 @@ class ChunkedCodec(ABC):
         return entries_at(layout, idx, values, self.dct, positions)
 
     @torch.no_grad()
+    def inners(
+        self,
+        payloads: Sequence[Tensors],
+        shapes: Shapes,
+        other: Mapping[str, torch.Tensor],
+        device: Device,
+    ) -> list[float]:
+        """⟨each payload's decoded update, ``other``⟩ over every parameter (``other``: one
+        tensor of each of ``shapes``), from validated arrays, with no update decoded.
+
+        The chunk transform is orthonormal and ``other`` is chunked with zeros where the
+        decoder crops, so the inner product is that of the kept values with ``other``'s
+        coefficients at their positions: one gather per parameter and payload, ``other``
+        transformed once per parameter for every payload. Equal to the decoded inner
+        product within float rounding; the products are summed in float64, per parameter
+        in ``shapes`` order, and read in one synchronisation at the end."""
+        totals = torch.zeros(len(payloads), dtype=torch.float64, device=device)
+        for name, shape in shapes.items():
+            layout, _ = self._layout(shape)
+            coefficients = layout.to_chunks(other[name].to(device, torch.float32), self.dct)
+            for i, tensors in enumerate(payloads):
+                idx, values = self.read([tensors], name, device, check=False)
+                totals[i] += (values * coefficients.gather(1, idx)).sum(dtype=torch.float64)
+        return totals.tolist()
+
+    @torch.no_grad()
     def decode(self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu") -> Delta:
         """One peer's payload (container-checked against ``specs``) -> Δ on ``device``.
 

@@ -62,6 +62,17 @@ class Codec(Protocol):
         ``device``, from validated arrays: what a sketch reads, without a dense decode."""
         ...
 
+    def inners(
+        self,
+        payloads: Sequence[Tensors],
+        shapes: Shapes,
+        other: Mapping[str, torch.Tensor],
+        device: Device,
+    ) -> list[float]:
+        """⟨each payload's decoded update, ``other``⟩ over every parameter, from validated
+        arrays (a sparse codec decodes none): a window's cosines with its last aggregate."""
+        ...
+
     def decode_batch(
         self,
         payloads: Sequence[Tensors],
@@ -107,6 +118,28 @@ class DenseCodec:
     ) -> torch.Tensor:
         flat = np.asarray(tensors[name], dtype=np.float32).reshape(-1)
         return torch.from_numpy(flat[positions.cpu().numpy()]).to(device)  # a fresh array
+
+    @torch.no_grad()
+    def inners(
+        self,
+        payloads: Sequence[Tensors],
+        shapes: Shapes,
+        other: Mapping[str, torch.Tensor],
+        device: Device,
+    ) -> list[float]:
+        """The payload is the update: one parameter decoded at a time, products summed in
+        float64 (as :func:`gauntlet.train.novelty.inner` sums them)."""
+        return [
+            sum(
+                float(
+                    (
+                        dense.decode({name: tensors[name]}, device)[name] * other[name].to(device)
+                    ).sum(dtype=torch.float64)
+                )
+                for name in shapes
+            )
+            for tensors in payloads
+        ]
 
     @torch.no_grad()
     def decode_batch(

@@ -313,8 +313,9 @@ class ValidatorConfig(Section):
         "that step is free to any miner. A miner that trained one page and made the last "
         "aggregate 0.85 of its upload (under the replay check's R² of 0.9) rated like an "
         "honest miner with two pages when measured as sent (scenarios/adaptive.toml, the "
-        'boost behaviour; docs/scoring.md, "What is new"). Costs one more decode of '
-        "each evaluated update. false: measure as sent",
+        'boost behaviour; docs/scoring.md, "What is new"). Costs reading each evaluated '
+        "update's cosine with the last aggregate from its payload (no decode) and lowering "
+        "it in the decode that applies it. false: measure as sent",
     )
     novel_quantile: float = Field(
         0.5,

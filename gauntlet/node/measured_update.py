@@ -8,28 +8,44 @@ node does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from gauntlet.compress.aggregate import Delta
 from gauntlet.node.gather import Contribution, Decoder, decode_update
 from gauntlet.score.state import ValidatorScores
-from gauntlet.train.novelty import alignment, inner, limit_alignment, window_limit
+from gauntlet.train.novelty import inner, limit_alignment, window_limit
+
+
+def update_cosines(
+    contributions: Sequence[Contribution], decoder: Decoder, last: Delta
+) -> dict[int, float]:
+    """uid -> the cosine of each of ``contributions``' updates (``ok``, with a payload) with
+    the last aggregate ``last``, read from the payloads: ``⟨u, last⟩`` from the kept
+    coefficients against ``last``'s (:meth:`~gauntlet.compress.codec.Codec.inners`:
+    ``last`` transformed once per parameter for all of them) and ``‖u‖`` from the kept
+    values (:meth:`~gauntlet.compress.codec.Codec.norm_sq`), so no update is decoded for
+    it. Equal to :func:`gauntlet.train.novelty.alignment` of the decoded update within float rounding (0 when
+    either is zero)."""
+    codec, shapes, device = decoder.codec, decoder.shapes, decoder.device
+    payloads = {c.uid: c.tensors for c in contributions if c.tensors is not None}
+    dots = codec.inners(list(payloads.values()), shapes, last, device)
+    last_sq = inner(last, last)
+    out = {}
+    for (uid, tensors), dot in zip(payloads.items(), dots, strict=True):
+        norm_sq = sum(codec.norm_sq(tensors, n, s, device) for n, s in shapes.items())
+        norms = (norm_sq * last_sq) ** 0.5
+        out[uid] = dot / norms if norms > 0 else 0.0
+    return out
 
 
 def window_limits(
-    decoders: Mapping[int, Callable[[], Delta]],
-    last: Delta,
-    pay: Mapping[int, float] | None = None,
-    quantile: float = 0.5,
+    cosines: Mapping[int, float], pay: Mapping[int, float] | None = None, quantile: float = 0.5
 ) -> tuple[float, dict[int, float]]:
-    """The window's limit (:func:`window_limit`: the ``quantile`` of the updates' cosines
-    with the last aggregate ``last``, or their ``pay``-weighted one where lower) and the
-    cosine of each update above it (uid -> cosine: the ones to lower; the others are
-    measured as sent). ``decoders``: uid -> a function that decodes the update; each is
-    decoded, measured and dropped in turn (one held at a time). ``pay``: uid -> the
+    """The window's limit (:func:`window_limit`: the ``quantile`` of the updates' ``cosines``
+    with the last aggregate, uid -> cosine (:func:`update_cosines`), or their
+    ``pay``-weighted one where lower) and the cosine of each update above it (uid ->
+    cosine: the ones to lower; the others are measured as sent). ``pay``: uid -> the
     validator's current pay (:func:`current_pay`; None: none yet, the plain quantile)."""
-    last_sq = inner(last, last)
-    cosines = {uid: alignment(decode(), last, last_sq) for uid, decode in sorted(decoders.items())}
     limit = window_limit(cosines, pay or {}, quantile)
     return limit, {uid: cosine for uid, cosine in cosines.items() if cosine > limit}
 

@@ -49,11 +49,16 @@ from gauntlet.node.evaluation import (
     own_sample,
     window_seed,
 )
-from gauntlet.node.gather import Contribution, decode_update, judge_window
+from gauntlet.node.gather import Contribution, judge_window
 from gauntlet.node.lead import publish_lead_artifacts
 from gauntlet.node.lead_record import publish_window_record
 from gauntlet.node.lifecycle import retry_local_write, retry_transient
-from gauntlet.node.measured_update import current_pay, measured_update, window_limits
+from gauntlet.node.measured_update import (
+    current_pay,
+    measured_update,
+    update_cosines,
+    window_limits,
+)
 from gauntlet.node.observer import Observer, round_seconds_for
 from gauntlet.node.records import follow_record
 from gauntlet.node.replay import Lead, find_lead
@@ -177,15 +182,13 @@ class Validator:
         ``validator.novel_quantile``, or the same quantile weighted by what this validator
         currently pays each sender, its weight, where lower); the others are measured as
         sent. Empty when ``validator.measure_novel`` is off or there is no last aggregate.
-        Decodes each update once more, one at a time."""
+        Read from the payloads (:func:`update_cosines`): no update is decoded for it."""
         rt = self.rt
         last = rt.last_aggregate
         if not rt.config.validator.measure_novel or last is None or not contributions:
             return {}
-        decoders = {c.uid: functools.partial(decode_update, c, rt.decoder) for c in contributions}
         limit, above = window_limits(
-            decoders,
-            last,
+            update_cosines(contributions, rt.decoder, last),
             current_pay(self.state, contributions, self.scoring.weight_power),
             rt.config.validator.novel_quantile,
         )

@@ -137,6 +137,32 @@ def test_a_runs_parameters_are_summed_by_one_add_per_peer(
     assert len(widths) <= len(folds) < len(SHAPES)  # some folds hold several parameters
 
 
+@pytest.mark.parametrize(
+    "params",
+    [*CODECS, None],
+    ids=lambda p: "dense" if p is None else "-".join(map(str, p.model_dump().values())),
+)
+def test_inner_products_read_from_payloads_are_the_decoded_ones(
+    params: TopKCodecParams | SparseCodecParams | None,
+) -> None:
+    """A window's cosines with its last aggregate come from the payloads: the kept values
+    against the aggregate's coefficients (the transform is orthonormal, and the aggregate
+    is zero in the padding the decoder crops), for every route back to dense and padded
+    shapes; a zero update gives 0."""
+    codec = DenseCodec() if params is None else build_codec(params)
+    peers = _peers(3, seed=9)
+    peers[1] = {k: torch.zeros_like(v) for k, v in peers[1].items()}
+    payloads = [codec.encode(p)[0] for p in peers]
+    other = _peers(1, seed=10)[0]
+    got = codec.inners(payloads, SHAPES, other, "cpu")
+    for payload, value in zip(payloads, got, strict=True):
+        decoded = codec.decode(payload, SHAPES)
+        expected = sum(float((decoded[n].double() * other[n].double()).sum()) for n in SHAPES)
+        scale = sum(float(decoded[n].norm() * other[n].norm()) for n in SHAPES) or 1.0
+        assert abs(value - expected) <= 1e-6 * scale, (value, expected)
+    assert got[1] == 0.0
+
+
 @pytest.mark.parametrize("normalise", ["none", "per_peer"])
 def test_a_bad_parameter_read_with_others_fails_the_batch_and_is_named(normalise: str) -> None:
     """One read checks every peer's rows of several parameters at once: a fault in a later

@@ -165,4 +165,35 @@ def test_boosters_need_half_the_pay_not_half_the_summed_score_to_lift_the_limit(
 
     paid_more = split | {f"hk{b}": 0.3 for b in boosters}  # 8 x 0.09 = 0.72 > 0.64
     lifted = _validator(aggregate, scores=paid_more).alignment_limits(7, sent)
-    assert min(lifted.values()) >= min(cosines[b] for b in boosters)
+    # the limit is a cosine read from a payload: the decoded one's within float rounding
+    assert min(lifted.values()) >= min(cosines[b] for b in boosters) - 1e-7
+
+
+def test_cosines_are_read_from_the_payloads_without_decoding_an_update(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The window's cosines with the last aggregate come from each payload's kept
+    coefficients and norm (the default top-k codec, a padded matrix among the shapes):
+    what the decoded updates give, within float rounding, and no update is decoded."""
+    from gauntlet.compress.codec import build_codec
+    from gauntlet.node import measured_update as measured_module
+
+    shapes = {"w": (40, 24), "b": (24,)}
+    codec = build_codec(GauntletConfig().compress.codec_params())
+    decoder = Decoder(1, Limits(max_bytes=1 << 22), codec, shapes, "cpu")
+    g = torch.Generator().manual_seed(5)
+    last = {n: torch.randn(s, generator=g) for n, s in shapes.items()}
+    updates = {
+        uid: {n: torch.randn(s, generator=g) + 0.5 * uid * last[n] for n, s in shapes.items()}
+        for uid in (1, 2, 3)
+    }
+    sent = [
+        Contribution(uid, f"hk{uid}", "ok", tensors=codec.encode(d)[0])
+        for uid, d in updates.items()
+    ]
+    decoded = {c.uid: codec.decode(c.tensors, shapes) for c in sent}  # type: ignore[arg-type]
+    monkeypatch.setattr(codec, "decode", lambda *a, **k: pytest.fail("an update was decoded"))
+    cosines = measured_module.update_cosines(sent, decoder, last)
+    for uid, cosine in cosines.items():
+        assert cosine == pytest.approx(alignment(decoded[uid], last), abs=1e-6)
+    assert cosines[1] < cosines[2] < cosines[3]
