@@ -317,6 +317,7 @@ def sparse_norms(
     parameters are read by values alone, in runs; each padded one alone, with positions.
     Each parameter's squares are added in ``layouts`` order, whatever the runs."""
     unpadded = {n: lk for n, lk in layouts.items() if not lk[0].padded}
+    largest = max(layout.n_chunks * layout.chunk_elems for layout, _ in layouts.values())
     runs = name_runs(unpadded, n_peers) + [[n] for n, (lay, _) in layouts.items() if lay.padded]
     squares: dict[str, torch.Tensor] = {}
     for names in runs:
@@ -327,13 +328,7 @@ def sparse_norms(
                 layout = layouts[name][0]
                 kept = values[:, first:end]
                 if idx is not None:  # padded: decoded, for the energy the crop drops
-                    dense = [
-                        to_dense(layout, i, v, dct)
-                        for i, v in zip(idx[:, first:end], kept, strict=True)
-                    ]
-                    sq = torch.stack(
-                        [torch.linalg.vector_norm(d, dtype=torch.float64) for d in dense]
-                    )
+                    sq = padded_norms(layout, idx[:, first:end], kept, dct, largest)
                 else:  # each peer's rows of this name made contiguous: the same sum as alone
                     sq = torch.linalg.vector_norm(
                         kept.reshape(len(group), -1), dim=1, dtype=torch.float64
@@ -346,6 +341,33 @@ def sparse_norms(
     for name in layouts:
         total += squares[name]
     return [math.sqrt(x) for x in total.tolist()]
+
+
+def padded_norms(
+    layout: ChunkLayout, idx: torch.Tensor, values: torch.Tensor, dct: bool, limit: int
+) -> torch.Tensor:
+    """The L2 norms (float64 ``[peers]``) of several peers' decoded updates of one padded
+    parameter, from their rows ``[peers, n_chunks, k]``: decoded together as one taller
+    tensor (each peer's chunks below the previous peer's, :func:`to_dense` of a layout
+    ``peers`` times as tall, at most ``limit`` entries at once), so the decode's operations
+    do not grow with the peers; each peer's cropped part is then measured alone, as its own
+    decode would be (the same entries, the same sum)."""
+    peers, _, k = values.shape
+    size = layout.padded_rows * layout.padded_cols
+    out: list[torch.Tensor] = []
+    step = max(1, limit // size)
+    for first in range(0, peers, step):
+        at, kept = idx[first : first + step], values[first : first + step]
+        count = len(kept)
+        if layout.two_d:
+            tall = ChunkLayout((count * layout.padded_rows, layout.padded_cols), layout.chunk)
+        else:
+            tall = ChunkLayout((count * layout.padded_cols,), layout.chunk)
+        dense = to_dense(tall, at.reshape(-1, k), kept.reshape(-1, k), dct)
+        grids = dense.view(count, layout.padded_rows, layout.padded_cols)
+        cropped = grids[:, : layout.rows, : layout.cols].contiguous()
+        out.extend(torch.linalg.vector_norm(c, dtype=torch.float64) for c in cropped)
+    return torch.stack(out)
 
 
 def _weighted_rows(

@@ -163,6 +163,41 @@ def test_inner_products_read_from_payloads_are_the_decoded_ones(
     assert got[1] == 0.0
 
 
+@pytest.mark.parametrize("params", [CODECS[0], CODECS[1], CODECS[3], CODECS[5]])
+@pytest.mark.parametrize("name", ["p", "u"])
+def test_padded_norms_decode_every_peer_at_once_with_each_peers_bits(
+    params: TopKCodecParams | SparseCodecParams, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A padded parameter's norm needs its decoded (cropped) entries: every peer's are
+    decoded by one ``to_dense`` of a taller layout, or in groups under the memory limit,
+    and each peer's norm has the bits of its own decode, measured alone."""
+    codec = build_codec(params)
+    payloads = [codec.encode(p)[0] for p in _peers(5, seed=11)]
+    layout, k = codec._layout(SHAPES[name])
+    assert layout.padded
+    rows = [codec.read([t], name, "cpu") for t in payloads]
+    idx = torch.stack([i for i, _ in rows])
+    values = torch.stack([v for _, v in rows])
+    alone = [
+        torch.linalg.vector_norm(to_dense(layout, i, v, codec.dct), dtype=torch.float64)
+        for i, v in rows
+    ]
+    calls: list[int] = []
+    to_dense_real = aggregate_module.to_dense
+
+    def spy(lay, i, v, dct):  # type: ignore[no-untyped-def]
+        calls.append(len(v))
+        return to_dense_real(lay, i, v, dct)
+
+    monkeypatch.setattr(aggregate_module, "to_dense", spy)
+    size = layout.padded_rows * layout.padded_cols
+    for limit, groups in ((size * 5, 1), (size * 2, 3), (1, 5)):
+        calls.clear()
+        norms = aggregate_module.padded_norms(layout, idx, values, codec.dct, limit)
+        assert all(torch.equal(a, b) for a, b in zip(norms, alone, strict=True)), limit
+        assert len(calls) == groups and sum(calls) == 5 * layout.n_chunks
+
+
 @pytest.mark.parametrize("normalise", ["none", "per_peer"])
 def test_a_bad_parameter_read_with_others_fails_the_batch_and_is_named(normalise: str) -> None:
     """One read checks every peer's rows of several parameters at once: a fault in a later
