@@ -8,7 +8,8 @@ pages by default, so the window's controls take part as in a real window):
   read, container and signature checks, sha256 and codec validation (no dense decode);
 - ``measure_s`` (every valid contribution): ``gauntlet.node.checks.measure_updates``, the
   update's L2 norm and its count-sketch for copy and replay detection, read from the
-  payload without decoding it;
+  payload without decoding it, every contribution's at once (as the node does), divided
+  by their number;
 - ``decode_s`` (up to twice per evaluated peer): ``gauntlet.node.gather.decode_update``,
   the dense update from the validated payload, its alignment with the last aggregate
   lowered to the window's median (``gauntlet.node.measured_update.measured_update``, as
@@ -237,10 +238,10 @@ def bench_model(
         limits = Limits(max_bytes=max(config.storage.max_payload_bytes, largest))
         contributions, open_times = asyncio.run(fetch_all(node, codec, peers, store, limits))
         decoder = Decoder(config.chain.netuid, limits, codec, param_shapes(net), node.device)
-        measure_times = [  # the checks' norm and sketch, from each payload
-            timed(node.device, measure_updates, [c], decoder, config.scoring)[1]
-            for c in contributions
-        ]
+        # the checks' norms and sketches, read from every payload together (as the node does)
+        measure_total_s = timed(
+            node.device, measure_updates, contributions, decoder, config.scoring
+        )[1]
         # the last aggregate, as a sum of two contributions (along no single one of them)
         last = decode_update(contributions[0], decoder)
         if len(contributions) > 1:
@@ -286,7 +287,7 @@ def bench_model(
             total_s = min(total_s, seconds)
         params = sum(p.numel() for p in net.parameters())
     open_s = statistics.mean(open_times)
-    measure_s = statistics.mean(measure_times)
+    measure_s = measure_total_s / len(contributions)
     decode_s = statistics.mean(decode_times)
     evaluate_s = max(total_s - shared_s, 0.0) / len(updates)
     # evaluate_peers measures the random pages before once for every peer: the rest is

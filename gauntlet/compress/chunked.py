@@ -30,7 +30,9 @@ from gauntlet.compress.aggregate import (
     Normalise,
     aggregate_sparse,
     name_runs,
+    peer_groups,
     sparse_norm_sq,
+    sparse_norms,
 )
 from gauntlet.compress.chunking import ChunkLayout
 from gauntlet.compress.sparse import ENTRY_TERM_COST, entries_at, to_dense
@@ -284,6 +286,55 @@ class ChunkedCodec(ABC):
             ]
         idx, values = self.read([tensors], name, device, check=False)
         return entries_at(layout, idx, values, self.dct, positions)
+
+    @torch.no_grad()
+    def entries_of(
+        self,
+        payloads: Sequence[Tensors],
+        name: str,
+        shape: Shape,
+        positions: torch.Tensor,
+        device: Device,
+    ) -> torch.Tensor:
+        """:meth:`entries` of several payloads' updates at the same ``positions``, float32
+        ``[len(payloads), len(positions)]``, each row what :meth:`entries` gives that
+        payload alone: where few are asked, several payloads' rows are read and summed by
+        one set of operations (as many as fit :data:`READ_COEFFICIENTS`); else each
+        payload's parameter is decoded alone."""
+        layout, k = self._layout(shape)
+        if not payloads:
+            return torch.empty(0, len(positions), device=device)
+        if len(positions) * k * ENTRY_TERM_COST >= layout.n_chunks * layout.chunk_elems:
+            return torch.stack([self.entries(t, name, shape, positions, device) for t in payloads])
+        rows = []
+        for group in peer_groups(range(len(payloads)), layout.n_chunks * k):
+            idx, values = self.read([payloads[i] for i in group], name, device, check=False)
+            shaped = (len(group), layout.n_chunks, k)
+            rows.append(
+                entries_at(layout, idx.view(shaped), values.view(shaped), self.dct, positions)
+            )
+        return torch.cat(rows)
+
+    @torch.no_grad()
+    def norms(self, payloads: Sequence[Tensors], shapes: Shapes, device: Device) -> list[float]:
+        """Each payload's whole-update L2 norm, from validated arrays: the aggregate's own
+        (:func:`~gauntlet.compress.aggregate.sparse_norms`, so the scale a validator
+        measures an update at is the one the aggregate gives it), every payload's rows of a
+        run of parameters read at once and one synchronisation at the end."""
+        if not payloads:
+            return []
+        return sparse_norms(
+            lambda peers, names, positions: self._read(
+                [(payloads[i], name) for i in peers for name in names],  # as ReadRows says
+                device,
+                checks=None,
+                positions=positions,
+            ),
+            len(payloads),
+            {name: self._layout(shape) for name, shape in shapes.items()},
+            self.dct,
+            device,
+        )
 
     @torch.no_grad()
     def inners(

@@ -9,6 +9,7 @@ tensor is used.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -73,6 +74,22 @@ class Codec(Protocol):
         arrays (a sparse codec decodes none): a window's cosines with its last aggregate."""
         ...
 
+    def entries_of(
+        self,
+        payloads: Sequence[Tensors],
+        name: str,
+        shape: Shape,
+        positions: torch.Tensor,
+        device: Device,
+    ) -> torch.Tensor:
+        """:meth:`entries` of several payloads at once, ``[len(payloads), len(positions)]``:
+        the window's sketches, with operations that need not grow with the payloads."""
+        ...
+
+    def norms(self, payloads: Sequence[Tensors], shapes: Shapes, device: Device) -> list[float]:
+        """Each payload's whole-update L2 norm, from validated arrays."""
+        ...
+
     def decode_batch(
         self,
         payloads: Sequence[Tensors],
@@ -118,6 +135,23 @@ class DenseCodec:
     ) -> torch.Tensor:
         flat = np.asarray(tensors[name], dtype=np.float32).reshape(-1)
         return torch.from_numpy(flat[positions.cpu().numpy()]).to(device)  # a fresh array
+
+    def entries_of(
+        self,
+        payloads: Sequence[Tensors],
+        name: str,
+        shape: Shape,
+        positions: torch.Tensor,
+        device: Device,
+    ) -> torch.Tensor:
+        rows = [self.entries(t, name, shape, positions, device) for t in payloads]
+        return torch.stack(rows) if rows else torch.empty(0, len(positions), device=device)
+
+    def norms(self, payloads: Sequence[Tensors], shapes: Shapes, device: Device) -> list[float]:
+        return [
+            math.sqrt(sum(self.norm_sq(t, name, shape, device) for name, shape in shapes.items()))
+            for t in payloads
+        ]
 
     @torch.no_grad()
     def inners(

@@ -182,12 +182,17 @@ def entries_at(
     positions: torch.Tensor,
 ) -> torch.Tensor:
     """``to_dense(layout, idx, values, dct).reshape(-1)[positions]`` without forming the
-    tensor: float32 ``[len(positions)]`` on ``values``' device. ``positions`` int64 flat
-    indices into ``layout.shape``. Entry ``(a, b)`` of a 2-D DCT block is
-    ``Σ_j c_j D[u_j, a] D[v_j, b]`` over the block's kept coefficients ``(u_j, v_j)``, of a
-    1-D chunk ``Σ_j c_j D[i_j, a]``; without the transform it is the kept value at that
-    position, or 0. Equal to the decoded entries within float rounding (the sums run in
-    another order)."""
+    tensor: float32 ``[len(positions)]`` on ``values``' device. ``idx`` and ``values`` may
+    also hold several payloads' rows, ``[payloads, n_chunks, k]``: then ``[payloads,
+    len(positions)]``, each row what that payload alone gives (the same sums), read by
+    one set of operations. ``positions`` int64 flat indices into ``layout.shape``. Entry
+    ``(a, b)`` of a 2-D DCT block is ``Σ_j c_j D[u_j, a] D[v_j, b]`` over the block's
+    kept coefficients ``(u_j, v_j)``, of a 1-D chunk ``Σ_j c_j D[i_j, a]``; without the
+    transform it is the kept value at that position, or 0. Equal to the decoded entries
+    within float rounding (the sums run in another order)."""
+    batched = values.dim() == 3
+    if not batched:
+        return entries_at(layout, idx[None], values[None], dct, positions)[0]
     s = layout.chunk
     positions = positions.to(values.device)
     if layout.two_d:
@@ -198,10 +203,12 @@ def entries_at(
         chunk, a = positions // s, positions % s
         b = a  # unused: 1-D chunks have one coordinate
     d = dct_matrix(s, values.device, values.dtype) if dct else None
-    out = torch.empty(len(positions), dtype=values.dtype, device=values.device)
-    for lo in range(0, len(positions), ENTRIES_PIECE):
-        part = slice(lo, lo + ENTRIES_PIECE)
-        kept_idx, kept = idx[chunk[part]], values[chunk[part]]  # [piece, k]
+    payloads = values.shape[0]
+    out = torch.empty(payloads, len(positions), dtype=values.dtype, device=values.device)
+    piece_size = max(1, ENTRIES_PIECE // payloads)  # temporaries [payloads, piece, k]
+    for lo in range(0, len(positions), piece_size):
+        part = slice(lo, lo + piece_size)
+        kept_idx, kept = idx[:, chunk[part]], values[:, chunk[part]]  # [payloads, piece, k]
         ai, bi = a[part, None], b[part, None]
         if d is None:
             inner = ai * s + bi if layout.two_d else ai
@@ -210,5 +217,5 @@ def entries_at(
             basis = d[kept_idx // s, ai] * d[kept_idx % s, bi]
         else:
             basis = d[kept_idx, ai]
-        out[part] = (kept * basis).sum(dim=1)
+        out[:, part] = (kept * basis).sum(dim=2)
     return out

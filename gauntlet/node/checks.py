@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from gauntlet.compress.aggregate import Delta
-from gauntlet.compress.chunked import Tensors
 from gauntlet.node.gather import Contribution, Decoder
 from gauntlet.node.peers import Peer
 from gauntlet.node.reveals import stored_late
@@ -26,7 +25,7 @@ from gauntlet.score.config import DESYNCED, LATE, MISSING, OK, OUTLIER, WRONG_PA
 from gauntlet.score.copies import find_copies
 from gauntlet.score.norms import norm_outliers
 from gauntlet.score.pages import check_declared_pages
-from gauntlet.score.replay import SketchEntry, sketch_at
+from gauntlet.score.replay import SketchEntry, sketch_rows
 from gauntlet.score.sync import estimate_steps_behind, sync_score
 from gauntlet.train.fingerprint import coordinates
 
@@ -60,21 +59,35 @@ def sketch_values(
     config: ScoringConfig,
 ) -> np.ndarray:
     """:func:`sketch_delta` of an update that ``pick(name, flat positions)`` reads entries
-    of (parameters ``sizes``, name and element count, in sorted-name order): a decoded
-    update, or a payload read without decoding it (:func:`measure_updates`)."""
+    of (parameters ``sizes``, name and element count, in sorted-name order)."""
+    return sketches_of(sizes, lambda name, local: pick(name, local)[None], 1, config)[0]
+
+
+def sketches_of(
+    sizes: Sequence[tuple[str, int]],
+    pick: Callable[[str, torch.Tensor], torch.Tensor],
+    count: int,
+    config: ScoringConfig,
+) -> list[np.ndarray]:
+    """:func:`sketch_delta` of ``count`` updates at once, ``pick(name, flat positions)``
+    reading every update's entries ``[count, positions]``: a decoded update, or payloads
+    read without decoding them (:func:`measure_updates`). Each parameter's entries travel
+    to the CPU once for all the updates, and its buckets are hashed once; each update's
+    sketch is the one it would have alone."""
     seed = config.sketch_seed.encode()
     total_size = sum(size for _, size in sizes)
     wanted = config.sketch_coordinates
     stride = 1 if not wanted or wanted >= total_size else -(-total_size // wanted)
-    total = np.zeros(config.sketch_dim)
+    totals = np.zeros((count, config.sketch_dim))
     offset = 0
     for name, size in sizes:
-        local = torch.arange((-offset) % stride, size, stride)
+        first = (-offset) % stride  # past the end of a parameter smaller than the stride
+        local = torch.arange(first, max(first, size), stride)
         values = pick(name, local).to("cpu", torch.float64).numpy()
         positions = local.numpy().astype(np.uint64) + np.uint64(offset)
-        total += sketch_at(values, positions, config.sketch_dim, seed)
+        totals += sketch_rows(values, positions, config.sketch_dim, seed)
         offset += size
-    return total
+    return list(totals)
 
 
 def delta_norm(delta: Delta) -> float:
@@ -86,27 +99,26 @@ def measure_updates(
     contributions: Sequence[Contribution], decoder: Decoder, config: ScoringConfig
 ) -> tuple[dict[int, float], dict[int, np.ndarray]]:
     """The L2 norm and the sketch of every ``ok`` contribution's update, by uid, read from
-    its validated payload without decoding it: the norm from the kept values (Parseval)
-    and the sketch from the entries it samples (:meth:`Codec.entries`). Equal to those of
-    the decoded update within float rounding; the checks hold no model-sized update
-    whatever the number of miners (at 1.2B one is 4.8 GB in float32)."""
+    its validated payload without decoding it: the norm from the kept values (Parseval:
+    :meth:`Codec.norms`) and the sketch from the entries it samples
+    (:meth:`Codec.entries_of`). Equal to those of the decoded update within float
+    rounding; the checks hold no model-sized update whatever the number of miners (at
+    1.2B one is 4.8 GB in float32). All contributions are read together, parameter by
+    parameter, so the operations (each a launch on a GPU) and the waits on the device do
+    not grow with the miners."""
     codec, shapes, device = decoder.codec, decoder.shapes, decoder.device
     sizes = [(name, math.prod(shapes[name])) for name in sorted(shapes)]
-    norms: dict[int, float] = {}
-    sketches: dict[int, np.ndarray] = {}
-    for c in contributions:
-        if not c.ok or c.tensors is None:
-            continue
-        tensors = c.tensors
+    payloads = {c.uid: c.tensors for c in contributions if c.ok and c.tensors is not None}
+    if not payloads:
+        return {}, {}
+    listed = list(payloads.values())
 
-        def pick(name: str, local: torch.Tensor, tensors: Tensors = tensors) -> torch.Tensor:
-            return codec.entries(tensors, name, shapes[name], local, device)
+    def pick(name: str, local: torch.Tensor) -> torch.Tensor:
+        return codec.entries_of(listed, name, shapes[name], local, device)
 
-        norms[c.uid] = math.sqrt(
-            sum(codec.norm_sq(tensors, name, shape, device) for name, shape in shapes.items())
-        )
-        sketches[c.uid] = sketch_values(sizes, pick, config)
-    return norms, sketches
+    norms = codec.norms(listed, shapes, device)
+    sketches = sketches_of(sizes, pick, len(listed), config)
+    return dict(zip(payloads, norms, strict=True)), dict(zip(payloads, sketches, strict=True))
 
 
 def step_magnitudes(

@@ -53,19 +53,33 @@ def sketch_at(values: Any, positions: Any, dim: int, seed: bytes) -> np.ndarray:
     """Count-sketch of some coordinates of an update: ``values[j]`` sits at coordinate
     ``positions[j]`` of the whole (flattened) update. Same hash as :func:`sketch`, so the
     sketch of every coordinate at once equals :func:`sketch` of the vector."""
-    if dim < 1:
-        raise ValueError(f"dim must be >= 1, got {dim}")
     x = as_vector(values)
     index = np.asarray(positions, dtype=np.uint64).reshape(-1)
     if index.size != x.size:
         raise ValueError(f"{x.size} values but {index.size} positions")
+    return sketch_rows(x[None], index, dim, seed)[0]
+
+
+def sketch_rows(rows: np.ndarray, positions: np.ndarray, dim: int, seed: bytes) -> np.ndarray:
+    """:func:`sketch_at` of several updates' values at the same ``positions`` (``rows``
+    float64 ``[updates, len(positions)]``): ``[updates, dim]``, each row what
+    :func:`sketch_at` gives it alone (the same sums in the same order), the coordinates
+    hashed once for all of them."""
+    if dim < 1:
+        raise ValueError(f"dim must be >= 1, got {dim}")
+    index = np.asarray(positions, dtype=np.uint64).reshape(-1)
+    if rows.shape[1] != index.size:
+        raise ValueError(f"{rows.shape[1]} values but {index.size} positions")
     key = np.uint64(int.from_bytes(hashlib.blake2b(seed, digest_size=8).digest(), "little"))
-    out = np.zeros(dim, dtype=np.float64)
-    for start in range(0, x.size, _CHUNK):
+    out = np.zeros((len(rows), dim), dtype=np.float64)
+    for start in range(0, index.size, _CHUNK):
         h = _splitmix64(index[start : start + _CHUNK] ^ key)
         buckets = ((h >> np.uint64(1)) % np.uint64(dim)).astype(np.int64)
         signs = 1.0 - 2.0 * (h & np.uint64(1)).astype(np.float64)
-        out += np.bincount(buckets, weights=signs * x[start : start + _CHUNK], minlength=dim)
+        for i, row in enumerate(rows):
+            out[i] += np.bincount(
+                buckets, weights=signs * row[start : start + _CHUNK], minlength=dim
+            )
     return out
 
 

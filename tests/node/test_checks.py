@@ -383,3 +383,20 @@ def test_sybils_with_garbage_fingerprints_cannot_move_the_norm_median() -> None:
     verdicts = check([*honest, *sybils])
     assert [verdicts[uid].outcome for uid in range(4)] == [OK] * 4
     assert {verdicts[uid].outcome for uid in range(4, 9)} == {DESYNCED}
+
+
+def test_a_parameter_between_two_sketched_coordinates_is_skipped_not_a_crash() -> None:
+    """The sketch reads every ``stride``-th coordinate of the flattened update; a parameter
+    smaller than the stride can hold none of them (an 8B model's 4096-entry norm weights
+    under a stride of about 7,600). It adds nothing to the sketch: before, its empty range
+    raised, and with it the checks of every contribution."""
+    from gauntlet.score.replay import sketch_at
+
+    config = ScoringConfig(sketch_coordinates=10)
+    delta = {name: torch.randn(size) for name, size in (("a", 1000), ("b", 3), ("c", 1000))}
+    stride = -(-2003 // 10)  # 201: "b" spans 1000-1002, between the sampled 804 and 1005
+    flat = torch.cat([delta[name] for name in ("a", "b", "c")]).double().numpy()
+    positions = np.arange(0, 2003, stride, dtype=np.uint64)
+    seed = config.sketch_seed.encode()
+    expected = sketch_at(flat[positions.astype(np.int64)], positions, config.sketch_dim, seed)
+    assert np.allclose(sketch_delta(delta, config), expected, rtol=1e-12, atol=0)

@@ -77,3 +77,34 @@ def test_norms_and_sketches_from_the_payload_are_the_decoded_updates(
         expected = sketch_delta(decoded, config)
         scale = float(abs(expected).max())
         assert abs(sketches[uid] - expected).max() <= 1e-5 * scale
+
+
+@pytest.mark.parametrize(
+    "codec", CODECS, ids=lambda c: "-".join(map(str, c.params.model_dump().values()))
+)
+@pytest.mark.parametrize("coordinates", [0, 40])
+def test_measuring_every_miner_at_once_gives_each_its_own_bits(
+    codec: Codec, coordinates: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks read every contribution's rows of a parameter together, so a GPU's
+    launches and waits do not grow with the miners; each norm and sketch is bit for bit
+    what that contribution measured alone gives, whether the sketch sums entries from the
+    kept values (40 coordinates) or decodes parameters (all of them), and whether the
+    contributions are read in one group or several (the read cut to one coefficient)."""
+    from gauntlet.compress import aggregate as aggregate_module
+
+    config = ScoringConfig(sketch_coordinates=coordinates)
+    decoder = Decoder(1, Limits(max_bytes=1 << 22), codec, SHAPES, "cpu")
+    sent = [
+        Contribution(uid, f"hk{uid}", "ok", tensors=codec.encode(_update(20 + uid))[0])
+        for uid in range(5)
+    ] + [Contribution(7, "hk7", "late", "after the deadline")]
+    alone = [measure_updates([c], decoder, config) for c in sent[:5]]
+    for cut in (None, 1):
+        if cut is not None:
+            monkeypatch.setattr(aggregate_module, "READ_COEFFICIENTS", cut)
+        norms, sketches = measure_updates(sent, decoder, config)
+        assert list(norms) == list(sketches) == [0, 1, 2, 3, 4]
+        for uid, (norm, sketch) in enumerate(alone):
+            assert norms[uid] == norm[uid]
+            assert (sketches[uid] == sketch[uid]).all()
