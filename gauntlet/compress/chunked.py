@@ -349,17 +349,21 @@ class ChunkedCodec(ABC):
 
         The chunk transform is orthonormal and ``other`` is chunked with zeros where the
         decoder crops, so the inner product is that of the kept values with ``other``'s
-        coefficients at their positions: one gather per parameter and payload, ``other``
-        transformed once per parameter for every payload. Equal to the decoded inner
-        product within float rounding; the products are summed in float64, per parameter
-        in ``shapes`` order, and read in one synchronisation at the end."""
+        coefficients at their positions: ``other`` transformed once per parameter, then
+        one gather for the payloads read together (as many as fit
+        :data:`READ_COEFFICIENTS`). Equal to the decoded inner product within float
+        rounding; the products are summed in float64, per parameter in ``shapes`` order,
+        and read in one synchronisation at the end."""
         totals = torch.zeros(len(payloads), dtype=torch.float64, device=device)
         for name, shape in shapes.items():
-            layout, _ = self._layout(shape)
+            layout, k = self._layout(shape)
             coefficients = layout.to_chunks(other[name].to(device, torch.float32), self.dct)
-            for i, tensors in enumerate(payloads):
-                idx, values = self.read([tensors], name, device, check=False)
-                totals[i] += (values * coefficients.gather(1, idx)).sum(dtype=torch.float64)
+            for group in peer_groups(range(len(payloads)), layout.n_chunks * k):
+                idx, values = self.read([payloads[i] for i in group], name, device, check=False)
+                shaped = (len(group), layout.n_chunks, k)
+                at = coefficients.expand(len(group), -1, -1).gather(2, idx.view(shaped))
+                sums = (values.view(shaped) * at).flatten(1).sum(dim=1, dtype=torch.float64)
+                totals[group[0] : group[-1] + 1] += sums
         return totals.tolist()
 
     @torch.no_grad()

@@ -143,12 +143,12 @@ def test_a_runs_parameters_are_summed_by_one_add_per_peer(
     ids=lambda p: "dense" if p is None else "-".join(map(str, p.model_dump().values())),
 )
 def test_inner_products_read_from_payloads_are_the_decoded_ones(
-    params: TopKCodecParams | SparseCodecParams | None,
+    params: TopKCodecParams | SparseCodecParams | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A window's cosines with its last aggregate come from the payloads: the kept values
     against the aggregate's coefficients (the transform is orthonormal, and the aggregate
     is zero in the padding the decoder crops), for every route back to dense and padded
-    shapes; a zero update gives 0."""
+    shapes; a zero update gives 0. Payloads read together give what each gives alone."""
     codec = DenseCodec() if params is None else build_codec(params)
     peers = _peers(3, seed=9)
     peers[1] = {k: torch.zeros_like(v) for k, v in peers[1].items()}
@@ -161,6 +161,8 @@ def test_inner_products_read_from_payloads_are_the_decoded_ones(
         scale = sum(float(decoded[n].norm() * other[n].norm()) for n in SHAPES) or 1.0
         assert abs(value - expected) <= 1e-6 * scale, (value, expected)
     assert got[1] == 0.0
+    monkeypatch.setattr(aggregate_module, "READ_COEFFICIENTS", 1)  # one payload a read
+    assert codec.inners(payloads, SHAPES, other, "cpu") == got
 
 
 @pytest.mark.parametrize("params", [CODECS[0], CODECS[1], CODECS[3], CODECS[5]])
