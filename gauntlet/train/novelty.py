@@ -43,10 +43,14 @@ def inner(a: Delta, b: Delta) -> float:
     """⟨a, b⟩ over all tensors: elementwise products summed by torch's reduction in float64,
     not a BLAS dot, whose float32 result can depend on where a tensor sits in memory: two
     validators with the same secret must measure bit-identical updates (their states are
-    compared by hash: tests/integration/test_validator_crash.py)."""
-    return sum(
-        float((t * b[name].to(t.device, t.dtype)).sum(dtype=torch.float64)) for name, t in a.items()
-    )
+    compared by hash: tests/integration/test_validator_crash.py). The per-tensor sums are
+    added in order on the tensors' device and read once (a GPU waits once, not per
+    tensor): the same float64 additions as adding them one by one on the host."""
+    total: torch.Tensor | None = None
+    for name, t in a.items():
+        part = (t * b[name].to(t.device, t.dtype)).sum(dtype=torch.float64)
+        total = part if total is None else total + part
+    return 0.0 if total is None else float(total)
 
 
 def alignment(delta: Delta, direction: Delta | None, direction_sq: float | None = None) -> float:

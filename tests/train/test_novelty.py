@@ -11,6 +11,7 @@ import torch
 
 from gauntlet.train.novelty import (
     alignment,
+    inner,
     limit_alignment,
     weighted_quantile,
     window_limit,
@@ -164,3 +165,22 @@ def test_many_unscored_hotkeys_cannot_raise_the_limit_above_what_scored_miners_c
     assert window_limit({1: -0.2, 2: -0.1}, {1: 1.0}) == 0.0  # at least 0
     with pytest.raises(ValueError, match="at least one"):
         window_limit({}, {})
+
+
+def test_inner_adds_the_per_tensor_sums_in_order_as_the_host_would() -> None:
+    """⟨a, b⟩ keeps its sums on the tensors' device and reads them once; the result is
+    the float64 sum of the per-tensor sums taken in order, bit for bit (validators compare
+    their states by hash, so the measured updates must not change with the reading)."""
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        a = {
+            f"p{i}": torch.randn(int(torch.randint(1, 300, (1,), generator=g)), generator=g)
+            * 10 ** float(3 * torch.randn(1, generator=g))
+            for i in range(6)
+        }
+        b = {name: torch.randn(t.shape, generator=g) for name, t in a.items()}
+        by_host = 0.0
+        for name, t in a.items():
+            by_host += float((t * b[name]).sum(dtype=torch.float64))
+        assert inner(a, b) == by_host
+    assert inner({}, {}) == 0.0
