@@ -30,6 +30,7 @@ gets a finite scale.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Literal, TypeVar
@@ -193,29 +194,40 @@ def peer_groups(peers: Sequence[int], per_peer: int) -> list[list[int]]:
 
 
 def name_runs(layouts: Layouts, peers: int = 1) -> list[list[str]]:
-    """The names of ``layouts`` whose rows one read may stack: the same ``k`` and chunk size
-    (rows of one width, summed into one coefficient tensor), in their order within each,
-    in runs of at most :data:`READ_COEFFICIENTS` kept coefficients for ``peers`` payloads
-    together (:func:`read_runs`). A run of several names thus holds every peer at once; a
-    name too large for that is a run alone, read in groups of peers (:func:`peer_groups`)."""
-    by_width: dict[tuple[int, int], list[str]] = {}
-    for name, (layout, k) in layouts.items():
-        by_width.setdefault((k, layout.chunk_elems), []).append(name)
+    """The names of ``layouts`` whose rows one read may stack: the same ``k`` (rows of one
+    width), those of one chunk size next to each other (so a run's parameters of one size
+    are summed in one coefficient tensor: :func:`fold_runs`), in runs of at most
+    :data:`READ_COEFFICIENTS` kept coefficients for ``peers`` payloads together
+    (:func:`read_runs`). A run of several names thus holds every peer at once; a name too
+    large for that is a run alone, read in groups of peers (:func:`peer_groups`)."""
+    by_k: dict[int, list[str]] = {}
+    for name, (_, k) in layouts.items():
+        by_k.setdefault(k, []).append(name)
 
     def size(name: str) -> int:
         layout, k = layouts[name]
         return layout.n_chunks * k * peers
 
-    return [run for names in by_width.values() for run in read_runs(names, size)]
+    def chunk_size(name: str) -> int:
+        return layouts[name][0].chunk_elems
+
+    # sorted is stable: within a chunk size, the names keep their order
+    return [
+        run for names in by_k.values() for run in read_runs(sorted(names, key=chunk_size), size)
+    ]
 
 
 def fold_runs(names: Sequence[str], layouts: Layouts, limit: int) -> list[list[str]]:
-    """``names`` (one read's, :func:`name_runs`) cut into runs whose coefficient tensors
-    together hold at most ``limit`` entries (a larger name is a run alone): the names one
-    coefficient tensor sums at once (:func:`aggregate_sparse`)."""
-    return read_runs(
-        names, lambda name: layouts[name][0].n_chunks * layouts[name][0].chunk_elems, limit
-    )
+    """``names`` (one read's, :func:`name_runs`) cut where the chunk size changes and into
+    runs whose coefficient tensors together hold at most ``limit`` entries (a larger name
+    is a run alone): the names one coefficient tensor sums at once
+    (:func:`aggregate_sparse`)."""
+    out: list[list[str]] = []
+    for _, same in itertools.groupby(names, key=lambda name: layouts[name][0].chunk_elems):
+        out += read_runs(
+            list(same), lambda name: layouts[name][0].n_chunks * layouts[name][0].chunk_elems, limit
+        )
+    return out
 
 
 def _group_rows(
@@ -293,10 +305,12 @@ def aggregate_sparse(
             rows = _offsets(names, layouts)
             for fold in fold_runs(names, layouts, largest):  # a name alone: streamed by groups
                 first, end = rows[fold[0]][0], rows[fold[-1]][1]
-                parts = (
-                    (idx[p, first:end], values[p, first:end])
+                parts = (  # each peer's rows of the fold: views, two slices a group
+                    part
                     for idx, values in groups
-                    for p in range(len(values))
+                    for part in zip(
+                        idx[:, first:end].unbind(), values[:, first:end].unbind(), strict=True
+                    )
                 )
                 coeffs = scatter_sum((end - first, layouts[fold[0]][0].chunk_elems), parts, ws)
                 for name in fold:
