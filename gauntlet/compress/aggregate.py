@@ -157,7 +157,7 @@ READ_COEFFICIENTS = 1 << 22
 
 # ``read(peers, names, positions)``: those peers' kept positions (int64, checked; None when
 # ``positions`` is false) and dequantised values (float32) of ``names`` (parameters with
-# the same ``k`` and chunk size), ``[len(peers) * Σ n_chunks, k]`` each: peer after peer,
+# the same ``k``), ``[len(peers) * Σ n_chunks, k]`` each: peer after peer,
 # and within a peer name after name (so one peer's rows of every name are one block,
 # added to a run's coefficients by one operation: :func:`aggregate_sparse`).
 # The norms need no positions (but of a padded tensor): reading values alone skips
