@@ -224,10 +224,13 @@ def fold_runs(names: Sequence[str], layouts: Layouts, limit: int) -> list[list[s
     (:func:`aggregate_sparse`)."""
     out: list[list[str]] = []
     for _, same in itertools.groupby(names, key=lambda name: layouts[name][0].chunk_elems):
-        out += read_runs(
-            list(same), lambda name: layouts[name][0].n_chunks * layouts[name][0].chunk_elems, limit
-        )
+        out += read_runs(list(same), lambda name: _coefficients(layouts[name][0]), limit)
     return out
+
+
+def _coefficients(layout: ChunkLayout) -> int:
+    """Entries of a parameter's coefficient tensor, ``[n_chunks, chunk_elems]``."""
+    return layout.n_chunks * layout.chunk_elems
 
 
 def _group_rows(
@@ -293,7 +296,7 @@ def aggregate_sparse(
     active = [i for i, w in enumerate(weights) if w != 0]
     # on the device once: a small tensor copied per read would wait for the queue each time
     active_weights = torch.tensor([weights[i] for i in active], dtype=torch.float32).to(device)
-    largest = max(layout.n_chunks * layout.chunk_elems for layout, _ in layouts.values())
+    largest = max(_coefficients(layout) for layout, _ in layouts.values())
     out: Delta = {}
     with workspace(device) as ws:
         for names in name_runs(layouts, max(1, len(active))):
@@ -331,7 +334,7 @@ def sparse_norms(
     parameters are read by values alone, in runs; each padded one alone, with positions.
     Each parameter's squares are added in ``layouts`` order, whatever the runs."""
     unpadded = {n: lk for n, lk in layouts.items() if not lk[0].padded}
-    largest = max(layout.n_chunks * layout.chunk_elems for layout, _ in layouts.values())
+    largest = max(_coefficients(layout) for layout, _ in layouts.values())
     runs = name_runs(unpadded, n_peers) + [[n] for n, (lay, _) in layouts.items() if lay.padded]
     squares: dict[str, torch.Tensor] = {}
     for names in runs:
@@ -367,7 +370,7 @@ def padded_norms(
     do not grow with the peers; each peer's cropped part is then measured alone, as its own
     decode would be (the same entries, the same sum)."""
     peers, _, k = values.shape
-    size = layout.padded_rows * layout.padded_cols
+    size = _coefficients(layout)  # the padded tensor's entries
     out: list[torch.Tensor] = []
     step = max(1, limit // size)
     for first in range(0, peers, step):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ import torch
 from gauntlet.compress.aggregate import (
     Delta,
     Normalise,
+    ReadRows,
     aggregate_sparse,
     name_runs,
     peer_groups,
@@ -279,13 +280,7 @@ class ChunkedCodec(ABC):
         float32, from validated arrays: summed from the kept values where few are asked
         (:func:`gauntlet.compress.sparse.entries_at`), else read from this parameter
         decoded alone (one parameter's memory, never the model's)."""
-        layout, k = self._layout(shape)
-        if len(positions) * k * ENTRY_TERM_COST >= layout.n_chunks * layout.chunk_elems:
-            return self.decode_tensor(tensors, name, shape, device).reshape(-1)[
-                positions.to(device)
-            ]
-        idx, values = self.read([tensors], name, device, check=False)
-        return entries_at(layout, idx, values, self.dct, positions)
+        return self.entries_of([tensors], name, shape, positions, device)[0]
 
     @torch.no_grad()
     def entries_of(
@@ -305,15 +300,16 @@ class ChunkedCodec(ABC):
         if not payloads:
             return torch.empty(0, len(positions), device=device)
         if len(positions) * k * ENTRY_TERM_COST >= layout.n_chunks * layout.chunk_elems:
-            return torch.stack([self.entries(t, name, shape, positions, device) for t in payloads])
-        rows = []
-        for group in peer_groups(range(len(payloads)), layout.n_chunks * k):
-            idx, values = self.read([payloads[i] for i in group], name, device, check=False)
-            shaped = (len(group), layout.n_chunks, k)
-            rows.append(
-                entries_at(layout, idx.view(shaped), values.view(shaped), self.dct, positions)
+            at = positions.to(device)
+            return torch.stack(
+                [self.decode_tensor(t, name, shape, device).reshape(-1)[at] for t in payloads]
             )
-        return torch.cat(rows)
+        return torch.cat(
+            [
+                entries_at(layout, idx, values, self.dct, positions)
+                for _, idx, values in self._rows_of(payloads, name, layout, k, device)
+            ]
+        )
 
     @torch.no_grad()
     def norms(self, payloads: Sequence[Tensors], shapes: Shapes, device: Device) -> list[float]:
@@ -324,12 +320,7 @@ class ChunkedCodec(ABC):
         if not payloads:
             return []
         return sparse_norms(
-            lambda peers, names, positions: self._read(
-                [(payloads[i], name) for i in peers for name in names],  # as ReadRows says
-                device,
-                checks=None,
-                positions=positions,
-            ),
+            self._reader(payloads, device, None),
             len(payloads),
             {name: self._layout(shape) for name, shape in shapes.items()},
             self.dct,
@@ -358,13 +349,35 @@ class ChunkedCodec(ABC):
         for name, shape in shapes.items():
             layout, k = self._layout(shape)
             coefficients = layout.to_chunks(other[name].to(device, torch.float32), self.dct)
-            for group in peer_groups(range(len(payloads)), layout.n_chunks * k):
-                idx, values = self.read([payloads[i] for i in group], name, device, check=False)
-                shaped = (len(group), layout.n_chunks, k)
-                at = coefficients.expand(len(group), -1, -1).gather(2, idx.view(shaped))
-                sums = (values.view(shaped) * at).flatten(1).sum(dim=1, dtype=torch.float64)
+            for group, idx, values in self._rows_of(payloads, name, layout, k, device):
+                at = coefficients.expand(len(group), -1, -1).gather(2, idx)
+                sums = (values * at).flatten(1).sum(dim=1, dtype=torch.float64)
                 totals[group[0] : group[-1] + 1] += sums
         return totals.tolist()
+
+    def _rows_of(
+        self, payloads: Sequence[Tensors], name: str, layout: ChunkLayout, k: int, device: Device
+    ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """One parameter's kept positions and values of validated ``payloads``, unchecked,
+        ``[len(group), n_chunks, k]`` each, a group of payloads per read (as many as fit
+        :data:`~gauntlet.compress.aggregate.READ_COEFFICIENTS`), with the group's indices."""
+        shaped = (layout.n_chunks, k)
+        for group in peer_groups(range(len(payloads)), layout.n_chunks * k):
+            idx, values = self.read([payloads[i] for i in group], name, device, check=False)
+            yield group, idx.view(len(group), *shaped), values.view(len(group), *shaped)
+
+    def _reader(
+        self, payloads: Sequence[Tensors], device: Device, checks: list[Check] | None
+    ) -> ReadRows:
+        """:data:`~gauntlet.compress.aggregate.ReadRows` of ``payloads``: the rows of a run
+        of peers and parameters, their checks added to ``checks`` (None: unchecked, as for
+        validated payloads) where positions are read."""
+        return lambda peers, names, positions: self._read(
+            [(payloads[i], name) for i in peers for name in names],  # as ReadRows says
+            device,
+            checks=checks if positions else None,
+            positions=positions,
+        )
 
     @torch.no_grad()
     def decode(self, tensors: Tensors, shapes: Shapes, device: torch.device | str = "cpu") -> Delta:
@@ -415,12 +428,7 @@ class ChunkedCodec(ABC):
         """
         checks: list[Check] = []  # every read's, read once the sum is formed (see decode)
         out = aggregate_sparse(
-            lambda peers, names, positions: self._read(
-                [(payloads[i], name) for i in peers for name in names],  # as ReadRows says
-                device,
-                checks=checks if positions else None,
-                positions=positions,
-            ),
+            self._reader(payloads, device, checks),
             len(payloads),
             {name: self._layout(shape) for name, shape in shapes.items()},
             self.dct,

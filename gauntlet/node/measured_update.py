@@ -23,18 +23,17 @@ def update_cosines(
     the last aggregate ``last``, read from the payloads: ``⟨u, last⟩`` from the kept
     coefficients against ``last``'s (:meth:`~gauntlet.compress.codec.Codec.inners`:
     ``last`` transformed once per parameter for all of them) and ``‖u‖`` from the kept
-    values (:meth:`~gauntlet.compress.codec.Codec.norm_sq`), so no update is decoded for
-    it. Equal to :func:`gauntlet.train.novelty.alignment` of the decoded update within float rounding (0 when
-    either is zero)."""
+    values (:meth:`~gauntlet.compress.codec.Codec.norms`, as the checks take it), so no
+    update is decoded for it. Equal to :func:`gauntlet.train.novelty.alignment` of the
+    decoded update within float rounding (0 when either is zero)."""
     codec, shapes, device = decoder.codec, decoder.shapes, decoder.device
     payloads = {c.uid: c.tensors for c in contributions if c.tensors is not None}
-    dots = codec.inners(list(payloads.values()), shapes, last, device)
-    last_sq = inner(last, last)
+    listed = list(payloads.values())
+    dots = codec.inners(listed, shapes, last, device)
+    last_norm = inner(last, last) ** 0.5
     out = {}
-    for (uid, tensors), dot in zip(payloads.items(), dots, strict=True):
-        norm_sq = sum(codec.norm_sq(tensors, n, s, device) for n, s in shapes.items())
-        norms = (norm_sq * last_sq) ** 0.5
-        out[uid] = dot / norms if norms > 0 else 0.0
+    for uid, dot, norm in zip(payloads, dots, codec.norms(listed, shapes, device), strict=True):
+        out[uid] = dot / (norm * last_norm) if norm * last_norm > 0 else 0.0
     return out
 
 
