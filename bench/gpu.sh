@@ -9,9 +9,11 @@
 #   train.json        bench/train.py: tokens/s and MFU of 150m and 1.2b, bf16, as the miner
 #                     runs by default (eager, 4 x 2048 tokens a step)
 #   train-tuned.json  bench/train.py: 1.2b compiled (train.compile), 8 x 2048 tokens a step
-#   device.txt        nvidia-smi and torch's view of the device
-# every step's stderr in steps.log, and timings.txt: 8 files, the device tool's most.
-# About 6 minutes on one H200. Steps run in order of need (what the first run, 2026-12-04,
+#   checks.json       bench/checks.py: the validator's checks (norm and sketch read from the
+#                     payload) per contribution, whole 1.2B model, 32 contributions
+# steps.log begins with nvidia-smi and torch's view of the device, then every step's
+# stderr; timings.txt has a line per step: 8 files, the device tool's most.
+# About 7 minutes on one H200. Steps run in order of need (what the first run, 2026-12-04,
 # left open first), so a run cut short loses the last.
 #
 # On the device machine (it reaches no package index), from the repository root, after
@@ -52,7 +54,7 @@ fi
     nvidia-smi 2>&1 || echo "no nvidia-smi"
     "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
           torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
-} > "$out/device.txt" 2>&1
+} > "$out/steps.log" 2>&1
 
 step() {
     local name=$1
@@ -75,6 +77,8 @@ if [ -n "$quick" ]; then
     step validator bench/validator.py --device "$device" --models tiny --peers 2 --repeats 1 \
         --eval-batches 4 --eval-batch-size 8 --seq-len 160 --pages-per-window 1 \
         --random-pages 3 --window-seconds 5 --window-seconds 120
+    step checks bench/checks.py --device "$device" --subset layers.0.attention_norm \
+        --contributions 2 --repeats 1
     step train bench/train.py --device "$device" --quick
     step train-tuned bench/train.py --device "$device" --quick --batch 8
 else
@@ -83,6 +87,7 @@ else
     step codec-model bench/codec_model.py --device "$device"
     step validator bench/validator.py --device "$device" --models 1.2b --peers 4 \
         --window-seconds 120
+    step checks bench/checks.py --device "$device" --subset '' --contributions 32
     step train bench/train.py --device "$device" --dtype bf16 --config 150m --config 1.2b
     step train-tuned bench/train.py --device "$device" --dtype bf16 --config 1.2b --batch 8 \
         --compile

@@ -77,8 +77,8 @@ def btcli_help(tmp_path_factory: pytest.TempPathFactory) -> Callable[[list[list[
 
 @pytest.fixture(scope="session")
 def gpu_dry_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder bench/gpu.sh's dry run (CPU, smoke sizes) wrote: device.txt, timings.txt,
-    steps.log and each step's JSON (codec, codec-model, validator, train, train-tuned). Run
+    """The folder bench/gpu.sh's dry run (CPU, smoke sizes) wrote: timings.txt, steps.log
+    and each step's JSON (codec, codec-model, validator, checks, train, train-tuned). Run
     once: the tests of each benchmark's output read it here, so the script the GPU would run
     is the one tested."""
     out = tmp_path_factory.mktemp("gpu-dry-run")

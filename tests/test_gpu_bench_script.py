@@ -10,7 +10,7 @@ from pathlib import Path
 
 def test_the_gpu_script_dry_run_writes_every_benchmark(gpu_dry_run: Path) -> None:
     timings = (gpu_dry_run / "timings.txt").read_text().splitlines()
-    steps = ["codec", "codec-model", "validator", "train", "train-tuned"]
+    steps = ["codec", "codec-model", "validator", "checks", "train", "train-tuned"]
     assert [line.split()[:2] for line in timings] == [[s, "rc=0"] for s in steps]
     for name, key in (
         ("train", "results"), ("validator", "results"), ("codec", "real"), ("train-tuned", "results")
@@ -24,5 +24,8 @@ def test_the_gpu_script_dry_run_writes_every_benchmark(gpu_dry_run: Path) -> Non
     # the device tool returns at most 8 files: every step's stderr shares one log
     files = sorted(p.name for p in gpu_dry_run.iterdir())
     assert len(files) <= 8 and "steps.log" in files, files
-    assert (gpu_dry_run / "steps.log").read_text().count("=== ") == len(steps)
-    assert "torch" in (gpu_dry_run / "device.txt").read_text()
+    log = (gpu_dry_run / "steps.log").read_text()
+    assert log.count("=== ") == len(steps)
+    assert "torch" in log.split("=== ")[0]  # the device, before the first step
+    checks = json.loads((gpu_dry_run / "checks.json").read_text())
+    assert checks["machine"]["device"] == "cpu" and checks["contributions"] == 2
