@@ -15,6 +15,9 @@ still train. One run serves every test here (it takes a few minutes on 2 cores).
 from __future__ import annotations
 
 import json
+import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -212,3 +215,33 @@ def test_report_and_no_process_survives(adversarial_run: dict) -> None:
     assert nodes == 17
     assert len(pids) == 1 + nodes  # the chain, the nodes
     assert not [pid for pid in pids if alive(pid)]
+
+
+def test_the_runs_uploads_measure_again_at_the_rebuilt_model(adversarial_run: dict) -> None:
+    """bench/recorded_updates.py opens every sealed upload with its revealed key and steps
+    the initial model through the lead's records: the model it rebuilds is the run's (the
+    validation loss the run reported after each window, exactly), and its variants measure
+    as they say (the limit leaves an update at or under it as sent, and nothing along the
+    last aggregate is another update)."""
+    run, summary = adversarial_run["run"], adversarial_run["summary"]
+    honest = [u for u, b in summary["behaviours"].items() if b == "honest"]
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, str(root / "bench" / "recorded_updates.py"), str(run),
+         "--uids", ",".join(honest), "--from", "2", "--variants", "sent,limit,novel",
+         "--random-pages", "4", "--batches", "2"],
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    assert report["bench"] == "recorded_updates" and report["machine"]["device"] == "cpu"
+    assert len(report["validation_loss"]) >= len(adversarial_run["results"]["windows"]) - 1
+    assert report["rebuilt_loss_gap"] <= 1e-4, report["validation_loss"]
+    measured = [row for row in report["windows"] if row["gains"]]
+    assert measured, report
+    for row in measured:
+        for uid, gains in row["gains"].items():
+            assert all(math.isfinite(g) for g in gains.values()), (row["window"], uid)
+            if row["cosines"][uid] <= row["limits"]["limit"]:
+                assert gains["limit"] == gains["sent"], (row["window"], uid)
+            elif row["cosines"][uid] > 0.05:
+                assert gains["novel"] != gains["sent"], (row["window"], uid)

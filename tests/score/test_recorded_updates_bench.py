@@ -1,0 +1,73 @@
+"""bench/recorded_updates.py measures a localnet run's uploads again at the model each was
+made for; its run-level test is in tests/integration/test_adversarial_scenario.py (it reuses
+that run). Here: the measurement variants it applies to an update."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location(
+    "recorded_updates", ROOT / "bench" / "recorded_updates.py"
+)
+assert _spec is not None and _spec.loader is not None
+bench = importlib.util.module_from_spec(_spec)
+sys.modules["recorded_updates"] = bench
+_spec.loader.exec_module(bench)
+
+
+def _delta(seed: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {"a": torch.randn(6, 5, generator=g), "b": torch.randn(7, generator=g)}
+
+
+def _cos(x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> float:
+    return bench._cosine(x, y)
+
+
+def test_without_span_leaves_nothing_along_any_direction_and_the_rest_untouched() -> None:
+    directions = [_delta(1), _delta(2), _delta(3)]
+    update = _delta(4)
+    out = bench.without_span({n: t.clone() for n, t in update.items()}, directions)
+    for d in directions:
+        assert abs(bench.inner(out, d)) < 1e-6 * bench._norm(update) * bench._norm(d)  # float32
+    # what it took lies in the span: update - out is a combination of the directions
+    taken = torch.cat([(update[n] - out[n]).reshape(-1) for n in update]).double()
+    basis = torch.stack([torch.cat([d[n].reshape(-1) for n in d]).double() for d in directions], 1)
+    coef = torch.linalg.lstsq(basis, taken).solution
+    assert torch.allclose(basis @ coef, taken, atol=1e-6)
+    # a repeated direction adds nothing, and an update across every direction stays as it is
+    across = bench.without_span({n: t.clone() for n, t in update.items()}, directions)
+    again = bench.without_span(
+        {n: t.clone() for n, t in across.items()}, [*directions, directions[0]]
+    )
+    assert all(torch.allclose(again[n], across[n], atol=1e-6) for n in across)
+
+
+def test_the_variants_lower_sum_or_leave_the_update_as_they_say() -> None:
+    update, last, previous = _delta(5), _delta(6), _delta(7)
+    # make the update lean on the last aggregate, so the limit lowers it
+    update = {n: t + 3 * last[n] for n, t in update.items()}
+    limits = {"limit": 0.3, "masked": 0.3}
+
+    def make(name: str, prev: dict[str, torch.Tensor] | None = previous) -> dict | None:
+        return bench.variant(name, update, last, limits, lambda: last, prev, [last], lambda: update)
+
+    sent = make("sent")
+    assert sent is not None and all(torch.equal(sent[n], update[n]) for n in update)
+    assert sent["a"] is not update["a"]  # a copy: the caller's update is not changed
+    limited = make("limit")
+    assert limited is not None and _cos(limited, last) == pytest.approx(0.3, abs=1e-6)
+    assert bench._norm(limited) == pytest.approx(bench._norm(update), rel=1e-6)
+    novel = make("novel")
+    assert novel is not None and abs(_cos(novel, last)) < 1e-6
+    blended = make("blend2")
+    assert blended is not None and torch.allclose(blended["b"], update["b"] + previous["b"])
+    assert make("blend2", None) is None  # no earlier upload: nothing to blend
+    with pytest.raises(ValueError, match="unknown variant"):
+        make("momentum")
