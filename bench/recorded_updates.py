@@ -21,6 +21,8 @@ measures the updates of the uids asked for on fixed random pages, in several way
              (what the boost's construction alone does, without what its error feedback
              carries from earlier windows)
     blend2   the uid's own last two updates summed (a miner that uploads its momentum)
+    sparse2  its largest half of the kept coefficients of each chunk (the codec at half its
+             ``topk``, once, no error feedback), then at the limit; ``sparse4``: a quarter
 
 It prints JSON: the machine; per window the validation loss the run reported after the
 outer step and the one rebuilt here (their largest difference is ``rebuilt_loss_gap``: the
@@ -66,8 +68,9 @@ from protocol.schemas import AggregationRecord  # noqa: E402
 from protocol.sealed import open_reveal, open_sealed, unseal  # noqa: E402
 
 Delta = dict[str, torch.Tensor]
-VARIANTS = ("sent", "limit", "novel", "span", "masked", "boosted", "blend2")
+VARIANTS = ("sent", "limit", "novel", "span", "masked", "boosted", "blend2", "sparse2", "sparse4")
 BOOST_SHARE = 0.85  # the adaptive scenario's boost (scenarios/adaptive.toml)
+SPARSER = {"sparse2": 2, "sparse4": 4}  # variant -> the factor its topk is divided by
 MAX_BYTES = 1 << 30  # a local run's own files
 
 
@@ -180,6 +183,18 @@ def without_span(delta: Delta, directions: list[Delta]) -> Delta:
     return delta
 
 
+def thinned(
+    codec: Codec, delta: Delta, shapes: dict[str, tuple[int, ...]], factor: int
+) -> Delta | None:
+    """``delta`` through the same codec keeping ``topk // factor`` coefficients a chunk
+    (its largest), once, with no error feedback; None for a codec without a ``topk``."""
+    params = getattr(codec, "params", None)
+    if not hasattr(params, "topk"):
+        return None
+    smaller = build_codec(params.model_copy(update={"topk": max(1, params.topk // factor)}))
+    return smaller.decode(smaller.encode(delta, None)[0], shapes, "cpu")
+
+
 def variant(
     name: str,
     delta: Delta,
@@ -189,6 +204,7 @@ def variant(
     previous: Delta | None,
     recent: list[Delta],
     reboosted: Callable[[], Delta],
+    sparser: Callable[[int], Delta | None] = lambda factor: None,
 ) -> Delta | None:
     """The update a variant measures (module doc); None when it needs what is missing."""
     delta = {n: t.clone() for n, t in delta.items()}
@@ -204,6 +220,9 @@ def variant(
         return limit_alignment(delta, masked(), limits["masked"])
     if name == "boosted":
         return limit_alignment(reboosted(), last, limits["limit"])
+    if name in SPARSER:
+        thinned = sparser(SPARSER[name])
+        return None if thinned is None else limit_alignment(thinned, last, limits["limit"])
     if name == "blend2":
         return None if previous is None else {n: t + previous[n] for n, t in delta.items()}
     raise ValueError(f"unknown variant {name!r}")
@@ -363,6 +382,7 @@ def _measure_window(
                 lambda u=uid: codec.decode(
                     codec.encode(boosted(decoded[u], last, BOOST_SHARE), None)[0], shapes, "cpu"
                 ),
+                lambda factor, u=uid: thinned(codec, decoded[u], shapes, factor),
             )
             if update is None or _norm(update) == 0:
                 gains[str(uid)][name] = None

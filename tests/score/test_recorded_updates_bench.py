@@ -71,3 +71,36 @@ def test_the_variants_lower_sum_or_leave_the_update_as_they_say() -> None:
     assert make("blend2", None) is None  # no earlier upload: nothing to blend
     with pytest.raises(ValueError, match="unknown variant"):
         make("momentum")
+
+
+def test_thinning_keeps_each_chunks_largest_coefficients_and_then_the_limit_applies() -> None:
+    from gauntlet.compress.codec import build_codec
+    from protocol.schemas import DenseCodecParams, TopKCodecParams
+
+    codec = build_codec(TopKCodecParams(chunk=4, topk=8, dct=False, quant="f32"))
+    update = {"w": torch.randn(8, 8, generator=torch.Generator().manual_seed(3))}
+    shapes = {"w": (8, 8)}
+    thin = bench.thinned(codec, update, shapes, 2)
+    assert thin is not None
+    for r in range(0, 8, 4):  # each 4 x 4 chunk keeps its 4 largest entries, exactly
+        for c in range(0, 8, 4):
+            block, kept = update["w"][r : r + 4, c : c + 4], thin["w"][r : r + 4, c : c + 4]
+            largest = block.abs().flatten().topk(4).indices
+            assert torch.equal(
+                kept.flatten().nonzero().flatten().sort().values, largest.sort().values
+            )
+            assert torch.equal(kept.flatten()[largest], block.flatten()[largest])
+    assert bench.thinned(build_codec(DenseCodecParams()), update, shapes, 2) is None
+
+    last = {"w": torch.randn(8, 8, generator=torch.Generator().manual_seed(4))}
+    leaning = {"w": thin["w"] + 2 * last["w"]}
+    limits = {"limit": 0.2, "masked": 0.2}
+    out = bench.variant(
+        "sparse2", update, last, limits, lambda: last, None, [last], lambda: update,
+        lambda factor: leaning if factor == 2 else None,
+    )  # fmt: skip
+    assert out is not None and bench._cosine(out, last) == pytest.approx(0.2, abs=1e-6)
+    assert bench.variant(
+        "sparse4", update, last, limits, lambda: last, None, [last], lambda: update,
+        lambda factor: None,
+    ) is None  # fmt: skip
