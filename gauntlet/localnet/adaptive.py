@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from gauntlet.compress.aggregate import Delta
+from gauntlet.compress.codec import build_codec
 from gauntlet.localnet.clock import WindowsSeen
 from gauntlet.localnet.far import far_pages
 from gauntlet.localnet.reading import like, read_update
@@ -323,6 +324,33 @@ class SpoilControl(Honest):
         return {name: t - step * grad[name].to(t.device, t.dtype) for name, t in delta.items()}
 
 
+class Thin(Honest):
+    """Knows that every update is measured at the window's median norm (the aggregate's
+    scale), where a small update overshoots: sends only the largest ``1 / factor`` of the
+    coefficients the codec keeps a chunk, so its norm sits on fewer, larger ones, and
+    carries the rest into its next uploads as the error feedback would (nothing is lost,
+    nothing free is added: its compute is its pages). A boost does this by accident, its
+    free part taking the slots (docs/scoring.md, *What the limit leaves of a boost*).
+    ``scenarios/thin.toml``."""
+
+    name = "thin"
+
+    def __init__(self, factor: int = 4) -> None:
+        if factor < 1:
+            raise ValueError(f"need factor >= 1, got {factor}")
+        self.factor = factor
+        self.carry: Delta | None = None
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        params = rt.codec.params
+        if not hasattr(params, "topk"):  # a dense codec keeps everything: nothing to thin
+            return delta
+        fewer = build_codec(params.model_copy(update={"topk": max(1, params.topk // self.factor)}))
+        tensors, self.carry = fewer.encode(delta, self.carry)
+        device = next(iter(delta.values())).device
+        return fewer.decode(tensors, rt.shapes, device)
+
+
 def boosted(delta: Delta, free: Delta | None, share: float) -> Delta:
     """``delta`` plus as much of ``free`` (the last aggregate) as makes the sum's cosine²
     with it ``share``, at ``delta``'s norm: :class:`Boost`'s upload (``delta`` itself when
@@ -380,3 +408,6 @@ PARTNERED: tuple[type[Honest], ...] = (SpoilControl,)
 OPERATED: tuple[type[Honest], ...] = (SleeperBoost,)
 # Attacks on the rating's memory, timed over a run: a scenario of their own.
 TIMED: tuple[type[Honest], ...] = (Coast,)
+# Attacks on how an update is measured, against honest miners of the same compute: a
+# scenario of their own (thin.toml).
+MEASURED: tuple[type[Honest], ...] = (Thin,)

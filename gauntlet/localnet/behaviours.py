@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from gauntlet.compress.aggregate import Delta
-from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED, TIMED
+from gauntlet.localnet.adaptive import ADAPTIVE, MEASURED, OPERATED, PARTNERED, TIMED
 from gauntlet.localnet.clock import WindowsSeen
 from gauntlet.localnet.far import far_pages
 from gauntlet.localnet.gate_rider import GateRider
@@ -278,9 +278,18 @@ class Malformed(Honest):
         return np.random.default_rng(window).bytes(len(payload))
 
 
-# the adaptive scenario's, then those of spoil-control, boost-operator and coast, then
+# the adaptive scenario's, then those of spoil-control, boost-operator, coast and thin, then
 # the attack on the validators' schedule (scenarios/tarpit.toml) and on the followers'
 # reads of recorded payloads (scenarios/selective.toml) and on the lead's member check
 # (scenarios/gate-rider.toml)
-for _adaptive in [*ADAPTIVE, *PARTNERED, *OPERATED, *TIMED, Tarpit, SelectiveServe, GateRider]:
+for _adaptive in [
+    *ADAPTIVE,
+    *PARTNERED,
+    *OPERATED,
+    *TIMED,
+    *MEASURED,
+    Tarpit,
+    SelectiveServe,
+    GateRider,
+]:
     behaviour(_adaptive)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from gauntlet.compress.codec import build_codec
 from gauntlet.config import GauntletConfig
 from gauntlet.data import PageDataset
 from gauntlet.localnet.adaptive import (
@@ -21,6 +22,7 @@ from gauntlet.localnet.adaptive import (
     SleeperBoost,
     SpoilControl,
     Sybil,
+    Thin,
     WeakControl,
 )
 from gauntlet.localnet.behaviours import BEHAVIOURS
@@ -31,6 +33,7 @@ from gauntlet.train.evaluate import mean_loss
 from gauntlet.train.inner import InnerSettings, snapshot, train_inner
 from gauntlet.train.outer import applied, restore
 from protocol.assignment import assign_pages
+from protocol.schemas import DenseCodecParams, TopKCodecParams
 
 PLAIN_RT = SimpleNamespace(config=GauntletConfig())
 TST_RT = SimpleNamespace(
@@ -203,3 +206,29 @@ def test_a_sleeper_mines_honestly_first_then_trains_less_and_boosts() -> None:
         torch.testing.assert_close(boosted[name], plain[name])
     with pytest.raises(ValueError, match="honest_windows"):
         SleeperBoost(trained=0)
+
+
+def test_a_thin_miner_sends_its_largest_coefficients_and_carries_the_rest() -> None:
+    """Each upload keeps at most a quarter of the codec's coefficients a chunk, its largest
+    (of this window's update plus what it carried); what it sends and what it carries add
+    up to all it trained, so over its uploads nothing is lost."""
+    codec = build_codec(TopKCodecParams(chunk=4, topk=8, dct=False, quant="f32"))
+    rt = SimpleNamespace(codec=codec, shapes={"w": (8, 8)})
+    thin = Thin(factor=4)
+    gen = torch.Generator().manual_seed(5)
+    trained = [{"w": torch.randn(8, 8, generator=gen)} for _ in range(3)]
+    sent_total = torch.zeros(8, 8)
+    for window, delta in enumerate(trained):
+        carried = thin.carry["w"].clone() if thin.carry else torch.zeros(8, 8)
+        out = asyncio.run(thin.update(rt, window, delta))  # type: ignore[arg-type]
+        whole = delta["w"] + carried
+        for r in range(0, 8, 4):
+            for c in range(0, 8, 4):
+                block, kept = whole[r : r + 4, c : c + 4], out["w"][r : r + 4, c : c + 4]
+                largest = block.abs().flatten().topk(2).indices.sort().values
+                assert torch.equal(kept.flatten().nonzero().flatten(), largest)
+        torch.testing.assert_close(out["w"] + thin.carry["w"], whole)
+        sent_total += out["w"]
+    torch.testing.assert_close(sent_total + thin.carry["w"], sum(d["w"] for d in trained))
+    dense = SimpleNamespace(codec=build_codec(DenseCodecParams()), shapes={"w": (8, 8)})
+    assert asyncio.run(Thin().update(dense, 0, trained[0])) is trained[0]  # type: ignore[arg-type]

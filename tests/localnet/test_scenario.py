@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gauntlet.config.schema import GauntletConfig, LocalnetConfig, ModelConfig, TrainConfig
-from gauntlet.localnet.adaptive import ADAPTIVE, OPERATED, PARTNERED, TIMED
+from gauntlet.localnet.adaptive import ADAPTIVE, MEASURED, OPERATED, PARTNERED, TIMED
 from gauntlet.localnet.behaviours import BEHAVIOURS, make_behaviour
 from gauntlet.localnet.gate_rider import GateRider
 from gauntlet.localnet.orchestrator import apply_scenario
@@ -58,7 +58,7 @@ def test_the_adversarial_scenario_has_one_miner_of_each_classic_behaviour() -> N
     _, miners = expand(load_scenario(SCENARIO_DIR / "adversarial.toml"))
     behaviours = [m.behaviour for m in miners]
     assert behaviours.count("honest") == 3
-    others = {cls.name for cls in ADAPTIVE + PARTNERED + OPERATED + TIMED} | {
+    others = {cls.name for cls in ADAPTIVE + PARTNERED + OPERATED + TIMED + MEASURED} | {
         Tarpit.name,
         SelectiveServe.name,
         GateRider.name,
@@ -66,6 +66,14 @@ def test_the_adversarial_scenario_has_one_miner_of_each_classic_behaviour() -> N
     classic = set(BEHAVIOURS) - {"honest"} - others
     # and the attack on the wrong-data miner's defence (the control) beside it
     assert sorted(b for b in behaviours if b != "honest") == sorted(classic | {"weak-control"})
+
+
+def test_the_thin_scenario_sets_thin_miners_of_one_and_two_pages_beside_five_honest() -> None:
+    _, miners = expand(load_scenario(SCENARIO_DIR / "thin.toml"))
+    assert sorted(m.pages for m in miners if m.behaviour == "honest") == [1, 2, 3, 4, 5]
+    thin = [make_behaviour(m.behaviour, m.args) for m in miners if m.behaviour == "thin"]
+    assert sorted(m.pages for m in miners if m.behaviour == "thin") == [1, 2]
+    assert all(t.factor == 4 for t in thin)  # type: ignore[attr-defined]
 
 
 def test_the_selective_scenario_sets_one_selective_miner_against_three_honest_budgets() -> None:
