@@ -29,7 +29,7 @@ outer step and the one rebuilt here (their largest difference is ``rebuilt_loss_
 rebuild is the run's model when it is small), the window's limit and, per uid, the relative
 random-page improvement of each variant (a validator's match score); and per uid and
 variant the mean over the windows measured. What the figures mean: docs/scoring.md
-("Where the boost's edge is").
+(*What the limit leaves of a boost*) and docs/localnet.md (*Thinning*).
 
     .venv/bin/python bench/recorded_updates.py RUN_DIR --uids 2,3,17 --from 10
 """
@@ -41,8 +41,8 @@ import json
 import statistics
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # last: PYTHONPATH may override
@@ -50,6 +50,7 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))  # last: PYTHONPATH ma
 import torch  # noqa: E402
 
 from bench.machine import machine_info  # noqa: E402
+from gauntlet.compress.chunked import ChunkedCodec  # noqa: E402
 from gauntlet.compress.codec import Codec, build_codec, param_shapes  # noqa: E402
 from gauntlet.compress.sparse import to_dense  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
@@ -72,6 +73,16 @@ VARIANTS = ("sent", "limit", "novel", "span", "masked", "boosted", "blend2", "sp
 BOOST_SHARE = 0.85  # the adaptive scenario's boost (scenarios/adaptive.toml)
 SPARSER = {"sparse2": 2, "sparse4": 4}  # variant -> the factor its topk is divided by
 MAX_BYTES = 1 << 30  # a local run's own files
+
+
+@dataclass(frozen=True)
+class _Node:
+    """What the validator's loss functions read of a node (:class:`EvalNode`)."""
+
+    config: GauntletConfig
+    dataset: PageDataset
+    model: torch.nn.Module
+    device: torch.device
 
 
 def _recording(run: Path) -> dict[str, Any]:
@@ -153,13 +164,16 @@ def masked_direction(
     codec: Codec, contribution: Contribution, shapes: dict[str, tuple[int, ...]], last: Delta
 ) -> Delta:
     """``last`` restricted to ``contribution``'s kept coefficients: its chunk coefficients
-    at the upload's positions, decoded (what of ``last`` an upload of that support holds)."""
+    at the upload's positions, decoded (what of ``last`` an upload of that support holds);
+    ``last`` itself for a codec that keeps everything."""
+    if not isinstance(codec, ChunkedCodec) or contribution.tensors is None:
+        return last
     out = {}
     for name, shape in shapes.items():
-        layout, _ = codec._layout(shape)  # type: ignore[attr-defined]
-        coefficients = layout.to_chunks(last[name].float(), codec.dct)  # type: ignore[attr-defined]
-        idx, _ = codec.read([contribution.tensors], name, "cpu", check=False)  # type: ignore[attr-defined]
-        out[name] = to_dense(layout, idx, coefficients.gather(1, idx), codec.dct).view(shape)  # type: ignore[attr-defined]
+        layout, _ = codec._layout(shape)
+        coefficients = layout.to_chunks(last[name].float(), codec.dct)
+        idx, _ = codec.read([contribution.tensors], name, "cpu", check=False)
+        out[name] = to_dense(layout, idx, coefficients.gather(1, idx), codec.dct).view(shape)
     return out
 
 
@@ -221,8 +235,8 @@ def variant(
     if name == "boosted":
         return limit_alignment(reboosted(), last, limits["limit"])
     if name in SPARSER:
-        thinned = sparser(SPARSER[name])
-        return None if thinned is None else limit_alignment(thinned, last, limits["limit"])
+        thin = sparser(SPARSER[name])
+        return None if thin is None else limit_alignment(thin, last, limits["limit"])
     if name == "blend2":
         return None if previous is None else {n: t + previous[n] for n, t in delta.items()}
     raise ValueError(f"unknown variant {name!r}")
@@ -258,7 +272,7 @@ def main() -> None:
     passed = passed_uids(run)
     reported = json.loads((run / "report" / "results.json").read_text())["windows"]
     dataset = PageDataset(Path(config.data.dataset_dir))
-    node = SimpleNamespace(config=config, dataset=dataset, model=model, device="cpu")
+    node = _Node(config, dataset, model, torch.device("cpu"))
     pages = torch.randperm(
         dataset.num_train_pages, generator=torch.Generator().manual_seed(args.seed)
     )[: args.random_pages].tolist()
@@ -286,11 +300,15 @@ def main() -> None:
                     random_loss, config.train.outer_lr, passed.get(window, set()),
                 )
             )  # fmt: skip
-        used = [uploads[(window, uid)].tensors for uid in records.get(window, [])]
+        used = [
+            tensors
+            for uid in records.get(window, [])
+            if (tensors := uploads[(window, uid)].tensors) is not None
+        ]
         last = None
         if used:
             last = codec.decode_batch(
-                used,  # type: ignore[arg-type]
+                used,
                 shapes,
                 normalise=config.compress.normalise,
                 clip_norm=config.compress.clip_norm,
@@ -304,7 +322,7 @@ def main() -> None:
         if reported_loss is not None:
             rebuilt.append(
                 {"window": window, "run": round(reported_loss, 4),
-                 "rebuilt": round(loss_on(node, validation, 0), 4)}  # type: ignore[arg-type]
+                 "rebuilt": round(loss_on(node, validation, 0), 4)}
             )  # fmt: skip
     means = {
         str(uid): {
