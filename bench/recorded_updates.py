@@ -37,6 +37,7 @@ variant the mean over the windows measured. What the figures mean: docs/scoring.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import sys
@@ -57,8 +58,10 @@ from gauntlet.config.schema import GauntletConfig  # noqa: E402
 from gauntlet.data import PageDataset  # noqa: E402
 from gauntlet.localnet.adaptive import boosted  # noqa: E402
 from gauntlet.model import build_model, causal_lm_loss  # noqa: E402
+from gauntlet.node.checkpoints import load_checkpoint  # noqa: E402
 from gauntlet.node.evaluation import loss_on  # noqa: E402
 from gauntlet.node.gather import Contribution, Decoder, decode_update, open_payload  # noqa: E402
+from gauntlet.storage.filesystem import FilesystemStore  # noqa: E402
 from gauntlet.train.evaluate import batch_losses  # noqa: E402
 from gauntlet.train.novelty import inner, limit_alignment  # noqa: E402
 from gauntlet.train.outer import apply_delta, restore  # noqa: E402
@@ -149,6 +152,62 @@ def recorded_uids(run: Path) -> dict[int, list[int]]:
         if out.setdefault(window, uids) != uids:
             raise ValueError(f"window {window} has two records naming different uploads")
     return out
+
+
+def rebuild_start(
+    run: Path,
+    records: dict[int, list[int]],
+    uploads: dict[tuple[int, int], Contribution],
+    first: int,
+) -> int:
+    """The window to rebuild from: 0 (the initial model) when every recorded upload is still
+    in the run's buckets, else the earliest window at or before ``first`` with a checkpoint
+    of the lead's after which they all are (the one before it too: its aggregate is the
+    first window's last one). A run whose buckets pruned more than that cannot be
+    measured from ``first``: SystemExit says so."""
+    gone = [w for w, uids in records.items() if any((w, uid) not in uploads for uid in uids)]
+    if not gone:
+        return 0
+    after = max(gone) + 2
+    for window in sorted(checkpoint_windows(run)):
+        if after <= window <= first:
+            return window
+    raise SystemExit(
+        f"{run}: the buckets no longer hold window {max(gone)}'s recorded uploads and no "
+        f"checkpoint of window {after}-{first} is left to start from: measure from a later "
+        "window (--from) or keep more windows (storage retention)"
+    )
+
+
+def checkpoint_windows(run: Path) -> set[int]:
+    """The windows the run's buckets hold a checkpoint of (θ at the start of the window)."""
+    return {
+        int(path.parents[1].name)
+        for path in run.glob("stores/*/gauntlet/v2/checkpoints/*/*/model.safetensors")
+    }
+
+
+def load_run_checkpoint(
+    run: Path, window: int, model: torch.nn.Module, config: GauntletConfig, dataset_id: str
+) -> None:
+    """θ_window into ``model`` from the run's checkpoint of it, verified as a node verifies
+    the lead's (signed manifest, hashes, shapes, finite values)."""
+    (path,) = sorted(
+        run.glob(f"stores/*/gauntlet/v2/checkpoints/{window:010d}/*/model.safetensors")
+    )
+    bucket, hotkey = path.parents[5], path.parent.name
+    store = FilesystemStore(bucket.parent, bucket.name, create=False)
+    asyncio.run(
+        load_checkpoint(
+            store,
+            hotkey,
+            window,
+            model,
+            netuid=config.chain.netuid,
+            model_name=config.model.name,
+            dataset_id=dataset_id,
+        )
+    )
 
 
 def _norm(delta: Delta) -> float:
@@ -288,11 +347,32 @@ def main() -> None:
         losses = batch_losses(model, batches, causal_lm_loss, max_batches=args.batches)
         return sum(losses) / len(losses)
 
+    def aggregate_of(window: int) -> Delta | None:
+        """The window's aggregate as the nodes formed it from the lead's record (None: no
+        record or an empty one, so no outer step)."""
+        used = [
+            tensors
+            for uid in records.get(window, [])
+            if (tensors := uploads[(window, uid)].tensors) is not None
+        ]
+        if not used:
+            return None
+        return codec.decode_batch(
+            used,
+            shapes,
+            normalise=config.compress.normalise,
+            clip_norm=config.compress.clip_norm,
+            device="cpu",
+        )
+
+    start = rebuild_start(run, records, uploads, args.first)
+    if start > 0:  # the buckets keep the last windows only: from the lead's checkpoint
+        load_run_checkpoint(run, start, model, config, dataset.dataset_id)
     windows: list[dict[str, Any]] = []
     rebuilt: list[dict[str, Any]] = []
-    last: Delta | None = None  # the last aggregate, as a node holds it (None: no step)
-    recent: list[Delta] = []  # the last --span aggregates, newest first
-    for window in range(max(records) + 1):
+    last = aggregate_of(start - 1) if start > 0 else None  # the last aggregate, as nodes hold it
+    recent: list[Delta] = [] if last is None else [last]  # the last --span, newest first
+    for window in range(start, max(records) + 1):
         if window >= args.first and last is not None:
             windows.append(
                 _measure_window(
@@ -300,20 +380,8 @@ def main() -> None:
                     random_loss, config.train.outer_lr, passed.get(window, set()),
                 )
             )  # fmt: skip
-        used = [
-            tensors
-            for uid in records.get(window, [])
-            if (tensors := uploads[(window, uid)].tensors) is not None
-        ]
-        last = None
-        if used:
-            last = codec.decode_batch(
-                used,
-                shapes,
-                normalise=config.compress.normalise,
-                clip_norm=config.compress.clip_norm,
-                device="cpu",
-            )
+        last = aggregate_of(window)
+        if last is not None:
             apply_delta(model, last, config.train.outer_lr)
             recent = [last, *recent][: args.span]
         reported_loss = (
