@@ -54,6 +54,7 @@ from bench.machine import machine_info  # noqa: E402
 from gauntlet.compress.chunked import ChunkedCodec  # noqa: E402
 from gauntlet.compress.codec import Codec, build_codec, param_shapes  # noqa: E402
 from gauntlet.compress.sparse import to_dense  # noqa: E402
+from gauntlet.compress.thin import thinned  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
 from gauntlet.data import PageDataset  # noqa: E402
 from gauntlet.localnet.adaptive import boosted  # noqa: E402
@@ -254,18 +255,6 @@ def without_span(delta: Delta, directions: list[Delta]) -> Delta:
         for n, t in delta.items():
             t.sub_((along * b[n]).to(t.dtype))
     return delta
-
-
-def thinned(
-    codec: Codec, delta: Delta, shapes: dict[str, tuple[int, ...]], factor: int
-) -> Delta | None:
-    """``delta`` through the same codec keeping ``topk // factor`` coefficients a chunk
-    (its largest), once, with no error feedback; None for a codec without a ``topk``."""
-    params = getattr(codec, "params", None)
-    if not hasattr(params, "topk"):
-        return None
-    smaller = build_codec(params.model_copy(update={"topk": max(1, params.topk // factor)}))
-    return smaller.decode(smaller.encode(delta, None)[0], shapes, "cpu")
 
 
 def variant(

@@ -327,6 +327,17 @@ class ValidatorConfig(Section):
         "novel_quantile of the measured hotkeys and of the pay; a lower quantile lowers "
         'more honest updates (docs/scoring.md, "What is new")',
     )
+    measure_thin: int = Field(
+        1,
+        ge=1,
+        description="Measure each update kept to the largest 1/measure_thin of the "
+        "coefficients the codec keeps a chunk, at its own norm (before the alignment limit "
+        "and the aggregate's scale), so that a miner sending only its largest coefficients "
+        "(the thin behaviour) gains nothing over one that does not. At the window's median "
+        "norm a thinned small update overshoots less: in 40-window localnet runs a thin "
+        "2-page miner held an honest 3-4-page miner's weights (docs/localnet.md, Thinning). "
+        "1: as sent (the default until the option has been run against the scenarios)",
+    )
     control_updates: int = Field(
         4,
         ge=0,

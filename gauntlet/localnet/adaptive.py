@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from gauntlet.compress.aggregate import Delta
-from gauntlet.compress.codec import build_codec
+from gauntlet.compress.thin import thinner
 from gauntlet.localnet.clock import WindowsSeen
 from gauntlet.localnet.far import far_pages
 from gauntlet.localnet.reading import like, read_update
@@ -342,10 +342,9 @@ class Thin(Honest):
         self.carry: Delta | None = None
 
     async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
-        params = rt.codec.params
-        if not hasattr(params, "topk"):  # a dense codec keeps everything: nothing to thin
+        fewer = thinner(rt.codec, self.factor)
+        if fewer is None:  # a dense codec keeps everything: nothing to thin
             return delta
-        fewer = build_codec(params.model_copy(update={"topk": max(1, params.topk // self.factor)}))
         tensors, self.carry = fewer.encode(delta, self.carry)
         device = next(iter(delta.values())).device
         return fewer.decode(tensors, rt.shapes, device)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from gauntlet.compress.aggregate import Delta
+from gauntlet.compress.thin import thinned
 from gauntlet.node.gather import Contribution, Decoder, decode_update
 from gauntlet.score.state import ValidatorScores
 from gauntlet.train.novelty import inner, limit_alignment, window_limit
@@ -74,11 +75,22 @@ def measured_update(
     scale: float,
     last: Delta | None,
     limit: float | None,
+    thin: int = 1,
 ) -> Delta:
-    """``contribution``'s update, freshly decoded, its cosine with ``last`` lowered to
-    ``limit`` (None: as sent, as for an update :func:`window_limits` found at or under
-    it), times its aggregate ``scale``."""
+    """``contribution``'s update, freshly decoded; with ``thin`` > 1 kept to the largest
+    ``1 / thin`` of the coefficients the codec keeps a chunk, at its own norm
+    (``validator.measure_thin``: :mod:`gauntlet.compress.thin`); its cosine with ``last``
+    lowered to ``limit`` (None: as sent, as for an update :func:`window_limits` found at or
+    under it); times its aggregate ``scale``."""
     delta = decode_update(contribution, decoder)
+    if thin > 1:
+        fewer = thinned(decoder.codec, delta, decoder.shapes, thin)
+        size, kept = (
+            inner(delta, delta) ** 0.5,
+            0.0 if fewer is None else inner(fewer, fewer) ** 0.5,
+        )
+        if fewer is not None and kept > 0:
+            delta = {name: t.mul_(size / kept) for name, t in fewer.items()}
     if limit is not None:
         delta = limit_alignment(delta, last, limit)
     for t in delta.values():

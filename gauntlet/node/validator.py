@@ -204,7 +204,9 @@ class Validator:
         """What evaluation applies for ``contribution`` (:func:`measured_update`): decoded
         when applied, then dropped; its alignment with the last aggregate lowered to
         ``limit`` (:meth:`alignment_limits`; None: as sent), times its aggregate ``scale``."""
-        return measured_update(contribution, self.rt.decoder, scale, self.rt.last_aggregate, limit)
+        rt = self.rt
+        thin = rt.config.validator.measure_thin
+        return measured_update(contribution, rt.decoder, scale, rt.last_aggregate, limit, thin)
 
     def scales(self, norms: dict[int, float], passed: list[int]) -> dict[int, float]:
         """The aggregate's factor for each of ``passed``, from the norms the checks measured."""

@@ -197,3 +197,36 @@ def test_cosines_are_read_from_the_payloads_without_decoding_an_update(
     for uid, cosine in cosines.items():
         assert cosine == pytest.approx(alignment(decoded[uid], last), abs=1e-6)
     assert cosines[1] < cosines[2] < cosines[3]
+
+
+def test_with_measure_thin_every_update_is_measured_thinned_alike_at_its_own_norm() -> None:
+    """validator.measure_thin 2: an update is measured as its largest half of the codec's
+    coefficients a chunk, at its sent norm, so one sent already thinned (the thin attack)
+    measures exactly as the same update sent whole; 1 (the default) measures as sent."""
+    from gauntlet.compress.codec import build_codec
+    from gauntlet.compress.thin import thinned
+    from protocol.schemas import TopKCodecParams
+
+    codec = build_codec(TopKCodecParams(chunk=4, topk=8, dct=False, quant="f32"))
+    shapes = {"w": (8, 8)}
+    trained = {"w": torch.randn(8, 8, generator=torch.Generator().manual_seed(9))}
+    thin = thinned(codec, trained, shapes, 2)
+    assert thin is not None
+
+    def measured(delta: dict[str, torch.Tensor], factor: int) -> torch.Tensor:
+        config = GauntletConfig.model_validate({"validator": {"measure_thin": factor}})
+        decoder = Decoder(1, Limits(max_bytes=1 << 22), codec, shapes, "cpu")
+        rt = SimpleNamespace(config=config, decoder=decoder, last_aggregate=None)
+        validator = Validator(
+            rt=rt, files=None, secret=b"s", state=ValidatorScores(), observer=None
+        )  # type: ignore[arg-type]
+        sent = Contribution(1, "hk1", "ok", tensors=codec.encode(delta)[0])
+        return validator.scaled_update(sent, 0.5, None)["w"]
+
+    whole, already = measured(trained, 2), measured(thin, 2)
+    sent = codec.decode(codec.encode(trained)[0], shapes)["w"]  # what the codec kept of it
+    torch.testing.assert_close(whole.norm(), 0.5 * sent.norm())  # its own norm, scaled
+    assert int((whole != 0).sum()) == 4 * 4  # four of each 4 x 4 chunk's 16 entries, of 8 kept
+    # thinned by the validator or by the miner: the same direction
+    torch.testing.assert_close(whole / whole.norm(), already / already.norm())
+    torch.testing.assert_close(measured(trained, 1), 0.5 * sent)  # as sent

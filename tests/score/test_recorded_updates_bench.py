@@ -75,12 +75,13 @@ def test_the_variants_lower_sum_or_leave_the_update_as_they_say() -> None:
 
 def test_thinning_keeps_each_chunks_largest_coefficients_and_then_the_limit_applies() -> None:
     from gauntlet.compress.codec import build_codec
+    from gauntlet.compress.thin import thinned
     from protocol.schemas import DenseCodecParams, TopKCodecParams
 
     codec = build_codec(TopKCodecParams(chunk=4, topk=8, dct=False, quant="f32"))
     update = {"w": torch.randn(8, 8, generator=torch.Generator().manual_seed(3))}
     shapes = {"w": (8, 8)}
-    thin = bench.thinned(codec, update, shapes, 2)
+    thin = thinned(codec, update, shapes, 2)
     assert thin is not None
     for r in range(0, 8, 4):  # each 4 x 4 chunk keeps its 4 largest entries, exactly
         for c in range(0, 8, 4):
@@ -90,7 +91,7 @@ def test_thinning_keeps_each_chunks_largest_coefficients_and_then_the_limit_appl
                 kept.flatten().nonzero().flatten().sort().values, largest.sort().values
             )
             assert torch.equal(kept.flatten()[largest], block.flatten()[largest])
-    assert bench.thinned(build_codec(DenseCodecParams()), update, shapes, 2) is None
+    assert thinned(build_codec(DenseCodecParams()), update, shapes, 2) is None
 
     last = {"w": torch.randn(8, 8, generator=torch.Generator().manual_seed(4))}
     leaning = {"w": thin["w"] + 2 * last["w"]}

@@ -1,0 +1,47 @@
+"""An update kept to the largest of the coefficients its codec keeps: the codec once more,
+keeping ``topk // factor`` a chunk.
+
+At the window's median norm a small update overshoots, and one sent as only its largest
+coefficients overshoots less, so it measures as more pages than it trained (the ``thin``
+behaviour, ``scenarios/thin.toml``; docs/scoring.md, *What the limit leaves of a boost*).
+A validator can measure every update thinned alike (``validator.measure_thin``), so that
+thinning one's own upload gains nothing; bench/recorded_updates.py measures what it does to
+recorded uploads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from gauntlet.compress.aggregate import Delta
+from gauntlet.compress.codec import Codec, build_codec
+
+
+def thinner(codec: Codec, factor: int) -> Codec | None:
+    """``codec`` keeping ``topk // factor`` (at least 1) coefficients a chunk, with its
+    error decay; None for a codec with no ``topk`` (the dense one keeps everything)."""
+    if factor < 1:
+        raise ValueError(f"need factor >= 1, got {factor}")
+    params = getattr(codec, "params", None)
+    topk = getattr(params, "topk", None)
+    if params is None or topk is None:
+        return None
+    fewer = params.model_copy(update={"topk": max(1, topk // factor)})
+    return build_codec(fewer, error_decay=getattr(codec, "error_decay", 1.0))
+
+
+def thinned(
+    codec: Codec,
+    delta: Mapping[str, torch.Tensor],
+    shapes: Mapping[str, tuple[int, ...]],
+    factor: int,
+) -> Delta | None:
+    """``delta`` through :func:`thinner` once, with no error feedback, on its device; None
+    where the codec has no ``topk``."""
+    fewer = thinner(codec, factor)
+    if fewer is None:
+        return None
+    device = next(iter(delta.values())).device
+    return fewer.decode(fewer.encode(delta, None)[0], dict(shapes), device)
