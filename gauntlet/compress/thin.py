@@ -4,9 +4,10 @@ keeping ``topk // factor`` a chunk.
 At the window's median norm a small update overshoots, and one sent as only its largest
 coefficients overshoots less, so it measures as more pages than it trained (the ``thin``
 behaviour, ``scenarios/thin.toml``; docs/scoring.md, *What the limit leaves of a boost*).
-A validator can measure every update thinned alike (``validator.measure_thin``), so that
-thinning one's own upload gains nothing; bench/recorded_updates.py measures what it does to
-recorded uploads.
+A validator can measure every update thinned alike (``validator.measure_thin``, off by
+default: tried, it also thins away what the own-page test sees of large honest updates;
+docs/localnet.md, *Thinning*); bench/recorded_updates.py measures what thinning does to a
+run's recorded uploads.
 """
 
 from __future__ import annotations
