@@ -60,11 +60,12 @@ from gauntlet.data import PageDataset  # noqa: E402
 from gauntlet.localnet.adaptive import boosted  # noqa: E402
 from gauntlet.model import build_model, causal_lm_loss  # noqa: E402
 from gauntlet.node.checkpoints import load_checkpoint  # noqa: E402
+from gauntlet.node.checks import delta_norm  # noqa: E402
 from gauntlet.node.evaluation import loss_on  # noqa: E402
 from gauntlet.node.gather import Contribution, Decoder, decode_update, open_payload  # noqa: E402
 from gauntlet.storage.filesystem import FilesystemStore  # noqa: E402
 from gauntlet.train.evaluate import batch_losses  # noqa: E402
-from gauntlet.train.novelty import inner, limit_alignment  # noqa: E402
+from gauntlet.train.novelty import alignment, inner, limit_alignment  # noqa: E402
 from gauntlet.train.outer import apply_delta, restore  # noqa: E402
 from protocol.container import Limits  # noqa: E402
 from protocol.envelope import open_envelope  # noqa: E402
@@ -211,15 +212,6 @@ def load_run_checkpoint(
     )
 
 
-def _norm(delta: Delta) -> float:
-    return inner(delta, delta) ** 0.5
-
-
-def _cosine(delta: Delta, direction: Delta) -> float:
-    scale = _norm(delta) * _norm(direction)
-    return inner(delta, direction) / scale if scale > 0 else 0.0
-
-
 def masked_direction(
     codec: Codec, contribution: Contribution, shapes: dict[str, tuple[int, ...]], last: Delta
 ) -> Delta:
@@ -247,8 +239,8 @@ def without_span(delta: Delta, directions: list[Delta]) -> Delta:
             along = inner(d, b)
             for n in d:
                 d[n] -= along * b[n]
-        size = _norm(d)
-        if size > 1e-9 * max(1.0, _norm(direction)):
+        size = delta_norm(d)
+        if size > 1e-9 * max(1.0, delta_norm(direction)):
             basis.append({n: t / size for n, t in d.items()})
     for b in basis:
         along = inner(delta, b)
@@ -425,14 +417,16 @@ def _measure_window(
     last = recent[0]
     opened = {uid: c for (w, uid), c in uploads.items() if w == window and uid in passed}
     decoded = {uid: decode_update(c, decoder) for uid, c in opened.items()}
-    median_norm = statistics.median(_norm(d) for d in decoded.values())
-    masked = {uid: masked_direction(codec, c, shapes, last) for uid, c in opened.items()}
-    limits = {
-        "limit": max(0.0, statistics.median(_cosine(d, last) for d in decoded.values())),
-        "masked": max(
-            0.0, statistics.median(_cosine(d, masked[uid]) for uid, d in decoded.items())
-        ),
-    }
+    median_norm = statistics.median(delta_norm(d) for d in decoded.values())
+    last_sq = inner(last, last)
+    cosines = {uid: alignment(d, last, last_sq) for uid, d in decoded.items()}
+    limits = {"limit": max(0.0, statistics.median(cosines.values()))}
+    masked: dict[int, Delta] = {}
+    if "masked" in variants:  # every upload's own direction, for the window's median
+        masked = {uid: masked_direction(codec, c, shapes, last) for uid, c in opened.items()}
+        limits["masked"] = max(
+            0.0, statistics.median(alignment(d, masked[uid]) for uid, d in decoded.items())
+        )
     base = {name: p.detach().clone() for name, p in model.named_parameters()}
     before = random_loss(window)
     gains: dict[str, dict[str, float | None]] = {}
@@ -441,7 +435,7 @@ def _measure_window(
             continue
         previous = (
             decode_update(uploads[(window - 1, uid)], decoder)
-            if (window - 1, uid) in uploads
+            if "blend2" in variants and (window - 1, uid) in uploads
             else None
         )
         gains[str(uid)] = {}
@@ -459,19 +453,18 @@ def _measure_window(
                 ),
                 lambda factor, u=uid: thinned(codec, decoded[u], shapes, factor),
             )
-            if update is None or _norm(update) == 0:
+            size = 0.0 if update is None else delta_norm(update)
+            if update is None or size == 0:
                 gains[str(uid)][name] = None
                 continue
-            scale = median_norm / _norm(update)
+            scale = median_norm / size
             apply_delta(model, {n: t * scale for n, t in update.items()}, outer_lr)
             gains[str(uid)][name] = round((before - random_loss(window)) / before, 5)
             restore(model, base)
     return {
         "window": window,
         "limits": {k: round(v, 4) for k, v in limits.items()},
-        "cosines": {
-            str(uid): round(_cosine(decoded[uid], last), 4) for uid in uids if uid in decoded
-        },
+        "cosines": {str(uid): round(cosines[uid], 4) for uid in uids if uid in decoded},
         "gains": gains,
     }
 

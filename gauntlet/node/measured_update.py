@@ -85,11 +85,8 @@ def measured_update(
     delta = decode_update(contribution, decoder)
     if thin > 1:
         fewer = thinned(decoder.codec, delta, decoder.shapes, thin)
-        size, kept = (
-            inner(delta, delta) ** 0.5,
-            0.0 if fewer is None else inner(fewer, fewer) ** 0.5,
-        )
-        if fewer is not None and kept > 0:
+        if fewer is not None and (kept := inner(fewer, fewer) ** 0.5) > 0:
+            size = inner(delta, delta) ** 0.5  # kept: the aggregate's scale is for it
             delta = {name: t.mul_(size / kept) for name, t in fewer.items()}
     if limit is not None:
         delta = limit_alignment(delta, last, limit)

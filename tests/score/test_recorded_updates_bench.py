@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from gauntlet.node.checks import delta_norm
+from gauntlet.train.novelty import alignment
+
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location(
     "recorded_updates", ROOT / "bench" / "recorded_updates.py"
@@ -27,7 +30,7 @@ def _delta(seed: int) -> dict[str, torch.Tensor]:
 
 
 def _cos(x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> float:
-    return bench._cosine(x, y)
+    return alignment(x, y)
 
 
 def test_without_span_leaves_nothing_along_any_direction_and_the_rest_untouched() -> None:
@@ -35,7 +38,7 @@ def test_without_span_leaves_nothing_along_any_direction_and_the_rest_untouched(
     update = _delta(4)
     out = bench.without_span({n: t.clone() for n, t in update.items()}, directions)
     for d in directions:
-        assert abs(bench.inner(out, d)) < 1e-6 * bench._norm(update) * bench._norm(d)  # float32
+        assert abs(bench.inner(out, d)) < 1e-6 * delta_norm(update) * delta_norm(d)  # float32
     # what it took lies in the span: update - out is a combination of the directions
     taken = torch.cat([(update[n] - out[n]).reshape(-1) for n in update]).double()
     basis = torch.stack([torch.cat([d[n].reshape(-1) for n in d]).double() for d in directions], 1)
@@ -63,7 +66,7 @@ def test_the_variants_lower_sum_or_leave_the_update_as_they_say() -> None:
     assert sent["a"] is not update["a"]  # a copy: the caller's update is not changed
     limited = make("limit")
     assert limited is not None and _cos(limited, last) == pytest.approx(0.3, abs=1e-6)
-    assert bench._norm(limited) == pytest.approx(bench._norm(update), rel=1e-6)
+    assert delta_norm(limited) == pytest.approx(delta_norm(update), rel=1e-6)
     novel = make("novel")
     assert novel is not None and abs(_cos(novel, last)) < 1e-6
     blended = make("blend2")
@@ -100,7 +103,7 @@ def test_thinning_keeps_each_chunks_largest_coefficients_and_then_the_limit_appl
         "sparse2", update, last, limits, lambda: last, None, [last], lambda: update,
         lambda factor: leaning if factor == 2 else None,
     )  # fmt: skip
-    assert out is not None and bench._cosine(out, last) == pytest.approx(0.2, abs=1e-6)
+    assert out is not None and alignment(out, last) == pytest.approx(0.2, abs=1e-6)
     assert bench.variant(
         "sparse4", update, last, limits, lambda: last, None, [last], lambda: update,
         lambda factor: None,
