@@ -35,7 +35,8 @@ assigned ones) under three designs, from one matrix of measurements:
 The controls of both are drawn as the validator draws them (``control_peers``: the
 secret's first 2 are among its first 4). Each trial is one window: fresh page
 assignments, ``--honest`` honest updates and ``--wrong`` wrong-data ones from the same
-model, at the median norm (as the aggregate scales them). ``--warm-steps`` trains the
+model, at the median norm (as the aggregate scales them; on the random pages ``--random-step``
+times it, ``validator.random_step``). ``--warm-steps`` trains the
 shared model first, so gains are those of a later window. Printed per design: the wrong-
 data advantages' mean, standard deviation, maximum and the fraction above the indicator
 margin (per page: ``n · A > margin``), the honest ones' mean and minimum.
@@ -137,6 +138,7 @@ def one_window(
     for u in declared:
         with applied(node.model, deltas[u], lr, base):
             after[u] = losses_on(node, declared[u], seeds[u])
+        with applied(node.model, deltas[u], lr * args.random_step, base):
             random_after = losses_on(node, random_pages, window)
         gains[u] = _mean(random_before) - _mean(random_after)
         half_gains[u] = _mean(random_before[:half]) - _mean(random_after[:half])
@@ -275,6 +277,12 @@ def main() -> None:
     parser.add_argument("--controls", type=int, default=GauntletConfig().validator.control_updates)
     parser.add_argument("--before-controls", type=int, default=2)
     parser.add_argument("--eval-batches", type=int, default=4)
+    parser.add_argument(
+        "--random-step",
+        type=float,
+        default=GauntletConfig().validator.random_step,
+        help="the fraction of its scale an update's random-page gain is measured at",
+    )
     parser.add_argument("--margin", type=float, default=GauntletConfig().scoring.indicator_margin)
     add_dataset_options(parser)
     started = time.perf_counter()

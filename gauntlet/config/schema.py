@@ -339,6 +339,20 @@ class ValidatorConfig(Section):
         "window 7 and earned 0.005), and a thin miner still gains by what it carries from "
         "window to window (docs/localnet.md, Thinning)",
     )
+    random_step: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Measure each evaluated update's gain on the secret random pages (what "
+        "its rating ranks) at this fraction of the scale the aggregate gives it (per_peer: "
+        "the window's median norm); its own pages, its controls and the lead's member check "
+        "keep the aggregate's scale. Applied alone at the median norm an update takes a "
+        "longer step than its share of the network's (the aggregate, a mean, was 0.53-0.80 "
+        "of the median norm in the localnet runs), and there a small update overshoots, "
+        "which pays sending only one's largest coefficients (the thin behaviour). Costs one "
+        "more apply of the update, no forward pass. 1: the aggregate's scale "
+        "(docs/scoring.md, The step the random pages are measured at)",
+    )
     control_updates: int = Field(
         4,
         ge=0,

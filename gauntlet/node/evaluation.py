@@ -159,6 +159,7 @@ def evaluate_peers(
     *,
     batches: int | None = None,
     controls: bool = True,
+    random_step: float = 1.0,
 ) -> dict[int, Evaluation]:
     """``updates``: uid -> (the own pages to measure, Δ as the aggregate would apply it:
     normalised like every peer, or a function that decodes it). Returns each peer's
@@ -168,7 +169,9 @@ def evaluate_peers(
     each measured on its share of the peer's own batches and scaled to this update's
     strength (:mod:`gauntlet.score.control`). ``batches`` overrides
     ``validator.eval_batches`` per measurement; ``controls=False`` leaves the control out
-    (the lead's member check, which needs none and is what miners wait for).
+    (the lead's member check, which needs none and is what miners wait for);
+    ``random_step`` < 1 measures the random pages with the update at that fraction of its
+    scale (``validator.random_step``: one more apply, no more passes).
 
     Cost, in passes over one measurement's batches: the random pages before once, then per
     peer its own pages before, its own pages and the random pages after, and one pass of
@@ -190,9 +193,15 @@ def evaluate_peers(
     own_after: dict[int, list[float]] = {}
     random_after: dict[int, list[float]] = {}
     for uid, (pages, update) in sorted(updates.items()):
-        with applied(rt.model, _dense(update), lr, base):
+        delta = _dense(update)
+        with applied(rt.model, delta, lr, base):
             own_after[uid] = losses_on(rt, pages, seeds[uid], objective, count=batches)
-            random_after[uid] = losses_on(rt, random, window, objective, count=batches)
+            if random_step == 1.0:
+                random_after[uid] = losses_on(rt, random, window, objective, count=batches)
+        if random_step != 1.0:
+            with applied(rt.model, delta, lr * random_step, base):
+                random_after[uid] = losses_on(rt, random, window, objective, count=batches)
+        del delta  # one update held at a time
     gains = {uid: _mean(random_before) - _mean(random_after[uid]) for uid in updates}
     strong = strong_controls(gains)
     count = rt.config.validator.control_updates if controls else 0

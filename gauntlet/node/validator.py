@@ -169,8 +169,9 @@ class Validator:
         }
         batches = self.rt.config.validator.member_check_batches if member_check else None
         measured = evaluate_peers(
-            self.rt, window, self.secret, updates, batches=batches, controls=not member_check
-        )
+            self.rt, window, self.secret, updates, batches=batches, controls=not member_check,
+            random_step=1.0 if member_check else self.rt.config.validator.random_step,
+        )  # fmt: skip
         return {
             uid: replace(ev, declared_pages=len(by_uid[uid].manifest.page_ids))  # type: ignore[union-attr]
             for uid, ev in measured.items()

@@ -224,3 +224,36 @@ def test_updates_decoded_when_applied_give_the_same_evaluations_one_at_a_time(
     assert evaluate_peers(node, 5, SECRET, lazy) == held
     assert count.most == 1 and count.alive == 0
     assert set(decodes) == set(updates) and len(decodes) <= 2 * len(updates)
+
+
+def test_with_a_random_step_the_random_pages_see_that_fraction_of_the_update(
+    stdlib_dataset_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """validator.random_step 0.5: each update's random-page loss is measured at half its
+    scale, everything else (own pages, controls) as at 1, in the same four passes a peer
+    (one more apply each, no more batches)."""
+    node, updates = _window(stdlib_dataset_dir, 2)
+    whole = evaluate_peers(node, 5, SECRET, updates)
+    batches: list[int] = []
+    real_losses = evaluation.batch_losses
+
+    def counted_losses(*args, **kwargs):
+        out = real_losses(*args, **kwargs)
+        batches.append(len(out))
+        return out
+
+    monkeypatch.setattr(evaluation, "batch_losses", counted_losses)
+    half = evaluate_peers(node, 5, SECRET, updates, random_step=0.5)
+    assert sum(batches) == 4 * (1 + 4 * len(updates)), batches
+    base = snapshot(node.model)
+    lr = node.config.train.outer_lr
+    random = evaluation.secret_pages(node, SECRET, 5)
+    for uid, (_, delta) in updates.items():
+        with applied(node.model, delta, lr / 2, base):
+            assert half[uid].random_after == pytest.approx(
+                evaluation.loss_on(node, random, 5), abs=1e-6
+            )
+        assert half[uid].random_after != pytest.approx(whole[uid].random_after, abs=1e-4)
+        assert half[uid].own_after == whole[uid].own_after
+        assert half[uid].own_before == whole[uid].own_before
+        assert half[uid].random_before == whole[uid].random_before
