@@ -339,19 +339,31 @@ class ValidatorConfig(Section):
         "window 7 and earned 0.005), and a thin miner still gains by what it carries from "
         "window to window (docs/localnet.md, Thinning)",
     )
+    own_step: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Measure each evaluated update on its own pages, and as a control on "
+        "others', at this fraction of the scale the aggregate gives it; the lead's member "
+        "check keeps the aggregate's scale. Tried with random_step at 0.5 (docs/localnet.md, "
+        "Thinning): a thin miner fell to the honest rate per page and boost to 0, but a lazy "
+        "miner (5 pages declared, 1 trained) passed the own-page test and earned 0.068, and "
+        "the honest ranking lost its order. 1: the aggregate's scale",
+    )
     random_step: float = Field(
         1.0,
         gt=0,
         le=1,
         description="Measure each evaluated update's gain on the secret random pages (what "
         "its rating ranks) at this fraction of the scale the aggregate gives it (per_peer: "
-        "the window's median norm); its own pages, its controls and the lead's member check "
-        "keep the aggregate's scale. Applied alone at the median norm an update takes a "
-        "longer step than its share of the network's (the aggregate, a mean, was 0.53-0.80 "
-        "of the median norm in the localnet runs), and there a small update overshoots, "
-        "which pays sending only one's largest coefficients (the thin behaviour). Costs one "
-        "more apply of the update, no forward pass. 1: the aggregate's scale "
-        "(docs/scoring.md, The step the random pages are measured at)",
+        "the window's median norm); the lead's member check keeps the aggregate's scale. "
+        "Applied alone at the median norm an update takes a longer step than its share of "
+        "the network's (the aggregate, a mean, was 0.53-0.80 of the median norm in the "
+        "localnet runs), where a small update overshoots and one sent as only its largest "
+        "coefficients (the thin behaviour) overshoots less. Tried at 0.5 (docs/localnet.md, "
+        "Thinning): the thin 2-page miner's late share halved, the thin 1-page miner's did "
+        "not move, boost earned 0.086 and the honest ranking lost its order. Costs one more "
+        "apply of the update, no forward pass. 1: the aggregate's scale",
     )
     control_updates: int = Field(
         4,

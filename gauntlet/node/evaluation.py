@@ -170,8 +170,9 @@ def evaluate_peers(
     strength (:mod:`gauntlet.score.control`). ``batches`` overrides
     ``validator.eval_batches`` per measurement; ``controls=False`` leaves the control out
     (the lead's member check, which needs none and is what miners wait for);
-    ``random_step`` < 1 measures the random pages with the update at that fraction of its
-    scale (``validator.random_step``: one more apply, no more passes).
+    ``random_step`` other than 1 measures the random pages with the update at that multiple
+    of the step its own pages see (``validator.random_step`` over ``validator.own_step``: one
+    more apply, no more passes).
 
     Cost, in passes over one measurement's batches: the random pages before once, then per
     peer its own pages before, its own pages and the random pages after, and one pass of

@@ -160,17 +160,22 @@ class Validator:
             c for uid in uids if (c := by_uid[uid]).tensors is not None and c.manifest is not None
         ]
         limits = self.alignment_limits(window, chosen)
+        # The member check measures at the aggregate's own scale; evaluation at the steps
+        # asked for (validator.own_step, validator.random_step), the random one relative.
+        validator = self.rt.config.validator
+        own = 1.0 if member_check else validator.own_step
+        random_step = 1.0 if member_check else validator.random_step / own
         updates: dict[int, tuple[list[int], Update]] = {
             c.uid: (
                 own_sample(self.secret, window, c.uid, list(c.manifest.page_ids), sample),  # type: ignore[union-attr]
-                functools.partial(self.scaled_update, c, scales[c.uid], limits.get(c.uid)),
+                functools.partial(self.scaled_update, c, scales[c.uid] * own, limits.get(c.uid)),
             )
             for c in chosen
         }
         batches = self.rt.config.validator.member_check_batches if member_check else None
         measured = evaluate_peers(
             self.rt, window, self.secret, updates, batches=batches, controls=not member_check,
-            random_step=1.0 if member_check else self.rt.config.validator.random_step,
+            random_step=random_step,
         )  # fmt: skip
         return {
             uid: replace(ev, declared_pages=len(by_uid[uid].manifest.page_ids))  # type: ignore[union-attr]

@@ -230,3 +230,40 @@ def test_with_measure_thin_every_update_is_measured_thinned_alike_at_its_own_nor
     # thinned by the validator or by the miner: the same direction
     torch.testing.assert_close(whole / whole.norm(), already / already.norm())
     torch.testing.assert_close(measured(trained, 1), 0.5 * sent)  # as sent
+
+
+@pytest.mark.parametrize(("own", "random", "member"), [(1.0, 1.0, False), (0.5, 0.5, False),
+                                                        (1.0, 0.5, False), (0.5, 0.5, True)])  # fmt: skip
+def test_evaluation_measures_at_the_steps_asked_for_and_the_member_check_at_the_aggregates(
+    monkeypatch: pytest.MonkeyPatch, own: float, random: float, member: bool
+) -> None:
+    """validator.own_step scales what the own pages (and controls) see, validator.random_step
+    what the random pages see, both as fractions of the aggregate's scale; the lead's member
+    check keeps that scale whatever they are."""
+    from gauntlet.node import validator as validator_module
+
+    config = GauntletConfig.model_validate(
+        {"validator": {"own_step": own, "random_step": random, "measure_novel": False}}
+    )
+    decoder = Decoder(1, Limits(max_bytes=1 << 22), DenseCodec(), SHAPES, "cpu")
+    rt = SimpleNamespace(config=config, decoder=decoder, last_aggregate=None)
+    validator = Validator(rt=rt, files=None, secret=b"s", state=ValidatorScores(), observer=None)  # type: ignore[arg-type]
+    seen: dict[str, object] = {}
+
+    def evaluate_peers(rt, window, secret, updates, **kwargs):  # type: ignore[no-untyped-def]
+        seen["updates"], seen["kwargs"] = updates, kwargs
+        return {}
+
+    monkeypatch.setattr(validator_module, "evaluate_peers", evaluate_peers)
+    delta = _random(3)
+    sent = _sent(3, delta)
+    sent = Contribution(
+        3, "hk3", "ok", tensors=sent.tensors, manifest=SimpleNamespace(page_ids=[5])
+    )  # type: ignore[arg-type]
+    validator.measure(7, [sent], {3: 0.25}, [3], member_check=member)
+    _, update = seen["updates"][3]  # type: ignore[index]
+    applied = update()
+    step = 1.0 if member else own
+    for name, t in delta.items():
+        torch.testing.assert_close(applied[name], 0.25 * step * t)
+    assert seen["kwargs"]["random_step"] == pytest.approx(1.0 if member else random / own)  # type: ignore[index]
