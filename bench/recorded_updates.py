@@ -24,6 +24,19 @@ measures the updates of the uids asked for on fixed random pages, in several way
     sparse2  its largest half of the kept coefficients of each chunk (the codec at half its
              ``topk``, once, no error feedback), then at the limit; ``sparse4``: a quarter
 
+``--steps 1,0.5`` measures every variant at each of those fractions of the median norm as
+well (``name@0.5``: the step ``validator.random_step`` would measure the random pages at).
+Per uid and window it also reports ``top_share``: the share of the upload's squared norm in
+the largest quarter of each chunk's kept values, over the window's lower median of it
+(:func:`gauntlet.compress.thin.top_share`; a ``thin`` upload is near 1.0 before the ratio).
+``--loo`` adds each update's marginal gain at the window's aggregate of every passed upload
+(``loo``: the random pages' loss with it left out, less the loss with all of them, relative;
+what it adds to the step the network takes rather than what it does alone).
+``--fresh-pages 1,3,5`` trains, at each measured window, one update per count on as many
+random pages with the run's training settings, through the codec once with no error
+feedback (a miner's first upload, or one restarted without its residual), and reports its
+``top_share`` ratio and its gains like the uploads' (``fresh{n}``).
+
 It prints JSON: the machine; per window the validation loss the run reported after the
 outer step and the one rebuilt here (their largest difference is ``rebuilt_loss_gap``: the
 rebuild is the run's model when it is small), the window's limit and, per uid, the relative
@@ -37,7 +50,6 @@ variant the mean over the windows measured. What the figures mean: docs/scoring.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import sys
@@ -51,33 +63,36 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))  # last: PYTHONPATH ma
 import torch  # noqa: E402
 
 from bench.machine import machine_info  # noqa: E402
+from bench.recorded_run import (  # noqa: E402
+    MAX_BYTES,
+    load_run_checkpoint,
+    open_uploads,
+    passed_uids,
+    rebuild_start,
+    recorded_uids,
+)
 from gauntlet.compress.chunked import ChunkedCodec  # noqa: E402
 from gauntlet.compress.codec import Codec, build_codec, param_shapes  # noqa: E402
 from gauntlet.compress.sparse import to_dense  # noqa: E402
-from gauntlet.compress.thin import thinned  # noqa: E402
+from gauntlet.compress.thin import thinned, top_share  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
 from gauntlet.data import PageDataset  # noqa: E402
 from gauntlet.localnet.adaptive import boosted  # noqa: E402
 from gauntlet.model import build_model, causal_lm_loss  # noqa: E402
-from gauntlet.node.checkpoints import load_checkpoint  # noqa: E402
 from gauntlet.node.checks import delta_norm  # noqa: E402
 from gauntlet.node.evaluation import loss_on  # noqa: E402
-from gauntlet.node.gather import Contribution, Decoder, decode_update, open_payload  # noqa: E402
-from gauntlet.storage.filesystem import FilesystemStore  # noqa: E402
+from gauntlet.node.gather import Contribution, Decoder, decode_update  # noqa: E402
+from gauntlet.node.miner import WindowPlan, train_window  # noqa: E402
+from gauntlet.train.distributed import DistContext  # noqa: E402
 from gauntlet.train.evaluate import batch_losses  # noqa: E402
 from gauntlet.train.novelty import alignment, inner, limit_alignment  # noqa: E402
 from gauntlet.train.outer import apply_delta, restore  # noqa: E402
 from protocol.container import Limits  # noqa: E402
-from protocol.envelope import open_envelope  # noqa: E402
-from protocol.errors import ProtocolError  # noqa: E402
-from protocol.schemas import AggregationRecord  # noqa: E402
-from protocol.sealed import open_reveal, open_sealed, unseal  # noqa: E402
 
 Delta = dict[str, torch.Tensor]
 VARIANTS = ("sent", "limit", "novel", "span", "masked", "boosted", "blend2", "sparse2", "sparse4")
 BOOST_SHARE = 0.85  # the adaptive scenario's boost (scenarios/adaptive.toml)
 SPARSER = {"sparse2": 2, "sparse4": 4}  # variant -> the factor its topk is divided by
-MAX_BYTES = 1 << 30  # a local run's own files
 
 
 @dataclass(frozen=True)
@@ -88,128 +103,6 @@ class _Node:
     dataset: PageDataset
     model: torch.nn.Module
     device: torch.device
-
-
-def _recording(run: Path) -> dict[str, Any]:
-    return json.loads((run / "report" / "recording.json").read_text())
-
-
-def _hotkeys(run: Path) -> dict[str, int]:
-    """hotkey -> uid, from the run's recording (every hotkey a journal saw)."""
-    return {
-        hotkey: int(uid)
-        for journal in _recording(run)["journals"]
-        for window in journal
-        for uid, hotkey in window.get("hotkeys", {}).items()
-    }
-
-
-def passed_uids(run: Path) -> dict[int, set[int]]:
-    """window -> the uids whose upload the first validator found ``ok`` (passed every
-    check): those the aggregate's median norm and the alignment limit are taken over."""
-    journal = _recording(run)["journals"][0]
-    return {w["window"]: {p[0] for p in w["peers"] if p[1] == "ok"} for w in journal}
-
-
-def open_uploads(run: Path, decoder: Decoder, netuid: int) -> dict[tuple[int, int], Contribution]:
-    """(window, uid) -> every upload of the run that opens and validates as a validator's
-    would: sealed object, revealed key, payload (uploads without a valid reveal, or that
-    do not open, are left out)."""
-    uid_of = _hotkeys(run)
-    out = {}
-    for sealed_file in sorted(run.glob("stores/*/gauntlet/v2/contributions/*/*.sealed")):
-        window, hotkey = int(sealed_file.parent.name), sealed_file.stem
-        reveal = sealed_file.parents[2] / "reveals" / sealed_file.parent.name / f"{hotkey}.json"
-        if hotkey not in uid_of or not reveal.exists():
-            continue
-        try:
-            key = open_reveal(
-                reveal.read_bytes(), expected_hotkey=hotkey, expected_window=window, netuid=netuid
-            )
-            sealed = open_sealed(
-                sealed_file.read_bytes(),
-                expected_hotkey=hotkey,
-                expected_window=window,
-                expected_netuid=netuid,
-                max_bytes=MAX_BYTES,
-            )
-            opened = open_payload(uid_of[hotkey], hotkey, window, unseal(sealed, key), decoder)
-        except ProtocolError:  # a bad reveal or seal: no validator opens it either
-            continue
-        if opened.ok:
-            out[(window, opened.uid)] = opened
-    return out
-
-
-def recorded_uids(run: Path) -> dict[int, list[int]]:
-    """window -> the uids the lead's aggregation record of it names (each record checked as
-    its signer's); two different records of one window are an error."""
-    out: dict[int, list[int]] = {}
-    for path in sorted(run.glob("stores/*/gauntlet/v2/aggregations/*/*.json")):
-        window = int(path.parent.name)
-        record = open_envelope(
-            path.read_bytes(), AggregationRecord, expected_signer=path.stem, expected_window=window
-        )
-        uids = sorted(c.uid for c in record.contributions)
-        if out.setdefault(window, uids) != uids:
-            raise ValueError(f"window {window} has two records naming different uploads")
-    return out
-
-
-def rebuild_start(
-    run: Path,
-    records: dict[int, list[int]],
-    uploads: dict[tuple[int, int], Contribution],
-    first: int,
-) -> int:
-    """The window to rebuild from: 0 (the initial model) when every recorded upload is still
-    in the run's buckets, else the earliest window at or before ``first`` with a checkpoint
-    of the lead's after which they all are (the one before it too: its aggregate is the
-    first window's last one). A run whose buckets pruned more than that cannot be
-    measured from ``first``: SystemExit says so."""
-    gone = [w for w, uids in records.items() if any((w, uid) not in uploads for uid in uids)]
-    if not gone:
-        return 0
-    after = max(gone) + 2
-    for window in sorted(checkpoint_windows(run)):
-        if after <= window <= first:
-            return window
-    raise SystemExit(
-        f"{run}: the buckets no longer hold window {max(gone)}'s recorded uploads and no "
-        f"checkpoint of window {after}-{first} is left to start from: measure from a later "
-        "window (--from) or keep more windows (storage retention)"
-    )
-
-
-def checkpoint_windows(run: Path) -> set[int]:
-    """The windows the run's buckets hold a checkpoint of (θ at the start of the window)."""
-    return {
-        int(path.parents[1].name)
-        for path in run.glob("stores/*/gauntlet/v2/checkpoints/*/*/model.safetensors")
-    }
-
-
-def load_run_checkpoint(
-    run: Path, window: int, model: torch.nn.Module, config: GauntletConfig, dataset_id: str
-) -> None:
-    """θ_window into ``model`` from the run's checkpoint of it, verified as a node verifies
-    the lead's (signed manifest, hashes, shapes, finite values)."""
-    (path,) = sorted(
-        run.glob(f"stores/*/gauntlet/v2/checkpoints/{window:010d}/*/model.safetensors")
-    )
-    bucket, hotkey = path.parents[5], path.parent.name
-    store = FilesystemStore(bucket.parent, bucket.name, create=False)
-    asyncio.run(
-        load_checkpoint(
-            store,
-            hotkey,
-            window,
-            model,
-            netuid=config.chain.netuid,
-            model_name=config.model.name,
-            dataset_id=dataset_id,
-        )
-    )
 
 
 def masked_direction(
@@ -292,7 +185,14 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=8, help="batches per measurement")
     parser.add_argument("--seed", type=int, default=0, help="draws the random pages")
     parser.add_argument("--span", type=int, default=4, help="aggregates the span variant removes")
+    parser.add_argument("--steps", default="1", help="fractions of the median norm to measure at")
+    parser.add_argument("--fresh-pages", default="", help="page counts of fresh updates to train")
+    parser.add_argument(
+        "--loo", action="store_true", help="also each update's gain at the window's aggregate"
+    )
     args = parser.parse_args()
+    steps = [float(x) for x in args.steps.split(",")]
+    fresh_pages = [int(x) for x in args.fresh_pages.split(",") if x]
     uids = [int(u) for u in args.uids.split(",")]
     variants = args.variants.split(",")
     for name in variants:
@@ -358,7 +258,9 @@ def main() -> None:
             windows.append(
                 _measure_window(
                     window, model, uploads, decoder, codec, shapes, recent, uids, variants,
-                    random_loss, config.train.outer_lr, passed.get(window, set()),
+                    random_loss, config.train.outer_lr, passed.get(window, set()), steps,
+                    fresh_updates(node, window, fresh_pages, codec, shapes, args.seed),
+                    args.loo,
                 )
             )  # fmt: skip
         last = aggregate_of(window)
@@ -373,14 +275,16 @@ def main() -> None:
                 {"window": window, "run": round(reported_loss, 4),
                  "rebuilt": round(loss_on(node, validation, 0), 4)}
             )  # fmt: skip
+    names = ["top_share", "loo", "limit", *variants]
+    keys = [_key(name, step) for name in names for step in steps]
     means = {
-        str(uid): {
-            name: round(statistics.mean(vals), 5)
-            for name in variants
-            if (vals := [w["gains"][str(uid)][name] for w in windows
-                         if w["gains"].get(str(uid), {}).get(name) is not None])
+        who: {
+            key: round(statistics.mean(vals), 5)
+            for key in dict.fromkeys(keys)
+            if (vals := [w["gains"][who][key] for w in windows
+                         if w["gains"].get(who, {}).get(key) is not None])
         }
-        for uid in uids
+        for who in [*map(str, uids), *(f"fresh{n}" for n in fresh_pages)]
     }  # fmt: skip
     report = {
         "bench": "recorded_updates",
@@ -397,6 +301,70 @@ def main() -> None:
     print(json.dumps(report, indent=1))
 
 
+def _key(name: str, step: float) -> str:
+    """A reported gain's name: the variant, and the step when it is not the whole one."""
+    return name if step == 1 else f"{name}@{step:g}"
+
+
+def fresh_updates(
+    node: _Node,
+    window: int,
+    counts: list[int],
+    codec: Codec,
+    shapes: dict[str, tuple[int, ...]],
+    seed: int,
+) -> dict[str, tuple[Delta, float | None]]:
+    """``fresh{n}`` -> an update trained at θ_w (``node.model``, restored) on ``n`` random
+    pages with the run's training settings, through the codec once with no error feedback
+    (a first upload), and its :func:`top_share`."""
+    out = {}
+    draw = torch.Generator().manual_seed(seed * 1_000_003 + window)
+    for n in counts:
+        pages = torch.randperm(node.dataset.num_train_pages, generator=draw)[:n].tolist()
+        with torch.enable_grad():
+            trained, _ = train_window(
+                node.config.train, node.dataset, node.model, WindowPlan(window, pages, True),
+                device=node.device, dist=DistContext(),
+            )  # fmt: skip
+        payload, _ = codec.encode(trained.delta, None)
+        out[f"fresh{n}"] = (codec.decode(payload, shapes, "cpu"), top_share(codec, payload, shapes))
+    return out
+
+
+def _leave_one_out(
+    model: torch.nn.Module,
+    decoded: dict[int, Delta],
+    uids: list[int],
+    median_norm: float,
+    outer_lr: float,
+    random_loss: Callable[[int], float],
+    window: int,
+) -> dict[int, float]:
+    """uid -> what its update adds at the window's aggregate of every passed upload (each at
+    the median norm, their mean, as ``per_peer`` forms it): the random pages' loss with it
+    taken out, less the loss with all of them. Every update passed counts, members or not."""
+    base = {name: p.detach().clone() for name, p in model.named_parameters()}
+    scaled = {
+        uid: {n: t * (median_norm / delta_norm(d)) for n, t in d.items()}
+        for uid, d in decoded.items()
+    }
+    total = {n: sum(s[n] for s in scaled.values()) for n in next(iter(scaled.values()))}
+    count = len(scaled)
+    apply_delta(model, {n: t / count for n, t in total.items()}, outer_lr)
+    with_all = random_loss(window)
+    restore(model, base)
+    out = {}
+    for uid in uids:
+        if uid not in scaled or count < 2:
+            continue
+        apply_delta(
+            model, {n: (t - scaled[uid][n]) / (count - 1) for n, t in total.items()}, outer_lr
+        )
+        out[uid] = random_loss(window) - with_all
+        restore(model, base)
+    return out
+
+
 def _measure_window(
     window: int,
     model: torch.nn.Module,
@@ -410,9 +378,14 @@ def _measure_window(
     random_loss: Callable[[int], float],
     outer_lr: float,
     passed: set[int],
+    steps: list[float],
+    fresh: dict[str, tuple[Delta, float | None]],
+    leave_one_out: bool = False,
 ) -> dict[str, Any]:
-    """One window at θ_w (``model``): the limits and each uid's gain per variant, with the
-    median norm and the limits taken over the ``passed`` uploads; ``recent``: the last
+    """One window at θ_w (``model``): the limits and, for each uid (and each ``fresh``
+    update, at the limit), its gain per variant at each of ``steps`` times the median norm
+    and its :func:`top_share` over the window's lower median, with the median norm, the
+    limits and that median taken over the ``passed`` uploads; ``recent``: the last
     aggregates, newest first."""
     last = recent[0]
     opened = {uid: c for (w, uid), c in uploads.items() if w == window and uid in passed}
@@ -421,6 +394,9 @@ def _measure_window(
     last_sq = inner(last, last)
     cosines = {uid: alignment(d, last, last_sq) for uid, d in decoded.items()}
     limits = {"limit": max(0.0, statistics.median(cosines.values()))}
+    shares = {uid: top_share(codec, c.tensors, shapes) for uid, c in opened.items() if c.tensors}
+    known = sorted(v for v in shares.values() if v is not None)
+    typical = known[(len(known) - 1) // 2] if known else None  # the lower median, as norms'
     masked: dict[int, Delta] = {}
     if "masked" in variants:  # every upload's own direction, for the window's median
         masked = {uid: masked_direction(codec, c, shapes, last) for uid, c in opened.items()}
@@ -429,7 +405,31 @@ def _measure_window(
         )
     base = {name: p.detach().clone() for name, p in model.named_parameters()}
     before = random_loss(window)
+
+    def gain(update: Delta | None) -> dict[str, float | None]:
+        """``update``'s relative random-page gain at each step (None: nothing to measure)."""
+        size = 0.0 if update is None else delta_norm(update)
+        out: dict[str, float | None] = {}
+        for step in steps:
+            if update is None or size == 0:
+                out[str(step)] = None
+                continue
+            apply_delta(
+                model, {n: t * (step * median_norm / size) for n, t in update.items()}, outer_lr
+            )
+            out[str(step)] = round((before - random_loss(window)) / before, 5)
+            restore(model, base)
+        return out
+
+    def ratio(share: float | None) -> float | None:
+        return None if share is None or not typical else round(share / typical, 4)
+
     gains: dict[str, dict[str, float | None]] = {}
+    marginal = (
+        _leave_one_out(model, decoded, uids, median_norm, outer_lr, random_loss, window)
+        if leave_one_out
+        else {}
+    )
     for uid in uids:
         if uid not in decoded:
             continue
@@ -438,7 +438,9 @@ def _measure_window(
             if "blend2" in variants and (window - 1, uid) in uploads
             else None
         )
-        gains[str(uid)] = {}
+        gains[str(uid)] = {"top_share": ratio(shares.get(uid))}
+        if leave_one_out:
+            gains[str(uid)]["loo"] = round(marginal[uid] / before, 5)
         for name in variants:
             update = variant(
                 name,
@@ -453,14 +455,13 @@ def _measure_window(
                 ),
                 lambda factor, u=uid: thinned(codec, decoded[u], shapes, factor),
             )
-            size = 0.0 if update is None else delta_norm(update)
-            if update is None or size == 0:
-                gains[str(uid)][name] = None
-                continue
-            scale = median_norm / size
-            apply_delta(model, {n: t * scale for n, t in update.items()}, outer_lr)
-            gains[str(uid)][name] = round((before - random_loss(window)) / before, 5)
-            restore(model, base)
+            for step, value in gain(update).items():
+                gains[str(uid)][_key(name, float(step))] = value
+    for who, (update, share) in fresh.items():
+        limited = limit_alignment(update, last, limits["limit"])
+        gains[who] = {"top_share": ratio(share)} | {
+            _key("limit", float(step)): value for step, value in gain(limited).items()
+        }
     return {
         "window": window,
         "limits": {k: round(v, 4) for k, v in limits.items()},

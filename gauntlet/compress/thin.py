@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import torch
 
 from gauntlet.compress.aggregate import Delta
+from gauntlet.compress.chunked import ChunkedCodec, Tensors
 from gauntlet.compress.codec import Codec, build_codec
 
 
@@ -46,3 +47,28 @@ def thinned(
         return None
     device = next(iter(delta.values())).device
     return fewer.decode(fewer.encode(delta, None)[0], dict(shapes), device)
+
+
+def top_share(
+    codec: Codec, tensors: Tensors, shapes: Mapping[str, tuple[int, ...]], factor: int = 4
+) -> float | None:
+    """The share of an upload's squared norm in the largest ``1 / factor`` of the values
+    each chunk keeps (``topk // factor``, at least 1), read from its validated payload in
+    the codec's own domain (DCT coefficients for the top-k codec): 1.0 for an upload
+    thinned to that fraction, lower the more its norm is spread over the kept values. None
+    for a codec with no chunks (the dense one) or an empty upload.
+
+    Measured, not enforced: an honest first upload, with no error feedback yet, is far more
+    concentrated than one carrying its residual (docs/localnet.md, *Thinning*)."""
+    if factor < 1:
+        raise ValueError(f"need factor >= 1, got {factor}")
+    if not isinstance(codec, ChunkedCodec):
+        return None
+    top = total = 0.0
+    for name in shapes:
+        _, values = codec.read([tensors], name, "cpu", check=False)
+        squares = values.double() ** 2
+        kept = max(1, squares.shape[1] // factor)
+        top += float(squares.topk(kept, dim=1).values.sum())
+        total += float(squares.sum())
+    return top / total if total > 0 else None

@@ -126,3 +126,35 @@ def test_a_pruned_run_is_rebuilt_from_the_first_checkpoint_after_what_is_gone(
     assert bench.rebuild_start(tmp_path, records, pruned, 25) == 20
     with pytest.raises(SystemExit, match="no longer hold window 11"):
         bench.rebuild_start(tmp_path, records, pruned, 15)
+
+
+def test_a_fresh_update_is_trained_at_the_model_and_sent_through_the_codec_once(
+    stdlib_dataset_dir: Path,
+) -> None:
+    """``--fresh-pages``: an update trained at θ_w on random pages, as a first upload (the
+    codec once, no error feedback), the model left as it was, the same for the same seed."""
+    from gauntlet.compress.codec import build_codec, param_shapes
+    from gauntlet.config.schema import GauntletConfig
+    from gauntlet.data import PageDataset
+    from gauntlet.model import build_model
+    from gauntlet.train.inner import snapshot
+
+    config = GauntletConfig.model_validate(
+        {"train": {"seq_len": 64, "batch_size": 4}, "compress": {"chunk": 16, "topk": 16}}
+    )
+    model = build_model("tiny", 0)
+    node = bench._Node(config, PageDataset(stdlib_dataset_dir), model, torch.device("cpu"))
+    codec, shapes = build_codec(config.compress.codec_params()), param_shapes(model)
+    start = snapshot(model)
+    out = bench.fresh_updates(node, 3, [1, 2], codec, shapes, seed=0)
+    assert set(out) == {"fresh1", "fresh2"}
+    assert all(torch.equal(p, start[n]) for n, p in model.named_parameters())
+    for update, share in out.values():
+        assert share is not None and 0.25 < share <= 1.0
+        assert delta_norm(update) > 0
+        again = codec.decode(codec.encode(update)[0], shapes, "cpu")  # already what it keeps
+        assert all(
+            torch.allclose(again[n], t, atol=1e-2 * float(t.abs().max())) for n, t in update.items()
+        )
+    repeat = bench.fresh_updates(node, 3, [1], codec, shapes, seed=0)["fresh1"][0]
+    assert all(torch.equal(repeat[n], t) for n, t in out["fresh1"][0].items())
