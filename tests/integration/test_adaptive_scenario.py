@@ -5,7 +5,8 @@ The measure of the mechanism: adversaries that do no useful training end under 1
 incentive, no adversary earns more incentive per unit of compute than the median honest
 miner, honest miners are ranked by the data they process, the useless adversaries never
 reach the model after the warm-up, and the model trains. One run serves every test; the
-seed comes from GAUNTLET_ADAPTIVE_SEED (default 0; docs/localnet.md records three).
+seed comes from GAUNTLET_ADAPTIVE_SEED (default 0; docs/localnet.md records three), the
+number of windows from GAUNTLET_ADAPTIVE_WINDOWS (default: the scenario's 20).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "adaptive.toml"
 SEED = os.environ.get("GAUNTLET_ADAPTIVE_SEED", "0")
+# The scenario's 20 windows unless set: at 40, `weak-control` and `boost` earn 3-7x the
+# honest median per page in the late windows (docs/localnet.md, "Forty windows"), so the
+# per-compute assertion fails there; the long run is how that open problem is measured.
+WINDOWS = os.environ.get("GAUNTLET_ADAPTIVE_WINDOWS")
 # Pages each adversary actually trains on per window (its compute), from the scenario:
 # a part-timer works one window in four on 3 pages and trains 1 page otherwise.
 COMPUTE = {"sybil": 1.0, "shrink": 3.0, "lazy": 1.0, "part-timer": 1.5, "mix-previous": 1.0,
@@ -37,7 +42,8 @@ TOLERANCE = 0.15  # relative: one run's incentive shares are noisy at the 10-20%
 @pytest.fixture(scope="module")
 def adaptive_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
     run_dir = tmp_path_factory.mktemp("adaptive")
-    run, summary = scenario_run(run_dir, stdlib_dataset_dir, SCENARIO, SEED)
+    flags = () if WINDOWS is None else ("--localnet.windows", WINDOWS)
+    run, summary = scenario_run(run_dir, stdlib_dataset_dir, SCENARIO, SEED, flags=flags)
     return {"summary": summary, "run": run}
 
 
