@@ -126,6 +126,20 @@ def _window(stdlib_dataset_dir: Path, control_updates: int) -> tuple[Node, dict]
     return node, {uid: (pages[uid], deltas[uid]) for uid in deltas}
 
 
+def _counted_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of batches of every loss measurement evaluation makes from now on."""
+    batches: list[int] = []
+    real_losses = evaluation.batch_losses
+
+    def counted_losses(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = real_losses(*args, **kwargs)
+        batches.append(len(out))
+        return out
+
+    monkeypatch.setattr(evaluation, "batch_losses", counted_losses)
+    return batches
+
+
 @pytest.mark.parametrize("count", [1, 2, 4])
 def test_a_window_costs_four_passes_per_peer_whatever_the_number_of_controls(
     stdlib_dataset_dir: Path, monkeypatch: pytest.MonkeyPatch, count: int
@@ -134,20 +148,14 @@ def test_a_window_costs_four_passes_per_peer_whatever_the_number_of_controls(
     and the random pages after, and one pass of control batches shared out among its
     controls; each update applied once, and once more if it is some peer's control."""
     node, updates = _window(stdlib_dataset_dir, count)
-    batches: list[int] = []
+    batches = _counted_batches(monkeypatch)
     applies: list[int] = []
-    real_losses, real_applied = evaluation.batch_losses, evaluation.applied
-
-    def counted_losses(*args, **kwargs):
-        out = real_losses(*args, **kwargs)
-        batches.append(len(out))
-        return out
+    real_applied = evaluation.applied
 
     def counted_applied(model, delta, lr, base):
         applies.append(id(delta))
         return real_applied(model, delta, lr, base)
 
-    monkeypatch.setattr(evaluation, "batch_losses", counted_losses)
     monkeypatch.setattr(evaluation, "applied", counted_applied)
     measured = evaluate_peers(node, 5, SECRET, updates)
     assert sum(batches) == 4 * (1 + 4 * len(updates)), batches
@@ -163,15 +171,7 @@ def test_the_members_check_costs_three_short_passes_per_peer_and_still_gates(
     no control, so 2 x (1 + 3 per peer) batches instead of 4 x (1 + 4 per peer); the
     trained updates still pass it (what it rejects: tests/score/test_loss.py)."""
     node, updates = _window(stdlib_dataset_dir, 4)
-    batches: list[int] = []
-    real_losses = evaluation.batch_losses
-
-    def counted_losses(*args, **kwargs):
-        out = real_losses(*args, **kwargs)
-        batches.append(len(out))
-        return out
-
-    monkeypatch.setattr(evaluation, "batch_losses", counted_losses)
+    batches = _counted_batches(monkeypatch)
     honest = {uid: updates[uid] for uid in range(3)}
     checked = evaluate_peers(node, 5, SECRET, honest, batches=2, controls=False)
     assert sum(batches) == 2 * (1 + 3 * len(honest)), batches
@@ -234,15 +234,7 @@ def test_with_a_random_step_the_random_pages_see_that_fraction_of_the_update(
     (one more apply each, no more batches)."""
     node, updates = _window(stdlib_dataset_dir, 2)
     whole = evaluate_peers(node, 5, SECRET, updates)
-    batches: list[int] = []
-    real_losses = evaluation.batch_losses
-
-    def counted_losses(*args, **kwargs):
-        out = real_losses(*args, **kwargs)
-        batches.append(len(out))
-        return out
-
-    monkeypatch.setattr(evaluation, "batch_losses", counted_losses)
+    batches = _counted_batches(monkeypatch)
     half = evaluate_peers(node, 5, SECRET, updates, random_step=0.5)
     assert sum(batches) == 4 * (1 + 4 * len(updates)), batches
     base = snapshot(node.model)
