@@ -346,9 +346,10 @@ class ValidatorConfig(Section):
         description="Measure each evaluated update on its own pages, and as a control on "
         "others', at this fraction of the scale the aggregate gives it; the lead's member "
         "check keeps the aggregate's scale. Tried with random_step at 0.5 (docs/localnet.md, "
-        "Thinning): a thin miner fell to the honest rate per page and boost to 0, but a lazy "
-        "miner (5 pages declared, 1 trained) passed the own-page test and earned 0.068, and "
-        "the honest ranking lost its order. 1: the aggregate's scale",
+        "Thinning): the thin miners fell to about the honest rate per page and boost to 0, "
+        "but a lazy miner (5 pages declared, 1 trained) passed the own-page test and earned "
+        "0.068, and the honest miners' incentive followed their pages less (Spearman 0.70). "
+        "1: the aggregate's scale",
     )
     random_step: float = Field(
         1.0,
@@ -361,9 +362,10 @@ class ValidatorConfig(Section):
         "the network's (the aggregate, a mean, was 0.53-0.80 of the median norm in the "
         "localnet runs), where a small update overshoots and one sent as only its largest "
         "coefficients (the thin behaviour) overshoots less. Tried at 0.5 (docs/localnet.md, "
-        "Thinning): the thin 2-page miner's late share halved, the thin 1-page miner's did "
-        "not move, boost earned 0.086 and the honest ranking lost its order. Costs one more "
-        "apply of the update, no forward pass. 1: the aggregate's scale",
+        "Thinning): the thin 2-page miner's share of windows 20-39 fell from 0.17-0.19 to "
+        "0.09-0.13, the thin 1-page miner's did not, boost earned 0.086 and the honest "
+        "ranking weakened (Spearman 0.60). Costs one more apply of the update, no forward "
+        "pass. 1: the aggregate's scale",
     )
     control_updates: int = Field(
         4,

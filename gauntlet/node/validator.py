@@ -162,9 +162,9 @@ class Validator:
         limits = self.alignment_limits(window, chosen)
         # The member check measures at the aggregate's own scale; evaluation at the steps
         # asked for (validator.own_step, validator.random_step), the random one relative.
-        validator = self.rt.config.validator
-        own = 1.0 if member_check else validator.own_step
-        random_step = 1.0 if member_check else validator.random_step / own
+        settings = self.rt.config.validator
+        own = 1.0 if member_check else settings.own_step
+        random_step = 1.0 if member_check else settings.random_step / own
         updates: dict[int, tuple[list[int], Update]] = {
             c.uid: (
                 own_sample(self.secret, window, c.uid, list(c.manifest.page_ids), sample),  # type: ignore[union-attr]
