@@ -71,6 +71,7 @@ from bench.recorded_run import (  # noqa: E402
     rebuild_start,
     recorded_uids,
 )
+from gauntlet.compress.aggregate import median_norm as lower_median  # noqa: E402
 from gauntlet.compress.chunked import ChunkedCodec  # noqa: E402
 from gauntlet.compress.codec import Codec, build_codec, param_shapes  # noqa: E402
 from gauntlet.compress.sparse import to_dense  # noqa: E402
@@ -334,6 +335,7 @@ def fresh_updates(
 def _leave_one_out(
     model: torch.nn.Module,
     decoded: dict[int, Delta],
+    norms: dict[int, float],
     uids: list[int],
     median_norm: float,
     outer_lr: float,
@@ -345,8 +347,7 @@ def _leave_one_out(
     taken out, less the loss with all of them. Every update passed counts, members or not."""
     base = {name: p.detach().clone() for name, p in model.named_parameters()}
     scaled = {
-        uid: {n: t * (median_norm / delta_norm(d)) for n, t in d.items()}
-        for uid, d in decoded.items()
+        uid: {n: t * (median_norm / norms[uid]) for n, t in d.items()} for uid, d in decoded.items()
     }
     total = {n: sum(s[n] for s in scaled.values()) for n in next(iter(scaled.values()))}
     count = len(scaled)
@@ -390,13 +391,13 @@ def _measure_window(
     last = recent[0]
     opened = {uid: c for (w, uid), c in uploads.items() if w == window and uid in passed}
     decoded = {uid: decode_update(c, decoder) for uid, c in opened.items()}
-    median_norm = statistics.median(delta_norm(d) for d in decoded.values())
+    norms = {uid: delta_norm(d) for uid, d in decoded.items()}
+    median_norm = statistics.median(norms.values())
     last_sq = inner(last, last)
     cosines = {uid: alignment(d, last, last_sq) for uid, d in decoded.items()}
     limits = {"limit": max(0.0, statistics.median(cosines.values()))}
     shares = {uid: top_share(codec, c.tensors, shapes) for uid, c in opened.items() if c.tensors}
-    known = sorted(v for v in shares.values() if v is not None)
-    typical = known[(len(known) - 1) // 2] if known else None  # the lower median, as norms'
+    typical = lower_median([v for v in shares.values() if v is not None]) or None
     masked: dict[int, Delta] = {}
     if "masked" in variants:  # every upload's own direction, for the window's median
         masked = {uid: masked_direction(codec, c, shapes, last) for uid, c in opened.items()}
@@ -426,7 +427,7 @@ def _measure_window(
 
     gains: dict[str, dict[str, float | None]] = {}
     marginal = (
-        _leave_one_out(model, decoded, uids, median_norm, outer_lr, random_loss, window)
+        _leave_one_out(model, decoded, norms, uids, median_norm, outer_lr, random_loss, window)
         if leave_one_out
         else {}
     )
