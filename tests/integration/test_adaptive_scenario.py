@@ -6,7 +6,8 @@ incentive, no adversary earns more incentive per unit of compute than the median
 miner, honest miners are ranked by the data they process, the useless adversaries never
 reach the model after the warm-up, and the model trains. One run serves every test; the
 seed comes from GAUNTLET_ADAPTIVE_SEED (default 0; docs/localnet.md records three), the
-number of windows from GAUNTLET_ADAPTIVE_WINDOWS (default: the scenario's 20).
+number of windows from GAUNTLET_ADAPTIVE_WINDOWS (default: the scenario's 20), the page
+size from GAUNTLET_ADAPTIVE_PAGE_TOKENS (default: the suite's dataset, 4096-token pages).
 """
 
 from __future__ import annotations
@@ -30,12 +31,18 @@ SEED = os.environ.get("GAUNTLET_ADAPTIVE_SEED", "0")
 # honest median per page in the late windows (docs/localnet.md, "Forty windows"), so the
 # per-compute assertion fails there; the long run is how that open problem is measured.
 WINDOWS = os.environ.get("GAUNTLET_ADAPTIVE_WINDOWS")
+# The suite's dataset unless set; if set, a 2M-token stdlib corpus cut into pages of that many
+# tokens (RESEARCH_CORPUS_TOKENS). With 2048 (a page a smaller share of what the tiny model
+# can learn, as a page is of a real model's) the 40-window run pays `weak-control` and
+# `boost` (almost) nothing: docs/localnet.md, "With smaller pages".
+PAGE_TOKENS = os.environ.get("GAUNTLET_ADAPTIVE_PAGE_TOKENS")
 # Pages each adversary actually trains on per window (its compute), from the scenario:
 # a part-timer works one window in four on 3 pages and trains 1 page otherwise.
 COMPUTE = {"sybil": 1.0, "shrink": 3.0, "lazy": 1.0, "part-timer": 1.5, "mix-previous": 1.0,
            "sign-flip": 3.0, "weak-control": 1.0, "wrongdata-part": 3.0, "boost": 1.0}  # fmt: skip
 USELESS = {"sybil", "mix-previous", "sign-flip"}  # nothing they upload helps the model
 WARM_UP = 6  # windows after the first scored one before the records must be clean
+RESEARCH_CORPUS_TOKENS = 2_000_000
 TOLERANCE = 0.15  # relative: one run's incentive shares are noisy at the 10-20% level
 
 
@@ -43,8 +50,23 @@ TOLERANCE = 0.15  # relative: one run's incentive shares are noisy at the 10-20%
 def adaptive_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
     run_dir = tmp_path_factory.mktemp("adaptive")
     flags = () if WINDOWS is None else ("--localnet.windows", WINDOWS)
-    run, summary = scenario_run(run_dir, stdlib_dataset_dir, SCENARIO, SEED, flags=flags)
+    dataset = stdlib_dataset_dir
+    if PAGE_TOKENS is not None:
+        dataset, page_tokens = _dataset_of_pages(tmp_path_factory, int(PAGE_TOKENS))
+        flags += ("--data.page_tokens", str(page_tokens))
+    run, summary = scenario_run(run_dir, dataset, SCENARIO, SEED, flags=flags)
     return {"summary": summary, "run": run}
+
+
+def _dataset_of_pages(
+    tmp_path_factory: pytest.TempPathFactory, page_tokens: int
+) -> tuple[Path, int]:
+    """A stdlib corpus of ``RESEARCH_CORPUS_TOKENS`` cut into ``page_tokens``-token pages."""
+    from gauntlet.data import ensure_dataset
+
+    path = tmp_path_factory.mktemp("dataset") / f"stdlib-{page_tokens}"
+    ensure_dataset(path, page_tokens=page_tokens, max_tokens=RESEARCH_CORPUS_TOKENS)
+    return path, page_tokens
 
 
 def test_adversaries_that_train_nothing_useful_earn_under_one_percent(adaptive_run) -> None:
