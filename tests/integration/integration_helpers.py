@@ -9,7 +9,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 HONEST_WINDOWS = 5  # the shared honest run's windows (conftest.honest_run)
+# The research runs' corpus on pages other than the suite's: a 2M-token stdlib corpus, so
+# that 2048-token pages give 976 of them (docs/localnet.md, "With smaller pages").
+RESEARCH_CORPUS_TOKENS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,15 @@ def scenario_run(
     (run,) = run_dir.iterdir()
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-8000:]
     return run, json.loads((run / "summary.json").read_text())
+
+
+def dataset_of_pages(tmp_path_factory: pytest.TempPathFactory, page_tokens: int) -> Path:
+    """A stdlib corpus of ``RESEARCH_CORPUS_TOKENS`` cut into ``page_tokens``-token pages."""
+    from gauntlet.data import ensure_dataset
+
+    path = tmp_path_factory.mktemp("dataset") / f"stdlib-{page_tokens}"
+    ensure_dataset(path, page_tokens=page_tokens, max_tokens=RESEARCH_CORPUS_TOKENS)
+    return path
 
 
 def miner_behaviours(summary: dict) -> dict[int, str]:

@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-from integration_helpers import incentives, miner_behaviours, scenario_run
+from integration_helpers import dataset_of_pages, incentives, miner_behaviours, scenario_run
 
 from gauntlet.localnet.results import spearman
 
@@ -31,10 +31,12 @@ SEED = os.environ.get("GAUNTLET_ADAPTIVE_SEED", "0")
 # honest median per page in the late windows (docs/localnet.md, "Forty windows"), so the
 # per-compute assertion fails there; the long run is how that open problem is measured.
 WINDOWS = os.environ.get("GAUNTLET_ADAPTIVE_WINDOWS")
-# The suite's dataset unless set; if set, a 2M-token stdlib corpus cut into pages of that many
-# tokens (RESEARCH_CORPUS_TOKENS). With 2048 (a page a smaller share of what the tiny model
-# can learn, as a page is of a real model's) the 40-window run pays `weak-control` and
-# `boost` (almost) nothing: docs/localnet.md, "With smaller pages".
+# The suite's dataset unless set; if set, a 2M-token stdlib corpus cut into pages of that
+# many tokens (integration_helpers.dataset_of_pages). With 2048 (a page a smaller share of
+# what the tiny model can learn, as a page is of a real model's) the 40-window run paid
+# `weak-control` and `boost` (almost) nothing at three seeds, by their uniqueness averages
+# rising more slowly rather than by their ratings (at 60 windows `boost` earned 0.188):
+# docs/localnet.md, "With smaller pages".
 PAGE_TOKENS = os.environ.get("GAUNTLET_ADAPTIVE_PAGE_TOKENS")
 # Pages each adversary actually trains on per window (its compute), from the scenario:
 # a part-timer works one window in four on 3 pages and trains 1 page otherwise.
@@ -42,7 +44,6 @@ COMPUTE = {"sybil": 1.0, "shrink": 3.0, "lazy": 1.0, "part-timer": 1.5, "mix-pre
            "sign-flip": 3.0, "weak-control": 1.0, "wrongdata-part": 3.0, "boost": 1.0}  # fmt: skip
 USELESS = {"sybil", "mix-previous", "sign-flip"}  # nothing they upload helps the model
 WARM_UP = 6  # windows after the first scored one before the records must be clean
-RESEARCH_CORPUS_TOKENS = 2_000_000
 TOLERANCE = 0.15  # relative: one run's incentive shares are noisy at the 10-20% level
 
 
@@ -52,21 +53,10 @@ def adaptive_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: P
     flags = () if WINDOWS is None else ("--localnet.windows", WINDOWS)
     dataset = stdlib_dataset_dir
     if PAGE_TOKENS is not None:
-        dataset, page_tokens = _dataset_of_pages(tmp_path_factory, int(PAGE_TOKENS))
-        flags += ("--data.page_tokens", str(page_tokens))
+        dataset = dataset_of_pages(tmp_path_factory, int(PAGE_TOKENS))
+        flags += ("--data.page_tokens", PAGE_TOKENS)
     run, summary = scenario_run(run_dir, dataset, SCENARIO, SEED, flags=flags)
     return {"summary": summary, "run": run}
-
-
-def _dataset_of_pages(
-    tmp_path_factory: pytest.TempPathFactory, page_tokens: int
-) -> tuple[Path, int]:
-    """A stdlib corpus of ``RESEARCH_CORPUS_TOKENS`` cut into ``page_tokens``-token pages."""
-    from gauntlet.data import ensure_dataset
-
-    path = tmp_path_factory.mktemp("dataset") / f"stdlib-{page_tokens}"
-    ensure_dataset(path, page_tokens=page_tokens, max_tokens=RESEARCH_CORPUS_TOKENS)
-    return path, page_tokens
 
 
 def test_adversaries_that_train_nothing_useful_earn_under_one_percent(adaptive_run) -> None:

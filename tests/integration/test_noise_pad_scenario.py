@@ -1,0 +1,81 @@
+"""Burying one page in noise (scenarios/noise-pad.toml): three `weak-control` miners train one
+page on their own account and add Gaussian noise of 1, 2 and 3 times its norm, beside five
+honest miners with 1-5 pages; two validators, 40 windows.
+
+The noise keeps an honest norm while the real part steps 1/sqrt(1 + noise^2) as far at the
+window's median norm; late in a run, where every update applied alone overshoots, the
+shorter real step measures better on the random pages (docs/scoring.md, "bury a small
+update in noise"). The measure of the mechanism is that none of them earns more per page
+than the median honest miner. It does not hold today: on the suite's 4096-token pages the
+2x and 3x miners earned 4.0-7.3x the honest median per page (seeds 0 and 1), and on
+2048-token pages the 2x one 1.3x at seed 0 and nothing at seed 1 (docs/localnet.md,
+"Burying on purpose"), so the assertion is an expected failure, strict on the suite's
+pages: when a change makes it pass there, the marker must go.
+
+The seed comes from GAUNTLET_NOISE_PAD_SEED (default 0); GAUNTLET_NOISE_PAD_PAGE_TOKENS runs
+on a 2M-token corpus cut into pages of that many tokens (default: the suite's dataset).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from pathlib import Path
+
+import pytest
+from integration_helpers import dataset_of_pages, incentives, miner_behaviours, scenario_run
+
+from gauntlet.localnet.results import spearman
+
+# About 7 minutes on 2 cores: a research run, outside the default suite;
+# `make test ARGS="-m research"` runs it.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
+
+SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "noise-pad.toml"
+SEED = os.environ.get("GAUNTLET_NOISE_PAD_SEED", "0")
+PAGE_TOKENS = os.environ.get("GAUNTLET_NOISE_PAD_PAGE_TOKENS")
+BURIED = "weak-control"  # each trains one page (its compute) and uploads it under noise
+
+
+@pytest.fixture(scope="module")
+def noise_pad_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
+    run_dir = tmp_path_factory.mktemp("noise-pad")
+    dataset, flags = stdlib_dataset_dir, ()
+    if PAGE_TOKENS is not None:
+        dataset = dataset_of_pages(tmp_path_factory, int(PAGE_TOKENS))
+        flags = ("--data.page_tokens", PAGE_TOKENS)
+    run, summary = scenario_run(run_dir, dataset, SCENARIO, SEED, flags=flags)
+    return {"summary": summary, "run": run}
+
+
+# Strict on the suite's pages, where every seed measured fails it; on 2048-token pages it
+# failed at seed 0 and held at seed 1.
+@pytest.mark.xfail(
+    strict=PAGE_TOKENS is None,
+    reason="open: a page buried in 2-3x its norm of noise out-earns honest mining per page "
+    "late in a run (docs/scoring.md, 'bury a small update in noise')",
+)
+def test_a_buried_page_earns_no_more_per_page_than_honest_mining(noise_pad_run) -> None:
+    summary = noise_pad_run["summary"]
+    incentive, budgets = incentives(summary), summary["budgets"]
+    miners = miner_behaviours(summary)
+    honest = [incentive.get(u, 0.0) / float(budgets[str(u)]) for u, b in miners.items()
+              if b == "honest"]  # fmt: skip
+    median = statistics.median(honest)
+    buried = {u: incentive.get(u, 0.0) for u, b in miners.items() if b == BURIED}
+    assert len(buried) == 3
+    assert all(earned <= median for earned in buried.values()), (median, buried, incentive)
+
+
+def test_honest_miners_are_ranked_by_the_pages_they_process(noise_pad_run) -> None:
+    summary = noise_pad_run["summary"]
+    incentive = incentives(summary)
+    honest = sorted(u for u, b in miner_behaviours(summary).items() if b == "honest")
+    pages = [float(summary["budgets"][str(u)]) for u in honest]
+    earned = [incentive.get(u, 0.0) for u in honest]
+    assert (spearman(pages, earned) or 0.0) >= 0.8, (pages, earned)
+
+
+def test_the_model_trains(noise_pad_run) -> None:
+    summary = noise_pad_run["summary"]
+    assert summary["validation_loss_last"] < summary["validation_loss_first"]
