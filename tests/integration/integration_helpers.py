@@ -81,6 +81,14 @@ def incentives(summary: dict) -> dict[int, float]:
     return {int(u): v for u, v in summary["incentive"].items()}
 
 
+def honest_pages_and_pay(summary: dict) -> tuple[list[float], list[float]]:
+    """The honest miners' page budgets and the incentive each ended with, in uid order."""
+    incentive = incentives(summary)
+    honest = sorted(u for u, b in miner_behaviours(summary).items() if b == "honest")
+    pages = [float(summary["budgets"][str(u)]) for u in honest]
+    return pages, [incentive.get(u, 0.0) for u in honest]
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

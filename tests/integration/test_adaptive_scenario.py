@@ -17,7 +17,13 @@ import statistics
 from pathlib import Path
 
 import pytest
-from integration_helpers import dataset_of_pages, incentives, miner_behaviours, scenario_run
+from integration_helpers import (
+    dataset_of_pages,
+    honest_pages_and_pay,
+    incentives,
+    miner_behaviours,
+    scenario_run,
+)
 
 from gauntlet.localnet.results import spearman
 
@@ -99,11 +105,7 @@ def _line_at(points: list[tuple[float, float]], x: float) -> float:
 
 
 def test_honest_miners_are_ranked_by_the_pages_they_process(adaptive_run) -> None:
-    summary = adaptive_run["summary"]
-    incentive = incentives(summary)
-    honest = sorted(u for u, b in miner_behaviours(summary).items() if b == "honest")
-    pages = [float(summary["budgets"][str(u)]) for u in honest]
-    earned = [incentive.get(u, 0.0) for u in honest]
+    pages, earned = honest_pages_and_pay(adaptive_run["summary"])
     assert (spearman(pages, earned) or 0.0) >= 0.8, (pages, earned)
 
 

@@ -23,11 +23,17 @@ import statistics
 from pathlib import Path
 
 import pytest
-from integration_helpers import dataset_of_pages, incentives, miner_behaviours, scenario_run
+from integration_helpers import (
+    dataset_of_pages,
+    honest_pages_and_pay,
+    incentives,
+    miner_behaviours,
+    scenario_run,
+)
 
 from gauntlet.localnet.results import spearman
 
-# About 7 minutes on 2 cores: a research run, outside the default suite;
+# About 7 minutes on 2 cores (411 s): a research run, outside the default suite;
 # `make test ARGS="-m research"` runs it.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 
@@ -68,11 +74,7 @@ def test_a_buried_page_earns_no_more_per_page_than_honest_mining(noise_pad_run) 
 
 
 def test_honest_miners_are_ranked_by_the_pages_they_process(noise_pad_run) -> None:
-    summary = noise_pad_run["summary"]
-    incentive = incentives(summary)
-    honest = sorted(u for u, b in miner_behaviours(summary).items() if b == "honest")
-    pages = [float(summary["budgets"][str(u)]) for u in honest]
-    earned = [incentive.get(u, 0.0) for u in honest]
+    pages, earned = honest_pages_and_pay(noise_pad_run["summary"])
     assert (spearman(pages, earned) or 0.0) >= 0.8, (pages, earned)
 
 
