@@ -42,7 +42,7 @@ outer step and the one rebuilt here (their largest difference is ``rebuilt_loss_
 rebuild is the run's model when it is small), the window's limit and, per uid, the relative
 random-page improvement of each variant (a validator's match score); and per uid and
 variant the mean over the windows measured. What the figures mean: docs/scoring.md
-(*What the limit leaves of a boost*) and docs/localnet.md (*Thinning*).
+(*What the limit leaves of a boost*) and docs/runs.md (*Thinning*).
 
     .venv/bin/python bench/recorded_updates.py RUN_DIR --uids 2,3,17 --from 10
 """

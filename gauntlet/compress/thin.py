@@ -6,7 +6,7 @@ coefficients overshoots less, so it measures as more pages than it trained (the 
 behaviour, ``scenarios/thin.toml``; docs/scoring.md, *What the limit leaves of a boost*).
 A validator can measure every update thinned alike (``validator.measure_thin``, off by
 default: tried, it also thins away what the own-page test sees of large honest updates;
-docs/localnet.md, *Thinning*); bench/recorded_updates.py measures what thinning does to a
+docs/runs.md, *Thinning*); bench/recorded_updates.py measures what thinning does to a
 run's recorded uploads.
 """
 
@@ -59,7 +59,7 @@ def top_share(
     for a codec with no chunks (the dense one) or an empty upload.
 
     Measured, not enforced: an honest first upload, with no error feedback yet, is far more
-    concentrated than one carrying its residual (docs/localnet.md, *Thinning*)."""
+    concentrated than one carrying its residual (docs/runs.md, *Thinning*)."""
     if factor < 1:
         raise ValueError(f"need factor >= 1, got {factor}")
     if not isinstance(codec, ChunkedCodec):

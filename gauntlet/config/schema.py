@@ -337,7 +337,7 @@ class ValidatorConfig(Section):
         "default: at 4 it also thins away what the own-page test sees of a large honest "
         "update (the adaptive scenario's 5-page miner had a uniqueness average of -0.63 in "
         "window 7 and earned 0.005), and a thin miner still gains by what it carries from "
-        "window to window (docs/localnet.md, Thinning)",
+        "window to window (docs/runs.md, Thinning)",
     )
     own_step: float = Field(
         1.0,
@@ -345,7 +345,7 @@ class ValidatorConfig(Section):
         le=1,
         description="Measure each evaluated update on its own pages, and as a control on "
         "others', at this fraction of the scale the aggregate gives it; the lead's member "
-        "check keeps the aggregate's scale. Tried with random_step at 0.5 (docs/localnet.md, "
+        "check keeps the aggregate's scale. Tried with random_step at 0.5 (docs/runs.md, "
         "Thinning): the thin miners fell to about the honest rate per page and boost to 0, "
         "but a lazy miner (5 pages declared, 1 trained) passed the own-page test and earned "
         "0.068, and the honest miners' incentive followed their pages less (Spearman 0.70). "
@@ -361,7 +361,7 @@ class ValidatorConfig(Section):
         "Applied alone at the median norm an update takes a longer step than its share of "
         "the network's (the aggregate, a mean, was 0.53-0.80 of the median norm in the "
         "localnet runs), where a small update overshoots and one sent as only its largest "
-        "coefficients (the thin behaviour) overshoots less. Tried at 0.5 (docs/localnet.md, "
+        "coefficients (the thin behaviour) overshoots less. Tried at 0.5 (docs/runs.md, "
         "Thinning): the thin 2-page miner's share of windows 20-39 fell from 0.17-0.19 to "
         "0.09-0.13, the thin 1-page miner's did not, boost earned 0.086 and the honest "
         "ranking weakened (Spearman 0.60). Costs one more apply of the update, no forward "

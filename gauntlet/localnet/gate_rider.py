@@ -15,7 +15,7 @@ passes with ``margin`` to spare on pages it drew itself (it cannot know the vali
 random pages). The upload keeps the honest update's norm, so the norm check and the
 aggregate's normalisation see an honest one.
 
-What it finds (docs/localnet.md, "Gate-rider run"): an ascent on general data raises the
+What it finds (docs/runs.md, "Gate-rider run"): an ascent on general data raises the
 loss on its own pages as well, so the strongest step its check passes is 1/16 to 1/4 of
 its update's norm (none at all in 1 to 5 of its 9 riding windows), and over three seeds
 the model ended at most 0.037 nats above an all-honest run of the same seed (about one

@@ -91,7 +91,7 @@ class ScoringConfig(BaseModel):
     uniqueness_saturation: float = 0.5
     """(0,1] uniqueness at and above which it counts fully in the final score (1: it
     multiplies the score). 0.5: honest miners' averages sit at 0.69-0.97 (adaptive and
-    adversarial scenarios, docs/localnet.md), so among them the rating alone ranks, by the
+    adversarial scenarios, docs/runs.md), so among them the rating alone ranks, by the
     data processed; a wrong-data miner's average, measured against the control, stays
     below 0 (-0.6 at the end of both adversarial runs) and earns nothing. At 1.0 the noise
     in honest averages reordered honest miners (adaptive Spearman 0.70 before the control);

@@ -1,6 +1,6 @@
 """How concentrated an upload's norm is on its largest kept values (``top_share``): what
 tells a thinned upload from a whole one, and why it cannot be a rule (an honest first
-upload is concentrated too: docs/localnet.md, *Thinning*)."""
+upload is concentrated too: docs/runs.md, *Thinning*)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import pytest
 
 HONEST_WINDOWS = 5  # the shared honest run's windows (conftest.honest_run)
 # The research runs' corpus on pages other than the suite's: a 2M-token stdlib corpus, so
-# that 2048-token pages give 976 of them (docs/localnet.md, "With smaller pages").
+# that 2048-token pages give 976 of them (docs/runs.md, "With smaller pages").
 RESEARCH_CORPUS_TOKENS = 2_000_000
 
 

@@ -5,7 +5,7 @@ The measure of the mechanism: adversaries that do no useful training end under 1
 incentive, no adversary earns more incentive per unit of compute than the median honest
 miner, honest miners are ranked by the data they process, the useless adversaries never
 reach the model after the warm-up, and the model trains. One run serves every test; the
-seed comes from GAUNTLET_ADAPTIVE_SEED (default 0; docs/localnet.md records three), the
+seed comes from GAUNTLET_ADAPTIVE_SEED (default 0; docs/runs.md records three), the
 number of windows from GAUNTLET_ADAPTIVE_WINDOWS (default: the scenario's 20), the page
 size from GAUNTLET_ADAPTIVE_PAGE_TOKENS (default: the suite's dataset, 4096-token pages).
 """
@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "adaptive.toml"
 SEED = os.environ.get("GAUNTLET_ADAPTIVE_SEED", "0")
 # The scenario's 20 windows unless set: at 40, `weak-control` and `boost` earn 3-7x the
-# honest median per page in the late windows (docs/localnet.md, "Forty windows"), so the
+# honest median per page in the late windows (docs/runs.md, "Forty windows"), so the
 # per-compute assertion fails there; the long run is how that open problem is measured.
 WINDOWS = os.environ.get("GAUNTLET_ADAPTIVE_WINDOWS")
 # The suite's dataset unless set; if set, a 2M-token stdlib corpus cut into pages of that
@@ -42,7 +42,7 @@ WINDOWS = os.environ.get("GAUNTLET_ADAPTIVE_WINDOWS")
 # what the tiny model can learn, as a page is of a real model's) the 40-window run paid
 # `weak-control` and `boost` (almost) nothing at three seeds, by their uniqueness averages
 # rising more slowly rather than by their ratings (at 60 windows `boost` earned 0.188):
-# docs/localnet.md, "With smaller pages".
+# docs/runs.md, "With smaller pages".
 PAGE_TOKENS = os.environ.get("GAUNTLET_ADAPTIVE_PAGE_TOKENS")
 # Pages each adversary actually trains on per window (its compute), from the scenario:
 # a part-timer works one window in four on 3 pages and trains 1 page otherwise.

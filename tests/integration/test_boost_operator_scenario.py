@@ -15,7 +15,7 @@ The limit is the lower of the median alignment and the median weighted by what e
 validator pays (its weights; docs/scoring.md, "What is new", "Weighted by pay"), so neither
 the hotkeys nor the pay the sleepers earned should buy the free part. The seed comes from GAUNTLET_BOOST_OPERATOR_SEED (default
 0), and GAUNTLET_BOOST_OPERATOR_WINDOWS overrides the scenarios' window counts;
-docs/localnet.md records the runs.
+docs/runs.md records the runs.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def operator_run(
 def test_the_operator_earns_less_per_page_than_honest_mining(operator_run) -> None:
     """Per page processed per window: on 2 cores the localnet's miners share the CPU and
     finish fewer pages than their budgets (the 5-page honest miner 1.9-4.5 a window over
-    40 windows, docs/localnet.md), so a budget is not what a miner computed."""
+    40 windows, docs/runs.md), so a budget is not what a miner computed."""
     summary = operator_run["summary"]
     incentive, miners = incentives(summary), miner_behaviours(summary)
     windows = len(summary["windows"])

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "gate-rider.toml"
 TOLERANCE = 0.15  # relative: one run's incentive shares are noisy at the 10-20% level
 # Nats of final validation loss the riders may cost: over three seeds they cost -0.028 to
-# +0.037 (about one window's progress late in the run; docs/localnet.md, "Gate-rider run").
+# +0.037 (about one window's progress late in the run; docs/runs.md, "Gate-rider run").
 MAX_HARM = 0.06
 
 

@@ -8,7 +8,7 @@ shorter real step measures better on the random pages (docs/scoring.md, "bury a 
 update in noise"). The measure of the mechanism is that none of them earns more per page
 than the median honest miner. It does not hold today: on the suite's 4096-token pages the
 2x and 3x miners earned 4.0-7.3x the honest median per page (seeds 0 and 1), and on
-2048-token pages the 2x one 1.3x at seed 0 and nothing at seed 1 (docs/localnet.md,
+2048-token pages the 2x one 1.3x at seed 0 and nothing at seed 1 (docs/runs.md,
 "Burying on purpose"), so the assertion is an expected failure, strict on the suite's
 pages: when a change makes it pass there, the marker must go.
 

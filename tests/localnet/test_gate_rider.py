@@ -82,7 +82,7 @@ def test_honest_first_then_an_ascent_of_the_honest_norm_that_its_check_passes(
 def test_an_ascent_as_long_as_the_update_costs_its_own_pages_too(
     stdlib_dataset_dir: Path,
 ) -> None:
-    """What bounds the ride (docs/localnet.md, "Gate-rider run"): an ascent on general data,
+    """What bounds the ride (docs/runs.md, "Gate-rider run"): an ascent on general data,
     with its component along the own pages' gradient removed, still raises the loss on the
     own pages, so at the update's own length the first condition of the check fails."""
     rt, honest = _tiny_miner(stdlib_dataset_dir)
