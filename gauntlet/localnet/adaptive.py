@@ -292,6 +292,32 @@ class WeakControl(Honest):
         return like(delta, bury)
 
 
+class PageFit(WeakControl):
+    """Knows that ``scoring.match_work`` ranks the rating match by the work an update shows
+    on its own pages as well as by the random pages: declares ``trained`` pages and trains
+    each ``repeat`` times in a row, so at the window's median norm its update is more
+    specific to them (its own-page advantage per page rises) and, buried in ``noise`` times
+    its norm (0: none), steps less far along it on the random pages. Its compute is
+    ``trained * repeat`` pages."""
+
+    name = "page-fit"
+
+    def __init__(self, repeat: int = 3, trained: int = 1, noise: float = 0.0, seed: int = 0):
+        super().__init__(noise=noise, seed=seed)
+        if repeat < 1 or trained < 1:
+            raise ValueError(f"repeat and trained must be >= 1, got {repeat} and {trained}")
+        self.repeat, self.trained = repeat, trained
+
+    def declared_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
+        return assigned[: compute_pages(rt, window, self.trained)]
+
+    def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
+        return [page for page in assigned for _ in range(self.repeat)]
+
+    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        return delta if self.noise == 0 else await super().update(rt, window, delta)
+
+
 class SpoilControl(Honest):
     """A sybil that serves a partner (``target``, a wrong-data miner) against the control
     of the own-page advantage, knowing its rules: controls are drawn among strong updates
@@ -407,6 +433,6 @@ PARTNERED: tuple[type[Honest], ...] = (SpoilControl,)
 OPERATED: tuple[type[Honest], ...] = (SleeperBoost,)
 # Attacks on the rating's memory, timed over a run: a scenario of their own.
 TIMED: tuple[type[Honest], ...] = (Coast,)
-# Attacks on how an update is measured, against honest miners of the same compute: a
-# scenario of their own (thin.toml).
-MEASURED: tuple[type[Honest], ...] = (Thin,)
+# Attacks on how an update is measured, against honest miners of the same compute:
+# scenarios of their own (thin.toml, page-fit.toml).
+MEASURED: tuple[type[Honest], ...] = (Thin, PageFit)

@@ -166,6 +166,14 @@ class ScoringConfig(BaseModel):
     and 17. Shorter memories pay the noise: at 5 the 1-page miners, whose updates worsen
     general text, earned 0.43 of the top per-page rate (0.04 at 10). docs/scoring.md,
     "The rating's memory"."""
+    match_work: bool = False
+    """Rank each window's rating match by the mean of two ranks rather than by the random
+    pages alone: the random-page improvement, and the work on the miner's own pages (its
+    own-page advantage times the pages it declared, what the uniqueness indicator reads).
+    At one norm for every update the random pages order honest miners by pages, but rate
+    a page buried in 2-3x its norm of noise like 4-5 honest pages, while the work prices
+    it with a one-page miner and hardly tells two pages from five (docs/runs.md, "Burying on
+    purpose"). Off: under study."""
     ordinal_z: float = 1.0
     """(>=0) ordinal = mu - z*sigma. At 1 a fresh peer starts at 16.7 and an honest peer that
     keeps losing close matches stays above 0 for many windows; at 3 (OpenSkill's usual

@@ -49,6 +49,16 @@ def match_ranks(scores: Mapping[int, float]) -> dict[int, int]:
     return {uid: first[value] for uid, value in clean.items()}
 
 
+def mean_rank_scores(*measures: Mapping[int, float]) -> dict[int, float]:
+    """Match scores that rank uids by their mean competition rank over ``measures`` (each
+    uid -> a score, higher better, every measure over the same uids): minus the mean rank,
+    so the best on average scores highest and equal means tie. A uid missing from a measure
+    ranks last in it."""
+    uids = sorted(set().union(*measures))
+    ranks = [match_ranks({u: m.get(u, -math.inf) for u in uids}) for m in measures]
+    return {u: -sum(r[u] for r in ranks) / len(ranks) for u in uids}
+
+
 def relaxed(rating: Rating, memory: float, fresh: Rating) -> Rating:
     """``rating`` moved ``1 / memory`` of the way back to ``fresh``, mean and variance: what
     the rating keeps of its past before the next match (``memory`` >= 1; 0 keeps it all).

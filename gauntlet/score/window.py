@@ -26,7 +26,7 @@ from gauntlet.score.config import (
 )
 from gauntlet.score.indicator import own_vs_random_indicator, update_uniqueness
 from gauntlet.score.loss import Evaluation
-from gauntlet.score.ratings import Rating, relaxed, update_ratings
+from gauntlet.score.ratings import Rating, mean_rank_scores, relaxed, update_ratings
 from gauntlet.score.replay import SketchEntry, recent
 from gauntlet.score.state import PeerState, ValidatorScores, entry_rating
 from gauntlet.score.sync import update_liveness
@@ -158,6 +158,7 @@ def _play_match(
     """Uniqueness indicators, the rating match and final scores of the evaluated ok peers."""
     penalty, relative = config.nonfinite_loss_penalty, config.relative_improvement
     match: dict[int, float] = {}
+    work: dict[int, float] = {}
     for uid, seen in sorted(observations.items()):
         if seen.outcome != OK or seen.evaluation is None:
             continue
@@ -180,6 +181,9 @@ def _play_match(
         uniqueness = update_uniqueness(peer.uniqueness, indicator, config.uniqueness_ema)
         peers[uid] = replace(peer, uniqueness=uniqueness)
         match[uid] = random
+        work[uid] = pages * advantage
+    if config.match_work:
+        match = mean_rank_scores(match, work)
     fresh = Rating(config.rating_mu, config.rating_sigma)
     ratings = update_ratings(
         {uid: relaxed(peers[uid].rating, config.rating_memory, fresh) for uid in match},

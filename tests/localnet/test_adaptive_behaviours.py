@@ -16,6 +16,7 @@ from gauntlet.localnet.adaptive import (
     Boost,
     Coast,
     Lazy,
+    PageFit,
     PartTimer,
     Shrink,
     SignFlip,
@@ -232,3 +233,22 @@ def test_a_thin_miner_sends_its_largest_coefficients_and_carries_the_rest() -> N
     torch.testing.assert_close(sent_total + thin.carry["w"], sum(d["w"] for d in trained))
     dense = SimpleNamespace(codec=build_codec(DenseCodecParams()), shapes={"w": (8, 8)})
     assert asyncio.run(Thin().update(dense, 0, trained[0])) is trained[0]  # type: ignore[arg-type]
+
+
+def test_a_page_fit_miner_declares_its_pages_and_trains_each_several_times() -> None:
+    """It declares ``trained`` pages of its stream and trains each ``repeat`` times in a
+    row (its compute, ``trained * repeat`` pages); without noise it uploads what it
+    trained, with noise the update buried like ``weak-control``'s."""
+    rt = SimpleNamespace(config=GauntletConfig())
+    fit = PageFit(repeat=3, trained=2)
+    declared = fit.declared_pages(rt, 4, [7, 8, 9])  # type: ignore[arg-type]
+    assert declared == [7, 8]
+    assert fit.training_pages(rt, 4, declared) == [7, 7, 7, 8, 8, 8]  # type: ignore[arg-type]
+    gen = torch.Generator().manual_seed(6)
+    delta = {"w": torch.randn(16, 16, generator=gen)}
+    assert asyncio.run(fit.update(rt, 4, delta)) is delta  # type: ignore[arg-type]
+    buried = asyncio.run(PageFit(noise=2.0).update(rt, 4, delta))  # type: ignore[arg-type]
+    noise = buried["w"] - delta["w"]
+    assert float(noise.norm()) == pytest.approx(2.0 * float(delta["w"].norm()), rel=1e-5)
+    with pytest.raises(ValueError, match="repeat"):
+        PageFit(repeat=0)

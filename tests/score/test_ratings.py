@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from gauntlet.score.ratings import Rating, match_ranks, relaxed, update_ratings
+from gauntlet.score.ratings import Rating, match_ranks, mean_rank_scores, relaxed, update_ratings
 
 
 def test_fresh_rating_has_ordinal_zero() -> None:
@@ -98,3 +98,14 @@ def test_a_rating_with_memory_keeps_less_of_a_lead_it_stopped_earning() -> None:
     kept = _lead_after_losing(0, 6) / built
     kept_with_memory = _lead_after_losing(5, 6) / built_with_memory
     assert kept > 0.5 > 0.25 > kept_with_memory, (kept, kept_with_memory)
+
+
+def test_mean_rank_scores_rank_by_the_mean_of_the_ranks() -> None:
+    random = {1: 0.3, 2: 0.2, 3: 0.1}  # ranks 0, 1, 2
+    work = {1: 0.0, 2: 0.5, 3: 0.4}  # ranks 2, 0, 1
+    scores = mean_rank_scores(random, work)
+    assert scores == {1: -1.0, 2: -0.5, 3: -1.5}
+    assert match_ranks(scores) == {2: 0, 1: 1, 3: 2}
+    # a measure's scale does not count, only its order; a uid missing from one ranks last
+    assert mean_rank_scores(random, {k: 100 * v for k, v in work.items()}) == scores
+    assert mean_rank_scores({1: 1.0, 2: 0.0}, {2: 5.0}) == {1: -0.5, 2: -0.5}

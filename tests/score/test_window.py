@@ -360,3 +360,21 @@ def test_with_rating_memory_a_strong_rating_relaxes_toward_fresh_before_its_matc
     assert relaxed.peers[1].rating.mu < 34.0 < kept.peers[1].rating.mu
     assert relaxed.peers[1].rating.sigma > kept.peers[1].rating.sigma
     assert relaxed.peers[1].rating.mu > relaxed.peers[2].rating.mu  # the match still counts
+
+
+def test_match_work_ranks_a_short_real_step_by_the_work_it_shows_on_its_own_pages() -> None:
+    """A page buried in noise steps less far along what it learned: late in a run it hurts
+    the random pages least and wins a match scored by them alone, while an honest 4-page
+    update shows four pages of work on its own pages (docs/runs.md, "Burying on purpose").
+    With match_work the rank on that work counts as much as the rank on the random pages."""
+    honest4 = Evaluation(3.0, 2.97, 3.0, 3.02, control_after=2.99, declared_pages=4)
+    honest1 = Evaluation(3.0, 2.95, 3.0, 3.10, control_after=2.99, declared_pages=1)
+    buried = Evaluation(3.0, 2.975, 3.0, 3.01, control_after=2.99, declared_pages=1)
+    seen = {1: PeerWindow("a", evaluation=honest4), 2: PeerWindow("b", evaluation=honest1),
+            3: PeerWindow("c", evaluation=buried)}  # fmt: skip
+    by_random = advance_window(ValidatorScores(), 0, seen, ScoringConfig()).peers
+    assert by_random[3].rating.mu > by_random[1].rating.mu > by_random[2].rating.mu
+    with_work = advance_window(ValidatorScores(), 0, seen, ScoringConfig(match_work=True)).peers
+    # work (pages x advantage): honest4 0.08, honest1 0.04, buried 0.015 (absolute nats);
+    # mean ranks: honest4 (1 + 0) / 2, buried (0 + 2) / 2, honest1 (2 + 1) / 2
+    assert with_work[1].rating.mu > with_work[3].rating.mu > with_work[2].rating.mu
