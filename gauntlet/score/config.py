@@ -173,7 +173,11 @@ class ScoringConfig(BaseModel):
     At one norm for every update the random pages order honest miners by pages, but rate
     a page buried in 2-3x its norm of noise like 4-5 honest pages, while the work prices
     it with a one-page miner and hardly tells two pages from five (docs/runs.md, "Burying on
-    purpose"). Off: under study."""
+    purpose"). On in the 40-window adaptive run (seed 0) weak-control fell from 0.211 of the
+    incentive to 0.081 and boost from 0.109 to 0.079, both still above the honest rate per
+    page, the honest order unchanged, and in the thin run the thin 2-page miner ended at
+    0.80x the honest rate per page (docs/runs.md, "Ranking by the work too"). Off until
+    every research scenario has run with it."""
     ordinal_z: float = 1.0
     """(>=0) ordinal = mu - z*sigma. At 1 a fresh peer starts at 16.7 and an honest peer that
     keeps losing close matches stays above 0 for many windows; at 3 (OpenSkill's usual
