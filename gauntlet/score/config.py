@@ -176,8 +176,10 @@ class ScoringConfig(BaseModel):
     purpose"). On in the 40-window adaptive run (seed 0) weak-control fell from 0.211 of the
     incentive to 0.081 and boost from 0.109 to 0.079, both still above the honest rate per
     page, the honest order unchanged, and in the thin run the thin 2-page miner ended at
-    0.80x the honest rate per page (docs/runs.md, "Ranking by the work too"). Off until
-    every research scenario has run with it."""
+    0.80x the honest rate per page; at 20 windows the adaptive research test held at
+    seeds 0-2 (docs/runs.md, "Ranking by the work too"). Off until the remaining research
+    scenarios have run with it and the rule that an honest 1-page miner whose update
+    worsens the random pages earns nothing is revisited (it earns the honest rate with it)."""
     ordinal_z: float = 1.0
     """(>=0) ordinal = mu - z*sigma. At 1 a fresh peer starts at 16.7 and an honest peer that
     keeps losing close matches stays above 0 for many windows; at 3 (OpenSkill's usual
