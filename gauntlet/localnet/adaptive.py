@@ -285,6 +285,9 @@ class WeakControl(Honest):
         return assigned[: compute_pages(rt, window, 1)]
 
     async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
+        if self.noise == 0:
+            return delta
+
         def bury(t: torch.Tensor) -> torch.Tensor:
             n = torch.randn(t.shape, generator=self.generator).to(t.device, t.dtype)
             return t + n * (self.noise * t.norm() / n.norm().clamp_min(1e-12))
@@ -313,9 +316,6 @@ class PageFit(WeakControl):
 
     def training_pages(self, rt: Runtime, window: int, assigned: list[int]) -> list[int]:
         return [page for page in assigned for _ in range(self.repeat)]
-
-    async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
-        return delta if self.noise == 0 else await super().update(rt, window, delta)
 
 
 class SpoilControl(Honest):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -62,13 +63,19 @@ def scenario_run(
     return run, json.loads((run / "summary.json").read_text())
 
 
-def dataset_of_pages(tmp_path_factory: pytest.TempPathFactory, page_tokens: int) -> Path:
-    """A stdlib corpus of ``RESEARCH_CORPUS_TOKENS`` cut into ``page_tokens``-token pages."""
+def dataset_of_pages(
+    tmp_path_factory: pytest.TempPathFactory, suite_dataset: Path, page_tokens: str | None
+) -> tuple[Path, tuple[str, ...]]:
+    """The dataset a research run uses and the flags it needs: the suite's unless
+    ``page_tokens`` is set, else a stdlib corpus of ``RESEARCH_CORPUS_TOKENS`` cut into
+    pages of that many tokens."""
+    if page_tokens is None:
+        return suite_dataset, ()
     from gauntlet.data import ensure_dataset
 
     path = tmp_path_factory.mktemp("dataset") / f"stdlib-{page_tokens}"
-    ensure_dataset(path, page_tokens=page_tokens, max_tokens=RESEARCH_CORPUS_TOKENS)
-    return path
+    ensure_dataset(path, page_tokens=int(page_tokens), max_tokens=RESEARCH_CORPUS_TOKENS)
+    return path, ("--data.page_tokens", page_tokens)
 
 
 def miner_behaviours(summary: dict) -> dict[int, str]:
@@ -79,6 +86,21 @@ def miner_behaviours(summary: dict) -> dict[int, str]:
 def incentives(summary: dict) -> dict[int, float]:
     """uid -> the incentive the chain paid at the end of the run."""
     return {int(u): v for u, v in summary["incentive"].items()}
+
+
+def pay_per_page(summary: dict, behaviour: str) -> dict[int, float]:
+    """uid -> the incentive each miner of ``behaviour`` ended with over its page budget."""
+    incentive, budgets = incentives(summary), summary["budgets"]
+    return {
+        u: incentive.get(u, 0.0) / float(budgets[str(u)])
+        for u, b in miner_behaviours(summary).items()
+        if b == behaviour
+    }
+
+
+def honest_median_per_page(summary: dict) -> float:
+    """The median honest miner's incentive per page of its budget."""
+    return statistics.median(pay_per_page(summary, "honest").values())
 
 
 def honest_pages_and_pay(summary: dict) -> tuple[list[float], list[float]]:

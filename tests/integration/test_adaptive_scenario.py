@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from integration_helpers import (
     dataset_of_pages,
+    honest_median_per_page,
     honest_pages_and_pay,
     incentives,
     miner_behaviours,
@@ -57,10 +58,8 @@ TOLERANCE = 0.15  # relative: one run's incentive shares are noisy at the 10-20%
 def adaptive_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
     run_dir = tmp_path_factory.mktemp("adaptive")
     flags = () if WINDOWS is None else ("--localnet.windows", WINDOWS)
-    dataset = stdlib_dataset_dir
-    if PAGE_TOKENS is not None:
-        dataset = dataset_of_pages(tmp_path_factory, int(PAGE_TOKENS))
-        flags += ("--data.page_tokens", PAGE_TOKENS)
+    dataset, page_flags = dataset_of_pages(tmp_path_factory, stdlib_dataset_dir, PAGE_TOKENS)
+    flags += page_flags
     run, summary = scenario_run(run_dir, dataset, SCENARIO, SEED, flags=flags)
     return {"summary": summary, "run": run}
 
@@ -80,12 +79,9 @@ def test_no_adversary_earns_more_per_unit_of_compute_than_honest_mining(adaptive
     noisy a baseline: a shrunk update is an honest one once normalised, and in seed 1 it
     earned 17% more than the honest miner of its budget, and 9% less than the line."""
     summary = adaptive_run["summary"]
-    incentive, budgets = incentives(summary), summary["budgets"]
-    miners = miner_behaviours(summary)
-    honest = [
-        (float(budgets[str(u)]), incentive.get(u, 0.0)) for u, b in miners.items() if b == "honest"
-    ]
-    median = statistics.median(earned / pages for pages, earned in honest)
+    incentive, miners = incentives(summary), miner_behaviours(summary)
+    honest = list(zip(*honest_pages_and_pay(summary), strict=True))
+    median = honest_median_per_page(summary)
     for uid, behaviour in miners.items():
         if behaviour != "honest":
             compute = COMPUTE[behaviour]

@@ -19,15 +19,14 @@ on a 2M-token corpus cut into pages of that many tokens (default: the suite's da
 from __future__ import annotations
 
 import os
-import statistics
 from pathlib import Path
 
 import pytest
 from integration_helpers import (
     dataset_of_pages,
+    honest_median_per_page,
     honest_pages_and_pay,
-    incentives,
-    miner_behaviours,
+    pay_per_page,
     scenario_run,
 )
 
@@ -46,10 +45,7 @@ BURIED = "weak-control"  # each trains one page (its compute) and uploads it und
 @pytest.fixture(scope="module")
 def noise_pad_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: Path) -> dict:
     run_dir = tmp_path_factory.mktemp("noise-pad")
-    dataset, flags = stdlib_dataset_dir, ()
-    if PAGE_TOKENS is not None:
-        dataset = dataset_of_pages(tmp_path_factory, int(PAGE_TOKENS))
-        flags = ("--data.page_tokens", PAGE_TOKENS)
+    dataset, flags = dataset_of_pages(tmp_path_factory, stdlib_dataset_dir, PAGE_TOKENS)
     run, summary = scenario_run(run_dir, dataset, SCENARIO, SEED, flags=flags)
     return {"summary": summary, "run": run}
 
@@ -63,14 +59,10 @@ def noise_pad_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: 
 )
 def test_a_buried_page_earns_no_more_per_page_than_honest_mining(noise_pad_run) -> None:
     summary = noise_pad_run["summary"]
-    incentive, budgets = incentives(summary), summary["budgets"]
-    miners = miner_behaviours(summary)
-    honest = [incentive.get(u, 0.0) / float(budgets[str(u)]) for u, b in miners.items()
-              if b == "honest"]  # fmt: skip
-    median = statistics.median(honest)
-    buried = {u: incentive.get(u, 0.0) for u, b in miners.items() if b == BURIED}
+    median = honest_median_per_page(summary)
+    buried = pay_per_page(summary, BURIED)  # one page each: per page is what it earned
     assert len(buried) == 3
-    assert all(earned <= median for earned in buried.values()), (median, buried, incentive)
+    assert all(earned <= median for earned in buried.values()), (median, buried)
 
 
 def test_honest_miners_are_ranked_by_the_pages_they_process(noise_pad_run) -> None:

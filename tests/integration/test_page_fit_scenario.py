@@ -13,11 +13,15 @@ GAUNTLET_PAGE_FIT_SEED (default 0).
 from __future__ import annotations
 
 import os
-import statistics
 from pathlib import Path
 
 import pytest
-from integration_helpers import honest_pages_and_pay, incentives, miner_behaviours, scenario_run
+from integration_helpers import (
+    honest_median_per_page,
+    honest_pages_and_pay,
+    pay_per_page,
+    scenario_run,
+)
 
 from gauntlet.localnet.results import spearman
 
@@ -40,13 +44,10 @@ def test_fitting_one_page_earns_no_more_per_page_of_compute_than_honest_mining(
     page_fit_run,
 ) -> None:
     summary = page_fit_run["summary"]
-    pages, earned = honest_pages_and_pay(summary)
-    median = statistics.median(e / p for p, e in zip(pages, earned, strict=True))
-    incentive, budgets = incentives(summary), summary["budgets"]
-    fitted = {u: incentive.get(u, 0.0) / float(budgets[str(u)])  # budget: trained x repeat
-              for u, b in miner_behaviours(summary).items() if b == "page-fit"}  # fmt: skip
+    median = honest_median_per_page(summary)
+    fitted = pay_per_page(summary, "page-fit")  # budget: trained x repeat pages of compute
     assert len(fitted) == 2
-    assert all(per_page <= median for per_page in fitted.values()), (median, fitted, incentive)
+    assert all(per_page <= median for per_page in fitted.values()), (median, fitted)
 
 
 def test_honest_miners_are_ranked_by_the_pages_they_process(page_fit_run) -> None:
