@@ -31,6 +31,12 @@ assigned ones) under three designs, from one matrix of measurements:
   one out). Those gains pick the controls (``strong_controls``) and scale them
   (``strength_ratio``), as the exact gains alone do in ``shared out``; ``marginal_gains``
   prints them for honest and wrong-data updates.
+- ``matched three``: three passes per peer (own after, random after, the shared-out
+  control), no loss before: the controls are drawn (secretly, as ``control_peers`` draws)
+  from the ``2 × --controls`` strong updates nearest the miner's in random gain (by the
+  ratio of the gains), and each one's loss is the prediction unscaled, so the strength
+  correction is made by choosing rather than by scaling (``scaled_control`` with a ratio
+  of 1 needs no loss before: ``b - (b - a) = a``).
 
 The controls of both are drawn as the validator draws them (``control_peers``: the
 secret's first 2 are among its first 4). Each trial is one window: fresh page
@@ -39,7 +45,8 @@ model, at the median norm (as the aggregate scales them; on the random pages ``-
 times it, ``validator.random_step``). ``--warm-steps`` trains the
 shared model first, so gains are those of a later window. Printed per design: the wrong-
 data advantages' mean, standard deviation, maximum and the fraction above the indicator
-margin (per page: ``n · A > margin``), the honest ones' mean and minimum.
+margin (per page: ``n · A > margin``), the honest ones' mean and minimum, and
+``separation``: the fraction of (honest, wrong-data) pairs the honest advantage wins.
 
     .venv/bin/python bench/controls.py                  # ~1-2 minutes on 2 CPU cores
 """
@@ -91,6 +98,7 @@ DESIGNS = (
     "update-scaled",
     "linear two",
     "marginal three",
+    "matched three",
 )
 
 
@@ -150,12 +158,23 @@ def one_window(
     marginal_drawn = {
         u: control_peers(secret, window, u, marginal_strong, args.controls) for u in declared
     }
-    every_drawn = [*drawn.values(), *half_drawn.values(), *marginal_drawn.values()]
+    matched_drawn = {
+        u: control_peers(
+            secret, window, u, _nearest(strong, gains, u, 2 * args.controls), args.controls
+        )
+        for u in declared
+    }
+    every_drawn = [
+        *drawn.values(),
+        *half_drawn.values(),
+        *marginal_drawn.values(),
+        *matched_drawn.values(),
+    ]
     under: dict[tuple[int, int], list[float]] = {}  # (miner, control) -> all own batches
     for c in sorted({c for cs in every_drawn for c in cs}):
         with applied(node.model, deltas[c], lr, base):
             for u in declared:
-                if c in drawn[u] or c in half_drawn[u] or c in marginal_drawn[u]:
+                if any(c in d[u] for d in (drawn, half_drawn, marginal_drawn, matched_drawn)):
                     under[(u, c)] = losses_on(node, declared[u], seeds[u])
     out: dict[str, dict[str, list[float]]] = {d: {"honest": [], "wrong": []} for d in DESIGNS}
     out["controls"] = {"drawn": [float(len(cs)) for cs in drawn.values() if cs]}
@@ -189,12 +208,26 @@ def one_window(
             per_batch = _shared_out(under, u, marginal_drawn[u], n, marginal)
             control = scaled_control(before[u], per_batch, marginal[u])
             out["marginal three"][kind].append(_mean(control) - _mean(after[u]))
+        if matched_drawn[u]:
+            per_batch = _shared_out(under, u, matched_drawn[u], n, gains)
+            control = [sum(a for a, _ in cs) / len(cs) for cs in per_batch]
+            out["matched three"][kind].append(_mean(control) - _mean(after[u]))
         h = max(1, n // 2)
         if half_drawn[u]:
             per_batch = _shared_out(under, u, half_drawn[u], h, half_gains)
             control = scaled_control(before[u][:h], per_batch, half_gains[u])
             out["two passes"][kind].append(_mean(control) - _mean(after[u][:h]))
     return out
+
+
+def _nearest(strong: list[int], gains: dict[int, float], u: int, count: int) -> list[int]:
+    """The ``count`` of ``strong`` (not ``u``) whose random gain is nearest ``u``'s, by the
+    ratio of the gains (``u``'s floored at the smallest strong gain when it did not help)."""
+    others = [c for c in strong if c != u]
+    if not others:
+        return []
+    own = max(gains[u], min(gains[c] for c in others))
+    return sorted(others, key=lambda c: abs(math.log(gains[c] / own)))[:count]
 
 
 def _marginal_gains(
@@ -254,6 +287,16 @@ def _gain_fit(gains: dict[str, list[float]]) -> dict[str, float | None]:
         "correlation": round(statistics.correlation(exact, linear), 4),
         "rank_correlation": None if rank is None else round(rank, 4),
     }
+
+
+def _separation(kinds: dict[str, list[float]]) -> float | None:
+    """The fraction of (honest, wrong-data) pairs of advantages the honest one wins (ties
+    count half): 1 separates them completely, 0.5 is chance."""
+    honest, wrong = kinds["honest"], kinds["wrong"]
+    if not honest or not wrong:
+        return None
+    wins = sum((h > w) + 0.5 * (h == w) for h in honest for w in wrong)
+    return round(wins / (len(honest) * len(wrong)), 4)
 
 
 def summarise(values: list[float], margin: float, pages: int) -> dict[str, Any]:
@@ -318,6 +361,8 @@ def main() -> None:
             "linear two": "update-scaled, random gains to first order from a shared gradient",
             "marginal three": "shared out, random gains as marginal gains to the aggregate, "
             "to first order from one gradient at it",
+            "matched three": "shared out among the strong updates nearest in random gain, "
+            "unscaled: no loss before",
         },
         "controls_per_miner": round(statistics.mean(pooled.pop("controls")["drawn"]), 2),
         "random_gains": _gain_fit(pooled.pop("gains")),
@@ -331,6 +376,7 @@ def main() -> None:
             }
             for design, kinds in pooled.items()
         },
+        "separation": {design: _separation(kinds) for design, kinds in pooled.items()},
         "seconds": round(time.perf_counter() - started, 1),
         "machine": machine_info("cpu"),
     }

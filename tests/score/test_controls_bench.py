@@ -1,7 +1,8 @@
 """bench/controls.py compares the control designs on the same updates and prints them: the
 two full-token designs, the same measurements on half the batches ("two passes"), and the
 designs that share more of the work (a control scaled in its update, first-order random
-gains from one shared gradient, marginal gains to the aggregate)."""
+gains from one shared gradient, marginal gains to the aggregate, controls matched in
+strength instead of scaled)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ def test_controls_bench_prints_every_design_on_the_same_miners(stdlib_dataset_di
     assert report["bench"] == "controls" and "cpu_model" in report["machine"]
     designs = report["advantage"]
     assert set(designs) == {
-        "every batch", "shared out", "two passes", "update-scaled", "linear two", "marginal three"
+        "every batch", "shared out", "two passes", "update-scaled", "linear two",
+        "marginal three", "matched three",
     }  # fmt: skip
+    assert set(report["separation"]) == set(designs)
+    assert all(0 <= v <= 1 for v in report["separation"].values())
     every, shared, half = designs["every batch"], designs["shared out"], designs["two passes"]
     # both designs score the same miners (those with a control), from one set of measurements
     assert every["honest"]["n"] == shared["honest"]["n"] > 0
@@ -39,7 +43,7 @@ def test_controls_bench_prints_every_design_on_the_same_miners(stdlib_dataset_di
     # from a fresh model, training on its own pages helps them beyond any control
     assert every["honest"]["mean"] > 0 and shared["honest"]["mean"] > 0
     assert half["honest"]["mean"] > 0
-    for design in ("update-scaled", "linear two", "marginal three"):
+    for design in ("update-scaled", "linear two", "marginal three", "matched three"):
         assert designs[design]["honest"]["n"] > 0 and designs[design]["honest"]["mean"] > 0
     # the marginal gains are a 1/N share of a step from the aggregate: one per update
     marginal = report["marginal_gains"]
@@ -86,3 +90,17 @@ def test_first_order_gains_are_the_measured_ones_for_a_short_step(
     )[0]
     assert abs(linear - measured(short)) < 0.05 * abs(linear)
     assert abs(linear * long / short - measured(long)) > 0.2 * abs(linear * long / short)
+
+
+def test_matched_controls_are_the_strong_updates_nearest_in_gain() -> None:
+    from bench.controls import _nearest, _separation
+
+    gains = {0: 0.10, 1: 0.05, 2: 0.21, 3: 0.09, 4: 0.40, 5: -0.02}
+    strong = [0, 1, 2, 3, 4]
+    # by the ratio of the gains: 0.09 (x0.9), 0.05 (x0.5) and 0.21 (x2.1) from 0.10
+    assert _nearest(strong, gains, 0, 3) == [3, 1, 2]
+    # an update that did not help is matched with the weakest strong ones
+    assert _nearest(strong, gains, 5, 2) == [1, 3]
+    assert _nearest([5], gains, 5, 2) == []
+    assert _separation({"honest": [0.3, 0.1], "wrong": [0.0, 0.1]}) == 0.875
+    assert _separation({"honest": [], "wrong": [0.0]}) is None
