@@ -4,9 +4,12 @@ A run's validators journal a window report per window (``state/validator-*.jsonl
 uid its hotkey, outcome, sync observation and, when it was evaluated, its declared pages,
 losses and own-page advantage. Those are everything scoring reads, so :func:`record_run`
 keeps them (:func:`gauntlet.node.journal_replay.read_journal`), with each miner's behaviour
-and pages and the scoring settings the scenario changed, and :func:`replay` feeds them
-through :func:`gauntlet.score.window.advance_window` under any scoring overrides: the
-weights each window would have had. A rule change is then judged on real measurements of
+and pages and the scoring settings (those the scenario changed, and all of them as the run
+had them), and :func:`replay` feeds them through :func:`gauntlet.score.window.advance_window`
+under any scoring overrides: the weights each window would have had. By default a replay
+takes the scenario's changes over today's defaults, so a recording judges the rules of the
+code that replays it; ``--as-run`` takes every setting as the run had it, which gives back
+its weights after a default has changed (``scoring.match_work`` since 2026-12-05). A rule change is then judged on real measurements of
 honest and adversarial miners without rerunning the localnet (minutes), and a recording
 that showed a failure stays a regression test (tests/score). (A validator's own journal
 replays the same way: ``gauntlet rescore``.)
@@ -17,6 +20,7 @@ Every localnet run writes its recording to ``report/recording.json`` (:func:`wri
     python -m gauntlet.localnet.recording replay runs/localnet/STAMP/report/recording.json
     python -m gauntlet.localnet.recording replay run.json --set weight_power=1
     python -m gauntlet.localnet.recording replay run.json --from 20   # windows 20 on
+    python -m gauntlet.localnet.recording replay run.json --as-run    # the run's own rules
     python -m gauntlet.localnet.recording record runs/localnet/STAMP --label "seed 0" > run.json
 """
 
@@ -37,6 +41,12 @@ from gauntlet.score.state import ValidatorScores
 
 __all__ = ["mean_random_gain", "record_run", "replay", "replay_states", "run_share"]
 FORMAT = 2  # 2: rows carry the sync observation and declared pages, windows the new hotkeys
+# A recording made before it kept ``scoring_as_run`` cannot say which defaults it ran with.
+NO_FULL_SETTINGS = (
+    "this recording keeps only the settings its scenario changed (it was made before "
+    "2026-12-05): replay it without --as-run, with --set for each default changed since "
+    "the run (match_work=false for a run before 2026-12-05)"
+)
 
 
 def record_run(run: Path, label: str | None = None) -> dict[str, Any]:
@@ -69,6 +79,7 @@ def record_run(run: Path, label: str | None = None) -> dict[str, Any]:
         "fields": ROW,
         "assumed": assumed,
         "scoring": changed,
+        "scoring_as_run": scoring.model_dump(mode="json"),
         "behaviours": {str(m.uid): m.behaviour for m in miners},
         "declared_pages": {str(uid): n for uid, n in pages.items()},
         "journals": journals,
@@ -91,36 +102,50 @@ def write_recording(run: Path) -> Path | None:
     return out
 
 
-def scoring(record: Mapping[str, Any], **overrides: Any) -> ScoringConfig:
-    """The settings a recording is replayed with: the run's and ``overrides`` (ScoringConfig
-    fields). ``ValueError`` for a recording of another format, or bad overrides."""
+def scoring(record: Mapping[str, Any], as_run: bool = False, **overrides: Any) -> ScoringConfig:
+    """The settings a recording is replayed with and ``overrides`` (ScoringConfig fields):
+    the scenario's changes over today's defaults, or with ``as_run`` every setting as the run
+    had it. ``ValueError`` for a recording of another format, one that predates
+    ``scoring_as_run`` when ``as_run`` is asked, or bad overrides."""
     if record.get("format") != FORMAT:
         raise ValueError(
             f"recording format {record.get('format', 1)}, not {FORMAT}: make it again "
             "(python -m gauntlet.localnet.recording record RUN)"
         )
-    return ScoringConfig(**{**record["scoring"], **overrides})
+    if as_run and "scoring_as_run" not in record:
+        raise ValueError(NO_FULL_SETTINGS)
+    settings = record["scoring_as_run"] if as_run else record["scoring"]
+    return ScoringConfig(**{**settings, **overrides})
 
 
 def replay_states(
-    record: Mapping[str, Any], journal: list[dict[str, Any]], **overrides: Any
+    record: Mapping[str, Any],
+    journal: list[dict[str, Any]],
+    as_run: bool = False,
+    **overrides: Any,
 ) -> Iterator[tuple[ScoringConfig, ValidatorScores]]:
     """The scoring state after each window of one validator's ``journal``, scored with the
-    run's settings and ``overrides`` (:func:`scoring`)."""
-    config = scoring(record, **overrides)
+    recording's settings and ``overrides`` (:func:`scoring`)."""
+    config = scoring(record, as_run, **overrides)
     for state in journal_replay.replay_states(journal, config):
         yield config, state
 
 
 def replay(
-    record: Mapping[str, Any], journal: list[dict[str, Any]], **overrides: Any
+    record: Mapping[str, Any],
+    journal: list[dict[str, Any]],
+    as_run: bool = False,
+    **overrides: Any,
 ) -> list[dict[int, float]]:
     """Each window's weights of one validator's ``journal`` (see :func:`replay_states`)."""
-    return journal_replay.replay(journal, scoring(record, **overrides))
+    return journal_replay.replay(journal, scoring(record, as_run, **overrides))
 
 
 def shares_by_miner(
-    record: Mapping[str, Any], from_window: int | None = None, **overrides: Any
+    record: Mapping[str, Any],
+    from_window: int | None = None,
+    as_run: bool = False,
+    **overrides: Any,
 ) -> dict[str, Any]:
     """Per miner (``"uid behaviour pages"``), at each validator: its run share, its final
     weight, and the pages it declared per window in its evaluated updates (a window it was
@@ -133,7 +158,7 @@ def shares_by_miner(
         key: {"run_share": [], "final_weight": [], "pages_per_window": []} for key in keys.values()
     }
     for journal in record["journals"]:
-        weights = replay(record, journal, **overrides)
+        weights = replay(record, journal, as_run, **overrides)
         kept = [
             (window, w)
             for window, w in zip(journal, weights, strict=True)
@@ -184,6 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="WINDOW",
         help="shares and pages from this window on (the late windows of a long run)",
     )
+    rep.add_argument(
+        "--as-run",
+        action="store_true",
+        help="every scoring setting as the run had it (default: the scenario's changes over "
+        "today's defaults)",
+    )
     args = parser.parse_args(argv)
     if args.command == "record":
         json.dump(
@@ -192,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         record = json.loads(args.record.read_text())
         try:  # a bad override, an old recording or no such window is one line
-            shares = shares_by_miner(record, args.from_window, **dict(args.set))
+            shares = shares_by_miner(record, args.from_window, args.as_run, **dict(args.set))
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             parser.error(str(exc))
         json.dump(shares, sys.stdout, indent=1)

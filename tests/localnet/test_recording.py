@@ -72,8 +72,11 @@ def _seen(uid: int, window: int, outcome: str, varied: bool) -> tuple[str, float
     return hotkey, sync, pages
 
 
-def _write_run(run: Path, seed: int, varied: bool = True) -> list[list[dict[int, float]]]:
-    """A run directory of two validators; returns the weights each reported per window."""
+def _write_run(
+    run: Path, seed: int, varied: bool = True, scoring: dict | None = None
+) -> list[list[dict[int, float]]]:
+    """A run directory of two validators scored with ``scoring`` (default ``SCORING``);
+    returns the weights each reported per window."""
     results = RunResults(meta=RunMeta(scenario="recording-test", seed=seed))
     results.add_node("validator0", 0, "validator")
     results.add_node("validator1", 6, "validator")
@@ -81,7 +84,7 @@ def _write_run(run: Path, seed: int, varied: bool = True) -> list[list[dict[int,
         results.add_node(f"miner{uid}", uid, "miner", behaviour, pages=PAGES[uid])
     (run / "report").mkdir(parents=True)
     results.write(run / "report" / "results.json")
-    config = GauntletConfig.model_validate({"scoring": SCORING})
+    config = GauntletConfig.model_validate({"scoring": SCORING if scoring is None else scoring})
     (run / "node-config.json").write_text(config.model_dump_json())
     (run / "state").mkdir()
     reported = []
@@ -216,6 +219,48 @@ def test_the_command_records_and_replays(
     with pytest.raises(SystemExit):
         recording_main(["replay", str(tmp_path / "old.json")])
     assert "recording format 1, not 2: make it again" in capsys.readouterr().err
+
+
+def test_after_a_default_changes_as_run_replays_the_runs_own_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recording keeps the settings its scenario changed (a replay judges today's rules
+    with them) and every setting as the run had it (``--as-run``). Recorded while
+    weight_power 1 was the default, a run scored with 1 lists no change; replayed after the
+    default became 2 it takes the new one, and ``as_run`` gives back its own weights."""
+    import gauntlet.localnet.recording as recording
+    from gauntlet.score.config import ScoringConfig
+
+    run_rules = {**SCORING, "weight_power": 1.0}
+    reported = _write_run(tmp_path / "run", 4, scoring=run_rules)
+
+    class OldDefaults(ScoringConfig):
+        weight_power: float = 1.0
+
+    with monkeypatch.context() as patch:
+        patch.setattr(recording, "ScoringConfig", OldDefaults)
+        record = record_run(tmp_path / "run", "old defaults")
+    assert record["scoring"] == SCORING  # weight_power was the default then
+    assert record["scoring_as_run"]["weight_power"] == 1.0
+    assert recording.scoring(record, as_run=True) == ScoringConfig(**run_rules)
+    journal, weights = record["journals"][0], reported[1]  # ...One sorts before ...Zero
+    by_today = replay(record, journal)
+    as_run = replay(record, journal, as_run=True)
+    for got, want in zip(as_run, weights, strict=True):
+        assert got == pytest.approx({u: want.get(u, 0.0) for u in got}, abs=1e-12)
+    assert by_today[-1] != pytest.approx(as_run[-1])
+    (tmp_path / "record.json").write_text(json.dumps(record))
+    assert recording_main(["replay", str(tmp_path / "record.json"), "--as-run"]) == 0
+    assert json.loads(capsys.readouterr().out) == shares_by_miner(record, as_run=True)
+    # a recording made before the full settings were kept says so instead of guessing
+    del record["scoring_as_run"]
+    (tmp_path / "older.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="keeps only the settings its scenario changed"):
+        replay(record, journal, as_run=True)
+    with pytest.raises(SystemExit):
+        recording_main(["replay", str(tmp_path / "older.json"), "--as-run"])
+    assert "replay it without --as-run" in capsys.readouterr().err
+    assert replay(record, journal) == by_today
 
 
 def test_a_run_writes_its_recording_or_says_in_one_line_why_not(
