@@ -166,20 +166,21 @@ class ScoringConfig(BaseModel):
     and 17. Shorter memories pay the noise: at 5 the 1-page miners, whose updates worsen
     general text, earned 0.43 of the top per-page rate (0.04 at 10). docs/scoring.md,
     "The rating's memory"."""
-    match_work: bool = False
+    match_work: bool = True
     """Rank each window's rating match by the mean of two ranks rather than by the random
     pages alone: the random-page improvement, and the work on the miner's own pages (its
     own-page advantage times the pages it declared, what the uniqueness indicator reads).
     At one norm for every update the random pages order honest miners by pages, but rate
     a page buried in 2-3x its norm of noise like 4-5 honest pages, while the work prices
     it with a one-page miner and hardly tells two pages from five (docs/runs.md, "Burying on
-    purpose"). On in the 40-window adaptive run (seed 0) weak-control fell from 0.211 of the
-    incentive to 0.081 and boost from 0.109 to 0.079, both still above the honest rate per
-    page, the honest order unchanged, and in the thin run the thin 2-page miner ended at
-    0.80x the honest rate per page; at 20 windows the adaptive research test held at
-    seeds 0-2 (docs/runs.md, "Ranking by the work too"). Off until the remaining research
-    scenarios have run with it and the rule that an honest 1-page miner whose update
-    worsens the random pages earns nothing is revisited (it earns the honest rate with it)."""
+    purpose"). On, in the 40-window adaptive run (seed 0) weak-control fell from 0.211 of
+    the incentive to 0.081 and boost from 0.109 to 0.079, the thinned 2-page miner from
+    0.171-0.191 of the weights to 0.089-0.112 (0.80x the honest rate per page), pages buried
+    in 2x / 3x noise from 0.191 / 0.264 to 0.113 / 0.075, and the attack that knows the rule
+    (page-fit) earned half the honest rate per page; the honest 1-page miner, whose update
+    alone worsens the random pages, is paid for its page (about 0.02 of a 20-window run,
+    nothing without). False: the random pages alone, the rule before 2026-12-05
+    (docs/runs.md, "Ranking by the work too")."""
     ordinal_z: float = 1.0
     """(>=0) ordinal = mu - z*sigma. At 1 a fresh peer starts at 16.7 and an honest peer that
     keeps losing close matches stays above 0 for many windows; at 3 (OpenSkill's usual

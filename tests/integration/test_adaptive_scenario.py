@@ -34,9 +34,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "adaptive.toml"
 SEED = os.environ.get("GAUNTLET_ADAPTIVE_SEED", "0")
-# The scenario's 20 windows unless set: at 40, `weak-control` and `boost` earn 3-7x the
-# honest median per page in the late windows (docs/runs.md, "Forty windows"), so the
-# per-compute assertion fails there; the long run is how that open problem is measured.
+# The scenario's 20 windows unless set: at 40, `weak-control` and `boost` earn 2.0-2.1x the
+# honest median per page (3-7x with the match ranked by the random pages alone; docs/runs.md,
+# "Forty windows", "Ranking by the work too"), so the per-compute assertion fails there; the
+# long run is how that open problem is measured.
 WINDOWS = os.environ.get("GAUNTLET_ADAPTIVE_WINDOWS")
 # The suite's dataset unless set; if set, a 2M-token stdlib corpus cut into pages of that
 # many tokens (integration_helpers.dataset_of_pages). With 2048 (a page a smaller share of

@@ -30,8 +30,13 @@ def _adversaries(record: dict) -> list[int]:
 
 
 # The rules the recorded runs were scored with: no floor, paid from the first evaluation,
-# ratings that never forget.
-AS_RUN = {"uniqueness_floor": 0.0, "pay_min_evaluations": 1, "rating_memory": 0.0}
+# ratings that never forget, the match ranked by the random pages alone.
+AS_RUN = {
+    "uniqueness_floor": 0.0,
+    "pay_min_evaluations": 1,
+    "rating_memory": 0.0,
+    "match_work": False,
+}
 CASES = [(r, j) for r in RECORDS for j in range(len(r["journals"]))]
 IDS = [f"{r['label'][:28]}-v{j}" for r, j in CASES]
 
