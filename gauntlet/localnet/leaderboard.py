@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from types import TracebackType
 
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from gauntlet.localnet.results import HONEST, RunResults, WindowResult, incentive_shares
+from gauntlet.node.report_table import work_shown
 
 _STATUS_STYLE = {"ok": "green", "missing": "yellow", "late": "yellow", "-": "dim"}
 
@@ -30,6 +32,7 @@ class Row:
     sync: float | None
     own: float | None
     random: float | None
+    work: float | None
     uniqueness: float | None
     rating: float | None
     score: float | None
@@ -75,6 +78,7 @@ def leaderboard_rows(results: RunResults, window: int | None = None) -> list[Row
                 sync=peer.sync if peer else None,
                 own=peer.own_improvement if peer else None,
                 random=peer.random_improvement if peer else None,
+                work=work_shown(peer) if peer else None,
                 uniqueness=peer.uniqueness if peer else None,
                 rating=peer.rating if peer else None,
                 score=peer.score if peer else None,
@@ -108,6 +112,7 @@ _NUMBERS = (
     ("sync", 5, "sync", ".2f"),
     ("own", 8, "own", ".4f"),
     ("random", 8, "random", ".4f"),
+    ("work", 8, "work", ".4f"),
     ("uniq", 5, "uniqueness", ".2f"),
     ("rating", 7, "rating", ".2f"),
     ("final", 7, "score", ".3f"),
@@ -136,12 +141,16 @@ def rich_table(results: RunResults, window: int | None = None) -> Table:
     """The leaderboard as a rich Table; names are Text, never parsed as markup."""
     table = Table(
         expand=True,
+        box=box.SIMPLE_HEAD,  # no column rules, one space between columns: the reason keeps room
+        collapse_padding=True,
+        show_edge=False,
         title=Text(leaderboard_title(results, window)),
         caption=Text(results.summary_line()) if results.windows else None,
     )
     # One line per miner whatever the terminal: the figures keep their width and the reason
     # takes what is left, cut with an ellipsis (a wrapped reason was 5-8 lines at 130
-    # columns, issue 16); the report and the status page have it in full.
+    # columns, issue 16); the report and the status page have it in full. Without column
+    # rules the reason keeps about 30 characters at 130 columns.
     for header in ("#", "uid"):
         table.add_column(header, justify="right", no_wrap=True)
     for header in ("name", "behaviour", "status"):

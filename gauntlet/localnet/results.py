@@ -69,6 +69,7 @@ class PeerWindow(_Model):
     sync: float | None = None
     own_improvement: float | None = None
     random_improvement: float | None = None
+    own_advantage: float | None = None
     uniqueness: float | None = None
     declared_pages: int | None = None  # evaluated: the pages its contribution declared
 
@@ -139,6 +140,7 @@ class RunResults(_Model):
                     sync=p.sync,
                     own_improvement=p.own_improvement,
                     random_improvement=p.random_improvement,
+                    own_advantage=p.own_advantage,
                     uniqueness=p.uniqueness,
                     declared_pages=p.declared_pages,
                 )

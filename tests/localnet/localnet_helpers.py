@@ -20,6 +20,8 @@ def peer(uid: int, weight: float, *, status: str = "ok", score: float | None = N
         sync=0.9,
         own_improvement=0.05,
         random_improvement=0.04,
+        own_advantage=0.01,
+        declared_pages=3,
         uniqueness=0.5,
     )
 

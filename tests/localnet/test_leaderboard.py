@@ -45,13 +45,13 @@ def test_plain_table_has_the_report_table_columns_plus_behaviour_and_incentive()
     text = plain_table(small_run())
     header = text.splitlines()[1].split()
     assert header == [
-        "#", "uid", "name", "behaviour", "status", "sync", "own", "random", "uniq", "rating",
-        "final", "weight", "incentive", "reason",
+        "#", "uid", "name", "behaviour", "status", "sync", "own", "random", "work", "uniq",
+        "rating", "final", "weight", "incentive", "reason",
     ]  # fmt: skip
     assert len(text.splitlines()) == 2 + 4  # validators are not on the board
     (copycat,) = _lines_of_uid(text, 4)
     assert copycat.split() == [
-        "4", "4", "miner4", "copycat", "copy", "0.90", "0.0500", "0.0400", "0.50", "0.00",
+        "4", "4", "miner4", "copycat", "copy", "0.90", "0.0500", "0.0400", "0.0300", "0.50", "0.00",
         "0.000", "0.000", "0.1000", "copy", "of", "another", "miner",
     ]  # fmt: skip
 
@@ -69,7 +69,7 @@ def test_missing_incentive_and_a_miner_absent_from_the_report_show_dashes() -> N
     (m1,) = _lines_of_uid(plain_table(results), 1)
     (m2,) = _lines_of_uid(plain_table(results), 2)
     assert m1.split()[-1] == "-"  # no incentive sampled yet
-    assert m2.split()[4:] == ["-"] * 9  # status, 7 report numbers, incentive
+    assert m2.split()[4:] == ["-"] * 10  # status, 8 report numbers, incentive
 
 
 def test_a_name_with_newlines_cannot_break_the_plain_table() -> None:
