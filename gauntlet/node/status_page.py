@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from pydantic import BaseModel
 
+from gauntlet.node.report_table import work_shown
 from gauntlet.node.validator_state import journal_report
 from protocol.schemas import PeerResult, WindowReport
 
@@ -123,8 +124,8 @@ def _short(hotkey: str) -> str:
 
 def _leaderboard(peers: list[PeerResult]) -> str:
     head = _row(
-        ["rank", "uid", "hotkey", "status", "sync", "own", "random", "uniq", "rating",
-         "final", "weight", "reason"],
+        ["rank", "uid", "hotkey", "status", "sync", "own", "random", "work", "uniq",
+         "rating", "final", "weight", "reason"],
         "th",
     )  # fmt: skip
     rows = [
@@ -137,6 +138,7 @@ def _leaderboard(peers: list[PeerResult]) -> str:
                 _num(p.sync, 2),
                 _num(p.own_improvement),
                 _num(p.random_improvement),
+                _num(work_shown(p)),
                 _num(p.uniqueness, 2),
                 _num(p.rating, 2),
                 _num(p.score, 3),

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel
 
 from gauntlet.chain.base import Metagraph, Neuron
+from gauntlet.node.report_table import work_shown
 from protocol.schemas import PeerResult, WindowReport
 
 
@@ -118,17 +119,17 @@ def _num(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-_COLUMNS = ("window", "validator", "status", "eval", "own", "random", "sync", "rating", "score", "weight", "reason")  # fmt: skip
+_COLUMNS = ("window", "validator", "status", "eval", "own", "random", "work", "sync", "rating", "score", "weight", "reason")  # fmt: skip
 
 
 def _cells(row: ReportRow) -> tuple[str, ...]:
     r = row.result
     who = f"{row.validator_uid} ({row.validator_hotkey[:8]})"
     if r is None:
-        return (str(row.window), who, "not listed", "-", "-", "-", "-", "-", "-", "-", "")
+        return (str(row.window), who, "not listed", "-", "-", "-", "-", "-", "-", "-", "-", "")
     return (
         str(row.window), who, r.status, "yes" if r.evaluated else "no",
-        _num(r.own_improvement), _num(r.random_improvement), _num(r.sync, 3),
+        _num(r.own_improvement), _num(r.random_improvement), _num(work_shown(r)), _num(r.sync, 3),
         _num(r.rating, 3), _num(r.score), _num(r.weight), r.reason,
     )  # fmt: skip
 
@@ -151,7 +152,8 @@ def format_status(status: UidStatus) -> str:
     if status.rows:
         lines += [
             "",
-            "validators' window reports (own/random: loss improvement on the uid's own / random pages):",
+            "validators' window reports (own/random: loss improvement on the uid's own / random "
+            "pages; work: its pages times its own-page advantage over the controls):",
         ]
         lines += _table([_COLUMNS, *(_cells(r) for r in status.rows)])
     else:

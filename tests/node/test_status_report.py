@@ -93,6 +93,24 @@ def test_the_text_keeps_the_whole_reason_left_aligned_and_says_when_weights_were
     assert "validator 1 (5ValiB, stake 10): no weights on chain" in text
 
 
+def test_the_text_shows_the_work_the_rating_match_ranks() -> None:
+    measured = PeerResult(uid=2, hotkey=MINER, status="ok", evaluated=True,
+                          random_improvement=0.0064, own_advantage=0.004, declared_pages=3)  # fmt: skip
+    text = format_status(
+        uid_status(
+            METAGRAPH,
+            METAGRAPH.neurons[2],
+            {0: {8: _report(8, VALI_A, measured)}},
+            windows=2,
+            notes=[],
+        )  # fmt: skip
+    )
+    header = next(line for line in text.splitlines() if line.startswith("window "))
+    row = next(line for line in text.splitlines() if line.startswith("8 "))
+    assert header.split()[4:7] == ["own", "random", "work"]
+    assert "0.0064  0.0120" in row  # random, then 3 pages x 0.004
+
+
 # ---- the I/O shell against a real chain process and real filesystem buckets ----------
 
 

@@ -136,3 +136,13 @@ def test_the_page_says_whether_and_when_weights_reached_the_chain() -> None:
     assert "Last set after window 2 at block 25." in page
     as_json = json.loads(snapshot.model_dump_json())
     assert as_json["weights"]["result"] == "failed" and as_json["weights_last_set"]["block"] == 25
+
+
+def test_the_leaderboard_shows_the_work_the_match_ranks_beside_the_random_pages() -> None:
+    board = StatusBoard(history=5)
+    measured = peer(1, score=0.5, random_improvement=0.0064, own_advantage=0.004, declared_pages=3)
+    board.add(report(1, measured, peer(2, score=0.1)))
+    page = render_html(board.snapshot())
+    assert "<th>random</th><th>work</th><th>uniq</th>" in page
+    assert "<td>0.0064</td><td>0.0120</td>" in page  # 3 pages x 0.004
+    assert "<td>-</td><td>-</td><td>-</td>" in page  # uid 2: not measured
