@@ -7,9 +7,9 @@ window's median norm; late in a run, where every update applied alone overshoots
 shorter real step measures better on the random pages (docs/scoring.md, "bury a small
 update in noise"). The measure of the mechanism is that none of them earns more per page
 than the median honest miner. It does not hold today: on the suite's 4096-token pages the
-2x and 3x miners earned 2.1x and 1.4x the honest median per page (seed 0, with the match
-ranked by the work too: `scoring.match_work`, the default; 4.0-7.3x at seeds 0 and 1 by the
-random pages alone), and on 2048-token pages the 2x one 1.3x at seed 0 and nothing at seed 1
+2x and 3x miners earned 1.2-2.1x the honest median per page (seeds 0 and 1, with the
+match ranked by the work too: `scoring.match_work`, the default; 4.0-7.3x by the random
+pages alone), and on 2048-token pages the 2x one 1.3x at seed 0 and nothing at seed 1
 (docs/runs.md, "Burying on purpose", "Ranking by the work too"), so the assertion is an
 expected failure, strict on the suite's pages: when a change makes it pass there, the
 marker must go.
