@@ -21,6 +21,7 @@ Every localnet run writes its recording to ``report/recording.json`` (:func:`wri
     python -m gauntlet.localnet.recording replay run.json --set weight_power=1
     python -m gauntlet.localnet.recording replay run.json --from 20   # windows 20 on
     python -m gauntlet.localnet.recording replay run.json --as-run    # the run's own rules
+    python -m gauntlet.localnet.recording ranks run.json --from 20    # the match's two ranks
     python -m gauntlet.localnet.recording record runs/localnet/STAMP --label "seed 0" > run.json
 """
 
@@ -37,9 +38,18 @@ from gauntlet.localnet.results import RunResults
 from gauntlet.node import journal_replay
 from gauntlet.node.journal_replay import ROW, mean_random_gain, read_journal, run_share
 from gauntlet.score.config import ScoringConfig
+from gauntlet.score.ratings import match_ranks, mean_rank_scores
 from gauntlet.score.state import ValidatorScores
+from gauntlet.score.window import match_measures
 
-__all__ = ["mean_random_gain", "record_run", "replay", "replay_states", "run_share"]
+__all__ = [
+    "mean_random_gain",
+    "mean_ranks",
+    "record_run",
+    "replay",
+    "replay_states",
+    "run_share",
+]
 FORMAT = 2  # 2: rows carry the sync observation and declared pages, windows the new hotkeys
 # A recording made before it kept ``scoring_as_run`` cannot say which defaults it ran with.
 NO_FULL_SETTINGS = (
@@ -179,6 +189,48 @@ def shares_by_miner(
     return out
 
 
+def mean_ranks(
+    record: Mapping[str, Any],
+    from_window: int | None = None,
+    as_run: bool = False,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Per miner (``"uid behaviour pages"``), at each validator: its mean rank (1 best) among
+    each window's measured updates by the two measures the rating match ranks (``random``:
+    the random-page improvement; ``work``: declared pages times own-page advantage) and by
+    the match itself as ``scoring.match_work`` plays it (``match``: the mean of the two), and
+    in how many windows it was measured (``windows``; a miner never measured has ``None``
+    ranks). With ``from_window``, that window and the later ones only."""
+    config = scoring(record, as_run, **overrides)
+    miners = sorted(record["behaviours"].items(), key=lambda kv: int(kv[0]))
+    keys = {int(uid): f"{uid} {b} {record['declared_pages'][uid]}" for uid, b in miners}
+    names = ("random", "work", "match")
+    out: dict[str, Any] = {key: {n: [] for n in (*names, "windows")} for key in keys.values()}
+    for journal in record["journals"]:
+        ranks: dict[int, dict[str, list[int]]] = {u: {n: [] for n in names} for u in keys}
+        hotkeys: dict[str, str] = {}
+        for window in journal:
+            hotkeys.update(window.get("hotkeys", {}))
+            if from_window is not None and window["window"] < from_window:
+                continue
+            random, work = match_measures(journal_replay.observations(window, hotkeys), config)
+            by = {
+                "random": match_ranks(random),
+                "work": match_ranks(work),
+                "match": match_ranks(mean_rank_scores(random, work)),
+            }
+            for uid in random:
+                for name in names:
+                    ranks.setdefault(uid, {n: [] for n in names})[name].append(by[name][uid] + 1)
+        for uid, key in keys.items():
+            seen = ranks[uid]
+            for name in names:
+                mean = sum(seen[name]) / len(seen[name]) if seen[name] else None
+                out[key][name].append(None if mean is None else round(mean, 2))
+            out[key]["windows"].append(len(seen["random"]))
+    return out
+
+
 def _override(text: str) -> tuple[str, Any]:
     """``FIELD=VALUE`` of ScoringConfig; VALUE is read as JSON (numbers, true, objects), else
     taken as a string (``sync_shape=linear``)."""
@@ -209,6 +261,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="WINDOW",
         help="shares and pages from this window on (the late windows of a long run)",
     )
+    ranks = sub.add_parser(
+        "ranks",
+        help="per miner, its mean rank by the random pages, by the work and by the rating match",
+    )
+    ranks.add_argument("record", type=Path)
+    ranks.add_argument("--from", dest="from_window", type=int, metavar="WINDOW")
+    ranks.add_argument("--as-run", action="store_true")
+    ranks.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE")
     rep.add_argument(
         "--as-run",
         action="store_true",
@@ -222,8 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         record = json.loads(args.record.read_text())
+        measure = shares_by_miner if args.command == "replay" else mean_ranks
         try:  # a bad override, an old recording or no such window is one line
-            shares = shares_by_miner(record, args.from_window, args.as_run, **dict(args.set))
+            shares = measure(record, args.from_window, args.as_run, **dict(args.set))
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             parser.error(str(exc))
         json.dump(shares, sys.stdout, indent=1)

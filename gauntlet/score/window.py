@@ -152,26 +152,36 @@ def own_advantage(evaluation: Evaluation, penalty: float, relative: bool) -> flo
     return own - evaluation.random_improvement(nonfinite_penalty=penalty, relative=relative)
 
 
-def _play_match(
-    peers: dict[int, PeerState], observations: Mapping[int, PeerWindow], config: ScoringConfig
-) -> dict[int, PeerState]:
-    """Uniqueness indicators, the rating match and final scores of the evaluated ok peers."""
+def match_measures(
+    observations: Mapping[int, PeerWindow], config: ScoringConfig
+) -> tuple[dict[int, float], dict[int, float]]:
+    """The two measures the rating match ranks, for each evaluated ok peer: its random-page
+    improvement, and the work it shows on its own pages, its declared pages times its
+    own-page advantage (what the uniqueness indicator reads)."""
     penalty, relative = config.nonfinite_loss_penalty, config.relative_improvement
-    match: dict[int, float] = {}
+    random: dict[int, float] = {}
     work: dict[int, float] = {}
     for uid, seen in sorted(observations.items()):
         if seen.outcome != OK or seen.evaluation is None:
             continue
         ev = seen.evaluation
-        random = ev.random_improvement(nonfinite_penalty=penalty, relative=relative)
-        advantage = own_advantage(ev, penalty, relative)
+        random[uid] = ev.random_improvement(nonfinite_penalty=penalty, relative=relative)
         # Compute is data: an update made from n pages moves each of them less than a
         # one-page update would, so the advantage is compared per page declared (without
         # the factor a broad honest update looked like a wrong-data one; figures in
         # docs/scoring.md, "Uniqueness indicator").
-        pages = max(1, ev.declared_pages)
+        work[uid] = max(1, ev.declared_pages) * own_advantage(ev, penalty, relative)
+    return random, work
+
+
+def _play_match(
+    peers: dict[int, PeerState], observations: Mapping[int, PeerWindow], config: ScoringConfig
+) -> dict[int, PeerState]:
+    """Uniqueness indicators, the rating match and final scores of the evaluated ok peers."""
+    match, work = match_measures(observations, config)
+    for uid, shown in work.items():
         indicator = own_vs_random_indicator(
-            pages * advantage,
+            shown,
             0.0,
             margin=config.indicator_margin,
             graded=config.indicator_graded,
@@ -180,8 +190,6 @@ def _play_match(
         peer = peers[uid]
         uniqueness = update_uniqueness(peer.uniqueness, indicator, config.uniqueness_ema)
         peers[uid] = replace(peer, uniqueness=uniqueness)
-        match[uid] = random
-        work[uid] = pages * advantage
     if config.match_work:
         match = mean_rank_scores(match, work)
     fresh = Rating(config.rating_mu, config.rating_sigma)

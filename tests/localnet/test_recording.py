@@ -19,6 +19,7 @@ from gauntlet.config.schema import GauntletConfig
 from gauntlet.localnet.recording import main as recording_main
 from gauntlet.localnet.recording import (
     mean_random_gain,
+    mean_ranks,
     record_run,
     replay,
     run_share,
@@ -261,6 +262,39 @@ def test_after_a_default_changes_as_run_replays_the_runs_own_rules(
         recording_main(["replay", str(tmp_path / "older.json"), "--as-run"])
     assert "replay it without --as-run" in capsys.readouterr().err
     assert replay(record, journal) == by_today
+
+
+def test_ranks_are_the_matchs_two_measures_ranked_per_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ranks``: per miner and validator, its mean rank (1 best) by the random pages, by
+    the work on its own pages and by the match, over the windows it was measured in. Here
+    recomputed from the recording's rows: the work is pages times advantage (the run's
+    every measured update has a control or falls back, as scoring does)."""
+    _write_run(tmp_path / "run", 5)
+    record = record_run(tmp_path / "run", "ranks")
+    ranks = mean_ranks(record, from_window=6)
+    journal = record["journals"][0]
+    measured = [
+        {row[0]: row for row in window["peers"] if row[1] == "ok" and len(row) > 3}
+        for window in journal
+        if window["window"] >= 6
+    ]
+    for uid, behaviour in BEHAVIOURS.items():
+        mine = ranks[f"{uid} {behaviour} {PAGES[uid]}"]
+        windows = [rows for rows in measured if uid in rows]
+        assert mine["windows"][0] == len(windows)
+        if not windows:
+            assert mine["random"][0] is None
+            continue
+        by_random = [1 + sum(r[6] > rows[uid][6] for r in rows.values()) for rows in windows]
+        assert mine["random"][0] == round(sum(by_random) / len(by_random), 2)
+        for name in ("random", "work", "match"):
+            assert 1 <= mine[name][0] <= max(len(rows) for rows in windows)
+    assert any(r["windows"][0] for r in ranks.values())
+    (tmp_path / "record.json").write_text(json.dumps(record))
+    assert recording_main(["ranks", str(tmp_path / "record.json"), "--from", "6"]) == 0
+    assert json.loads(capsys.readouterr().out) == ranks
 
 
 def test_a_run_writes_its_recording_or_says_in_one_line_why_not(
