@@ -9,9 +9,10 @@ had them), and :func:`replay` feeds them through :func:`gauntlet.score.window.ad
 under any scoring overrides: the weights each window would have had. By default a replay
 takes the scenario's changes over today's defaults, so a recording judges the rules of the
 code that replays it; ``--as-run`` takes every setting as the run had it, which gives back
-its weights after a default has changed (``scoring.match_work`` since 2026-12-05). A rule change is then judged on real measurements of
-honest and adversarial miners without rerunning the localnet (minutes), and a recording
-that showed a failure stays a regression test (tests/score). (A validator's own journal
+its weights after a default has changed (``scoring.match_work`` since 2026-12-05). A rule
+change is then judged on real measurements of honest and adversarial miners without
+rerunning the localnet (minutes), and a recording that showed a failure stays a regression
+test (tests/score). (A validator's own journal
 replays the same way: ``gauntlet rescore``.)
 
 Every localnet run writes its recording to ``report/recording.json`` (:func:`write_recording`);
@@ -151,6 +152,12 @@ def replay(
     return journal_replay.replay(journal, scoring(record, as_run, **overrides))
 
 
+def _miner_keys(record: Mapping[str, Any]) -> dict[int, str]:
+    """uid -> ``"uid behaviour pages"``, in uid order: how the per-miner outputs are keyed."""
+    miners = sorted(record["behaviours"].items(), key=lambda kv: int(kv[0]))
+    return {int(uid): f"{uid} {b} {record['declared_pages'][uid]}" for uid, b in miners}
+
+
 def shares_by_miner(
     record: Mapping[str, Any],
     from_window: int | None = None,
@@ -162,8 +169,7 @@ def shares_by_miner(
     not evaluated in counts 0), under the run's settings and ``overrides``. With
     ``from_window`` the share and the pages are over that window and the later ones only
     (the whole run is still scored: a late window's weights rest on the earlier ones)."""
-    miners = sorted(record["behaviours"].items(), key=lambda kv: int(kv[0]))
-    keys = {int(uid): f"{uid} {b} {record['declared_pages'][uid]}" for uid, b in miners}
+    keys = _miner_keys(record)
     out: dict[str, Any] = {
         key: {"run_share": [], "final_weight": [], "pages_per_window": []} for key in keys.values()
     }
@@ -202,18 +208,15 @@ def mean_ranks(
     in how many windows it was measured (``windows``; a miner never measured has ``None``
     ranks). With ``from_window``, that window and the later ones only."""
     config = scoring(record, as_run, **overrides)
-    miners = sorted(record["behaviours"].items(), key=lambda kv: int(kv[0]))
-    keys = {int(uid): f"{uid} {b} {record['declared_pages'][uid]}" for uid, b in miners}
+    keys = _miner_keys(record)
     names = ("random", "work", "match")
     out: dict[str, Any] = {key: {n: [] for n in (*names, "windows")} for key in keys.values()}
     for journal in record["journals"]:
         ranks: dict[int, dict[str, list[int]]] = {u: {n: [] for n in names} for u in keys}
-        hotkeys: dict[str, str] = {}
-        for window in journal:
-            hotkeys.update(window.get("hotkeys", {}))
-            if from_window is not None and window["window"] < from_window:
+        for window, observed in journal_replay.observed_windows(journal):
+            if from_window is not None and window < from_window:
                 continue
-            random, work = match_measures(journal_replay.observations(window, hotkeys), config)
+            random, work = match_measures(observed, config)
             by = {
                 "random": match_ranks(random),
                 "work": match_ranks(work),
@@ -252,29 +255,28 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser(
         "replay", help="per miner, its run share, final weight and pages declared per window"
     )
-    rep.add_argument("record", type=Path)
-    rep.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE")
-    rep.add_argument(
-        "--from",
-        dest="from_window",
-        type=int,
-        metavar="WINDOW",
-        help="shares and pages from this window on (the late windows of a long run)",
-    )
     ranks = sub.add_parser(
         "ranks",
         help="per miner, its mean rank by the random pages, by the work and by the rating match",
     )
-    ranks.add_argument("record", type=Path)
-    ranks.add_argument("--from", dest="from_window", type=int, metavar="WINDOW")
-    ranks.add_argument("--as-run", action="store_true")
-    ranks.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE")
-    rep.add_argument(
-        "--as-run",
-        action="store_true",
-        help="every scoring setting as the run had it (default: the scenario's changes over "
-        "today's defaults)",
-    )
+    for replaying in (rep, ranks):
+        replaying.add_argument("record", type=Path)
+        replaying.add_argument(
+            "--set", type=_override, action="append", default=[], metavar="FIELD=VALUE"
+        )
+        replaying.add_argument(
+            "--from",
+            dest="from_window",
+            type=int,
+            metavar="WINDOW",
+            help="from this window on (the late windows of a long run)",
+        )
+        replaying.add_argument(
+            "--as-run",
+            action="store_true",
+            help="every scoring setting as the run had it (default: the scenario's changes "
+            "over today's defaults)",
+        )
     args = parser.parse_args(argv)
     if args.command == "record":
         json.dump(

@@ -136,6 +136,17 @@ def observations(window: Mapping[str, Any], hotkeys: Mapping[str, str]) -> dict[
     return seen
 
 
+def observed_windows(
+    journal: list[dict[str, Any]],
+) -> Iterator[tuple[int, dict[int, PeerWindow]]]:
+    """Each window of ``journal`` (:func:`read_journal`) and what scoring reads of it, each
+    uid under the hotkey it had then."""
+    hotkeys: dict[str, str] = {}
+    for window in journal:
+        hotkeys.update(window.get("hotkeys", {}))
+        yield window["window"], observations(window, hotkeys)
+
+
 def replay_states(
     journal: list[dict[str, Any]], config: ScoringConfig
 ) -> Iterator[ValidatorScores]:
@@ -143,10 +154,9 @@ def replay_states(
     under ``config``, which must measure improvements relatively, as the journal does."""
     if not config.relative_improvement:
         raise ValueError("a journal is replayed with relative improvements")
-    state, hotkeys = ValidatorScores(), {}
-    for window in journal:
-        hotkeys.update(window.get("hotkeys", {}))
-        state = advance_window(state, window["window"], observations(window, hotkeys), config)
+    state = ValidatorScores()
+    for window, seen in observed_windows(journal):
+        state = advance_window(state, window, seen, config)
         yield state
 
 

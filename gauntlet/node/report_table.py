@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from gauntlet.score.window import work_on_own_pages
 from protocol.schemas import WindowReport
 
 
@@ -19,10 +20,12 @@ class _Measured(Protocol):
 def work_shown(peer: _Measured) -> float | None:
     """The work an evaluated update shows on its own pages: its declared pages times its
     own-page advantage, what the uniqueness indicator reads and the rating match ranks
-    beside the random pages (``scoring.match_work``); None where either is missing."""
+    beside the random pages (``scoring.match_work``); None where either is missing (a report
+    has no advantage where no other update helped, and scoring then compares with the random
+    pages)."""
     if peer.own_advantage is None or peer.declared_pages is None:
         return None
-    return max(1, peer.declared_pages) * peer.own_advantage
+    return work_on_own_pages(peer.declared_pages, peer.own_advantage)
 
 
 def _fmt(value: float | None, spec: str = ".4f") -> str:

@@ -152,6 +152,15 @@ def own_advantage(evaluation: Evaluation, penalty: float, relative: bool) -> flo
     return own - evaluation.random_improvement(nonfinite_penalty=penalty, relative=relative)
 
 
+def work_on_own_pages(declared_pages: int, advantage: float) -> float:
+    """The work an update shows on its own pages: its own-page advantage times the pages it
+    declared (at least one). Compute is data: an update made from n pages moves each of them
+    less than a one-page update would, so the advantage is compared per page declared
+    (without the factor a broad honest update looked like a wrong-data one; figures in
+    docs/scoring.md, "Uniqueness indicator")."""
+    return max(1, declared_pages) * advantage
+
+
 def match_measures(
     observations: Mapping[int, PeerWindow], config: ScoringConfig
 ) -> tuple[dict[int, float], dict[int, float]]:
@@ -166,11 +175,7 @@ def match_measures(
             continue
         ev = seen.evaluation
         random[uid] = ev.random_improvement(nonfinite_penalty=penalty, relative=relative)
-        # Compute is data: an update made from n pages moves each of them less than a
-        # one-page update would, so the advantage is compared per page declared (without
-        # the factor a broad honest update looked like a wrong-data one; figures in
-        # docs/scoring.md, "Uniqueness indicator").
-        work[uid] = max(1, ev.declared_pages) * own_advantage(ev, penalty, relative)
+        work[uid] = work_on_own_pages(ev.declared_pages, own_advantage(ev, penalty, relative))
     return random, work
 
 

@@ -9,8 +9,9 @@ measure: over windows 20-39 (the whole run is scored; a share is the mean of tho
 weights, per validator, from the run's recording) neither earns more than the honest miner
 that trains as many pages, within TOLERANCE, and honest pay follows pages. Seed 0 gave the
 8/6 miner 0.97x and the 8/4 one 0.63x of their honest twins (docs/runs.md, "Ranking by the
-work too"); ranked by the random pages alone, the 8/6 miner had had 1.32x and 1.16x at the two
-validators at seed 0 and 0.85x at seed 1 (docs/scoring.md, "Declaring more than one trains"). The seed comes from GAUNTLET_OVER_DECLARE_SEED (default 0).
+work too"); ranked by the random pages alone, the 8/6 miner had had 1.32x and 1.16x at the
+two validators at seed 0, and 0.85x at seed 1 (docs/scoring.md, "Declaring more than one
+trains"). The seed comes from GAUNTLET_OVER_DECLARE_SEED (default 0).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "over-declare.toml"
 SEED = os.environ.get("GAUNTLET_OVER_DECLARE_SEED", "0")
-TRAINED = {"8/6": 6, "8/4": 4}  # the scenario's lazy miners, in uid order: pages trained
+TRAINED = (6, 4)  # the pages the scenario's lazy miners train, in uid order (both declare 8)
 FROM_WINDOW = 20
 TOLERANCE = 0.15  # relative: one run's shares are noisy at the 10-20% level
 
@@ -45,27 +46,23 @@ def over_declare_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_di
 
 
 def late_shares(run: Path) -> dict[tuple[str, int], float]:
-    """(behaviour, declared pages, uid order) -> its share of windows FROM_WINDOW on, the mean
-    of the two validators; keyed ("honest", pages) or ("lazy", trained pages)."""
+    """Each miner's share of windows FROM_WINDOW on, the mean of the two validators, keyed
+    (``"honest"``, pages) or (``"lazy"``, pages trained)."""
     record = json.loads((run / "report" / "recording.json").read_text())
+    lazy = iter(TRAINED)
     out: dict[tuple[str, int], float] = {}
-    lazy = iter(TRAINED.values())
-    for key, miner in sorted(shares_by_miner(record, FROM_WINDOW).items(), key=_uid_order):
+    for key, miner in shares_by_miner(record, FROM_WINDOW).items():  # in uid order
         _, behaviour, pages = key.split()
-        share = statistics.mean(miner["run_share"])
-        out[(behaviour, next(lazy) if behaviour == "lazy" else int(pages))] = share
+        trained = next(lazy) if behaviour == "lazy" else int(pages)
+        out[(behaviour, trained)] = statistics.mean(miner["run_share"])
     return out
-
-
-def _uid_order(item: tuple[str, dict]) -> int:
-    return int(item[0].split()[0])
 
 
 def test_declaring_untrained_pages_earns_no_more_than_declaring_the_trained_ones(
     over_declare_run,
 ) -> None:
     shares = late_shares(over_declare_run["run"])
-    for trained in TRAINED.values():
+    for trained in TRAINED:
         lazy, twin = shares[("lazy", trained)], shares[("honest", trained)]
         assert lazy <= twin * (1 + TOLERANCE), (trained, lazy, twin, shares)
 
