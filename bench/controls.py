@@ -47,6 +47,8 @@ shared model first, so gains are those of a later window. Printed per design: th
 data advantages' mean, standard deviation, maximum and the fraction above the indicator
 margin (per page: ``n · A > margin``), the honest ones' mean and minimum, and
 ``separation``: the fraction of (honest, wrong-data) pairs the honest advantage wins.
+``--eval-batches 8 --eval-batch-size 4`` cuts the node's tokens finer, so the half-token
+``two passes`` keeps all four controls.
 
     .venv/bin/python bench/controls.py                  # ~1-2 minutes on 2 CPU cores
 """
@@ -321,6 +323,13 @@ def main() -> None:
     parser.add_argument("--before-controls", type=int, default=2)
     parser.add_argument("--eval-batches", type=int, default=4)
     parser.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=GauntletConfig().validator.eval_batch_size,
+        help="sequences a batch: halve it and double --eval-batches for the same tokens cut "
+        "finer, so the half-token designs keep every control",
+    )
+    parser.add_argument(
         "--random-step",
         type=float,
         default=GauntletConfig().validator.random_step,
@@ -333,7 +342,11 @@ def main() -> None:
     config = GauntletConfig.model_validate(
         {
             "train": {"seq_len": 64},
-            "validator": {"eval_batches": args.eval_batches, "random_pages": 8},
+            "validator": {
+                "eval_batches": args.eval_batches,
+                "eval_batch_size": args.eval_batch_size,
+                "random_pages": 8,
+            },
         }
     )
     node = BenchNode(config, dataset, build_model("tiny", args.seed), torch.device("cpu"))
