@@ -396,6 +396,7 @@ def _run(
     summary.chain_weights = dict(metagraph.weights.get(lead_uid, {}))
     summary.incentive = {n.uid: n.incentive for n in metagraph.neurons}
     summary.incentive_mean = results.mean_incentive()
+    summary.incentive_late = results.mean_incentive(late=True)
     summary.pages_processed = results.pages_processed()
     print(summary.render(), flush=True)
 

@@ -24,6 +24,7 @@ class RunSummary:
     )  # first validator's weights on chain
     incentive: dict[int, float] = field(default_factory=dict)  # at the end of the run
     incentive_mean: dict[int, float] = field(default_factory=dict)  # over the run's samples
+    incentive_late: dict[int, float] = field(default_factory=dict)  # over its second half's
     roles: dict[int, str] = field(default_factory=dict)  # uid -> node name
     behaviours: dict[int, str] = field(default_factory=dict)  # uid -> behaviour or "validator"
     budgets: dict[int, int] = field(default_factory=dict)  # miner uid -> pages trained per window
@@ -44,12 +45,14 @@ class RunSummary:
         lines = [
             f"localnet: {len(self.windows)} windows, validation loss "
             f"{_fmt(self.validation_loss_first)} -> {_fmt(self.validation_loss_last)}",
-            f"  {'uid':>4} {'role':<10} {'behaviour':<10} {'chain weight':>12} {'incentive':>10}",
+            f"  {'uid':>4} {'role':<10} {'behaviour':<10} {'chain weight':>12} {'incentive':>10}"
+            f" {'2nd half':>9}",
         ]
         for uid in sorted(self.roles):
             lines.append(
                 f"  {uid:>4} {self.roles[uid]:<10} {self.behaviours.get(uid, '?'):<10} "
                 f"{self.chain_weights.get(uid, 0.0):>12.4f} {self.incentive.get(uid, 0.0):>10.4f}"
+                f" {self.incentive_late.get(uid, 0.0):>9.4f}"
             )
         return "\n".join(lines)
 

@@ -190,11 +190,23 @@ class RunResults(_Model):
         sampled = self.incentive_samples()
         return sampled[-1] if sampled else None
 
-    def mean_incentive(self) -> dict[int, float]:
+    def mean_incentive(self, *, late: bool = False) -> dict[int, float]:
         """uid -> the chain's incentive averaged over every sample of the run: what a miner
         earned over the run (the last sample says only where it ended, which flatters a
-        miner that worked early and then did less, like ``coast``). Empty if none was taken."""
+        miner that worked early and then did less, like ``coast``). Empty if none was taken.
+
+        ``late``: over the samples of the run's second half only (from its middle window
+        on): the rate a strategy is paid once the network has settled, without the warm-up
+        every miner's uniqueness and rating start from, and without resting on one sample.
+        The last sample alone is a single draw of a series that moves by a factor of 2-4
+        between windows: in the 40-window adaptive runs of 2026-12-05 it put `weak-control`
+        at 2.1-2.4x the honest median per page where its pay over windows 20-39 was
+        0.55-0.58x (docs/runs.md, "Pay over the second half")."""
         sampled = self.incentive_samples()
+        if late:
+            windows = [w.window for w in self.windows if w.incentive is not None]
+            middle = (windows[0] + windows[-1] + 1) // 2 if windows else 0
+            sampled = [s for w, s in zip(windows, sampled, strict=True) if w >= middle]
         uids = sorted({uid for sample in sampled for uid in sample})
         return {uid: sum(s.get(uid, 0.0) for s in sampled) / len(sampled) for uid in uids}
 

@@ -83,14 +83,17 @@ def miner_behaviours(summary: dict) -> dict[int, str]:
     return {int(u): b for u, b in summary["behaviours"].items() if b != "validator"}
 
 
-def incentives(summary: dict) -> dict[int, float]:
-    """uid -> the incentive the chain paid at the end of the run."""
-    return {int(u): v for u, v in summary["incentive"].items()}
+def incentives(summary: dict, *, late: bool = False) -> dict[int, float]:
+    """uid -> the incentive the chain paid at the end of the run, or (``late``) averaged
+    over the samples of its second half (``incentive_late``: the rate once the network has
+    settled, not one window's draw; docs/localnet.md)."""
+    return {int(u): v for u, v in summary["incentive_late" if late else "incentive"].items()}
 
 
-def pay_per_page(summary: dict, behaviour: str) -> dict[int, float]:
-    """uid -> the incentive each miner of ``behaviour`` ended with over its page budget."""
-    incentive, budgets = incentives(summary), summary["budgets"]
+def pay_per_page(summary: dict, behaviour: str, *, late: bool = False) -> dict[int, float]:
+    """uid -> the incentive each miner of ``behaviour`` was paid (:func:`incentives`) over its
+    page budget."""
+    incentive, budgets = incentives(summary, late=late), summary["budgets"]
     return {
         u: incentive.get(u, 0.0) / float(budgets[str(u)])
         for u, b in miner_behaviours(summary).items()
@@ -98,14 +101,14 @@ def pay_per_page(summary: dict, behaviour: str) -> dict[int, float]:
     }
 
 
-def honest_median_per_page(summary: dict) -> float:
+def honest_median_per_page(summary: dict, *, late: bool = False) -> float:
     """The median honest miner's incentive per page of its budget."""
-    return statistics.median(pay_per_page(summary, "honest").values())
+    return statistics.median(pay_per_page(summary, "honest", late=late).values())
 
 
-def honest_pages_and_pay(summary: dict) -> tuple[list[float], list[float]]:
-    """The honest miners' page budgets and the incentive each ended with, in uid order."""
-    incentive = incentives(summary)
+def honest_pages_and_pay(summary: dict, *, late: bool = False) -> tuple[list[float], list[float]]:
+    """The honest miners' page budgets and the incentive each was paid, in uid order."""
+    incentive = incentives(summary, late=late)
     honest = sorted(u for u, b in miner_behaviours(summary).items() if b == "honest")
     pages = [float(summary["budgets"][str(u)]) for u in honest]
     return pages, [incentive.get(u, 0.0) for u in honest]

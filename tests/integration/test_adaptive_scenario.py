@@ -4,7 +4,9 @@
 The measure of the mechanism: adversaries that do no useful training end under 1% of the
 incentive, no adversary earns more incentive per unit of compute than the median honest
 miner, honest miners are ranked by the data they process, the useless adversaries never
-reach the model after the warm-up, and the model trains. One run serves every test; the
+reach the model after the warm-up, and the model trains. Pay is the chain's incentive
+averaged over the run's second half (``incentive_late``): the rate each strategy is paid
+once the network has settled; the last sample alone is one window's draw. One run serves every test; the
 seed comes from GAUNTLET_ADAPTIVE_SEED (default 0; docs/runs.md records three), the
 number of windows from GAUNTLET_ADAPTIVE_WINDOWS (default: the scenario's 20), the page
 size from GAUNTLET_ADAPTIVE_PAGE_TOKENS (default: the suite's dataset, 4096-token pages).
@@ -34,10 +36,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.research]
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "adaptive.toml"
 SEED = os.environ.get("GAUNTLET_ADAPTIVE_SEED", "0")
-# The scenario's 20 windows unless set: at 40, `weak-control` and `boost` earn 2.0-2.1x the
-# honest median per page (3-7x with the match ranked by the random pages alone; docs/runs.md,
-# "Forty windows", "Ranking by the work too"), so the per-compute assertion fails there; the
-# long run is how that open problem is measured.
+# The scenario's 20 windows unless set: at 40, `boost` is paid 1.7-1.9x the honest median
+# per page over windows 20-39 (seeds 0 and 1; `weak-control` 0.55-0.58x; docs/runs.md, "Pay
+# over the second half"), so the per-compute assertion fails there; the long run is how that
+# open problem is measured.
 WINDOWS = os.environ.get("GAUNTLET_ADAPTIVE_WINDOWS")
 # The suite's dataset unless set; if set, a 2M-token stdlib corpus cut into pages of that
 # many tokens (integration_helpers.dataset_of_pages). With 2048 (a page a smaller share of
@@ -67,7 +69,7 @@ def adaptive_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: P
 
 def test_adversaries_that_train_nothing_useful_earn_under_one_percent(adaptive_run) -> None:
     summary = adaptive_run["summary"]
-    incentive = incentives(summary)
+    incentive = incentives(summary, late=True)
     for uid, behaviour in miner_behaviours(summary).items():
         if behaviour in USELESS:
             assert incentive.get(uid, 0.0) < 0.01, (uid, behaviour, incentive)
@@ -80,9 +82,9 @@ def test_no_adversary_earns_more_per_unit_of_compute_than_honest_mining(adaptive
     noisy a baseline: a shrunk update is an honest one once normalised, and in seed 1 it
     earned 17% more than the honest miner of its budget, and 9% less than the line."""
     summary = adaptive_run["summary"]
-    incentive, miners = incentives(summary), miner_behaviours(summary)
-    honest = list(zip(*honest_pages_and_pay(summary), strict=True))
-    median = honest_median_per_page(summary)
+    incentive, miners = incentives(summary, late=True), miner_behaviours(summary)
+    honest = list(zip(*honest_pages_and_pay(summary, late=True), strict=True))
+    median = honest_median_per_page(summary, late=True)
     for uid, behaviour in miners.items():
         if behaviour != "honest":
             compute = COMPUTE[behaviour]
@@ -102,7 +104,7 @@ def _line_at(points: list[tuple[float, float]], x: float) -> float:
 
 
 def test_honest_miners_are_ranked_by_the_pages_they_process(adaptive_run) -> None:
-    pages, earned = honest_pages_and_pay(adaptive_run["summary"])
+    pages, earned = honest_pages_and_pay(adaptive_run["summary"], late=True)
     assert (spearman(pages, earned) or 0.0) >= 0.8, (pages, earned)
 
 

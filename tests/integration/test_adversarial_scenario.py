@@ -159,10 +159,11 @@ def test_more_compute_earns_more_among_honest_miners(adversarial_run: dict) -> N
 def test_adversarial_share_of_incentive_is_below_five_percent(adversarial_run: dict) -> None:
     summary = adversarial_run["summary"]
     behaviours = {int(u): b for u, b in summary["behaviours"].items() if b != "validator"}
-    incentive = {int(u): v for u, v in summary["incentive"].items()}
-    total = sum(incentive[u] for u in behaviours)
-    adversarial = sum(incentive[u] for u, b in behaviours.items() if b != "honest")
-    assert total > 0 and adversarial / total < 0.05
+    for measure in ("incentive", "incentive_late"):  # at the end, and over the second half
+        incentive = {int(u): v for u, v in summary[measure].items()}
+        total = sum(incentive.get(u, 0.0) for u in behaviours)
+        adversarial = sum(incentive.get(u, 0.0) for u, b in behaviours.items() if b != "honest")
+        assert total > 0 and adversarial / total < 0.05, (measure, incentive)
 
 
 # Caught only statistically (own pages no better than random ones, measured on a few pages):

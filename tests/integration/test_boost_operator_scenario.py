@@ -62,7 +62,7 @@ def test_the_operator_earns_less_per_page_than_honest_mining(operator_run) -> No
     finish fewer pages than their budgets (the 5-page honest miner 1.9-4.5 a window over
     40 windows, docs/runs.md), so a budget is not what a miner computed."""
     summary = operator_run["summary"]
-    incentive, miners = incentives(summary), miner_behaviours(summary)
+    incentive, miners = incentives(summary, late=True), miner_behaviours(summary)
     windows = len(summary["windows"])
     processed = {u: summary["pages_processed"].get(str(u), 0) / windows for u in miners}
     honest = [
@@ -94,7 +94,7 @@ def test_neither_the_hotkeys_nor_the_sleepers_score_lift_the_limit(operator_run)
 
 def test_honest_miners_with_more_pages_out_earn_those_with_fewer(operator_run) -> None:
     summary = operator_run["summary"]
-    incentive = incentives(summary)
+    incentive = incentives(summary, late=True)
     honest = sorted(
         (float(summary["budgets"][str(u)]), incentive.get(u, 0.0))
         for u, b in miner_behaviours(summary).items()

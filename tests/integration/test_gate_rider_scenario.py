@@ -56,7 +56,7 @@ def test_riders_pass_an_ascent_through_their_copy_of_the_check(runs) -> None:
 def test_riders_earn_no_more_per_page_than_honest_miners(runs) -> None:
     summary = runs["attack"]["summary"]
     behaviours, budgets = miner_behaviours(summary), summary["budgets"]
-    paid = incentives(summary)
+    paid = incentives(summary, late=True)
     total = sum(paid.get(u, 0.0) for u in behaviours) or 1.0
     per_page = {u: paid.get(u, 0.0) / total / float(budgets[str(u)]) for u in behaviours}
     honest = max(per_page[u] for u, b in behaviours.items() if b == "honest")

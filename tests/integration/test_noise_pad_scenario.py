@@ -5,14 +5,16 @@ honest miners with 1-5 pages; two validators, 40 windows.
 The noise keeps an honest norm while the real part steps 1/sqrt(1 + noise^2) as far at the
 window's median norm; late in a run, where every update applied alone overshoots, the
 shorter real step measures better on the random pages (docs/scoring.md, "bury a small
-update in noise"). The measure of the mechanism is that none of them earns more per page
-than the median honest miner. It does not hold today: on the suite's 4096-token pages the
-2x and 3x miners earned 1.2-2.1x the honest median per page (seeds 0 and 1, with the
-match ranked by the work too: `scoring.match_work`, the default; 4.0-7.3x by the random
-pages alone), and on 2048-token pages the 2x one 1.3x at seed 0 and nothing at seed 1
-(docs/runs.md, "Burying on purpose", "Ranking by the work too"), so the assertion is an
-expected failure, strict on the suite's pages: when a change makes it pass there, the
-marker must go.
+update in noise"). The measure of the mechanism is that none of them is paid more per page
+than the median honest miner, pay being the chain's incentive averaged over the run's
+second half (``incentive_late``: the rate once the network has settled, not one window's
+draw). It does not hold at the default seed: on the suite's 4096-token pages the 2x miner
+was paid 1.15x the honest median per page over windows 20-39 at seed 0, and the buried
+pages 0.41-0.79x at seed 1 (with the match ranked by the work too: `scoring.match_work`,
+the default; at the end of the run they stood at 1.2-2.1x, and by the random pages alone
+4.0-7.3x; docs/runs.md, "Burying on purpose", "Ranking by the work too", "Pay over the
+second half"), so the assertion is an expected failure, strict at the default seed on the
+suite's pages: when a change makes it pass there, the marker must go.
 
 The seed comes from GAUNTLET_NOISE_PAD_SEED (default 0); GAUNTLET_NOISE_PAD_PAGE_TOKENS runs
 on a 2M-token corpus cut into pages of that many tokens (default: the suite's dataset).
@@ -52,23 +54,23 @@ def noise_pad_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: 
     return {"summary": summary, "run": run}
 
 
-# Strict on the suite's pages, where every seed measured fails it; on 2048-token pages it
-# failed at seed 0 and held at seed 1.
+# Strict at the default seed on the suite's pages, where it fails; it held at seed 1 there
+# (docs/runs.md, "Pay over the second half").
 @pytest.mark.xfail(
-    strict=PAGE_TOKENS is None,
+    strict=PAGE_TOKENS is None and SEED == "0",
     reason="open: a page buried in 2-3x its norm of noise out-earns honest mining per page "
     "late in a run (docs/scoring.md, 'bury a small update in noise')",
 )
 def test_a_buried_page_earns_no_more_per_page_than_honest_mining(noise_pad_run) -> None:
     summary = noise_pad_run["summary"]
-    median = honest_median_per_page(summary)
-    buried = pay_per_page(summary, BURIED)  # one page each: per page is what it earned
+    median = honest_median_per_page(summary, late=True)
+    buried = pay_per_page(summary, BURIED, late=True)  # one page each: per page is its pay
     assert len(buried) == 3
     assert all(earned <= median for earned in buried.values()), (median, buried)
 
 
 def test_honest_miners_are_ranked_by_the_pages_they_process(noise_pad_run) -> None:
-    pages, earned = honest_pages_and_pay(noise_pad_run["summary"])
+    pages, earned = honest_pages_and_pay(noise_pad_run["summary"], late=True)
     assert (spearman(pages, earned) or 0.0) >= 0.8, (pages, earned)
 
 

@@ -68,7 +68,7 @@ def test_declaring_untrained_pages_earns_no_more_than_declaring_the_trained_ones
 
 
 def test_honest_miners_are_ranked_by_the_pages_they_process(over_declare_run) -> None:
-    pages, earned = honest_pages_and_pay(over_declare_run["summary"])
+    pages, earned = honest_pages_and_pay(over_declare_run["summary"], late=True)
     assert len(pages) == 6
     assert (spearman(pages, earned) or 0.0) >= 0.8, (pages, earned)
 

@@ -68,6 +68,16 @@ def test_mean_incentive_averages_every_sample_and_counts_a_uid_absent_from_one_a
     assert RunResults().mean_incentive() == {}
 
 
+def test_the_late_mean_counts_only_the_samples_of_the_runs_second_half() -> None:
+    results = RunResults()
+    for window in range(10, 16):  # windows 10-15: the second half starts at window 13
+        results.add_report(report(window, 5.0, 4.9, [peer(1, 1.0)]))
+        results.set_incentive(window, {1: 0.1 * (window - 9), 2: 1.0 - 0.1 * (window - 9)})
+    assert results.mean_incentive(late=True) == pytest.approx({1: 0.5, 2: 0.5})
+    assert results.mean_incentive() == pytest.approx({1: 0.35, 2: 0.65})
+    assert RunResults().mean_incentive(late=True) == {}
+
+
 def test_pages_processed_sums_what_accepted_contributions_declared() -> None:
     results = RunResults()
     results.add_node("miner1", 1, "miner", pages=5)
