@@ -32,6 +32,10 @@ the largest quarter of each chunk's kept values, over the window's lower median 
 ``--loo`` adds each update's marginal gain at the window's aggregate of every passed upload
 (``loo``: the random pages' loss with it left out, less the loss with all of them, relative;
 what it adds to the step the network takes rather than what it does alone).
+``--linear`` adds each variant's gain to first order (``name~lin``): ``lr · <g, Δ>`` at
+the step measured, over the loss before, from one gradient ``g`` of the same random pages'
+loss at θ_w for the window, so no curvature: what the direction is worth rather than how
+far a step along it overshoots.
 ``--fresh-pages 1,3,5`` trains, at each measured window, one update per count on as many
 random pages with the run's training settings, through the codec once with no error
 feedback (a miner's first upload, or one restarted without its residual), and reports its
@@ -50,6 +54,7 @@ variant the mean over the windows measured. What the figures mean: docs/scoring.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -191,6 +196,9 @@ def main() -> None:
     parser.add_argument(
         "--loo", action="store_true", help="also each update's gain at the window's aggregate"
     )
+    parser.add_argument(
+        "--linear", action="store_true", help="also each variant's gain to first order"
+    )
     args = parser.parse_args()
     steps = [float(x) for x in args.steps.split(",")]
     fresh_pages = [int(x) for x in args.fresh_pages.split(",") if x]
@@ -229,6 +237,24 @@ def main() -> None:
         losses = batch_losses(model, batches, causal_lm_loss, max_batches=args.batches)
         return sum(losses) / len(losses)
 
+    def random_gradient(window: int) -> Delta:
+        """The gradient of :func:`random_loss`'s loss at the model as it is."""
+        batches = dataset.batches(
+            pages,
+            seq_len=config.train.seq_len,
+            batch_size=config.validator.eval_batch_size,
+            seed=window,
+        )
+        model.zero_grad(set_to_none=True)
+        with torch.enable_grad():
+            for batch in itertools.islice(batches, args.batches):
+                (causal_lm_loss(model, batch) / args.batches).backward()
+        grad = {
+            n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None
+        }
+        model.zero_grad(set_to_none=True)
+        return grad
+
     def aggregate_of(window: int) -> Delta | None:
         """The window's aggregate as the nodes formed it from the lead's record (None: no
         record or an empty one, so no outer step)."""
@@ -262,6 +288,7 @@ def main() -> None:
                     random_loss, config.train.outer_lr, passed.get(window, set()), steps,
                     fresh_updates(node, window, fresh_pages, codec, shapes, args.seed),
                     args.loo,
+                    random_gradient if args.linear else None,
                 )
             )  # fmt: skip
         last = aggregate_of(window)
@@ -278,6 +305,7 @@ def main() -> None:
             )  # fmt: skip
     names = ["top_share", "loo", "limit", *variants]
     keys = [_key(name, step) for name in names for step in steps]
+    keys += [f"{key}~lin" for key in keys]
     means = {
         who: {
             key: round(statistics.mean(vals), 5)
@@ -305,6 +333,13 @@ def main() -> None:
 def _key(name: str, step: float) -> str:
     """A reported gain's name: the variant, and the step when it is not the whole one."""
     return name if step == 1 else f"{name}@{step:g}"
+
+
+def _measure_key(name: str, measured: str) -> str:
+    """The key of what :func:`_measure_window`'s ``gain`` returned under ``measured`` (a step,
+    or a step and ``~lin`` for its first-order gain)."""
+    step, _, linear = measured.partition("~")
+    return _key(name, float(step)) + (f"~{linear}" if linear else "")
 
 
 def fresh_updates(
@@ -382,6 +417,7 @@ def _measure_window(
     steps: list[float],
     fresh: dict[str, tuple[Delta, float | None]],
     leave_one_out: bool = False,
+    random_gradient: Callable[[int], Delta] | None = None,
 ) -> dict[str, Any]:
     """One window at θ_w (``model``): the limits and, for each uid (and each ``fresh``
     update, at the limit), its gain per variant at each of ``steps`` times the median norm
@@ -406,15 +442,21 @@ def _measure_window(
         )
     base = {name: p.detach().clone() for name, p in model.named_parameters()}
     before = random_loss(window)
+    grad = random_gradient(window) if random_gradient is not None else None
 
     def gain(update: Delta | None) -> dict[str, float | None]:
-        """``update``'s relative random-page gain at each step (None: nothing to measure)."""
+        """``update``'s relative random-page gain at each step (None: nothing to measure),
+        and with a gradient its first-order gain (``{step}~lin``)."""
         size = 0.0 if update is None else delta_norm(update)
         out: dict[str, float | None] = {}
         for step in steps:
             if update is None or size == 0:
                 out[str(step)] = None
                 continue
+            if grad is not None:
+                scale = outer_lr * step * median_norm / size
+                linear = scale * sum(float((grad[n] * update[n]).sum()) for n in grad)
+                out[f"{step}~lin"] = round(linear / before, 5)
             apply_delta(
                 model, {n: t * (step * median_norm / size) for n, t in update.items()}, outer_lr
             )
@@ -457,11 +499,11 @@ def _measure_window(
                 lambda factor, u=uid: thinned(codec, decoded[u], shapes, factor),
             )
             for step, value in gain(update).items():
-                gains[str(uid)][_key(name, float(step))] = value
+                gains[str(uid)][_measure_key(name, step)] = value
     for who, (update, share) in fresh.items():
         limited = limit_alignment(update, last, limits["limit"])
         gains[who] = {"top_share": ratio(share)} | {
-            _key("limit", float(step)): value for step, value in gain(limited).items()
+            _measure_key("limit", step): value for step, value in gain(limited).items()
         }
     return {
         "window": window,
