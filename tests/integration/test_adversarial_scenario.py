@@ -223,15 +223,15 @@ def test_the_runs_uploads_measure_again_at_the_rebuilt_model(adversarial_run: di
     the initial model through the lead's records: the model it rebuilds is the run's (the
     validation loss the run reported after each window, exactly), and its variants measure
     as they say (the limit leaves an update at or under it as sent, and nothing along the
-    last aggregate is another update), at each step asked for; an honest upload's top share
-    is near the window's median."""
+    last aggregate is another update), at each step asked for, to first order too (``--linear``,
+    linear in the step); an honest upload's top share is near the window's median."""
     run, summary = adversarial_run["run"], adversarial_run["summary"]
     honest = [u for u, b in summary["behaviours"].items() if b == "honest"]
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, str(root / "bench" / "recorded_updates.py"), str(run),
          "--uids", ",".join(honest), "--from", "2", "--variants", "sent,limit,novel",
-         "--random-pages", "4", "--batches", "2", "--steps", "1,0.5"],
+         "--random-pages", "4", "--batches", "2", "--steps", "1,0.5", "--linear"],
         capture_output=True, text=True, timeout=600, check=True,
     )  # fmt: skip
     report = json.loads(out.stdout)
@@ -245,6 +245,8 @@ def test_the_runs_uploads_measure_again_at_the_rebuilt_model(adversarial_run: di
             assert all(math.isfinite(g) for g in gains.values()), (row["window"], uid)
             assert 0.5 < gains["top_share"] < 2, (row["window"], uid)  # honest: near the median
             assert gains["limit@0.5"] != gains["limit"], (row["window"], uid)  # half the step
+            # first order is linear in the step: half the step, half the gain (5-digit rounding)
+            assert abs(gains["limit@0.5~lin"] - gains["limit~lin"] / 2) <= 1e-5, (row, uid)
             if row["cosines"][uid] <= row["limits"]["limit"]:
                 assert gains["limit"] == gains["sent"], (row["window"], uid)
                 assert gains["limit@0.5"] == gains["sent@0.5"], (row["window"], uid)
