@@ -58,7 +58,7 @@ import itertools
 import json
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -227,27 +227,25 @@ def main() -> None:
     )[: args.random_pages].tolist()
     validation = dataset.validation_page_ids()[: config.validator.validation_pages]
 
-    def random_loss(window: int) -> float:
-        batches = dataset.batches(
+    def random_batches(window: int) -> Iterator[torch.Tensor]:
+        """The random pages' batches of ``window`` (the same for every update measured)."""
+        return dataset.batches(
             pages,
             seq_len=config.train.seq_len,
             batch_size=config.validator.eval_batch_size,
             seed=window,
         )
+
+    def random_loss(window: int) -> float:
+        batches = random_batches(window)
         losses = batch_losses(model, batches, causal_lm_loss, max_batches=args.batches)
         return sum(losses) / len(losses)
 
     def random_gradient(window: int) -> Delta:
         """The gradient of :func:`random_loss`'s loss at the model as it is."""
-        batches = dataset.batches(
-            pages,
-            seq_len=config.train.seq_len,
-            batch_size=config.validator.eval_batch_size,
-            seed=window,
-        )
         model.zero_grad(set_to_none=True)
         with torch.enable_grad():
-            for batch in itertools.islice(batches, args.batches):
+            for batch in itertools.islice(random_batches(window), args.batches):
                 (causal_lm_loss(model, batch) / args.batches).backward()
         grad = {
             n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None
