@@ -145,17 +145,27 @@ class Boost(Honest):
     The free part is sized so that it explains exactly ``share`` of the upload (its cosine²
     with the aggregate), under the R² a replay needs (``scoring.explained_threshold``, 0.9),
     and the sum is scaled back to the trained update's norm, so the norm check sees an
-    honest one."""
+    honest one.
+
+    ``carry=False`` is the research control for what the error feedback adds: each window's
+    boosted update goes through the codec here with nothing carried and is returned as the
+    codec sent it, so the node's own encoding keeps all of it and carries nothing; what the
+    codec left out of the trained page (its slots taken by the free part) is dropped instead
+    of sent in later windows."""
 
     name = "boost"
 
-    def __init__(self, share: float = 0.75) -> None:
+    def __init__(self, share: float = 0.75, carry: bool = True) -> None:
         if not 0 <= share < 1:
             raise ValueError(f"need 0 <= share < 1, got {share}")
         self.share = share
+        self.carry = carry
 
     async def update(self, rt: Runtime, window: int, delta: Delta) -> Delta:
-        return boosted(delta, rt.last_aggregate, self.share)
+        out = boosted(delta, rt.last_aggregate, self.share)
+        if self.carry or out is delta:
+            return out
+        return sent_alone(rt, out)
 
 
 class SleeperBoost(Boost):
@@ -374,6 +384,14 @@ class Thin(Honest):
         tensors, self.carry = fewer.encode(delta, self.carry)
         device = next(iter(delta.values())).device
         return fewer.decode(tensors, rt.shapes, device)
+
+
+def sent_alone(rt: Runtime, delta: Delta) -> Delta:
+    """``delta`` as the codec would send it with nothing carried: what a first upload keeps
+    of it (``delta`` itself for a codec that keeps everything)."""
+    tensors, _ = rt.codec.encode(delta, None)
+    device = next(iter(delta.values())).device
+    return rt.codec.decode(tensors, rt.shapes, device)
 
 
 def boosted(delta: Delta, free: Delta | None, share: float) -> Delta:

@@ -108,6 +108,31 @@ def test_a_booster_adds_the_last_aggregate_just_under_what_a_replay_explains() -
     assert asyncio.run(Boost().update(first, 0, trained)) is trained  # type: ignore[arg-type]
 
 
+def test_a_booster_that_carries_nothing_sends_what_the_codec_keeps_and_drops_the_rest() -> None:
+    """``carry=False``: the upload is the boosted update as the codec sends it alone, so the
+    node's own encoding keeps it whole and carries nothing into the next window; the default
+    booster's upload is dense, and the node carries what the codec leaves of it."""
+    codec = build_codec(TopKCodecParams(chunk=4, topk=4, dct=False, quant="f32"))
+    gen = torch.Generator().manual_seed(7)
+    rt = SimpleNamespace(
+        codec=codec, shapes={"w": (8, 8)}, last_aggregate={"w": torch.randn(8, 8, generator=gen)}
+    )
+    trained = {"w": torch.randn(8, 8, generator=gen)}
+    fresh = asyncio.run(Boost(share=0.85, carry=False).update(rt, 3, trained))  # type: ignore[arg-type]
+    carried = asyncio.run(Boost(share=0.85).update(rt, 3, trained))  # type: ignore[arg-type]
+    assert int((fresh["w"] != 0).sum()) == 4 * 4  # four chunks of 4x4, four values kept each
+    _, left = codec.encode(fresh, None)
+    assert float(left["w"].abs().max()) < 1e-6  # the node carries nothing
+    sent, left = codec.encode(carried, None)
+    torch.testing.assert_close(codec.decode(sent, rt.shapes, "cpu")["w"], fresh["w"])
+    torch.testing.assert_close(fresh["w"] + left["w"], carried["w"])  # the rest is carried
+    assert float(left["w"].norm()) > 0.3 * float(carried["w"].norm())
+    dense = SimpleNamespace(codec=build_codec(DenseCodecParams()), shapes={"w": (8, 8)},
+                            last_aggregate=rt.last_aggregate)  # fmt: skip
+    out = asyncio.run(Boost(share=0.85, carry=False).update(dense, 3, trained))  # type: ignore[arg-type]
+    torch.testing.assert_close(out["w"], carried["w"])  # a dense codec keeps everything
+
+
 def test_a_weak_control_keeps_its_update_buried_in_noise_of_a_set_size() -> None:
     weak = WeakControl(noise=3.0)
     delta = {"w": torch.randn(64, 64, generator=torch.Generator().manual_seed(1))}
