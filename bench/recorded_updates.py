@@ -333,13 +333,6 @@ def _key(name: str, step: float) -> str:
     return name if step == 1 else f"{name}@{step:g}"
 
 
-def _measure_key(name: str, measured: str) -> str:
-    """The key of what :func:`_measure_window`'s ``gain`` returned under ``measured`` (a step,
-    or a step and ``~lin`` for its first-order gain)."""
-    step, _, linear = measured.partition("~")
-    return _key(name, float(step)) + (f"~{linear}" if linear else "")
-
-
 def fresh_updates(
     node: _Node,
     window: int,
@@ -442,23 +435,25 @@ def _measure_window(
     before = random_loss(window)
     grad = random_gradient(window) if random_gradient is not None else None
 
-    def gain(update: Delta | None) -> dict[str, float | None]:
+    def gain(name: str, update: Delta | None) -> dict[str, float | None]:
         """``update``'s relative random-page gain at each step (None: nothing to measure),
-        and with a gradient its first-order gain (``{step}~lin``)."""
+        and with a gradient its first-order gain, keyed as reported for variant ``name``
+        (``name@step``, ``name@step~lin``)."""
         size = 0.0 if update is None else delta_norm(update)
         out: dict[str, float | None] = {}
         for step in steps:
+            key = _key(name, step)
             if update is None or size == 0:
-                out[str(step)] = None
+                out[key] = None
                 continue
             if grad is not None:
                 scale = outer_lr * step * median_norm / size
                 linear = scale * sum(float((grad[n] * update[n]).sum()) for n in grad)
-                out[f"{step}~lin"] = round(linear / before, 5)
+                out[f"{key}~lin"] = round(linear / before, 5)
             apply_delta(
                 model, {n: t * (step * median_norm / size) for n, t in update.items()}, outer_lr
             )
-            out[str(step)] = round((before - random_loss(window)) / before, 5)
+            out[key] = round((before - random_loss(window)) / before, 5)
             restore(model, base)
         return out
 
@@ -496,13 +491,10 @@ def _measure_window(
                 ),
                 lambda factor, u=uid: thinned(codec, decoded[u], shapes, factor),
             )
-            for step, value in gain(update).items():
-                gains[str(uid)][_measure_key(name, step)] = value
+            gains[str(uid)].update(gain(name, update))
     for who, (update, share) in fresh.items():
         limited = limit_alignment(update, last, limits["limit"])
-        gains[who] = {"top_share": ratio(share)} | {
-            _measure_key("limit", step): value for step, value in gain(limited).items()
-        }
+        gains[who] = {"top_share": ratio(share)} | gain("limit", limited)
     return {
         "window": window,
         "limits": {k: round(v, 4) for k, v in limits.items()},

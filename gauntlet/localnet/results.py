@@ -202,11 +202,11 @@ class RunResults(_Model):
         between windows: in the 40-window adaptive runs of 2026-12-05 it put `weak-control`
         at 2.1-2.4x the honest median per page where its pay over windows 20-39 was
         0.55-0.58x (docs/runs.md, "Pay over the second half")."""
-        sampled = self.incentive_samples()
-        if late:
-            windows = [w.window for w in self.windows if w.incentive is not None]
-            middle = (windows[0] + windows[-1] + 1) // 2 if windows else 0
-            sampled = [s for w, s in zip(windows, sampled, strict=True) if w >= middle]
+        sampled_windows = [w for w in self.windows if w.incentive is not None]
+        if late and sampled_windows:
+            middle = (sampled_windows[0].window + sampled_windows[-1].window + 1) // 2
+            sampled_windows = [w for w in sampled_windows if w.window >= middle]
+        sampled = [w.incentive for w in sampled_windows if w.incentive is not None]
         uids = sorted({uid for sample in sampled for uid in sample})
         return {uid: sum(s.get(uid, 0.0) for s in sampled) / len(sampled) for uid in uids}
 

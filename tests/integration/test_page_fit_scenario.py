@@ -45,9 +45,8 @@ def test_fitting_one_page_earns_no_more_per_page_of_compute_than_honest_mining(
 ) -> None:
     summary = page_fit_run["summary"]
     median = honest_median_per_page(summary, late=True)
-    fitted = pay_per_page(
-        summary, "page-fit", late=True
-    )  # budget: trained x repeat pages of compute
+    # budget: trained x repeat pages of compute
+    fitted = pay_per_page(summary, "page-fit", late=True)
     assert len(fitted) == 2
     assert all(per_page <= median for per_page in fitted.values()), (median, fitted)
 
