@@ -213,8 +213,9 @@ def render_env_example() -> str:
 
 
 def _one_line(text: str | None) -> str:
-    """A description as one table cell: a newline would end the Markdown table row."""
-    return " ".join(str(text).split())
+    """A description as one table cell: a newline would end the Markdown table row, and a
+    bare ``|`` (``|cosine|``) would split the cell, so it is escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def render_markdown() -> str:
