@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from gauntlet.compress.codec import Codec, build_codec, param_shapes
 from gauntlet.config.schema import GauntletConfig
+from gauntlet.data import PageDataset
+from gauntlet.model import build_model
 from gauntlet.node.checkpoints import load_checkpoint
 from gauntlet.node.gather import Contribution, Decoder, open_payload
 from gauntlet.storage.filesystem import FilesystemStore
+from protocol.container import Limits
 from protocol.envelope import open_envelope
 from protocol.errors import ProtocolError
 from protocol.schemas import AggregationRecord
@@ -89,6 +94,32 @@ def recorded_uids(run: Path) -> dict[int, list[int]]:
     return out
 
 
+def recorded_aggregate(
+    window: int,
+    records: dict[int, list[int]],
+    uploads: dict[tuple[int, int], Contribution],
+    codec: Codec,
+    shapes: dict[str, tuple[int, ...]],
+    config: GauntletConfig,
+) -> dict[str, torch.Tensor] | None:
+    """The window's aggregate as the nodes formed it from the lead's record, with the nodes'
+    own codec call (None: no record or an empty one, so no outer step)."""
+    used = [
+        tensors
+        for uid in records.get(window, [])
+        if (tensors := uploads[(window, uid)].tensors) is not None
+    ]
+    if not used:
+        return None
+    return codec.decode_batch(
+        used,
+        shapes,
+        normalise=config.compress.normalise,
+        clip_norm=config.compress.clip_norm,
+        device="cpu",
+    )
+
+
 def rebuild_start(
     run: Path,
     records: dict[int, list[int]],
@@ -142,4 +173,58 @@ def load_run_checkpoint(
             model_name=config.model.name,
             dataset_id=dataset_id,
         )
+    )
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """A run directory opened for measuring again: its nodes' configuration, a model of
+    its kind at the initial weights, its codec, every upload opened, the lead's records, the
+    uids that passed each window and the dataset."""
+
+    path: Path
+    config: GauntletConfig
+    model: torch.nn.Module
+    shapes: dict[str, tuple[int, ...]]
+    codec: Codec
+    decoder: Decoder
+    uploads: dict[tuple[int, int], Contribution]
+    records: dict[int, list[int]]
+    passed: dict[int, set[int]]
+    dataset: PageDataset
+
+    def aggregate(self, window: int) -> dict[str, torch.Tensor] | None:
+        """The window's aggregate as the nodes formed it (:func:`recorded_aggregate`)."""
+        return recorded_aggregate(
+            window, self.records, self.uploads, self.codec, self.shapes, self.config
+        )
+
+    def start(self, first: int) -> int:
+        """Puts the model at the window the rebuild starts from (:func:`rebuild_start`: the
+        initial weights, or the lead's checkpoint) and returns that window."""
+        window = rebuild_start(self.path, self.records, self.uploads, first)
+        if window > 0:  # the buckets keep the last windows only: from the lead's checkpoint
+            load_run_checkpoint(self.path, window, self.model, self.config, self.dataset.dataset_id)
+        return window
+
+
+def open_run(run: Path) -> RecordedRun:
+    """``run`` (a localnet run directory) opened as :class:`RecordedRun`, on the CPU."""
+    config = GauntletConfig.model_validate(json.loads((run / "node-config.json").read_text()))
+    model = build_model(config.model.name, config.model.seed)
+    shapes = param_shapes(model)
+    codec = build_codec(config.compress.codec_params())
+    netuid = config.chain.netuid
+    decoder = Decoder(netuid, Limits(max_bytes=MAX_BYTES), codec, shapes, "cpu")
+    return RecordedRun(
+        path=run,
+        config=config,
+        model=model,
+        shapes=shapes,
+        codec=codec,
+        decoder=decoder,
+        uploads=open_uploads(run, decoder, netuid),
+        records=recorded_uids(run),
+        passed=passed_uids(run),
+        dataset=PageDataset(Path(config.data.dataset_dir)),
     )

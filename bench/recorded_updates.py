@@ -68,23 +68,16 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))  # last: PYTHONPATH ma
 import torch  # noqa: E402
 
 from bench.machine import machine_info  # noqa: E402
-from bench.recorded_run import (  # noqa: E402
-    MAX_BYTES,
-    load_run_checkpoint,
-    open_uploads,
-    passed_uids,
-    rebuild_start,
-    recorded_uids,
-)
+from bench.recorded_run import open_run  # noqa: E402
 from gauntlet.compress.aggregate import median_norm as lower_median  # noqa: E402
 from gauntlet.compress.chunked import ChunkedCodec  # noqa: E402
-from gauntlet.compress.codec import Codec, build_codec, param_shapes  # noqa: E402
+from gauntlet.compress.codec import Codec  # noqa: E402
 from gauntlet.compress.sparse import to_dense  # noqa: E402
 from gauntlet.compress.thin import thinned, top_share  # noqa: E402
 from gauntlet.config.schema import GauntletConfig  # noqa: E402
 from gauntlet.data import PageDataset  # noqa: E402
 from gauntlet.localnet.adaptive import boosted  # noqa: E402
-from gauntlet.model import build_model, causal_lm_loss  # noqa: E402
+from gauntlet.model import causal_lm_loss  # noqa: E402
 from gauntlet.node.checks import delta_norm  # noqa: E402
 from gauntlet.node.evaluation import loss_on  # noqa: E402
 from gauntlet.node.gather import Contribution, Decoder, decode_update  # noqa: E402
@@ -93,7 +86,6 @@ from gauntlet.train.distributed import DistContext  # noqa: E402
 from gauntlet.train.evaluate import batch_losses  # noqa: E402
 from gauntlet.train.novelty import alignment, inner, limit_alignment  # noqa: E402
 from gauntlet.train.outer import apply_delta, restore  # noqa: E402
-from protocol.container import Limits  # noqa: E402
 
 Delta = dict[str, torch.Tensor]
 VARIANTS = ("sent", "limit", "novel", "span", "masked", "boosted", "blend2", "sparse2", "sparse4")
@@ -210,17 +202,16 @@ def main() -> None:
     torch.set_grad_enabled(False)
 
     run = args.run
-    config = GauntletConfig.model_validate(json.loads((run / "node-config.json").read_text()))
-    model = build_model(config.model.name, config.model.seed)
-    shapes = param_shapes(model)
-    codec = build_codec(config.compress.codec_params())
-    netuid = config.chain.netuid
-    decoder = Decoder(netuid, Limits(max_bytes=MAX_BYTES), codec, shapes, "cpu")
-    uploads = open_uploads(run, decoder, netuid)
-    records = recorded_uids(run)
-    passed = passed_uids(run)
+    recorded = open_run(run)
+    config, model, shapes, codec = recorded.config, recorded.model, recorded.shapes, recorded.codec
+    decoder, uploads, records, passed = (
+        recorded.decoder,
+        recorded.uploads,
+        recorded.records,
+        recorded.passed,
+    )
     reported = json.loads((run / "report" / "results.json").read_text())["windows"]
-    dataset = PageDataset(Path(config.data.dataset_dir))
+    dataset = recorded.dataset
     node = _Node(config, dataset, model, torch.device("cpu"))
     pages = torch.randperm(
         dataset.num_train_pages, generator=torch.Generator().manual_seed(args.seed)
@@ -253,27 +244,8 @@ def main() -> None:
         model.zero_grad(set_to_none=True)
         return grad
 
-    def aggregate_of(window: int) -> Delta | None:
-        """The window's aggregate as the nodes formed it from the lead's record (None: no
-        record or an empty one, so no outer step)."""
-        used = [
-            tensors
-            for uid in records.get(window, [])
-            if (tensors := uploads[(window, uid)].tensors) is not None
-        ]
-        if not used:
-            return None
-        return codec.decode_batch(
-            used,
-            shapes,
-            normalise=config.compress.normalise,
-            clip_norm=config.compress.clip_norm,
-            device="cpu",
-        )
-
-    start = rebuild_start(run, records, uploads, args.first)
-    if start > 0:  # the buckets keep the last windows only: from the lead's checkpoint
-        load_run_checkpoint(run, start, model, config, dataset.dataset_id)
+    aggregate_of = recorded.aggregate
+    start = recorded.start(args.first)
     windows: list[dict[str, Any]] = []
     rebuilt: list[dict[str, Any]] = []
     last = aggregate_of(start - 1) if start > 0 else None  # the last aggregate, as nodes hold it
