@@ -252,3 +252,36 @@ def test_the_runs_uploads_measure_again_at_the_rebuilt_model(adversarial_run: di
                 assert gains["limit@0.5"] == gains["sent@0.5"], (row["window"], uid)
             elif row["cosines"][uid] > 0.05:
                 assert gains["novel"] != gains["sent"], (row["window"], uid)
+
+
+def test_page_by_page_the_wrong_data_miners_declared_pages_gain_least(
+    adversarial_run: dict,
+) -> None:
+    """bench/page_advantages.py measures each declared page's own advantage on the rebuilt
+    model: the honest miners' pages gain more from their own update than from the other
+    honest ones', and the wrong-data miner, which trained on none of the pages it declared,
+    shows less on them than any honest miner shows on its own."""
+    run, summary = adversarial_run["run"], adversarial_run["summary"]
+    honest = [u for u, b in summary["behaviours"].items() if b == "honest"]
+    (wrong,) = [u for u, b in summary["behaviours"].items() if b == "wrongdata"]
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, str(root / "bench" / "page_advantages.py"), str(run),
+         "--uids", ",".join([*honest, wrong]), "--controls", ",".join(honest),
+         "--from", "4", "--max-batches", "2"],
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    assert report["bench"] == "page_advantages" and report["machine"]["device"] == "cpu"
+    per_uid = report["per_uid"]
+    assert set(per_uid) == {*honest, wrong}, per_uid
+    mean = {
+        uid: sum(a for w in report["windows"] for a in w["advantages"].get(uid, []))
+        / sum(len(w["advantages"].get(uid, [])) for w in report["windows"])
+        for uid in per_uid
+    }
+    assert all(mean[u] > 0 for u in honest), mean
+    assert mean[wrong] < min(mean[u] for u in honest), mean
+    assert per_uid[wrong]["below"]["0.01"]["mean"] > max(
+        per_uid[u]["below"]["0.01"]["mean"] for u in honest
+    ), per_uid
