@@ -8,14 +8,9 @@ without its links leaves a reader at the top of a thousand-line page.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = [
-    ROOT / "README.md",
-    *sorted((ROOT / "docs").glob("*.md")),
-    ROOT / "protocol" / "SPEC.md",
-]
+from doc_pages import PAGES, ROOT
+
 HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
 SECTION_LINK = re.compile(r"\]\(([^)\s#]*)#([^)\s]+)\)")
 
@@ -56,7 +51,7 @@ def test_slugs_follow_githubs_rule() -> None:
 
 def test_every_section_link_names_a_heading_that_exists() -> None:
     bad = []
-    for path in DOCS:
+    for path in PAGES:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             for target, fragment in SECTION_LINK.findall(line):
                 linked = (path.parent / target).resolve() if target else path

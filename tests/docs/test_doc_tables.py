@@ -9,14 +9,9 @@ a bare ``|`` splits a cell even inside a code span (write ``\\|``).
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = [
-    ROOT / "README.md",
-    *sorted((ROOT / "docs").glob("*.md")),
-    ROOT / "protocol" / "SPEC.md",
-]
+from doc_pages import PAGES, ROOT
+
 CELL_BORDER = re.compile(r"(?<!\\)\|")
 DELIMITER_ROW = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 
@@ -72,7 +67,7 @@ def test_a_row_with_a_cell_too_many_is_found() -> None:
 def test_every_table_row_has_its_headers_cells() -> None:
     bad = [
         f"{path.relative_to(ROOT)}:{line}: {got} cells under a header of {expected}"
-        for path in DOCS
+        for path in PAGES
         for line, got, expected in mismatched_rows(path.read_text())
     ]
     assert not bad, "\n".join(bad)
