@@ -44,8 +44,6 @@ from gauntlet.train.evaluate import batch_losses  # noqa: E402
 from gauntlet.train.inner import snapshot  # noqa: E402
 from gauntlet.train.outer import applied, apply_delta  # noqa: E402
 
-Delta = dict[str, torch.Tensor]
-
 
 def page_advantages(
     before: list[float], after: list[float], controls: list[list[float]]
@@ -115,11 +113,12 @@ def main() -> None:
         }
         if window >= args.first and ok:
             decoded = {uid: decode_update(c, recorded.decoder) for uid, c in ok.items()}
-            median = statistics.median(delta_norm(d) for d in decoded.values())
+            norms = {uid: delta_norm(d) for uid, d in decoded.items()}
+            median = statistics.median(norms.values())
             scaled = {
-                uid: {n: t * (median / delta_norm(d)) for n, t in d.items()}
+                uid: {n: t * (median / norms[uid]) for n, t in d.items()}
                 for uid, d in decoded.items()
-                if delta_norm(d) > 0
+                if norms[uid] > 0
             }
             base = snapshot(model)
             row: dict[str, list[float]] = {}

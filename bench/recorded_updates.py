@@ -204,12 +204,6 @@ def main() -> None:
     run = args.run
     recorded = open_run(run)
     config, model, shapes, codec = recorded.config, recorded.model, recorded.shapes, recorded.codec
-    decoder, uploads, records, passed = (
-        recorded.decoder,
-        recorded.uploads,
-        recorded.records,
-        recorded.passed,
-    )
     reported = json.loads((run / "report" / "results.json").read_text())["windows"]
     dataset = recorded.dataset
     node = _Node(config, dataset, model, torch.device("cpu"))
@@ -244,24 +238,24 @@ def main() -> None:
         model.zero_grad(set_to_none=True)
         return grad
 
-    aggregate_of = recorded.aggregate
     start = recorded.start(args.first)
     windows: list[dict[str, Any]] = []
     rebuilt: list[dict[str, Any]] = []
-    last = aggregate_of(start - 1) if start > 0 else None  # the last aggregate, as nodes hold it
+    # the last aggregate, as nodes hold it
+    last = recorded.aggregate(start - 1) if start > 0 else None
     recent: list[Delta] = [] if last is None else [last]  # the last --span, newest first
-    for window in range(start, max(records) + 1):
+    for window in range(start, max(recorded.records) + 1):
         if window >= args.first and last is not None:
             windows.append(
                 _measure_window(
-                    window, model, uploads, decoder, codec, shapes, recent, uids, variants,
-                    random_loss, config.train.outer_lr, passed.get(window, set()), steps,
+                    window, model, recorded.uploads, recorded.decoder, codec, shapes, recent, uids, variants,
+                    random_loss, config.train.outer_lr, recorded.passed.get(window, set()), steps,
                     fresh_updates(node, window, fresh_pages, codec, shapes, args.seed),
                     args.loo,
                     random_gradient if args.linear else None,
                 )
             )  # fmt: skip
-        last = aggregate_of(window)
+        last = recorded.aggregate(window)
         if last is not None:
             apply_delta(model, last, config.train.outer_lr)
             recent = [last, *recent][: args.span]

@@ -113,19 +113,21 @@ def test_thinning_keeps_each_chunks_largest_coefficients_and_then_the_limit_appl
 def test_a_pruned_run_is_rebuilt_from_the_first_checkpoint_after_what_is_gone(
     tmp_path: Path,
 ) -> None:
+    from bench.recorded_run import rebuild_start
+
     for window in (10, 20, 30):
         folder = tmp_path / f"stores/b/gauntlet/v2/checkpoints/{window:010d}/lead"
         folder.mkdir(parents=True)
         (folder / "model.safetensors").write_bytes(b"")
     records = {w: [2, 3] for w in range(40)}
     every = {(w, uid): object() for w in range(40) for uid in (2, 3)}
-    assert bench.rebuild_start(tmp_path, records, every, 25) == 0  # nothing gone: from θ_0
+    assert rebuild_start(tmp_path, records, every, 25) == 0  # nothing gone: from θ_0
     pruned = {key: c for key, c in every.items() if key[0] >= 12}
     # windows 0-11 are gone: window 12's aggregate is the first one the rebuild can form,
     # so it starts at the checkpoint of 20 (13 would do, but there is none before 20)
-    assert bench.rebuild_start(tmp_path, records, pruned, 25) == 20
+    assert rebuild_start(tmp_path, records, pruned, 25) == 20
     with pytest.raises(SystemExit, match="no longer hold window 11"):
-        bench.rebuild_start(tmp_path, records, pruned, 15)
+        rebuild_start(tmp_path, records, pruned, 15)
 
 
 def test_a_fresh_update_is_trained_at_the_model_and_sent_through_the_codec_once(
