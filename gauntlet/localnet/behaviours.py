@@ -25,6 +25,7 @@ from gauntlet.localnet.far import far_pages
 from gauntlet.localnet.gate_rider import GateRider
 from gauntlet.localnet.reading import like, read_current
 from gauntlet.localnet.selective import SelectiveServe
+from gauntlet.localnet.skim import Skim
 from gauntlet.localnet.tarpit import Tarpit
 from gauntlet.node.behaviour import Honest
 
@@ -281,7 +282,8 @@ class Malformed(Honest):
 # the adaptive scenario's, then those of spoil-control, boost-operator, coast and thin, then
 # the attack on the validators' schedule (scenarios/tarpit.toml) and on the followers'
 # reads of recorded payloads (scenarios/selective.toml) and on the lead's member check
-# (scenarios/gate-rider.toml)
+# (scenarios/gate-rider.toml) and on a check of the declared pages page by page
+# (scenarios/skim.toml)
 for _adaptive in [
     *ADAPTIVE,
     *PARTNERED,
@@ -291,5 +293,6 @@ for _adaptive in [
     Tarpit,
     SelectiveServe,
     GateRider,
+    Skim,
 ]:
     behaviour(_adaptive)

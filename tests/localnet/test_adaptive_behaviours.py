@@ -27,6 +27,7 @@ from gauntlet.localnet.adaptive import (
     WeakControl,
 )
 from gauntlet.localnet.behaviours import BEHAVIOURS
+from gauntlet.localnet.skim import Skim
 from gauntlet.model import build_model, causal_lm_loss
 from gauntlet.node.peers import Peer
 from gauntlet.score.copies import explain
@@ -277,3 +278,42 @@ def test_a_page_fit_miner_declares_its_pages_and_trains_each_several_times() -> 
     assert float(noise.norm()) == pytest.approx(2.0 * float(delta["w"].norm()), rel=1e-5)
     with pytest.raises(ValueError, match="repeat"):
         PageFit(repeat=0)
+
+
+def test_a_skimmer_trains_some_pages_and_steps_down_each_other_declared_page_once(
+    stdlib_dataset_dir: Path,
+) -> None:
+    """Skim (scenarios/skim.toml) declares its whole budget, trains the first pages and adds
+    one gradient step of each other declared page, as long as a trained page's share of the
+    update: applied, the update lowers those pages' loss more than the trained part alone
+    does; the miner's own model is not touched."""
+    config = GauntletConfig.model_validate({"train": {"seq_len": 64, "batch_size": 4}})
+    dataset = PageDataset(stdlib_dataset_dir)
+    model = build_model("tiny", 0)
+    rt = SimpleNamespace(config=config, dataset=dataset, model=model, device=torch.device("cpu"))
+    skim, window, assigned = Skim(trained=2), 3, [4, 9, 17, 30]
+    assert skim.declared_pages(rt, window, assigned) == assigned  # type: ignore[arg-type]
+    assert skim.training_pages(rt, window, assigned) == [4, 9]  # type: ignore[arg-type]
+    base = snapshot(model)
+    own = dataset.batches([4, 9], seq_len=64, batch_size=4, seed=0)
+    trained = train_inner(model, own, causal_lm_loss, InnerSettings(steps=4, lr=3e-3)).delta
+    restore(model, base)
+    skimmed = asyncio.run(skim.update(rt, window, trained))  # type: ignore[arg-type]
+    for name, p in model.named_parameters():
+        assert torch.equal(p, base[name])  # the gradients were taken on a copy
+    added = {n: skimmed[n] - trained[n] for n in trained}
+    norm = sum(float(t.norm()) ** 2 for t in trained.values()) ** 0.5
+    steps = sum(float(t.norm()) ** 2 for t in added.values()) ** 0.5
+    # two steps of a page's share (norm / 2) each: between one share (parallel: 2 shares)
+    assert norm / 2 < steps <= norm * (1 + 1e-4)
+
+    def loss_on(pages: list[int], delta: dict[str, torch.Tensor]) -> float:
+        batches = dataset.batches(pages, seq_len=64, batch_size=4, seed=window)
+        with applied(model, delta, config.train.outer_lr, base):
+            return mean_loss(model, batches, causal_lm_loss, max_batches=2)
+
+    assert loss_on([17, 30], skimmed) < loss_on([17, 30], trained)
+    # the next window starts afresh: with nothing skimmed the update is left as it is
+    assert asyncio.run(skim.update(rt, window + 1, trained)) is trained  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Skim(strength=0)

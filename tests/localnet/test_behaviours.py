@@ -64,7 +64,7 @@ def test_the_registry_holds_the_honest_miner_and_every_adversary() -> None:
         "late", "desync", "offline", "malformed",
         "sybil", "shrink", "lazy", "part-timer", "mix-previous", "sign-flip", "weak-control",
         "wrongdata-part", "spoil-control", "boost", "sleeper-boost", "coast", "tarpit",
-        "selective-serve", "gate-rider", "thin", "page-fit",
+        "selective-serve", "gate-rider", "thin", "page-fit", "skim",
     }  # fmt: skip
     for name, cls in BEHAVIOURS.items():
         assert cls.name == name

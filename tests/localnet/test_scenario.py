@@ -21,6 +21,7 @@ from gauntlet.localnet.scenario import (
     load_scenario,
 )
 from gauntlet.localnet.selective import SelectiveServe
+from gauntlet.localnet.skim import Skim
 from gauntlet.localnet.tarpit import Tarpit
 from gauntlet.score.config import ScoringConfig
 
@@ -62,6 +63,7 @@ def test_the_adversarial_scenario_has_one_miner_of_each_classic_behaviour() -> N
         Tarpit.name,
         SelectiveServe.name,
         GateRider.name,
+        Skim.name,
     }
     classic = set(BEHAVIOURS) - {"honest"} - others
     # and the attack on the wrong-data miner's defence (the control) beside it
