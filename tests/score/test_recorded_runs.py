@@ -82,3 +82,25 @@ def test_under_the_old_rules_the_recordings_show_the_failure() -> None:
             for uid in _adversaries(record)
         ]
         assert max(shares) > 0.03, record["label"]
+
+
+OPEN = json.loads((Path(__file__).parent / "data" / "adversarial_journal_open.json").read_text())
+
+
+def test_the_open_recording_reproduces_what_its_run_paid() -> None:
+    """A CI run of 2026-12-05 at the current rules (``scoring_as_run`` in the file): late in
+    its 12 windows the wrong-data miner's own-page advantage came out positive in most
+    evaluations (+0.004 to +0.022 a page), its uniqueness rose from -0.10 at window 7 to
+    0.37 at window 11, past the floor, and the lead's last weights paid it 0.0625. Replayed,
+    the recording gives the same, so a rule meant to close it can be judged here."""
+    (wrong,) = _uids(OPEN, "wrongdata")
+    weights = replay(OPEN, OPEN["journals"][0])
+    assert weights[-1][wrong] == pytest.approx(0.0625, rel=1e-2)
+    assert run_share(weights, wrong) < 0.01  # over the run it kept under 1%
+
+
+@pytest.mark.xfail(strict=True, reason="open: the wrong-data miner ends paid in this run")
+def test_in_the_open_recording_no_adversary_keeps_weight_at_the_end() -> None:
+    weights = replay(OPEN, OPEN["journals"][0])
+    for uid in _adversaries(OPEN):
+        assert weights[-1].get(uid, 0.0) == 0.0, (uid, weights[-1])
