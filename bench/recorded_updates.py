@@ -245,7 +245,9 @@ def main() -> None:
     last = recorded.aggregate(start - 1) if start > 0 else None
     recent: list[Delta] = [] if last is None else [last]  # the last --span, newest first
     for window in range(start, max(recorded.records) + 1):
-        if window >= args.first and last is not None:
+        # measured where there is a last aggregate and the first validator's judgement of the
+        # window (a run stopped before its last report has none for that window)
+        if window >= args.first and last is not None and recorded.passed.get(window):
             windows.append(
                 _measure_window(
                     window, model, recorded.uploads, recorded.decoder, codec, shapes, recent, uids, variants,
