@@ -94,32 +94,6 @@ def recorded_uids(run: Path) -> dict[int, list[int]]:
     return out
 
 
-def recorded_aggregate(
-    window: int,
-    records: dict[int, list[int]],
-    uploads: dict[tuple[int, int], Contribution],
-    codec: Codec,
-    shapes: dict[str, tuple[int, ...]],
-    config: GauntletConfig,
-) -> dict[str, torch.Tensor] | None:
-    """The window's aggregate as the nodes formed it from the lead's record, with the nodes'
-    own codec call (None: no record or an empty one, so no outer step)."""
-    used = [
-        tensors
-        for uid in records.get(window, [])
-        if (tensors := uploads[(window, uid)].tensors) is not None
-    ]
-    if not used:
-        return None
-    return codec.decode_batch(
-        used,
-        shapes,
-        normalise=config.compress.normalise,
-        clip_norm=config.compress.clip_norm,
-        device="cpu",
-    )
-
-
 def rebuild_start(
     run: Path,
     records: dict[int, list[int]],
@@ -194,9 +168,21 @@ class RecordedRun:
     dataset: PageDataset
 
     def aggregate(self, window: int) -> dict[str, torch.Tensor] | None:
-        """The window's aggregate as the nodes formed it (:func:`recorded_aggregate`)."""
-        return recorded_aggregate(
-            window, self.records, self.uploads, self.codec, self.shapes, self.config
+        """The window's aggregate as the nodes formed it from the lead's record, with the
+        nodes' own codec call (None: no record or an empty one, so no outer step)."""
+        used = [
+            tensors
+            for uid in self.records.get(window, [])
+            if (tensors := self.uploads[(window, uid)].tensors) is not None
+        ]
+        if not used:
+            return None
+        return self.codec.decode_batch(
+            used,
+            self.shapes,
+            normalise=self.config.compress.normalise,
+            clip_norm=self.config.compress.clip_norm,
+            device="cpu",
         )
 
     def start(self, first: int) -> int:

@@ -180,10 +180,15 @@ class RunResults(_Model):
         """Behaviour per miner uid."""
         return {n.uid: n.behaviour for n in self.miners()}
 
-    def incentive_samples(self) -> list[dict[int, float]]:
+    def incentive_samples(self, *, late: bool = False) -> list[dict[int, float]]:
         """The chain's incentive sampled after each window, in window order (windows
-        without a sample, e.g. during a chain outage, left out)."""
-        return [w.incentive for w in self.windows if w.incentive is not None]
+        without a sample, e.g. during a chain outage, left out); ``late``: only those from
+        the middle of the sampled windows on (the run's second half)."""
+        sampled = [(w.window, w.incentive) for w in self.windows if w.incentive is not None]
+        if late and sampled:
+            middle = (sampled[0][0] + sampled[-1][0] + 1) // 2
+            sampled = [(window, s) for window, s in sampled if window >= middle]
+        return [s for _, s in sampled]
 
     def final_incentive(self) -> dict[int, float] | None:
         """The latest incentive sample, or None if none was taken."""
@@ -202,11 +207,7 @@ class RunResults(_Model):
         between windows: in the 40-window adaptive runs of 2026-12-05 it put `weak-control`
         at 2.1-2.4x the honest median per page where its pay over windows 20-39 was
         0.55-0.58x (docs/runs.md, "Pay over the second half")."""
-        sampled_windows = [w for w in self.windows if w.incentive is not None]
-        if late and sampled_windows:
-            middle = (sampled_windows[0].window + sampled_windows[-1].window + 1) // 2
-            sampled_windows = [w for w in sampled_windows if w.window >= middle]
-        sampled = [w.incentive for w in sampled_windows if w.incentive is not None]
+        sampled = self.incentive_samples(late=late)
         uids = sorted({uid for sample in sampled for uid in sample})
         return {uid: sum(s.get(uid, 0.0) for s in sampled) / len(sampled) for uid in uids}
 
