@@ -7,6 +7,7 @@ attribute or two of it get a tiny namespace with just those.
 from __future__ import annotations
 
 import asyncio
+import random
 from types import SimpleNamespace
 
 import numpy as np
@@ -303,3 +304,26 @@ def test_wrongdata_part_trains_its_own_pages_two_windows_in_three_and_far_pages_
 def test_far_pages_stay_distinct_and_out_of_the_own_ones_on_a_tiny_dataset() -> None:
     assert far_pages([0, 1, 2], 6) == [3, 4, 5]
     assert far_pages([0, 3], 6) == [4, 1]  # 3 and 0 are its own: the next free page instead
+    assert far_pages([0, 1], 4) == [2, 3]
+    with pytest.raises(ValueError, match="need 6 pages"):
+        far_pages([0, 1, 2], 5)
+
+
+def _clearance(page: int, own: list[int], num_pages: int) -> int:
+    return min(min(abs(page - o), num_pages - abs(page - o)) for o in own)
+
+
+def test_far_pages_keep_away_from_every_own_page_not_just_the_one_they_replace() -> None:
+    """The CI run of 2026-12-05 whose wrong-data miner ended paid (docs/scoring.md): own
+    pages 1, 118 and 198 of 244 gave 117, 2 and 82 by the old rule (half the dataset from
+    each), two of them beside an own page, so a page of the same file."""
+    own = [1, 118, 198]
+    assert min(_clearance(p, own, 244) for p in far_pages(own, 244)) >= 24
+    rng = random.Random(0)
+    for count in range(1, 6):  # the localnet's miners declare 1 to 5 pages of 244
+        for _ in range(200):
+            own = rng.sample(range(244), count)
+            pages = far_pages(own, 244)
+            assert len(set(pages)) == count and not set(pages) & set(own)
+            farthest = max(_clearance(p, own, 244) for p in range(244) if p not in own)
+            assert min(_clearance(p, own, 244) for p in pages) >= farthest // 2, own
