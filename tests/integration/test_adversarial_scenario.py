@@ -285,3 +285,24 @@ def test_page_by_page_the_wrong_data_miners_declared_pages_gain_least(
     assert per_uid[wrong]["below"]["0.01"]["mean"] > max(
         per_uid[u]["below"]["0.01"]["mean"] for u in honest
     ), per_uid
+
+
+def test_the_leads_evaluation_measures_again_from_its_secret(adversarial_run: dict) -> None:
+    """bench/replay_evaluation.py rebuilds each window's model from the run's uploads and the
+    lead's records and runs evaluation again with the lead's secret: every loss and score
+    the lead journalled comes back (to float rounding across thread counts), so a
+    validator's scores can be audited by whoever it shows its secret, and a rule can be
+    tried on what a run measured."""
+    run = adversarial_run["run"]
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, str(root / "bench" / "replay_evaluation.py"), str(run),
+         "--validator", "0", "--from", "2", "--typical", "0.1"],
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    assert report["bench"] == "replay_evaluation" and report["validator"] == "validator0"
+    evaluated = [p for w in report["windows"] for p in w["peers"].values()]
+    assert len(evaluated) >= 20, report["windows"]
+    assert all(v <= 1e-3 for v in report["largest_difference"].values()), report
+    assert all("typical_floor_advantage" in p for p in evaluated)
