@@ -84,23 +84,26 @@ def test_under_the_old_rules_the_recordings_show_the_failure() -> None:
         assert max(shares) > 0.03, record["label"]
 
 
-OPEN = json.loads((Path(__file__).parent / "data" / "adversarial_journal_open.json").read_text())
+BESIDE = json.loads(
+    (Path(__file__).parent / "data" / "adversarial_journal_beside.json").read_text()
+)
 
 
-def test_the_open_recording_reproduces_what_its_run_paid() -> None:
-    """A CI run of 2026-12-05 at the current rules (``scoring_as_run`` in the file): late in
-    its 12 windows the wrong-data miner's own-page advantage came out positive in most
-    evaluations (+0.004 to +0.022 a page), its uniqueness rose from -0.10 at window 7 to
-    0.37 at window 11, past the floor, and the lead's last weights paid it 0.0625. Replayed,
-    the recording gives the same, so a rule meant to close it can be judged here."""
-    (wrong,) = _uids(OPEN, "wrongdata")
-    weights = replay(OPEN, OPEN["journals"][0])
+def test_a_wrong_data_miner_that_trained_beside_its_pages_is_paid_as_it_trained() -> None:
+    """A CI run of 2026-12-05 at the rules of its day (``scoring_as_run`` in the file), whose
+    wrong-data miner ended at 0.0625 of the lead's last weights. Measured again
+    (bench/replay_evaluation.py, docs/scoring.md's threat row) the controls were sound and the
+    attack was not: half the dataset from each own page had landed beside another own page
+    in windows 8, 10 and 11 (1 and 2 pages away in the last two), so the miner trained on its
+    own files there, its own-page advantage came out positive (+0.013 to +0.022 a page) and
+    its uniqueness rose from -0.10 at window 7 to 0.37 at window 11. The replay pays it what
+    the run did, and no other adversary anything: scoring paid for training its pages'
+    files, the one thing this miner did that an honest one does. ``far_pages`` no longer
+    lands there (tests/localnet/test_behaviours.py)."""
+    (wrong,) = _uids(BESIDE, "wrongdata")
+    weights = replay(BESIDE, BESIDE["journals"][0])
     assert weights[-1][wrong] == pytest.approx(0.0625, rel=1e-2)
     assert run_share(weights, wrong) < 0.01  # over the run it kept under 1%
-
-
-@pytest.mark.xfail(strict=True, reason="open: the wrong-data miner ends paid in this run")
-def test_in_the_open_recording_no_adversary_keeps_weight_at_the_end() -> None:
-    weights = replay(OPEN, OPEN["journals"][0])
-    for uid in _adversaries(OPEN):
-        assert weights[-1].get(uid, 0.0) == 0.0, (uid, weights[-1])
+    for uid in _adversaries(BESIDE):
+        if uid != wrong:
+            assert weights[-1].get(uid, 0.0) == 0.0, (uid, weights[-1])
