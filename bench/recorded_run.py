@@ -19,6 +19,7 @@ from gauntlet.model import build_model
 from gauntlet.node.checkpoints import load_checkpoint
 from gauntlet.node.gather import Contribution, Decoder, open_payload
 from gauntlet.storage.filesystem import FilesystemStore
+from gauntlet.train.objective import training_plan
 from protocol.container import Limits
 from protocol.envelope import open_envelope
 from protocol.errors import ProtocolError
@@ -201,7 +202,9 @@ def open_run(run: Path) -> RecordedRun:
     shapes = param_shapes(model)
     codec = build_codec(config.compress.codec_params())
     netuid = config.chain.netuid
-    decoder = Decoder(netuid, Limits(max_bytes=MAX_BYTES), codec, shapes, "cpu")
+    # the run's training plan: a superposition phase's uploads name it (protocol/plan.py)
+    plan = training_plan(config.train).sha256
+    decoder = Decoder(netuid, Limits(max_bytes=MAX_BYTES), codec, shapes, "cpu", plan)
     return RecordedRun(
         path=run,
         config=config,
