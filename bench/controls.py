@@ -3,7 +3,7 @@
 The control predicts what an update that did not train on a miner's own pages does for
 them (docs/scoring.md, "Own-page advantage"). This script measures, on a real tiny
 model and the stdlib pages, the own-page advantage of honest miners (trained on their
-pages) and of wrong-data miners (trained on pages half the dataset away, declaring their
+pages) and of wrong-data miners (trained on pages far from all their own, declaring their
 assigned ones) under three designs, from one matrix of measurements:
 
 - ``every batch``: ``--before-controls`` (2) controls, each measured on all own batches

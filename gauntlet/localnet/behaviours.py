@@ -171,11 +171,11 @@ class Freerider(Honest):
 class WrongData(Honest):
     """Trains on pages that are not its own, but claims its own in the manifest.
 
-    The pages are half the dataset away from its own: unrelated text. (Pages next to each
-    other come from the same file, and on the localnet's small datasets random pages often
-    land a few pages from a miner's own: training on those partly is training on its own
-    data, which lifted a wrong-data miner's own-page advantage to +0.02 to +0.11 in the
-    windows where it happened.)"""
+    The pages are far from every one of its own (:func:`far_pages`): unrelated text. (Pages
+    next to each other come from the same file, and on the localnet's small datasets random
+    pages often land a few pages from a miner's own: training on those partly is training on
+    its own data, which lifted a wrong-data miner's own-page advantage to +0.02 to +0.11 in
+    the windows where it happened.)"""
 
     name = "wrongdata"
 
