@@ -195,8 +195,11 @@ class RecordedRun:
         return window
 
 
-def open_run(run: Path) -> RecordedRun:
-    """``run`` (a localnet run directory) opened as :class:`RecordedRun`, on the CPU."""
+def open_run(run: Path, dataset_dir: Path | None = None) -> RecordedRun:
+    """``run`` (a localnet run directory) opened as :class:`RecordedRun`, on the CPU;
+    ``dataset_dir``: where its dataset is now, if not where the run read it (a test's
+    temporary directory is gone after the test; the same corpus made again is the same
+    dataset, and a checkpoint of the run is only loaded for the dataset it names)."""
     config = GauntletConfig.model_validate(json.loads((run / "node-config.json").read_text()))
     model = build_model(config.model.name, config.model.seed)
     shapes = param_shapes(model)
@@ -215,5 +218,5 @@ def open_run(run: Path) -> RecordedRun:
         uploads=open_uploads(run, decoder, netuid),
         records=recorded_uids(run),
         passed=passed_uids(run),
-        dataset=PageDataset(Path(config.data.dataset_dir)),
+        dataset=PageDataset(dataset_dir or Path(config.data.dataset_dir)),
     )

@@ -10,7 +10,8 @@ depends on what the validator paid then, which the run does not otherwise keep),
 ``gauntlet.node.evaluation.evaluate_peers`` runs with the validator's secret from the run's
 state directory. Every evaluated peer's journal row (loss before and after on its own pages,
 random-page improvement, own advantage) is printed beside the replayed one, with the largest
-difference of each.
+difference of each. A window whose limit the log does not give (a log cut short, or rotated)
+is measured as sent and listed in ``windows_without_a_logged_limit``: its rows may differ.
 
 ``--typical F`` replays a second time with the control floor's median taken over only the
 helpful updates whose random-page gain is at least ``F`` of the window's largest, a floor
@@ -157,6 +158,9 @@ def main() -> None:
     parser.add_argument("--from", dest="first", type=int, default=1, help="first window")
     parser.add_argument("--to", dest="last", type=int, default=None, help="last window")
     parser.add_argument("--typical", type=float, default=None, help="also replay this floor")
+    parser.add_argument(
+        "--dataset-dir", type=Path, default=None, help="the run's dataset, if it has moved"
+    )
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     from bittensor import Wallet
@@ -168,12 +172,13 @@ def main() -> None:
     journal = {w["window"]: w for w in read_journal(state / f"validator-{hotkey}.jsonl").windows}
     limits = logged_limits(args.run / "logs" / f"{name}.log")
 
-    recorded = open_run(args.run)
+    recorded = open_run(args.run, args.dataset_dir)
     last_window = max(journal) if args.last is None else args.last
     start = recorded.start(args.first)
     last = recorded.aggregate(start - 1) if start > 0 else None
     windows: list[dict[str, Any]] = []
     largest = dict.fromkeys(FIELDS, 0.0)
+    unlogged: list[int] = []  # windows whose alignment limit the log does not give
     for window in range(start, last_window + 1):
         peers = journal.get(window, {}).get("peers", [])
         rows = {row[0]: row for row in peers if len(row) > 3}  # the evaluated ones
@@ -183,7 +188,10 @@ def main() -> None:
             replayed = replay_window(
                 recorded, window, secret, uids, passed, last, limits.get(window)
             )
-            entry: dict[str, Any] = {"window": window, "peers": {}}
+            logged_limit = limits.get(window)
+            entry: dict[str, Any] = {"window": window, "limit": logged_limit, "peers": {}}
+            if recorded.config.validator.measure_novel and last is not None and not logged_limit:
+                unlogged.append(window)  # measured as sent: differences are expected here
             for uid, ev in replayed.items():
                 again, logged = journal_row(ev), rows[uid][4:8]
                 for field, a, b in zip(FIELDS, again, logged, strict=True):
@@ -216,6 +224,7 @@ def main() -> None:
                 "validator": name,
                 "fields": FIELDS,
                 "largest_difference": largest,
+                "windows_without_a_logged_limit": unlogged,
                 "windows": windows,
                 "machine": machine_info("cpu"),
             },

@@ -309,5 +309,6 @@ def test_the_leads_evaluation_measures_again_from_its_secret(adversarial_run: di
     assert report["bench"] == "replay_evaluation" and report["validator"] == "validator0"
     evaluated = [p for w in report["windows"] for p in w["peers"].values()]
     assert len(evaluated) >= 20, report["windows"]
+    assert report["windows_without_a_logged_limit"] == [], report
     assert all(v <= 1e-3 for v in report["largest_difference"].values()), report
     assert all("typical_floor_advantage" in p for p in evaluated)
