@@ -43,6 +43,7 @@ import torch  # noqa: E402
 import gauntlet.node.evaluation as evaluation  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
 from bench.recorded_run import RecordedRun, open_run  # noqa: E402
+from gauntlet.localnet.recording import record_run, replay, run_share  # noqa: E402
 from gauntlet.node.checks import measure_updates  # noqa: E402
 from gauntlet.node.journal_replay import read_journal  # noqa: E402
 from gauntlet.node.measured_update import measured_update  # noqa: E402
@@ -115,6 +116,7 @@ def replay_window(
     passed: list[int],
     last: dict[str, torch.Tensor] | None,
     limit: tuple[float, list[int]] | None,
+    batches: int | None = None,
 ) -> dict[int, Evaluation]:
     """The validator's evaluation of ``uids`` in ``window`` (``passed``: the uploads that
     passed its checks, whose norms the aggregate's scales come from), the model at
@@ -144,7 +146,58 @@ def replay_window(
         config=config, dataset=recorded.dataset, model=recorded.model, device=torch.device("cpu")
     )
     random_step = config.validator.random_step / config.validator.own_step
-    return evaluation.evaluate_peers(node, window, secret, updates, random_step=random_step)  # type: ignore[arg-type]
+    return evaluation.evaluate_peers(
+        node,  # type: ignore[arg-type]
+        window,
+        secret,
+        updates,
+        batches=batches,
+        random_step=random_step,
+    )
+
+
+def with_replayed_rows(
+    journal: list[dict[str, Any]], windows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``journal`` (compact rows) with each replayed peer's measured fields replaced by the
+    replay's (``windows``: the replayed entries); the rest as journalled."""
+    replayed = {
+        (entry["window"], int(uid)): peer["replayed"]
+        for entry in windows
+        for uid, peer in entry["peers"].items()
+    }
+    out = []
+    for window in journal:
+        peers = [
+            [*row[:4], *replayed[(window["window"], row[0])]]
+            if (window["window"], row[0]) in replayed
+            else row
+            for row in window["peers"]
+        ]
+        out.append({**window, "peers": peers})
+    return out
+
+
+def pay_of(
+    run: Path, journal: list[dict[str, Any]], windows: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per miner, its final weight and its share of the run's weights when the journal is
+    scored as journalled and with the replayed rows, at the run's own settings."""
+    record = record_run(run)
+    scored = {
+        "journal": replay(record, journal, as_run=True),
+        "replayed": replay(record, with_replayed_rows(journal, windows), as_run=True),
+    }
+    return {
+        f"{uid} {behaviour}": {
+            name: {
+                "final_weight": round(weights[-1].get(int(uid), 0.0), 4),
+                "run_share": round(run_share(weights, int(uid)), 4),
+            }
+            for name, weights in scored.items()
+        }
+        for uid, behaviour in sorted(record["behaviours"].items(), key=lambda kv: int(kv[0]))
+    }
 
 
 def _rounded(row: list[float | None]) -> list[float | None]:
@@ -161,6 +214,10 @@ def main() -> None:
     parser.add_argument(
         "--dataset-dir", type=Path, default=None, help="the run's dataset, if it has moved"
     )
+    parser.add_argument(
+        "--batches", type=int, default=None, help="batches a measurement (default: the run's)"
+    )
+    parser.add_argument("--pay", action="store_true", help="score the replayed rows too")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     from bittensor import Wallet
@@ -186,7 +243,7 @@ def main() -> None:
         passed = sorted(r[0] for r in peers if r[1] == "ok" and (window, r[0]) in recorded.uploads)
         if window >= args.first and uids:
             replayed = replay_window(
-                recorded, window, secret, uids, passed, last, limits.get(window)
+                recorded, window, secret, uids, passed, last, limits.get(window), args.batches
             )
             logged_limit = limits.get(window)
             entry: dict[str, Any] = {"window": window, "limit": logged_limit, "peers": {}}
@@ -204,7 +261,14 @@ def main() -> None:
             if args.typical is not None:
                 with control_rule(typical_floor(args.typical)):
                     other = replay_window(
-                        recorded, window, secret, uids, passed, last, limits.get(window)
+                        recorded,
+                        window,
+                        secret,
+                        uids,
+                        passed,
+                        last,
+                        limits.get(window),
+                        args.batches,
                     )
                 for uid, ev in other.items():
                     advantage = ev.own_advantage(relative=True)
@@ -225,6 +289,8 @@ def main() -> None:
                 "fields": FIELDS,
                 "largest_difference": largest,
                 "windows_without_a_logged_limit": unlogged,
+                "batches": args.batches or recorded.config.validator.eval_batches,
+                "pay": pay_of(args.run, list(journal.values()), windows) if args.pay else None,
                 "windows": windows,
                 "machine": machine_info("cpu"),
             },

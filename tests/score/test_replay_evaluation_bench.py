@@ -44,3 +44,15 @@ def test_the_control_rule_is_the_nodes_again_after_the_replay() -> None:
     except RuntimeError:
         pass
     assert evaluation.strong_controls is node_rule
+
+
+def test_the_replayed_rows_replace_only_the_measured_fields_of_the_replayed_peers() -> None:
+    journal = [
+        {"window": 3, "hotkeys": {}, "peers": [[2, "ok", 1.0, 2, 3.0, 2.8, 0.05, 0.02], [5, "late", None]]},
+        {"window": 4, "hotkeys": {}, "peers": [[2, "ok", 1.0, 2, 2.9, 2.7, 0.04, 0.03]]},
+    ]  # fmt: skip
+    windows = [{"window": 4, "peers": {"2": {"journal": [], "replayed": [2.9, 2.75, 0.03, None]}}}]
+    out = bench.with_replayed_rows(journal, windows)
+    assert out[0] == journal[0]
+    assert out[1]["peers"] == [[2, "ok", 1.0, 2, 2.9, 2.75, 0.03, None]]
+    assert journal[1]["peers"][0][5] == 2.7  # the journal itself is left as it was
