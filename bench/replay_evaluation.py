@@ -17,8 +17,14 @@ is measured as sent and listed in ``windows_without_a_logged_limit``: its rows m
 helpful updates whose random-page gain is at least ``F`` of the window's largest, a floor
 that near-zero gains cannot pull down (the lead the adversarial run of 2026-12-05 was
 reconstructed to, docs/scoring.md), and prints each peer's advantage under it.
+``--batches N`` measures every replayed evaluation on its first ``N`` batches instead of
+the run's, and ``--pay`` scores the journal as journalled and with the replayed rows (the
+run's scoring settings) and prints each miner's final weight and run share under both: on
+the same uploads, what a different measurement would have paid (docs/validator.md,
+*Measured again on the same uploads*).
 
     .venv/bin/python bench/replay_evaluation.py RUN_DIR --validator 0 --from 4 --to 11
+    .venv/bin/python bench/replay_evaluation.py RUN_DIR --from 1 --batches 4 --pay
 """
 
 from __future__ import annotations
