@@ -245,11 +245,13 @@ def test_the_runs_uploads_measure_again_at_the_rebuilt_model(adversarial_run: di
     assert report["rebuilt_loss_gap"] <= 1e-4, report["validation_loss"]
     measured = [row for row in report["windows"] if row["gains"]]
     assert measured, report
+    same_at_half = []  # half the step gave the full step's gain, to the report's 5 digits
     for row in measured:
         for uid, gains in row["gains"].items():
             assert all(math.isfinite(g) for g in gains.values()), (row["window"], uid)
             assert 0.5 < gains["top_share"] < 2, (row["window"], uid)  # honest: near the median
-            assert gains["limit@0.5"] != gains["limit"], (row["window"], uid)  # half the step
+            if gains["limit@0.5"] == gains["limit"]:
+                same_at_half.append((row["window"], uid))
             # first order is linear in the step: half the step, half the gain (5-digit rounding)
             assert abs(gains["limit@0.5~lin"] - gains["limit~lin"] / 2) <= 1e-5, (row, uid)
             if row["cosines"][uid] <= row["limits"]["limit"]:
@@ -257,6 +259,11 @@ def test_the_runs_uploads_measure_again_at_the_rebuilt_model(adversarial_run: di
                 assert gains["limit@0.5"] == gains["sent@0.5"], (row["window"], uid)
             elif row["cosines"][uid] > 0.05:
                 assert gains["novel"] != gains["sent"], (row["window"], uid)
+    # Half the step is measured, not the full one again: its gain differs nearly everywhere.
+    # Not everywhere: where the loss along an update bottoms out between the two steps they
+    # can gain the same (CI, 2026-12-05: 0.02376 at both, one of 30 rows).
+    rows = sum(len(row["gains"]) for row in measured)
+    assert len(same_at_half) <= rows // 10, (same_at_half, rows)
 
 
 def test_page_by_page_the_wrong_data_miners_declared_pages_gain_least(
