@@ -49,10 +49,12 @@ import torch  # noqa: E402
 import gauntlet.node.evaluation as evaluation  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
 from bench.recorded_run import RecordedRun, open_run  # noqa: E402
+from gauntlet.config.schema import ScoringConfig  # noqa: E402
 from gauntlet.localnet.recording import record_run, replay, run_share  # noqa: E402
 from gauntlet.node.checks import measure_updates  # noqa: E402
 from gauntlet.node.journal_replay import read_journal  # noqa: E402
 from gauntlet.node.measured_update import measured_update  # noqa: E402
+from gauntlet.node.window_report import measured  # noqa: E402
 from gauntlet.score.control import MIN_CONTROL_STRENGTH  # noqa: E402
 from gauntlet.score.loss import Evaluation  # noqa: E402
 from gauntlet.train.outer import apply_delta  # noqa: E402
@@ -104,14 +106,11 @@ def control_rule(rule: Callable[[Mapping[int, float]], list[int]] | None) -> Ite
         evaluation.strong_controls = node_rule
 
 
-def journal_row(ev: Evaluation) -> list[float | None]:
-    """``ev`` as a journal row's measured fields (:data:`FIELDS`, relative)."""
-    return [
-        ev.own_before,
-        ev.own_after,
-        ev.random_improvement(relative=True),
-        ev.own_advantage(relative=True),
-    ]
+def journal_row(ev: Evaluation, scoring: ScoringConfig) -> list[float | None]:
+    """``ev`` as a journal row's measured fields (:data:`FIELDS`), as the validator's window
+    report writes them (:func:`gauntlet.node.window_report.measured`)."""
+    fields = measured(ev, scoring)
+    return [fields[name] for name in FIELDS]  # type: ignore[misc]
 
 
 def replay_window(
@@ -256,7 +255,7 @@ def main() -> None:
             if recorded.config.validator.measure_novel and last is not None and not logged_limit:
                 unlogged.append(window)  # measured as sent: differences are expected here
             for uid, ev in replayed.items():
-                again, logged = journal_row(ev), rows[uid][4:8]
+                again, logged = journal_row(ev, recorded.config.scoring), rows[uid][4:8]
                 for field, a, b in zip(FIELDS, again, logged, strict=True):
                     if a is not None and b is not None:
                         largest[field] = max(largest[field], abs(a - b))
