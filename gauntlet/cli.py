@@ -150,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--immunity-period", type=int, help="Blocks a new neuron cannot be replaced (default: 5000)"
     )
+    serve.add_argument(
+        "--commitment-max-bytes",
+        type=int,
+        help="Longest commitment, in bytes, a hotkey may post (default: 1024)",
+    )
     serve.set_defaults(handler=cmd_chain_serve)
     chain_status = chain_sub.add_parser(
         "status", help="Print the metagraph with incentive per uid."

@@ -99,6 +99,7 @@ def cmd_chain_serve(args: argparse.Namespace) -> int:
         max_uids=args.max_uids,
         max_validators=args.max_validators,
         immunity_period=args.immunity_period,
+        commitment_max_bytes=args.commitment_max_bytes,
     )
     return 0
 

@@ -117,3 +117,19 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1, err
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_chain_serve_passes_every_subnet_default_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`gauntlet chain serve` takes a flag for every subnet hyperparameter the service keeps,
+    as the service's own entry point does, and hands each value to it."""
+    from dataclasses import asdict
+
+    import gauntlet.chain.sim.server as server
+    from gauntlet.chain.sim.state import DEFAULT_HYPERPARAMETERS
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(server, "run_serve", lambda **kwargs: seen.update(kwargs))
+    names = list(asdict(DEFAULT_HYPERPARAMETERS))
+    flags = [x for i, n in enumerate(names) for x in (f"--{n.replace('_', '-')}", str(100 + i))]
+    assert main(["chain", "serve", *flags]) == 0
+    assert {n: seen[n] for n in names} == {n: 100 + i for i, n in enumerate(names)}
