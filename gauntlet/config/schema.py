@@ -249,15 +249,27 @@ class TrainConfig(Section):
 
 class ValidatorConfig(Section):
     eval_batch_size: int = Field(8, ge=1, description="Sequences per evaluation batch")
-    eval_batches: int = Field(4, ge=1, description="Batches per loss measurement")
+    eval_batches: int = Field(
+        2,
+        ge=1,
+        description="Batches per loss measurement. Each evaluated peer takes four measurements "
+        "(own pages before and after, random pages after, its control), so 2 batches of "
+        "eval_batch_size x seq_len tokens cost two passes over the 4 batches the default was "
+        "until 2026-12-05 (issue 18: at most two forward-pass equivalents a peer); with "
+        "scoring.eval_budget doubled to 16 a window's evaluation takes about the same time "
+        "and every miner is measured on as many tokens over time. On the tiny model half the "
+        "tokens kept every adversary below the honest pay per page in nine live adversarial "
+        "runs, and widened the wrong-data miner's per-window advantages (SD 0.0121 -> "
+        "0.0147; docs/validator.md, 'Two passes a peer')",
+    )
     member_check_batches: int = Field(
         2,
         ge=1,
         description="Lead only: batches per loss measurement in the peer-set members' loss "
         "check, which every miner waits for before training the next window (the record "
         "follows it). The check is a gate (lower the loss on its own pages, do not raise "
-        "it on random ones by more), not a score: half eval_batches and no control pass "
-        "cut it from 4 eval_batches passes per member to 3 of 2 batches (the record came "
+        "it on random ones by more), not a score: 2 batches and no control pass "
+        "cut it from 4 passes of 4 batches per member to 3 of 2 batches (the record came "
         "3.2 s into a 5 s localnet window on 2 cores, and miners lost the window). The "
         "window's evaluation still measures the chosen peers with eval_batches",
     )

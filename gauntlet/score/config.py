@@ -62,8 +62,11 @@ class ScoringConfig(BaseModel):
     """Match score is (before-after)/before when True, before-after (nats/token) when False."""
 
     # --- peer selection (requirement 2) ---
-    eval_budget: int = 8
-    """(>=1) peers evaluated per window (loss before/after is the expensive step)."""
+    eval_budget: int = 16
+    """(>=1) peers evaluated per window (loss before/after is the expensive step). 16 since
+    validator.eval_batches went from 4 to 2 (2026-12-05): twice the peers for about the same
+    time a window (27.9 s against 22.1 s of a 120 s window at 1.2B on one H200, projected
+    from the measured costs: docs/validator.md), so each miner is measured as often on as many tokens over time."""
     eval_min_count: int = 2
     """(>=0) evaluate at least this many when that many are live (2 makes a rating match)."""
     rating_bins: int = 4
