@@ -13,8 +13,10 @@ was paid 1.15x the honest median per page over windows 20-39 at seed 0, and the 
 pages 0.41-0.79x at seed 1 (with the match ranked by the work too: `scoring.match_work`,
 the default; at the end of the run they stood at 1.2-2.1x, and by the random pages alone
 4.0-7.3x; docs/runs.md, "Burying on purpose", "Ranking by the work too", "Pay over the
-second half"), so the assertion is an expected failure, strict at the default seed on the
-suite's pages: when a change makes it pass there, the marker must go.
+second half"), so the assertion is an expected failure. It is not strict: at two passes a
+peer (the scenario's `eval_batches` 4, 2026-12-05) two runs at seed 0 went both ways, the 3x
+page paid 1.20x in one and every buried page 0.55-0.87x in the other, so one passing run
+says nothing; the marker goes when a change makes it hold across seeds and runs.
 
 The seed comes from GAUNTLET_NOISE_PAD_SEED (default 0); GAUNTLET_NOISE_PAD_PAGE_TOKENS runs
 on a 2M-token corpus cut into pages of that many tokens (default: the suite's dataset).
@@ -54,10 +56,10 @@ def noise_pad_run(tmp_path_factory: pytest.TempPathFactory, stdlib_dataset_dir: 
     return {"summary": summary, "run": run}
 
 
-# Strict at the default seed on the suite's pages, where it fails; it held at seed 1 there
-# (docs/runs.md, "Pay over the second half").
+# Not strict: at the default seed it failed in one run and held in another, the same code and
+# settings (docs/runs.md, "At two passes a peer").
 @pytest.mark.xfail(
-    strict=PAGE_TOKENS is None and SEED == "0",
+    strict=False,
     reason="open: a page buried in 2-3x its norm of noise out-earns honest mining per page "
     "late in a run (docs/scoring.md, 'bury a small update in noise')",
 )
