@@ -83,8 +83,16 @@ def cmd_localnet(args: argparse.Namespace) -> int:
 
 def cmd_chain_serve(args: argparse.Namespace) -> int:
     _setup_logging("INFO")
-    from gauntlet.chain.sim.server import run_serve
+    from dataclasses import asdict
 
+    from gauntlet.chain.sim.server import run_serve
+    from gauntlet.chain.sim.state import DEFAULT_HYPERPARAMETERS
+
+    # Every subnet hyperparameter the service keeps has a flag (None: the service's default),
+    # so a new one reaches the service by its flag alone.
+    subnet = {name: getattr(args, name) for name in asdict(DEFAULT_HYPERPARAMETERS)}
+    if subnet["weights_rate_limit"] is None:
+        subnet["weights_rate_limit"] = SIM_WEIGHTS_RATE_LIMIT
     run_serve(
         host=args.host,
         port=args.port,
@@ -92,14 +100,7 @@ def cmd_chain_serve(args: argparse.Namespace) -> int:
         block_time=args.block_time,
         ready_file=Path(args.ready_file) if args.ready_file else None,
         hold_until=Path(args.hold_until) if args.hold_until else None,
-        tempo=args.tempo,
-        weights_rate_limit=SIM_WEIGHTS_RATE_LIMIT
-        if args.weights_rate_limit is None
-        else args.weights_rate_limit,
-        max_uids=args.max_uids,
-        max_validators=args.max_validators,
-        immunity_period=args.immunity_period,
-        commitment_max_bytes=args.commitment_max_bytes,
+        **subnet,
     )
     return 0
 

@@ -252,15 +252,12 @@ class ValidatorConfig(Section):
     eval_batches: int = Field(
         2,
         ge=1,
-        description="Batches per loss measurement. Each evaluated peer takes four measurements "
-        "(own pages before and after, random pages after, its control), so 2 batches of "
-        "eval_batch_size x seq_len tokens cost two passes over the 4 batches the default was "
-        "until 2026-12-05 (issue 18: at most two forward-pass equivalents a peer); with "
-        "scoring.eval_budget doubled to 16 a window's evaluation takes about the same time "
-        "and every miner is measured on as many tokens over time. On the tiny model half the "
-        "tokens kept every adversary below the honest pay per page in nine live adversarial "
-        "runs, and widened the wrong-data miner's per-window advantages (SD 0.0121 -> "
-        "0.0147; docs/validator.md, 'Two passes a peer')",
+        description="Batches per loss measurement. A peer takes four measurements (own pages "
+        "before and after, random pages after, its control): at 2 that is two passes of the "
+        "4 batches it was until 2026-12-05 (issue 18), with scoring.eval_budget doubled to 16; "
+        "the cost, the wrong-data miner's advantages a fifth noisier (SD 0.0121 -> 0.0147 in "
+        "live runs) and no adversary paid above the honest rate per page in nine "
+        "(docs/validator.md, 'Two passes a peer'; 4 buys the separation back)",
     )
     member_check_batches: int = Field(
         2,

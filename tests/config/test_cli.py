@@ -133,3 +133,22 @@ def test_chain_serve_passes_every_subnet_default_on(monkeypatch: pytest.MonkeyPa
     flags = [x for i, n in enumerate(names) for x in (f"--{n.replace('_', '-')}", str(100 + i))]
     assert main(["chain", "serve", *flags]) == 0
     assert {n: seen[n] for n in names} == {n: 100 + i for i, n in enumerate(names)}
+
+
+def test_chain_serve_without_flags_keeps_the_service_defaults_but_a_short_rate_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No flag: None for each subnet default (the service's own), except the weights rate
+    limit, which the CLI keeps under one localnet window."""
+    from dataclasses import asdict
+
+    import gauntlet.chain.sim.server as server
+    from gauntlet.chain.sim.state import DEFAULT_HYPERPARAMETERS
+    from gauntlet.commands import SIM_WEIGHTS_RATE_LIMIT
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(server, "run_serve", lambda **kwargs: seen.update(kwargs))
+    assert main(["chain", "serve"]) == 0
+    expected = {n: None for n in asdict(DEFAULT_HYPERPARAMETERS)}
+    expected["weights_rate_limit"] = SIM_WEIGHTS_RATE_LIMIT
+    assert {n: seen[n] for n in expected} == expected
